@@ -1,0 +1,409 @@
+package udesk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config configures a Client. BaseURL and Signer are required.
+type Config struct {
+	BaseURL      string        // the tenant's base URL, e.g. https://demo.udesk.cn
+	Signer       Signer        // e.g. NewMD5Signer(secret)
+	Rate         Rate          // shared request budget; zero value = unlimited
+	Concurrency  int           // requests in flight at most (default 4)
+	Timeout      time.Duration // one attempt's timeout, reply body included (default 30s)
+	MaxAttempts  int           // attempts per call at most (default 6)
+	MaxRetryTime time.Duration // time one call may spend retrying (default 5m)
+	HTTPClient   *http.Client  // optional (TLS config etc.)
+	// Debug, when set, receives one line per attempt: method, URL with
+	// sign=REDACTED, status or error, duration.
+	Debug     func(format string, args ...any)
+	UserAgent string
+}
+
+// Stats counts a Client's traffic.
+type Stats struct {
+	Requests  int64 // attempts sent
+	Retries   int64 // attempts that were retries of a failed one
+	Throttled int64 // replies 429 or 503
+}
+
+// Client speaks Udesk's ticket API. Every request goes through one path
+// (do): the shared rate budget and concurrency cap, signing, and the turning
+// of every reply into a result or a *Error; a retry layer above it decides
+// from the error's class whether to try again. Safe for concurrent use.
+type Client struct {
+	base      string // scheme://host[/prefix], no trailing slash
+	shownBase string // base with any password masked, for debug lines
+	signer    Signer
+	hc        *http.Client
+	limiter   *rate.Limiter
+	sem       chan struct{}
+	timeout   time.Duration
+	attempts  int
+	retryTime time.Duration
+	debug     func(string, ...any)
+	userAgent string
+
+	// Backoff before retry n is uniform in [0, min(backoffCap, backoffBase*2^(n-1))].
+	backoffBase, backoffCap time.Duration
+
+	// pauseUntil (unix nanoseconds): a Retry-After seen by any call holds
+	// every call of the client until then, as the budget is shared.
+	pauseUntil atomic.Int64
+
+	requests, retries, throttled atomic.Int64
+}
+
+// maxBody bounds a reply body; a page of 100 tickets is far smaller.
+const maxBody = 64 << 20
+
+// NewClient checks cfg and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		return nil, errors.New("udesk: no base URL (e.g. https://demo.udesk.cn)")
+	}
+	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return nil, fmt.Errorf("udesk: base URL %q: want http(s)://host[:port] without query", cfg.BaseURL)
+	}
+	if cfg.Signer == nil {
+		return nil, errors.New("udesk: no signer (the API secret is missing)")
+	}
+	c := &Client{
+		base:        u.String(),
+		shownBase:   u.Redacted(),
+		signer:      cfg.Signer,
+		hc:          cfg.HTTPClient,
+		limiter:     cfg.Rate.limiter(),
+		timeout:     cfg.Timeout,
+		attempts:    cfg.MaxAttempts,
+		retryTime:   cfg.MaxRetryTime,
+		debug:       cfg.Debug,
+		userAgent:   cfg.UserAgent,
+		backoffBase: 500 * time.Millisecond,
+		backoffCap:  30 * time.Second,
+	}
+	conc := cfg.Concurrency
+	if conc <= 0 {
+		conc = 4
+	}
+	c.sem = make(chan struct{}, conc)
+	if c.timeout <= 0 {
+		c.timeout = 30 * time.Second
+	}
+	if c.attempts <= 0 {
+		c.attempts = 6
+	}
+	if c.retryTime <= 0 {
+		c.retryTime = 5 * time.Minute
+	}
+	if c.userAgent == "" {
+		c.userAgent = "udesk-etl"
+	}
+	if c.hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = conc
+		c.hc = &http.Client{
+			Transport: tr,
+			// A redirect would be followed unsigned (and a POST turned into a
+			// GET): report it instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	return c, nil
+}
+
+// Format keeps the signer (and its secret) out of every fmt verb, %#v included.
+func (c *Client) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "udesk.Client(%s)", c.shownBase)
+}
+
+// Stats returns the client's counters so far.
+func (c *Client) Stats() Stats {
+	return Stats{Requests: c.requests.Load(), Retries: c.retries.Load(), Throttled: c.throttled.Load()}
+}
+
+// call is one API call, possibly attempted several times.
+type call struct {
+	method, path string
+	query        url.Values
+	body         []byte // JSON; nil for none
+	// idempotent: may be resent after it reached the server.
+	idempotent bool
+	// decode reads a 2xx reply. It returns the envelope (nil when unreadable)
+	// and any error; it is called afresh for every attempt's reply.
+	decode func(body []byte) (*envelope, error)
+}
+
+func (c *Client) do(ctx context.Context, cl *call) error {
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		e, after := c.attempt(ctx, cl, attempt)
+		if e == nil {
+			return nil
+		}
+		e.Method, e.Path, e.Attempts = cl.method, cl.path, attempt
+		if e.Class != Transient || ctx.Err() != nil || attempt >= c.attempts {
+			return e
+		}
+		wait := c.backoff(attempt)
+		if after > wait {
+			wait = after
+		}
+		if time.Since(start)+wait > c.retryTime {
+			return e
+		}
+		if err := sleep(ctx, wait); err != nil {
+			e.Err = fmt.Errorf("%w while waiting to retry after: %v", err, e.Err)
+			return e
+		}
+		c.retries.Add(1)
+	}
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.backoffBase << min(attempt-1, 30)
+	if d > c.backoffCap || d <= 0 {
+		d = c.backoffCap
+	}
+	return rand.N(d + 1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attempt sends cl once. It returns nil on success, or the attempt's error
+// and the Retry-After the server asked for.
+func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Error, time.Duration) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &Error{Class: Transient, Err: ctx.Err()}, 0
+	}
+	defer func() { <-c.sem }()
+	if err := sleep(ctx, time.Until(time.Unix(0, c.pauseUntil.Load()))); err != nil {
+		return &Error{Class: Transient, Err: err}, 0
+	}
+	if err := c.limiter.Wait(ctx); err != nil {
+		return &Error{Class: Transient, Err: err}, 0
+	}
+
+	// Parameters sorted by key (Encode sorts); the string sent is the string
+	// signed, and every attempt is signed afresh.
+	q := cl.query.Encode()
+	sep := ""
+	if q != "" {
+		sep = "&"
+	}
+	target := c.base + cl.path + "?" + q + sep + "sign=" + c.signer.Sign(q)
+	shown := c.shownBase + cl.path + "?" + q + sep + "sign=REDACTED"
+
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	// A request that never got a connection provably did not reach the server.
+	var gotConn atomic.Bool
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
+	})
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(actx, cl.method, target, body)
+	if err != nil {
+		return &Error{Class: Permanent, Err: stripURL(err)}, 0
+	}
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+
+	c.requests.Add(1)
+	t0 := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		e := c.transportError(ctx, cl, err, gotConn.Load())
+		c.logf(cl.method, shown, n, "error: "+e.Err.Error(), t0)
+		return e, 0
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	resp.Body.Close()
+	if err == nil && len(data) > maxBody {
+		err = fmt.Errorf("reply body larger than %d bytes", maxBody)
+	}
+	if err != nil {
+		e := c.transportError(ctx, cl, fmt.Errorf("reading reply body: %w", err), true)
+		e.HTTPStatus = resp.StatusCode
+		c.logf(cl.method, shown, n, fmt.Sprintf("%d, reading body: %v", resp.StatusCode, e.Err), t0)
+		return e, 0
+	}
+	c.logf(cl.method, shown, n, strconv.Itoa(resp.StatusCode), t0)
+	return c.classify(cl, resp, data)
+}
+
+func (c *Client) logf(method, shown string, n int, outcome string, t0 time.Time) {
+	if c.debug == nil {
+		return
+	}
+	c.debug("udesk: %s %s attempt %d -> %s (%s)", method, shown, n, redactSign(outcome),
+		time.Since(t0).Round(time.Microsecond))
+}
+
+// transportError classifies a failure with no complete reply. sent says
+// whether the request may have reached the server.
+func (c *Client) transportError(ctx context.Context, cl *call, err error, sent bool) *Error {
+	err = stripURL(err)
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		sent = false
+	}
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no complete reply within %s: %w", c.timeout, err)
+	}
+	e := &Error{Class: Transient, Err: err}
+	if sent && !cl.idempotent {
+		e.Class = OutcomeUnknown
+	}
+	return e
+}
+
+// stripURL drops the *url.Error wrapper, whose text holds the signed URL.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// classify turns a complete reply into nil (success) or a *Error.
+func (c *Client) classify(cl *call, resp *http.Response, data []byte) (*Error, time.Duration) {
+	status := resp.StatusCode
+	withEnvelope := func(e *Error) *Error {
+		e.HTTPStatus = status
+		if env := envelopeOf(data); env != nil {
+			e.Code, e.Message, e.ErrorText = int(env.Status), string(env.Message), string(env.ErrorText)
+		}
+		if e.Message == "" {
+			e.Message = http.StatusText(status)
+		}
+		return e
+	}
+	switch {
+	case status == http.StatusTooManyRequests:
+		// The budget refused the request before processing it: safe to resend
+		// even when it is not idempotent.
+		c.throttled.Add(1)
+		return withEnvelope(&Error{Class: Transient}), c.retryAfter(resp)
+	case status >= 500:
+		if status == http.StatusServiceUnavailable {
+			c.throttled.Add(1)
+		}
+		e := withEnvelope(&Error{Class: Transient})
+		if !cl.idempotent {
+			e.Class = OutcomeUnknown
+		}
+		return e, c.retryAfter(resp)
+	case status >= 300 && status < 400:
+		e := withEnvelope(&Error{Class: Permanent})
+		if loc := resp.Header.Get("Location"); loc != "" {
+			e.Message = fmt.Sprintf("redirected to %s (is the base URL right?)", loc)
+		}
+		return e, 0
+	case status >= 400 || status < 200:
+		return withEnvelope(&Error{Class: Permanent}), 0
+	}
+
+	var env *envelope
+	var err error
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
+		env, err = cl.decode(data)
+	} else {
+		err = errors.New("reply is not a JSON object")
+	}
+	if err == nil && env != nil && env.Status == 0 {
+		return nil, 0
+	}
+	if err == nil && env != nil {
+		return apiError(env, status), 0
+	}
+	if env = envelopeOf(data); env != nil && env.Status != 0 {
+		return apiError(env, status), 0
+	}
+	e := &Error{HTTPStatus: status, Class: Permanent}
+	if !json.Valid(data) {
+		// An HTML error page, a body cut short: the server or a proxy failed.
+		e.Class = Transient
+		e.Err = fmt.Errorf("reply is not valid JSON (%d bytes, Content-Type %q)", len(data), resp.Header.Get("Content-Type"))
+	} else {
+		if err == nil {
+			err = errors.New("no reply object")
+		}
+		e.Err = fmt.Errorf("reply did not decode: %w", err)
+	}
+	if !cl.idempotent {
+		e.Class = OutcomeUnknown
+	}
+	return e, 0
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date) and holds every call
+// of the client until then.
+func (c *Client) retryAfter(resp *http.Response) time.Duration {
+	d := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if d <= 0 {
+		return 0
+	}
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.pauseUntil.Load()
+		if cur >= until || c.pauseUntil.CompareAndSwap(cur, until) {
+			return d
+		}
+	}
+}
+
+func parseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, 24*3600)) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,488 @@
+package udesk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// The API's replies are decoded tolerantly: JSON nulls become zero values,
+// ids may be numbers or strings, custom field values may be numbers, booleans
+// or null. The common case (everything well typed) takes a fast path with
+// plain Go types; only a reply that fails it is decoded again field by field.
+
+// envelope is what every reply carries.
+type envelope struct {
+	Status    flexInt    `json:"status"`
+	Message   flexString `json:"message"`
+	ErrorText flexString `json:"error"`
+}
+
+// flexString accepts a string, a number or boolean (as its JSON text), null
+// (""), or an object or array (kept as compact JSON text, so nothing is lost).
+type flexString string
+
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return errors.New("empty value")
+	}
+	switch b[0] {
+	case '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = flexString(v)
+	case 'n':
+		*s = ""
+	case '{', '[':
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b); err != nil {
+			return err
+		}
+		*s = flexString(buf.String())
+	default: // numbers, true, false: their JSON text
+		*s = flexString(b)
+	}
+	return nil
+}
+
+// flexInt accepts an integer as a number (1, 1.0, 1e3) or a string ("1", ""),
+// and null (0).
+type flexInt int64
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return errors.New("empty value")
+	}
+	txt := string(b)
+	switch b[0] {
+	case 'n':
+		*n = 0
+		return nil
+	case '"':
+		if err := json.Unmarshal(b, &txt); err != nil {
+			return err
+		}
+		txt = strings.TrimSpace(txt)
+		if txt == "" {
+			*n = 0
+			return nil
+		}
+	}
+	v, err := parseInt(txt)
+	if err != nil {
+		return err
+	}
+	*n = flexInt(v)
+	return nil
+}
+
+func parseInt(s string) (int64, error) {
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, fmt.Errorf("%q is not an integer", s)
+	}
+	return int64(f), nil
+}
+
+// flexBool accepts true/false, 0/1, their string forms and null (false).
+type flexBool bool
+
+func (v *flexBool) UnmarshalJSON(b []byte) error {
+	var s flexString
+	if err := s.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	switch strings.ToLower(strings.TrimSpace(string(s))) {
+	case "true", "1":
+		*v = true
+	case "false", "0", "":
+		*v = false
+	default:
+		return fmt.Errorf("%s is not a boolean", b)
+	}
+	return nil
+}
+
+// UnmarshalJSON decodes a custom_fields object; values that are numbers or
+// booleans become their JSON text, null becomes "".
+func (cf *CustomFields) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*cf = nil
+		return nil
+	}
+	var plain map[string]string
+	err := json.Unmarshal(b, &plain)
+	if err == nil {
+		*cf = plain
+		return nil
+	}
+	if !isTypeError(err) {
+		return err
+	}
+	var flex map[string]flexString
+	if err := json.Unmarshal(b, &flex); err != nil {
+		return err
+	}
+	m := make(CustomFields, len(flex))
+	for k, v := range flex {
+		m[k] = string(v)
+	}
+	*cf = m
+	return nil
+}
+
+func isTypeError(err error) bool {
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &te)
+}
+
+// ticketFast is Ticket with plain types only: the fast path.
+type ticketFast struct {
+	ID            int64             `json:"id"`
+	Subject       string            `json:"subject"`
+	Content       string            `json:"content"`
+	ContentType   string            `json:"content_type"`
+	Platform      string            `json:"platform"`
+	Priority      string            `json:"priority"`
+	Status        string            `json:"status"`
+	User          string            `json:"user"`
+	UserEmail     string            `json:"user_email"`
+	UserCellphone string            `json:"user_cellphone"`
+	Assignee      string            `json:"assignee"`
+	AssigneeID    int64             `json:"assignee_id"`
+	UserGroupID   int64             `json:"user_group_id"`
+	UserGroupName string            `json:"user_group_name"`
+	SolvingAt     string            `json:"solving_at"`
+	RepliedBy     string            `json:"replied_by"`
+	CustomFields  map[string]string `json:"custom_fields"`
+	CreatedAt     string            `json:"created_at"`
+	UpdatedAt     string            `json:"updated_at"`
+}
+
+func (f *ticketFast) ticket() Ticket {
+	return Ticket{
+		ID: f.ID, Subject: f.Subject, Content: f.Content, ContentType: f.ContentType,
+		Platform: f.Platform, Priority: f.Priority, Status: f.Status, User: f.User,
+		UserEmail: f.UserEmail, UserCellphone: f.UserCellphone, Assignee: f.Assignee,
+		AssigneeID: f.AssigneeID, UserGroupID: f.UserGroupID, UserGroupName: f.UserGroupName,
+		SolvingAt: f.SolvingAt, RepliedBy: f.RepliedBy, CustomFields: f.CustomFields,
+		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
+	}
+}
+
+// ticketFlex is Ticket with tolerant types: the slow path.
+type ticketFlex struct {
+	ID            flexInt      `json:"id"`
+	Subject       flexString   `json:"subject"`
+	Content       flexString   `json:"content"`
+	ContentType   flexString   `json:"content_type"`
+	Platform      flexString   `json:"platform"`
+	Priority      flexString   `json:"priority"`
+	Status        flexString   `json:"status"`
+	User          flexString   `json:"user"`
+	UserEmail     flexString   `json:"user_email"`
+	UserCellphone flexString   `json:"user_cellphone"`
+	Assignee      flexString   `json:"assignee"`
+	AssigneeID    flexInt      `json:"assignee_id"`
+	UserGroupID   flexInt      `json:"user_group_id"`
+	UserGroupName flexString   `json:"user_group_name"`
+	SolvingAt     flexString   `json:"solving_at"`
+	RepliedBy     flexString   `json:"replied_by"`
+	CustomFields  CustomFields `json:"custom_fields"`
+	CreatedAt     flexString   `json:"created_at"`
+	UpdatedAt     flexString   `json:"updated_at"`
+}
+
+func (f *ticketFlex) ticket() Ticket {
+	return Ticket{
+		ID: int64(f.ID), Subject: string(f.Subject), Content: string(f.Content),
+		ContentType: string(f.ContentType), Platform: string(f.Platform),
+		Priority: string(f.Priority), Status: string(f.Status), User: string(f.User),
+		UserEmail: string(f.UserEmail), UserCellphone: string(f.UserCellphone),
+		Assignee: string(f.Assignee), AssigneeID: int64(f.AssigneeID),
+		UserGroupID: int64(f.UserGroupID), UserGroupName: string(f.UserGroupName),
+		SolvingAt: string(f.SolvingAt), RepliedBy: string(f.RepliedBy),
+		CustomFields: f.CustomFields, CreatedAt: string(f.CreatedAt), UpdatedAt: string(f.UpdatedAt),
+	}
+}
+
+// UnmarshalJSON decodes a ticket tolerantly (see CustomFields).
+func (t *Ticket) UnmarshalJSON(b []byte) error {
+	var fast ticketFast
+	err := json.Unmarshal(b, &fast)
+	if err == nil {
+		*t = fast.ticket()
+		return nil
+	}
+	if !isTypeError(err) {
+		return err
+	}
+	var flex ticketFlex
+	if err := json.Unmarshal(b, &flex); err != nil {
+		return err
+	}
+	*t = flex.ticket()
+	return nil
+}
+
+type pageFast struct {
+	envelope
+	Size       int          `json:"size"`
+	Total      int          `json:"total"`
+	TotalPages int          `json:"total_pages"`
+	Contents   []ticketFast `json:"contents"`
+}
+
+type pageFlex struct {
+	envelope
+	Size       flexInt  `json:"size"`
+	Total      flexInt  `json:"total"`
+	TotalPages flexInt  `json:"total_pages"`
+	Contents   []Ticket `json:"contents"`
+}
+
+// decodePage decodes a listing reply; the envelope is returned even when the
+// rest failed to decode, when it could be read.
+func decodePage(body []byte) (*Page, *envelope, error) {
+	var fast pageFast
+	err := json.Unmarshal(body, &fast)
+	if err == nil {
+		p := &Page{Size: fast.Size, Total: fast.Total, TotalPages: fast.TotalPages, Raw: body}
+		if len(fast.Contents) > 0 {
+			p.Tickets = make([]Ticket, len(fast.Contents))
+			for i := range fast.Contents {
+				p.Tickets[i] = fast.Contents[i].ticket()
+			}
+		}
+		return p, &fast.envelope, nil
+	}
+	if !isTypeError(err) {
+		return nil, nil, err
+	}
+	var flex pageFlex
+	if err := json.Unmarshal(body, &flex); err != nil {
+		return nil, envelopeOf(body), err
+	}
+	return &Page{Size: int(flex.Size), Total: int(flex.Total), TotalPages: int(flex.TotalPages),
+		Tickets: flex.Contents, Raw: body}, &flex.envelope, nil
+}
+
+// envelopeOf reads only the envelope of a reply, or nil.
+func envelopeOf(body []byte) *envelope {
+	var env envelope
+	if json.Unmarshal(body, &env) != nil {
+		return nil
+	}
+	return &env
+}
+
+// DecodePage decodes a listing reply body (as Page.Raw keeps it, e.g. from a
+// spool) with the same decoder as Client.Page. A reply whose status is not 0
+// gives a *Error of class Permanent.
+func DecodePage(body []byte) (*Page, error) {
+	p, env, err := decodePage(body)
+	if env != nil && env.Status != 0 {
+		return nil, apiError(env, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("udesk: decoding a ticket page: %w", err)
+	}
+	return p, nil
+}
+
+func apiError(env *envelope, httpStatus int) *Error {
+	return &Error{HTTPStatus: httpStatus, Code: int(env.Status), Message: string(env.Message),
+		ErrorText: string(env.ErrorText), Class: Permanent}
+}
+
+// fieldWire is Field in the API's wire form.
+type fieldWire struct {
+	Name        flexString      `json:"field_name"`
+	Label       flexString      `json:"field_label"`
+	ContentType flexString      `json:"content_type"`
+	Comment     flexString      `json:"comment"`
+	Options     json.RawMessage `json:"options"`
+	Permission  flexInt         `json:"permission"`
+	Required    *flexBool       `json:"requirment"`
+	Required2   *flexBool       `json:"requirement"` // the spec's table spells it so
+}
+
+// UnmarshalJSON decodes a catalog field. Options [{"0":"label"},...] decode in
+// order into Options. Options that do not have that form, and every chained
+// field's options (documented as malformed: never guessed at), are kept
+// verbatim (compacted) in RawOptions instead; this is not an error.
+func (f *Field) UnmarshalJSON(b []byte) error {
+	var w fieldWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*f = Field{Name: string(w.Name), Label: string(w.Label), ContentType: string(w.ContentType),
+		Comment: string(w.Comment), Permission: int(w.Permission)}
+	switch {
+	case w.Required != nil:
+		f.Required = bool(*w.Required)
+	case w.Required2 != nil:
+		f.Required = bool(*w.Required2)
+	}
+	raw := bytes.TrimSpace(w.Options)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	if f.ContentType != TypeChained {
+		if opts, ok := decodeOptions(raw); ok {
+			f.Options = opts
+			return nil
+		}
+	}
+	// Compacted, so that a catalog written indented reads back equal.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return err
+	}
+	f.RawOptions = buf.Bytes()
+	return nil
+}
+
+// decodeOptions reads [{"0":"label"},...] keeping order; each element must be
+// an object with exactly one key whose value is a string or number.
+func decodeOptions(raw []byte) ([]Option, bool) {
+	var elems []json.RawMessage
+	if json.Unmarshal(raw, &elems) != nil {
+		return nil, false
+	}
+	opts := make([]Option, 0, len(elems))
+	for _, e := range elems {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(e, &m) != nil || len(m) != 1 {
+			return nil, false
+		}
+		for k, v := range m {
+			v = bytes.TrimSpace(v)
+			if len(v) == 0 || (v[0] != '"' && v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+				return nil, false
+			}
+			var label flexString
+			if label.UnmarshalJSON(v) != nil {
+				return nil, false
+			}
+			opts = append(opts, Option{Index: k, Label: string(label)})
+		}
+	}
+	return opts, true
+}
+
+// MarshalJSON writes a field in the API's wire form, so that ReadFields reads
+// back what WriteFields wrote; RawOptions are written verbatim.
+func (f Field) MarshalJSON() ([]byte, error) {
+	var opts json.RawMessage
+	switch {
+	case len(f.RawOptions) > 0:
+		opts = f.RawOptions
+	case f.Options != nil:
+		var b bytes.Buffer
+		b.WriteByte('[')
+		for i, o := range f.Options {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k, _ := json.Marshal(o.Index)
+			v, _ := json.Marshal(o.Label)
+			b.WriteByte('{')
+			b.Write(k)
+			b.WriteByte(':')
+			b.Write(v)
+			b.WriteByte('}')
+		}
+		b.WriteByte(']')
+		opts = b.Bytes()
+	default:
+		opts = json.RawMessage("null")
+	}
+	return json.Marshal(struct {
+		Name        string          `json:"field_name"`
+		Label       string          `json:"field_label"`
+		ContentType string          `json:"content_type"`
+		Comment     string          `json:"comment"`
+		Options     json.RawMessage `json:"options"`
+		Permission  int             `json:"permission"`
+		Required    bool            `json:"requirment"`
+	}{f.Name, f.Label, f.ContentType, f.Comment, opts, f.Permission, f.Required})
+}
+
+// UnmarshalJSON decodes a filter tolerantly (ids as strings, nulls).
+func (f *Filter) UnmarshalJSON(b []byte) error {
+	var w struct {
+		ID          flexInt    `json:"id"`
+		Name        flexString `json:"name"`
+		Description flexString `json:"description"`
+		Active      flexBool   `json:"active"`
+		Permission  flexString `json:"permission"`
+		TicketsURL  flexString `json:"tickets_url"`
+		CreatedAt   flexString `json:"created_at"`
+		UpdatedAt   flexString `json:"updated_at"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*f = Filter{ID: int64(w.ID), Name: string(w.Name), Description: string(w.Description),
+		Active: bool(w.Active), Permission: string(w.Permission), TicketsURL: string(w.TicketsURL),
+		CreatedAt: string(w.CreatedAt), UpdatedAt: string(w.UpdatedAt)}
+	return nil
+}
+
+// WriteFields writes a field catalog as {"ticket_fields":[...]} (indented),
+// the form ReadFields and `udesk-etl fields -o` use.
+func WriteFields(w io.Writer, fields []Field) error {
+	if fields == nil {
+		fields = []Field{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
+		Fields []Field `json:"ticket_fields"`
+	}{fields})
+}
+
+// ReadFields reads a field catalog written by WriteFields, a whole
+// ticket_fields API reply (whose status must be 0), or a bare array of fields.
+func ReadFields(r io.Reader) ([]Field, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading field catalog: %w", err)
+	}
+	b = bytes.TrimSpace(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")))
+	if len(b) > 0 && b[0] == '[' {
+		var fields []Field
+		if err := json.Unmarshal(b, &fields); err != nil {
+			return nil, fmt.Errorf("field catalog: %w", err)
+		}
+		return fields, nil
+	}
+	var doc struct {
+		envelope
+		Fields *[]Field `json:"ticket_fields"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("field catalog: %w", err)
+	}
+	if doc.Status != 0 {
+		return nil, fmt.Errorf("field catalog: %w", apiError(&doc.envelope, 0))
+	}
+	if doc.Fields == nil {
+		return nil, errors.New(`field catalog: no "ticket_fields" member; want {"ticket_fields":[...]} or an array of fields`)
+	}
+	return *doc.Fields, nil
+}
