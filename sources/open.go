@@ -1,0 +1,106 @@
+// Package sources reads input files (CSV, XLSX, JSON lines, Parquet) as
+// records of strings with their positions, for import and convert.
+package sources
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
+)
+
+// OpenOptions tunes how a file is read.
+type OpenOptions struct {
+	Sheet    string // XLSX: the sheet to read; "" = the first visible data sheet
+	Encoding string // CSV: "" = detect, "utf-8", "gbk", "gb18030"
+}
+
+// MetaReader is implemented by readers whose file carries key-value metadata
+// written by our exporter (XLSX: the hidden _udesk_meta sheet; Parquet: the
+// file's key-value metadata).
+type MetaReader interface {
+	Meta() map[string]string
+}
+
+// Open opens a file by its extension (.csv, .xlsx, .jsonl/.ndjson, .parquet).
+// Its errors are one line, name the file and mean the file cannot be read at
+// all; problems with single rows come from Next as *pipeline.RowError.
+func Open(path string, opts OpenOptions) (pipeline.RecordReader, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	if opts.Encoding != "" && ext != ".csv" {
+		return nil, fmt.Errorf("%s: an encoding can only be chosen for CSV files", path)
+	}
+	if opts.Sheet != "" && ext != ".xlsx" {
+		return nil, fmt.Errorf("%s: a sheet can only be chosen for XLSX files", path)
+	}
+	switch ext {
+	case ".csv":
+		return OpenCSV(path, CSVOptions{Encoding: opts.Encoding})
+	case ".xlsx":
+		return OpenXLSX(path, opts.Sheet)
+	case ".jsonl", ".ndjson":
+		return OpenJSONL(path)
+	case ".parquet":
+		return OpenParquet(path)
+	}
+	return nil, fmt.Errorf("%s: unsupported file type %q (expected .csv, .xlsx, .jsonl or .parquet)", path, ext)
+}
+
+// checkHeader trims the header names and rejects empty or duplicate ones.
+// Names are compared without case and spaces, as columns are matched.
+func checkHeader(path string, header []string) ([]string, error) {
+	if len(header) == 0 {
+		return nil, fmt.Errorf("%s: no header row", path)
+	}
+	seen := make(map[string]int, len(header))
+	out := make([]string, len(header))
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			return nil, fmt.Errorf("%s: header column %d has no name", path, i+1)
+		}
+		key := headerKey(h)
+		if j, dup := seen[key]; dup {
+			return nil, fmt.Errorf("%s: duplicate column names %q (column %d) and %q (column %d)", path, out[j], j+1, h, i+1)
+		}
+		seen[key] = i
+		out[i] = h
+	}
+	return out, nil
+}
+
+func headerKey(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), ""))
+}
+
+// trimTrailingEmpty drops empty cells at the end of a row (spreadsheet tools
+// pad rows with them).
+func trimTrailingEmpty(cells []string) []string {
+	n := len(cells)
+	for n > 0 && cells[n-1] == "" {
+		n--
+	}
+	return cells[:n]
+}
+
+// raggedError reports a row with more non-empty cells than the header has
+// columns; nil when the row fits.
+func raggedError(pos pipeline.Position, cells []string, width int) error {
+	if n := len(trimTrailingEmpty(cells)); n > width {
+		return &pipeline.RowError{Pos: pos, Err: fmt.Errorf("%d cells but the header has %d columns", n, width)}
+	}
+	return nil
+}
+
+var errClosed = errors.New("reader is closed")
+
+// ctxErr is checked at each Next so a cancelled run stops reading promptly.
+func ctxErr(ctx context.Context) error {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,112 @@
+package sources
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+func writeParquet(t *testing.T, meta map[string]string, rows int) string {
+	t.Helper()
+	md := arrow.MetadataFrom(meta)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "subject", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "created_at", Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}, Nullable: true},
+		{Name: "日期", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+		{Name: "tags", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true},
+		{Name: "amount", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: RawValuesColumn, Type: arrow.BinaryTypes.String, Nullable: true},
+	}, &md)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	ts := time.Date(2024, 1, 2, 7, 4, 5, 0, time.UTC)
+	for i := 0; i < rows; i++ {
+		b.Field(0).(*array.Int64Builder).Append(int64(i + 1))
+		b.Field(1).(*array.StringBuilder).Append("多行\r\n文本")
+		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(ts.UnixMilli()))
+		b.Field(3).(*array.Date32Builder).Append(arrow.Date32FromTime(ts))
+		lb := b.Field(4).(*array.ListBuilder)
+		lb.Append(true)
+		lb.ValueBuilder().(*array.StringBuilder).AppendValues([]string{"a", "b"}, nil)
+		if i == 0 {
+			b.Field(5).(*array.Float64Builder).AppendNull()
+			b.Field(6).(*array.StringBuilder).Append(`{"amount":"约 12 元"}`)
+		} else {
+			b.Field(5).(*array.Float64Builder).Append(13.33)
+			b.Field(6).(*array.StringBuilder).AppendNull()
+		}
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	p := filepath.Join(t.TempDir(), "in.parquet")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(1000)), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestParquet(t *testing.T) {
+	p := writeParquet(t, map[string]string{"udesk.catalog": "{}"}, 5000)
+	r, err := Open(p, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if want := []string{"id", "subject", "created_at", "日期", "tags", "amount"}; !reflect.DeepEqual(r.Header(), want) {
+		t.Fatalf("header %q, want %q", r.Header(), want)
+	}
+	if got := r.(MetaReader).Meta()["udesk.catalog"]; got != "{}" {
+		t.Errorf("meta udesk.catalog = %q", got)
+	}
+	recs, errs := readAll(t, r)
+	if len(recs) != 5000 || len(errs) != 0 {
+		t.Fatalf("%d records, errors %v", len(recs), errs)
+	}
+	want := []string{"1", "多行\r\n文本", "2024-01-02 15:04:05 +0800", "2024-01-02", "a,b", "约 12 元"}
+	if !reflect.DeepEqual(recs[0].Cells, want) || recs[0].Pos.Row != 1 {
+		t.Errorf("record 1 = %+v, want %q", recs[0], want)
+	}
+	if last := recs[4999]; last.Pos.Row != 5000 || last.Cells[0] != "5000" || last.Cells[5] != "13.33" {
+		t.Errorf("last record = %+v", last)
+	}
+}
+
+func TestParquetTimezoneFromMeta(t *testing.T) {
+	p := writeParquet(t, map[string]string{TimezoneMetaKey: "-05:00"}, 1)
+	r, err := Open(p, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	recs, _ := readAll(t, r)
+	if got := recs[0].Cells[2]; got != "2024-01-02 02:04:05 -0500" {
+		t.Errorf("timestamp %q", got)
+	}
+}
+
+func TestParquetNotParquet(t *testing.T) {
+	p := writeFile(t, "x.parquet", []byte("a,b\n"))
+	if _, err := Open(p, OpenOptions{}); err == nil {
+		t.Fatal("no error")
+	}
+}
