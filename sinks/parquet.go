@@ -1,0 +1,277 @@
+package sinks
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
+)
+
+// RawValuesColumn is the trailing Parquet column holding, per row, a JSON
+// object of column name -> raw string for the values that did not fit their
+// column's type (null when the row has none).
+const RawValuesColumn = "_raw_values"
+
+// Rows are built into arrow arrays a chunk at a time and handed to a buffered
+// row group, which keeps them encoded and compressed; a row group is written
+// out when it reaches either limit. Memory so holds one chunk of arrays and
+// one compressed row group whatever the number of rows. Variables so that
+// tests can lower them.
+var (
+	parquetChunkRows     = 4096
+	parquetRowGroupRows  = 128 * 1024
+	parquetRowGroupBytes = 32 << 20 // compressed bytes of the row group
+)
+
+// parquetCodec: snappy measured 1.2x faster than zstd here (88k vs 74k rows
+// per CPU second on the benchmark's tickets) with a third less heap; zstd's
+// files were 25% smaller.
+var parquetCodec = compress.Codecs.Snappy
+
+type parquetWriter struct {
+	path    string
+	schema  pipeline.Schema
+	tmp     *tempFile
+	fw      *pqarrow.FileWriter
+	rb      *array.RecordBuilder // reused for every chunk
+	builder []array.Builder
+	raw     *array.StringBuilder
+	rawJSON []byte
+	rows    int  // rows in the chunk being built
+	newRG   bool // start a new row group before the next chunk
+	stats   pipeline.WriterStats
+	state   writerState
+}
+
+// NewParquetWriter writes rows to a Parquet file at path, snappy-compressed,
+// in row groups of at most 128Ki rows or 32 MiB compressed. Column types follow
+// Column.Kind: Int64 -> int64, Float64 -> double, Date -> DATE, Timestamp ->
+// timestamp(us, adjusted to UTC: the instant is kept, the offset is not),
+// StringList -> list<string>, String and TimeOfDay -> string. A trailing
+// string column RawValuesColumn holds the raw values of a row. Schema.Meta is
+// written to the file's key-value metadata.
+func NewParquetWriter(path string, schema pipeline.Schema) (pipeline.RowWriter, error) {
+	if err := checkSchema(path, schema); err != nil {
+		return nil, err
+	}
+	fields := make([]arrow.Field, 0, len(schema.Columns)+1)
+	for _, c := range schema.Columns {
+		if c.Name == RawValuesColumn {
+			return nil, fmt.Errorf("sinks: %s: column name %q is reserved for raw values", path, c.Name)
+		}
+		fields = append(fields, arrow.Field{Name: c.Name, Type: arrowType(c.Kind), Nullable: true})
+	}
+	fields = append(fields, arrow.Field{Name: RawValuesColumn, Type: arrow.BinaryTypes.String, Nullable: true})
+
+	keys := make([]string, 0, len(schema.Meta))
+	for k := range schema.Meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	values := make([]string, len(keys))
+	for i, k := range keys {
+		values[i] = schema.Meta[k]
+	}
+	meta := arrow.NewMetadata(keys, values)
+	asch := arrow.NewSchema(fields, &meta)
+
+	tmp, err := createTemp(path)
+	if err != nil {
+		return nil, err
+	}
+	props := []parquet.WriterProperty{
+		parquet.WithCompression(parquetCodec),
+		parquet.WithMaxRowGroupLength(int64(parquetRowGroupRows)),
+		parquet.WithCreatedBy("udesk-etl"),
+	}
+	for _, c := range schema.Columns {
+		// Mostly unique values: a dictionary would only cost memory (its hash
+		// table grows with the row group) and time.
+		if c.Field == "id" || c.Kind == pipeline.Timestamp || c.Kind == pipeline.Float64 {
+			props = append(props, parquet.WithDictionaryFor(c.Name, false))
+		}
+	}
+	// tmp.w is a *bufio.Writer, not an io.Closer, so closing the file writer
+	// leaves the file open for the fsync in Commit.
+	fw, err := pqarrow.NewFileWriter(asch, tmp.w, parquet.NewWriterProperties(props...), pqarrow.NewArrowWriterProperties())
+	if err != nil {
+		_ = tmp.abort()
+		return nil, fmt.Errorf("sinks: %s: %w", path, err)
+	}
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, asch)
+	w := &parquetWriter{path: path, schema: schema, tmp: tmp, fw: fw, rb: rb, builder: rb.Fields()}
+	w.raw = rb.Field(len(schema.Columns)).(*array.StringBuilder)
+	return w, nil
+}
+
+func arrowType(k pipeline.Kind) arrow.DataType {
+	switch k {
+	case pipeline.Int64:
+		return arrow.PrimitiveTypes.Int64
+	case pipeline.Float64:
+		return arrow.PrimitiveTypes.Float64
+	case pipeline.Date:
+		return arrow.FixedWidthTypes.Date32
+	case pipeline.Timestamp:
+		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	case pipeline.StringList:
+		return arrow.ListOf(arrow.BinaryTypes.String)
+	}
+	return arrow.BinaryTypes.String
+}
+
+func (w *parquetWriter) WriteRows(rows []pipeline.Row) error {
+	if err := w.state.check(w.path); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := checkRow(w.path, w.stats.Rows+1, w.schema, r); err != nil {
+			return err
+		}
+		for i, v := range r.Values {
+			w.appendValue(i, v)
+		}
+		w.appendRaw(r.Raw)
+		w.rows++
+		w.stats.Rows++
+		if w.rows >= parquetChunkRows {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *parquetWriter) appendValue(i int, v any) {
+	switch b := w.builder[i].(type) {
+	case *array.Int64Builder:
+		if x, ok := v.(int64); ok {
+			b.Append(x)
+			return
+		}
+	case *array.Float64Builder:
+		if x, ok := v.(float64); ok {
+			b.Append(x)
+			return
+		}
+	case *array.Date32Builder:
+		if t, ok := v.(time.Time); ok {
+			b.Append(date32(t))
+			return
+		}
+	case *array.TimestampBuilder:
+		if t, ok := v.(time.Time); ok {
+			b.Append(arrow.Timestamp(t.UnixMicro()))
+			return
+		}
+	case *array.StringBuilder:
+		if s, ok := v.(string); ok {
+			b.Append(s)
+			return
+		}
+	case *array.ListBuilder:
+		if l, ok := v.([]string); ok {
+			b.Append(true)
+			vb := b.ValueBuilder().(*array.StringBuilder)
+			for _, s := range l {
+				vb.Append(s)
+			}
+			return
+		}
+	}
+	w.builder[i].AppendNull() // nil: checkRow has rejected every mismatched type
+}
+
+// date32 is the calendar day of t (as written, whatever its location) in days
+// since 1970-01-01.
+func date32(t time.Time) arrow.Date32 {
+	y, m, d := t.Date()
+	return arrow.Date32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+// appendRaw writes the row's raw values as a JSON object in column order.
+func (w *parquetWriter) appendRaw(raw map[int]string) {
+	if len(raw) == 0 {
+		w.raw.AppendNull()
+		return
+	}
+	w.rawJSON = append(w.rawJSON[:0], '{')
+	for i, c := range w.schema.Columns {
+		s, ok := raw[i]
+		if !ok {
+			continue
+		}
+		if len(w.rawJSON) > 1 {
+			w.rawJSON = append(w.rawJSON, ',')
+		}
+		w.rawJSON = appendJSONString(w.rawJSON, c.Name)
+		w.rawJSON = append(w.rawJSON, ':')
+		w.rawJSON = appendJSONString(w.rawJSON, s)
+		w.stats.RawValues++
+	}
+	w.rawJSON = append(w.rawJSON, '}')
+	w.raw.BinaryBuilder.Append(w.rawJSON)
+}
+
+// flush hands the chunk built so far to the current row group, and ends the
+// row group when it is big enough. (The file writer itself starts a new row
+// group at parquetRowGroupRows.)
+func (w *parquetWriter) flush() error {
+	if w.rows == 0 {
+		return nil
+	}
+	rec := w.rb.NewRecordBatch()
+	defer rec.Release()
+	w.rows = 0
+	if w.newRG {
+		if err := w.fw.NewBufferedRowGroupChecked(); err != nil {
+			return fmt.Errorf("sinks: %s: write row group: %w", w.path, err)
+		}
+		w.newRG = false
+	}
+	if err := w.fw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("sinks: %s: write row group: %w", w.path, err)
+	}
+	// Started lazily so that the file never ends with an empty row group.
+	w.newRG = w.fw.RowGroupTotalCompressedBytes() >= int64(parquetRowGroupBytes)
+	return nil
+}
+
+func (w *parquetWriter) Commit() error {
+	if err := w.state.check(w.path); err != nil {
+		return err
+	}
+	w.state = stateCommitted
+	defer w.rb.Release()
+	err := w.flush()
+	if err == nil {
+		if err = w.fw.Close(); err != nil {
+			err = fmt.Errorf("sinks: %s: %w", w.path, err)
+		}
+	}
+	if err != nil {
+		_ = w.tmp.abort()
+		return err
+	}
+	return w.tmp.commit()
+}
+
+func (w *parquetWriter) Abort() error {
+	if w.state != stateOpen {
+		return nil
+	}
+	w.state = stateAborted
+	w.rb.Release()
+	return w.tmp.abort()
+}
+
+func (w *parquetWriter) Stats() pipeline.WriterStats { return w.stats }

@@ -1,0 +1,205 @@
+package sinks
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
+)
+
+func writeParquet(t *testing.T, rows []pipeline.Row, batch int) (string, pipeline.WriterStats) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "out.parquet")
+	w, err := NewParquetWriter(path, fileTestSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(rows) > 0 {
+		n := min(batch, len(rows))
+		if err := w.WriteRows(rows[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rows = rows[n:]
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return path, w.(pipeline.StatsReporter).Stats()
+}
+
+// readParquet reads a file back with arrow's reader, one []any per row:
+// dates as "2006-01-02", timestamps as UTC time.Time, lists as []string.
+func readParquet(t *testing.T, path string) (*file.Reader, *arrow.Schema, [][]any) {
+	t.Helper()
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdr.Close() })
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	rows := make([][]any, tbl.NumRows())
+	for i := range rows {
+		rows[i] = make([]any, tbl.NumCols())
+	}
+	for c := 0; c < int(tbl.NumCols()); c++ {
+		r := 0
+		for _, chunk := range tbl.Column(c).Data().Chunks() {
+			for j := 0; j < chunk.Len(); j, r = j+1, r+1 {
+				rows[r][c] = arrowValue(t, chunk, j)
+			}
+		}
+	}
+	return rdr, tbl.Schema(), rows
+}
+
+func arrowValue(t *testing.T, a arrow.Array, i int) any {
+	if a.IsNull(i) {
+		return nil
+	}
+	switch a := a.(type) {
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Float64:
+		return a.Value(i)
+	case *array.String:
+		return a.Value(i)
+	case *array.Date32:
+		return a.Value(i).ToTime().Format(dateLayout)
+	case *array.Timestamp:
+		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
+	case *array.List:
+		start, end := a.ValueOffsets(i)
+		vals := a.ListValues().(*array.String)
+		l := []string{}
+		for j := start; j < end; j++ {
+			l = append(l, vals.Value(int(j)))
+		}
+		return l
+	}
+	t.Fatalf("unexpected array type %s", a.DataType())
+	return nil
+}
+
+func TestParquetRoundTrip(t *testing.T) {
+	path, stats := writeParquet(t, fileTestRows(), 100)
+	if stats != (pipeline.WriterStats{Rows: 4, RawValues: 2}) {
+		t.Errorf("Stats = %+v, want 4 rows, 2 raw values", stats)
+	}
+	rdr, sch, got := readParquet(t, path)
+
+	wantTypes := []string{"int64", "utf8", "utf8", "utf8", "utf8", "list<element: utf8, nullable>",
+		"timestamp[us, tz=UTC]", "date32", "float64", "int64", "utf8", "utf8"}
+	wantNames := []string{"id", "subject", "content", "status", "下拉列表字段", "复选框", "created_at", "日期", "amount", "count", "时间", RawValuesColumn}
+	for i, f := range sch.Fields() {
+		if f.Name != wantNames[i] || f.Type.String() != wantTypes[i] {
+			t.Errorf("field %d: %s %s, want %s %s", i, f.Name, f.Type, wantNames[i], wantTypes[i])
+		}
+	}
+	utc := func(y int, m time.Month, d, h, mi, s int) time.Time { return time.Date(y, m, d, h, mi, s, 0, time.UTC) }
+	want := [][]any{
+		{int64(1), "打印机坏了", "第一行\r\n第二行\n第三行", "open", "选项 A0", []string{"a", "b"}, utc(2024, 3, 5, 1, 7, 30),
+			"2024-02-29", 1.1, int64(-42), "09:30:00", nil},
+		{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
+		{int64(3), "=SUM(A1:A2)", "-5", "@cmd", nil, []string{}, nil, nil, 0.3, nil, nil, `{"日期":"2023-02-30","count":"12abc"}`},
+		{int64(4), "'quoted", "\ttab", "+1", nil, []string{"=x"}, utc(1999, 12, 31, 15, 59, 59),
+			"1970-01-01", 1e21, int64(9007199254740993), nil, nil},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		for j := range want[i] {
+			g, w := got[i][j], want[i][j]
+			if gt, ok := g.(time.Time); ok {
+				if wt, ok := w.(time.Time); ok && gt.Equal(wt) {
+					continue
+				}
+			}
+			if !reflect.DeepEqual(g, w) {
+				t.Errorf("row %d %s = %#v, want %#v", i+1, wantNames[j], g, w)
+			}
+		}
+	}
+	kv := rdr.MetaData().KeyValueMetadata()
+	for k, v := range fileTestSchema().Meta {
+		if got := kv.FindValue(k); got == nil || *got != v {
+			t.Errorf("key-value metadata %q = %v, want %q", k, got, v)
+		}
+	}
+	if c, err := rdr.MetaData().RowGroup(0).ColumnChunk(0); err != nil || c.Compression() != compress.Codecs.Snappy {
+		t.Errorf("column chunk %v, want snappy compression", err)
+	}
+}
+
+func TestParquetRowGroups(t *testing.T) {
+	defer func(c, n, b int) { parquetChunkRows, parquetRowGroupRows, parquetRowGroupBytes = c, n, b }(
+		parquetChunkRows, parquetRowGroupRows, parquetRowGroupBytes)
+	var rows []pipeline.Row
+	for i := range 7 {
+		r := fileTestRows()[i%4]
+		r.Values = append([]any(nil), r.Values...)
+		r.Values[colID] = int64(i)
+		rows = append(rows, r)
+	}
+	// A text over the 1 MiB data page size, so that every chunk completes a
+	// page, whose compressed size the byte limit counts.
+	big := make([]pipeline.Row, len(rows))
+	for i, r := range rows {
+		big[i].Values = append([]any(nil), r.Values...)
+		big[i].Values[colContent] = strings.Repeat("工单内容 ", 100_000)
+	}
+	for _, tc := range []struct {
+		name               string
+		rows               []pipeline.Row
+		chunk, rgRows, max int
+		want               int
+	}{
+		{"by rows", rows, 2, 3, 1 << 30, 3},         // 3+3+1
+		{"by bytes", big, 2, 1000, 1, 4},            // every chunk of 2 rows passes the limit
+		{"one group", big, 2, 1000, 1 << 30, 1},     //
+		{"one chunk", rows, 1000, 1000, 1 << 30, 1}, // rows flushed on Commit
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parquetChunkRows, parquetRowGroupRows, parquetRowGroupBytes = tc.chunk, tc.rgRows, tc.max
+			path, _ := writeParquet(t, tc.rows, 3)
+			rdr, _, got := readParquet(t, path)
+			if n := rdr.NumRowGroups(); n != tc.want {
+				t.Errorf("%d row groups, want %d", n, tc.want)
+			}
+			if len(got) != 7 {
+				t.Fatalf("read %d rows, want 7", len(got))
+			}
+			for i, r := range got {
+				if r[colID] != int64(i) {
+					t.Errorf("row %d id %v, want %d", i+1, r[colID], i)
+				}
+			}
+		})
+	}
+}
+
+func TestParquetReservedColumn(t *testing.T) {
+	s := pipeline.Schema{Columns: []pipeline.Column{{Name: RawValuesColumn}}}
+	if _, err := NewParquetWriter(filepath.Join(t.TempDir(), "a.parquet"), s); err == nil {
+		t.Error("a column named _raw_values was accepted")
+	}
+}
