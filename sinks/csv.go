@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
@@ -52,7 +53,7 @@ func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipelin
 		if i > 0 {
 			w.line = append(w.line, ',')
 		}
-		w.line = appendCSVField(w.line, escapeFormula(c.Name))
+		w.line = appendCSVField(w.line, mapping.EscapeFormula(c.Name))
 	}
 	w.line = append(w.line, '\r', '\n')
 	if _, err := tmp.w.Write(w.line); err != nil {
@@ -78,7 +79,7 @@ func (w *csvWriter) WriteRows(rows []pipeline.Row) error {
 			}
 			if raw, ok := r.Raw[i]; ok {
 				w.stats.RawValues++
-				w.line = appendCSVField(w.line, escapeFormula(raw))
+				w.line = appendCSVField(w.line, mapping.EscapeFormula(raw))
 				continue
 			}
 			w.line = appendCSVValue(w.line, w.schema.Columns[i].Kind, v)
@@ -97,7 +98,7 @@ func appendCSVValue(b []byte, k pipeline.Kind, v any) []byte {
 	case nil:
 		return b
 	case string:
-		return appendCSVField(b, escapeFormula(v))
+		return appendCSVField(b, mapping.EscapeFormula(v))
 	case int64:
 		return strconv.AppendInt(b, v, 10)
 	case float64:
@@ -108,7 +109,7 @@ func appendCSVValue(b []byte, k pipeline.Kind, v any) []byte {
 		}
 		return v.AppendFormat(b, timestampLayout)
 	case []string:
-		return appendCSVField(b, escapeFormula(strings.Join(v, ",")))
+		return appendCSVField(b, mapping.EscapeFormula(strings.Join(v, ",")))
 	}
 	panic(fmt.Sprintf("sinks: unchecked value type %T", v)) // checkRow rejects every other type
 }

@@ -157,20 +157,6 @@ func checkSchema(path string, schema pipeline.Schema) error {
 	return nil
 }
 
-// escapeFormula makes text that a spreadsheet would run as a formula inert by
-// prefixing a quote; a text already starting with a quote gets another one so
-// that stripping one quote on import always restores the original.
-// (mapping.EscapeFormula implements the same rule.)
-func escapeFormula(s string) string {
-	if s != "" {
-		switch s[0] {
-		case '=', '+', '-', '@', '\t', '\r', '\'':
-			return "'" + s
-		}
-	}
-	return s
-}
-
 // Text forms shared by the text formats (CSV, JSON lines).
 const (
 	timestampLayout = "2006-01-02 15:04:05 -0700"

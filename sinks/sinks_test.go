@@ -257,17 +257,6 @@ func TestNewWriterByExtension(t *testing.T) {
 	}
 }
 
-func TestEscapeFormula(t *testing.T) {
-	for in, want := range map[string]string{
-		"": "", "abc": "abc", "=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@x": "'@x",
-		"\tx": "'\tx", "\rx": "'\rx", "'x": "''x", " =x": " =x", "中=": "中=",
-	} {
-		if got := escapeFormula(in); got != want {
-			t.Errorf("escapeFormula(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestSplitUTF16(t *testing.T) {
 	s := "ab😀c中"
 	if n := utf16Len(s); n != 6 {

@@ -17,6 +17,7 @@ import (
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/width"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
@@ -322,7 +323,7 @@ func (w *xlsxWriter) prepareSheet(name string) error {
 		if c.ReadOnly {
 			style = w.styles.headerRO
 		}
-		header[i] = excelize.Cell{StyleID: style, Value: escapeFormula(c.Name)}
+		header[i] = excelize.Cell{StyleID: style, Value: mapping.EscapeFormula(c.Name)}
 	}
 	if err := w.sw.SetRow("A1", header); err != nil {
 		return err
@@ -433,13 +434,13 @@ func (w *xlsxWriter) cellValue(c pipeline.Column, ro int, v any, col, row int) (
 			return nil, nil
 		}
 	case string:
-		s, err := w.text(escapeFormula(v), col, row)
+		s, err := w.text(mapping.EscapeFormula(v), col, row)
 		if err != nil {
 			return nil, err
 		}
 		out = s
 	case []string:
-		s, err := w.text(escapeFormula(strings.Join(v, ",")), col, row)
+		s, err := w.text(mapping.EscapeFormula(strings.Join(v, ",")), col, row)
 		if err != nil {
 			return nil, err
 		}
