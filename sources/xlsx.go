@@ -245,8 +245,9 @@ func readMeta(newStream func(string) (*sheetStream, error), part string) (map[st
 		if err != nil {
 			return nil, err
 		}
+		// A value longer than a cell holds continues in the cells after it.
 		if len(cells) >= 2 && cells[0] != "" && !(cells[0] == "key" && cells[1] == "value") {
-			meta[cells[0]] = cells[1]
+			meta[cells[0]] = strings.Join(cells[1:], "")
 		}
 	}
 }
