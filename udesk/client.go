@@ -3,6 +3,8 @@ package udesk
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -288,11 +290,25 @@ func (c *Client) transportError(ctx context.Context, cl *call, err error, sent b
 	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no complete reply within %s: %w", c.timeout, err)
 	}
+	if untrustedCertificate(err) {
+		// Trying again cannot make a certificate trusted.
+		return &Error{Class: Permanent, Err: fmt.Errorf("the server's TLS certificate is not trusted: %w", err)}
+	}
 	e := &Error{Class: Transient, Err: err}
 	if sent && !cl.idempotent {
 		e.Class = OutcomeUnknown
 	}
 	return e
+}
+
+// untrustedCertificate reports whether err is a failed verification of the
+// server's certificate chain or name.
+func untrustedCertificate(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var ierr x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &ierr)
 }
 
 // stripURL drops the *url.Error wrapper, whose text holds the signed URL.
