@@ -1,0 +1,596 @@
+package sources
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// PageReader reads one page of a ticket listing; *udesk.Client is one.
+type PageReader interface {
+	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
+}
+
+// TicketReader reads one ticket by id; *udesk.Client is one.
+type TicketReader interface {
+	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
+}
+
+// Selector says which tickets an export reads: a listing (every ticket, a
+// filter's, a customer's) or, when IDs is set, those tickets one by one.
+type Selector struct {
+	Listing udesk.Listing
+	IDs     []int64
+}
+
+// String describes the selector; it is also the selector's part of the
+// state key, so two commands share state only when they select the same.
+func (s Selector) String() string {
+	switch {
+	case s.IDs != nil:
+		ids := make([]string, len(s.IDs))
+		for i, id := range s.IDs {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		return "ids " + strings.Join(ids, ",")
+	case s.Listing.FilterID != 0 && s.Listing.AgentID != 0:
+		return fmt.Sprintf("filter %d agent %d", s.Listing.FilterID, s.Listing.AgentID)
+	case s.Listing.FilterID != 0:
+		return fmt.Sprintf("filter %d", s.Listing.FilterID)
+	case s.Listing.CustomerEmail != "":
+		return "customer " + s.Listing.CustomerEmail
+	}
+	return "all tickets"
+}
+
+// ticketNotFound is the API's status for an unknown ticket id.
+const ticketNotFound = 1003
+
+// APIExport reads the tickets a Selector names into a spool, resumably, and
+// renders them from it deduplicated by id.
+//
+// A listing is read in passes. A pass reads page 1 (which tells
+// total_pages), then the other pages from the last to page 2, then page 1
+// once more (the end check), whose reply stands for page 1 in the output.
+// The pages are dispatched in that order to Workers goroutines, so replies
+// in flight at once may be served out of order; the checks below catch what
+// that lets slip.
+// Reading toward page 1 makes a pass immune to what deletions do to a list:
+// the tickets after a deleted one move toward page 1, into pages not read
+// yet, so none is skipped (tickets appended at the end are new anyway).
+// Every reply carries the listing's total: when they all agree and the pass
+// holds that many distinct tickets, it is taken as a consistent read. When
+// they differ, or a ticket came twice (the pages shifted: tickets came and
+// went, even if as many of each), a ticket can have shifted past a page
+// boundary between two replies in flight at once: the listing is read again,
+// one page at a time (from the end check's page 1), up to MaxPasses passes.
+// A listing of one page needs no end check: one reply is one consistent read.
+// Tickets are rendered from the last pass first, then those only earlier
+// passes saw, each ticket once.
+//
+// Every reply is spooled before it counts, so a rerun after a crash fetches
+// only the pages not held; the pages' counts are in their file names, so a
+// rerun decides the same as the run it continues without decoding anything.
+type APIExport struct {
+	Spool     *pipeline.Spool
+	Selector  Selector
+	Pages     PageReader
+	Tickets   TicketReader
+	PerPage   int // default 100, the API's maximum
+	Workers   int // requests kept in flight (default 4); the client caps and paces them
+	MaxPasses int // passes over a changing listing at most (default 2)
+
+	// OnTotal is told how many tickets the run will read, as soon as a
+	// pass's page 1 says so (the sum over passes); OnTickets how many more
+	// were read (or found spooled). Both may be nil; calls are serialized.
+	OnTotal   func(total int)
+	OnTickets func(n int)
+
+	mu sync.Mutex // serializes the callbacks
+}
+
+// FetchResult is what Fetch learned.
+type FetchResult struct {
+	StartTotal int  // the listing's total on the first pass's page 1 (IDs: how many)
+	Total      int  // the listing's total at the last end check
+	Passes     int  // passes made over the listing (1 when nothing changed)
+	Stable     bool // the last pass saw one total throughout, and that many distinct tickets
+	Spread     int  // the last pass: how far its totals and distinct tickets disagreed (0 when Stable)
+	Fetched    int  // requests made for pages or ids by this run
+	Held       int  // pages or ids found spooled by an earlier run
+	Failed     []IDFailure
+}
+
+// IDFailure is an id of an IDs selector that the API does not know.
+type IDFailure struct {
+	ID    int64  `json:"id"`
+	Error string `json:"error"`
+}
+
+func (x *APIExport) perPage() int {
+	if x.PerPage <= 0 {
+		return 100
+	}
+	return x.PerPage
+}
+
+func (x *APIExport) workers() int {
+	if x.Workers <= 0 {
+		return 4
+	}
+	return x.Workers
+}
+
+func (x *APIExport) maxPasses() int {
+	if x.MaxPasses <= 0 {
+		return 2
+	}
+	return x.MaxPasses
+}
+
+func (x *APIExport) addTotal(n int) {
+	if x.OnTotal != nil {
+		x.mu.Lock()
+		x.OnTotal(n)
+		x.mu.Unlock()
+	}
+}
+
+func (x *APIExport) addTickets(n int) {
+	if x.OnTickets != nil && n > 0 {
+		x.mu.Lock()
+		x.OnTickets(n)
+		x.mu.Unlock()
+	}
+}
+
+type pageKey struct{ pass, page int }
+
+// Fetch reads into the spool every page (or id) it does not hold yet.
+func (x *APIExport) Fetch(ctx context.Context) (*FetchResult, error) {
+	held, err := x.Spool.Pages()
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[pageKey]pipeline.SpoolPage, len(held))
+	for _, p := range held {
+		have[pageKey{p.Pass, p.Page}] = p
+	}
+	if x.Selector.IDs != nil {
+		return x.fetchIDs(ctx, have)
+	}
+	return x.fetchListing(ctx, have)
+}
+
+func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (res *FetchResult, err error) {
+	res = &FetchResult{Held: len(have), StartTotal: have[pageKey{0, 1}].Total}
+	pass := 0
+	for k := range have {
+		pass = max(pass, k.pass)
+	}
+	// A resumed run counts what earlier passes read, for the progress.
+	for k, p := range have {
+		if k.pass < pass && k.page > 0 {
+			x.addTickets(p.Size)
+		}
+	}
+	for p := 0; p < pass; p++ {
+		if first, ok := have[pageKey{p, 1}]; ok {
+			x.addTotal(first.Total)
+		}
+	}
+	var mu sync.Mutex            // guards have, ids and res.Fetched from the workers
+	ids := map[pageKey][]int64{} // ticket ids of the pages fetched by this run
+	get := func(ctx context.Context, pass, page, as int) (pipeline.SpoolPage, error) {
+		pg, err := x.Pages.Page(ctx, x.Selector.Listing, page, x.perPage())
+		if err != nil {
+			return pipeline.SpoolPage{}, fmt.Errorf("reading page %d of %s: %w", page, x.Selector, err)
+		}
+		sp := pipeline.SpoolPage{Pass: pass, Page: as, Size: len(pg.Tickets), Total: pg.Total, TotalPages: pg.TotalPages}
+		if err := x.Spool.Put(sp, pg.Raw); err != nil {
+			return sp, err
+		}
+		pageIDs := make([]int64, len(pg.Tickets))
+		for i := range pg.Tickets {
+			pageIDs[i] = pg.Tickets[i].ID
+		}
+		mu.Lock()
+		have[pageKey{pass, as}] = sp
+		ids[pageKey{pass, as}] = pageIDs
+		res.Fetched++
+		mu.Unlock()
+		return sp, nil
+	}
+	defer func() {
+		if err == nil {
+			err = x.Spool.Sync()
+		}
+	}()
+	for {
+		res.Passes = pass + 1
+		first, held := have[pageKey{pass, 1}]
+		if !held {
+			var err error
+			if first, err = get(ctx, pass, 1, 1); err != nil {
+				return nil, err
+			}
+		}
+		x.addTotal(first.Total)
+		x.addTickets(first.Size)
+		if pass == 0 {
+			res.StartTotal = first.Total // when page 1 was fetched now
+		}
+		n := max(first.TotalPages, 1)
+		var missing []int
+		for page := n; page >= 2; page-- {
+			if p, ok := have[pageKey{pass, page}]; ok {
+				x.addTickets(p.Size)
+			} else {
+				missing = append(missing, page)
+			}
+		}
+		// The end check (page 0: page 1 read again) is dispatched after page
+		// 2, so that it follows the pages without a pause in the budget.
+		if _, ok := have[pageKey{pass, 0}]; !ok && n > 1 {
+			missing = append(missing, 0)
+		}
+		workers := x.workers()
+		if pass > 0 {
+			workers = 1
+		}
+		err := x.parallel(ctx, workers, missing, func(ctx context.Context, page int) error {
+			if page == 0 {
+				_, err := get(ctx, pass, 1, 0)
+				return err
+			}
+			sp, err := get(ctx, pass, page, page)
+			x.addTickets(sp.Size)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		lo, hi := first.Total, first.Total
+		if n > 1 {
+			check := have[pageKey{pass, 0}]
+			for page := 0; page <= n; page++ {
+				t := have[pageKey{pass, page}].Total
+				lo, hi = min(lo, t), max(hi, t)
+			}
+			res.Total = check.Total
+		} else {
+			res.Total = first.Total
+		}
+		// Tickets deleted and created alike leave the total as it was, but
+		// the pages they shifted hold a ticket twice where another may have
+		// been skipped: fewer distinct tickets than the total says so.
+		distinct, err := x.distinct(pass, n, have, ids)
+		if err != nil {
+			return nil, err
+		}
+		res.Stable = lo == hi && distinct == res.Total
+		res.Spread = max(hi-lo, res.Total-distinct)
+		if res.Stable || pass+1 >= x.maxPasses() {
+			break
+		}
+		// Tickets may have shifted past pages already read: read the listing
+		// again, starting from the end check's page 1, which is that pass's
+		// page 1.
+		check := have[pageKey{pass, 0}]
+		body, err := x.Spool.Read(check)
+		if err != nil {
+			return nil, err
+		}
+		pass++
+		first = check
+		first.Pass, first.Page = pass, 1
+		if err := x.Spool.Put(first, body); err != nil {
+			return nil, err
+		}
+		have[pageKey{pass, 1}] = first
+	}
+	return res, nil
+}
+
+// distinct counts the tickets of a pass as Render will see them: the end
+// check standing for page 1, then pages 2..n. Pages fetched by this run are
+// known by their ids; pages held from an earlier run are decoded.
+func (x *APIExport) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, ids map[pageKey][]int64) (int, error) {
+	seen := make(map[int64]struct{}, n*x.perPage())
+	for page := 0; page <= n; page++ {
+		k := pageKey{pass, page}
+		skip := page == 1 // the end check stands for it
+		if n == 1 {
+			skip = page == 0 // a single page has no end check
+		}
+		if skip {
+			continue
+		}
+		pageIDs, ok := ids[k]
+		if !ok {
+			body, err := x.Spool.Read(have[k])
+			if err != nil {
+				return 0, err
+			}
+			pg, err := udesk.DecodePage(body)
+			if err != nil {
+				return 0, fmt.Errorf("spooled page %d (pass %d) in %s: %w", page, pass, x.Spool.Dir(), err)
+			}
+			for i := range pg.Tickets {
+				pageIDs = append(pageIDs, pg.Tickets[i].ID)
+			}
+		}
+		for _, id := range pageIDs {
+			seen[id] = struct{}{}
+		}
+	}
+	return len(seen), nil
+}
+
+// parallel runs fn for every item, in order, on workers goroutines and returns the
+// first error, cancelling the others.
+func (x *APIExport) parallel(ctx context.Context, workers int, items []int, fn func(ctx context.Context, item int) error) error {
+	if len(items) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, len(items)) {
+		wg.Go(func() {
+			for it := range jobs {
+				if err := fn(ctx, it); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for _, it := range items {
+		select {
+		case jobs <- it:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// fetchIDs reads the tickets one request per id. Each id is spooled as a
+// one-ticket page (page = its place in the list); an id the API does not
+// know is spooled as a failure, so a rerun neither asks again nor forgets it.
+func (x *APIExport) fetchIDs(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (*FetchResult, error) {
+	ids := x.Selector.IDs
+	res := &FetchResult{StartTotal: len(ids), Total: len(ids), Passes: 1, Stable: true}
+	x.addTotal(len(ids))
+	var missing []int
+	for i := range ids {
+		if p, ok := have[pageKey{0, i + 1}]; ok {
+			res.Held++
+			x.addTickets(p.Size)
+		} else {
+			missing = append(missing, i+1)
+		}
+	}
+	var mu sync.Mutex
+	err := x.parallel(ctx, x.workers(), missing, func(ctx context.Context, page int) error {
+		id := ids[page-1]
+		t, err := x.Tickets.Ticket(ctx, id)
+		var ue *udesk.Error
+		switch {
+		case errors.As(err, &ue) && ue.Code == ticketNotFound:
+			body, _ := json.Marshal(IDFailure{ID: id, Error: err.Error()})
+			if err := x.Spool.Put(pipeline.SpoolPage{Page: page, Failed: true}, body); err != nil {
+				return err
+			}
+		case err != nil:
+			return fmt.Errorf("reading ticket %d: %w", id, err)
+		default:
+			body, err := json.Marshal(onePage{Total: 1, TotalPages: 1, Size: 1, Contents: []*udesk.Ticket{t}})
+			if err != nil {
+				return err
+			}
+			if err := x.Spool.Put(pipeline.SpoolPage{Page: page, Size: 1, Total: 1, TotalPages: 1}, body); err != nil {
+				return err
+			}
+			x.addTickets(1)
+		}
+		mu.Lock()
+		res.Fetched++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := x.Spool.Sync(); err != nil {
+		return nil, err
+	}
+	pages, err := x.Spool.Pages()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pages {
+		if !p.Failed {
+			continue
+		}
+		body, err := x.Spool.Read(p)
+		if err != nil {
+			return nil, err
+		}
+		var f IDFailure
+		if err := json.Unmarshal(body, &f); err != nil {
+			return nil, fmt.Errorf("spool %s: page %d: %w", x.Spool.Dir(), p.Page, err)
+		}
+		res.Failed = append(res.Failed, f)
+	}
+	return res, nil
+}
+
+// onePage is a listing reply holding one ticket read by id, so that every
+// spooled body decodes with udesk.DecodePage.
+type onePage struct {
+	Status     int             `json:"status"`
+	Size       int             `json:"size"`
+	Total      int             `json:"total"`
+	TotalPages int             `json:"total_pages"`
+	Contents   []*udesk.Ticket `json:"contents"`
+}
+
+// RenderStats counts what Render passed on and what it dropped.
+type RenderStats struct {
+	Read       int // tickets in the spooled pages rendered (repeats included)
+	Unique     int // tickets passed on
+	Duplicates int // a ticket met again in the same pass (pages shifted under the read)
+	Reread     int // a ticket met again in an earlier pass (a re-read, not a duplicate)
+	LastPass   int // distinct tickets in the last pass
+}
+
+// decodeWorkers decode spooled pages while the caller writes the previous ones.
+const decodeWorkers = 2
+
+// renderBatch is how many tickets Render hands on at once, at least.
+const renderBatch = 500
+
+// Render decodes the spooled pages and hands each ticket to emit once, in
+// batches: the last pass first (the freshest read of a ticket wins), then
+// tickets only earlier passes saw; within a pass, in page order (the end
+// check standing for page 1). The slice
+// passed to emit is reused after emit returns.
+func (x *APIExport) Render(ctx context.Context, emit func([]udesk.Ticket) error) (RenderStats, error) {
+	var st RenderStats
+	pages, err := x.Spool.Pages()
+	if err != nil {
+		return st, err
+	}
+	last := 0
+	var order []pipeline.SpoolPage
+	held := make(map[pageKey]bool, len(pages))
+	for _, p := range pages {
+		last = max(last, p.Pass)
+		held[pageKey{p.Pass, p.Page}] = !p.Failed
+	}
+	for pass := last; pass >= 0; pass-- {
+		for _, p := range pages {
+			// The end check (page 0) is the later read of page 1 and stands
+			// for it; a pass that needed none has only page 1.
+			if p.Pass != pass || p.Failed || (p.Page == 1 && held[pageKey{pass, 0}]) {
+				continue
+			}
+			order = append(order, p)
+		}
+	}
+	seen := make(map[int64]int32, 1024)
+	batch := make([]udesk.Ticket, 0, renderBatch+x.perPage())
+	err = decodeOrdered(ctx, x.Spool, order, func(sp pipeline.SpoolPage, pg *udesk.Page) error {
+		for i := range pg.Tickets {
+			t := &pg.Tickets[i]
+			st.Read++
+			if p, ok := seen[t.ID]; ok {
+				if int(p) == sp.Pass {
+					st.Duplicates++
+				} else {
+					st.Reread++
+				}
+				continue
+			}
+			seen[t.ID] = int32(sp.Pass)
+			if sp.Pass == last {
+				st.LastPass++
+			}
+			batch = append(batch, *t)
+		}
+		if len(batch) < renderBatch {
+			return nil
+		}
+		st.Unique += len(batch)
+		err := emit(batch)
+		batch = batch[:0]
+		return err
+	})
+	if err == nil && len(batch) > 0 {
+		st.Unique += len(batch)
+		err = emit(batch)
+	}
+	return st, err
+}
+
+// decodeOrdered decodes pages on decodeWorkers goroutines and calls fn with
+// them in their order, a few pages ahead of fn at most.
+func decodeOrdered(ctx context.Context, sp *pipeline.Spool, pages []pipeline.SpoolPage, fn func(pipeline.SpoolPage, *udesk.Page) error) error {
+	type result struct {
+		pg  *udesk.Page
+		err error
+	}
+	type job struct {
+		i   int
+		out chan result
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := make(chan job, 2*decodeWorkers) // in page order; bounds the read-ahead
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range decodeWorkers {
+		wg.Go(func() {
+			for j := range jobs {
+				p := pages[j.i]
+				body, err := sp.Read(p)
+				var pg *udesk.Page
+				if err == nil {
+					pg, err = udesk.DecodePage(body)
+				}
+				if err != nil {
+					err = fmt.Errorf("spooled page %d (pass %d) in %s: %w", p.Page, p.Pass, sp.Dir(), err)
+				}
+				j.out <- result{pg, err}
+			}
+		})
+	}
+	go func() {
+		defer close(slots)
+		defer close(jobs)
+		for i := range pages {
+			j := job{i, make(chan result, 1)}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case slots <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var err error
+	for j := range slots {
+		select {
+		case r := <-j.out:
+			if err = r.err; err == nil {
+				err = fn(pages[j.i], r.pg)
+			}
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	cancel()
+	for range slots { // let the feeder stop
+	}
+	wg.Wait()
+	return err
+}
