@@ -41,6 +41,17 @@
 // A cell first loses a formula escape (UnescapeFormula). An empty cell sets
 // nothing: an update leaves the field as it is.
 //
+// # Round-trip editing
+//
+// An export made for editing keeps each row as written (Originals, in
+// CellText form). A Differ compares each row of the edited file with its
+// original, matched by id, through the update Importer: cells are equal when
+// they translate to the same API value (a retyped date, 13 and 13.0, 标准 and
+// medium), and the update carries only the fields that changed. Edits the
+// update cannot carry (a read-only column, an emptied cell, a row that was not
+// exported) are row errors with an EditError code; Conflicts checks the
+// changed fields against the ticket as it is now.
+//
 // # Mapping files
 //
 // A mapping file (YAML, or JSON with the same keys) adapts a file exported

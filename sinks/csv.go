@@ -15,6 +15,9 @@ type CSVOptions struct {
 	// NoBOM leaves out the UTF-8 byte order mark that is written by default
 	// so that Excel reads the file as UTF-8.
 	NoBOM bool
+	// Private writes the file with mode 0600 (a copy kept in a state folder)
+	// instead of 0644.
+	Private bool
 }
 
 // csvWriter writes RFC 4180 CSV: records end with CRLF, a field is quoted
@@ -44,6 +47,12 @@ func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipelin
 	tmp, err := createTemp(path)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Private {
+		if err := tmp.f.Chmod(0o600); err != nil {
+			_ = tmp.abort()
+			return nil, fmt.Errorf("sinks: %s: %w", path, err)
+		}
 	}
 	w := &csvWriter{path: path, schema: schema, tmp: tmp}
 	if !opts.NoBOM {

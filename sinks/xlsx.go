@@ -40,6 +40,14 @@ const (
 	// listsSheet holds drop-down lists too long to be written in a data
 	// validation itself (255 characters at most).
 	listsSheet = "_udesk_lists"
+	// OriginalsSheet (with XLSXOptions.Originals) holds each row as written,
+	// so that an import of the edited workbook can tell what changed: the
+	// header, then every row's values as text cells in the CSV writer's forms
+	// (mapping.CellText; a text cut to fit a cell is cut the same way here).
+	// It is very hidden (Excel's menus cannot show it). A data sheet that
+	// reaches the row limit is followed by "_udesk_originals 2"...; the
+	// MetaSheet key "originals_sheets" lists them, joined with ",".
+	OriginalsSheet = "_udesk_originals"
 )
 
 // XLSXOptions tunes the XLSX writer.
@@ -50,6 +58,9 @@ type XLSXOptions struct {
 	// TmpDir is where excelize keeps streamed sheet data beyond 16 MB
 	// (default: the system's temp directory).
 	TmpDir string
+	// Originals adds the OriginalsSheet: a workbook made for editing and
+	// importing back with import --update.
+	Originals bool
 }
 
 // Variables so that tests can lower them.
@@ -90,6 +101,10 @@ type xlsxWriter struct {
 
 	long    *excelize.StreamWriter // LongCellsSheet, made on the first long cell
 	longRow int
+
+	orig       *excelize.StreamWriter // current OriginalsSheet (Originals only)
+	origSheets []string
+	origCells  []any
 
 	tsLoc *time.Location // the offset datetime cells are written in
 	stats pipeline.WriterStats
@@ -329,11 +344,19 @@ func (w *xlsxWriter) prepareSheet(name string) error {
 		return err
 	}
 	w.sheetRow = 1
+	if w.opts.Originals {
+		if err := w.openOriginals(); err != nil {
+			return err
+		}
+	}
 	for i, c := range w.schema.Columns {
 		col, _ := excelize.ColumnNumberToName(i + 1)
 		if c.ReadOnly {
-			err := w.f.AddComment(name, excelize.Comment{Cell: col + "1", Author: "udesk-etl",
-				Text: "Read-only: Udesk does not let this column be changed; an import ignores edits to it."})
+			text := "Read-only: Udesk does not let this column be changed; an import ignores edits to it."
+			if w.opts.Originals {
+				text = "Read-only: Udesk does not let this column be changed; import --update of this workbook reports an edit to it as an error."
+			}
+			err := w.f.AddComment(name, excelize.Comment{Cell: col + "1", Author: "udesk-etl", Text: text})
 			if err != nil {
 				return err
 			}
@@ -378,6 +401,13 @@ func (w *xlsxWriter) addDropDown(sheet string, i int, col string, c pipeline.Col
 func (w *xlsxWriter) closeSheet() error {
 	name := w.sheets[len(w.sheets)-1]
 	ref := fmt.Sprintf("A1:%s%d", w.lastCol, w.sheetRow)
+	if w.orig != nil {
+		w.dims[fmt.Sprintf("xl/worksheets/sheet%d.xml", w.orig.SheetID)] = fmt.Sprintf("A1:%s%d", w.lastCol, w.sheetRow)
+		if err := w.orig.Flush(); err != nil {
+			return fmt.Errorf("sinks: %s: sheet %q: %w", w.path, w.origSheets[len(w.origSheets)-1], err)
+		}
+		w.orig = nil
+	}
 	if err := w.f.AutoFilter(name, ref, nil); err != nil {
 		return fmt.Errorf("sinks: %s: sheet %q: autofilter: %w", w.path, name, err)
 	}
@@ -415,10 +445,18 @@ func (w *xlsxWriter) writeRow(r pipeline.Row) error {
 			return err
 		}
 		w.cells[i] = cell
+		if w.orig != nil {
+			w.origCells[i] = w.originalText(c.Kind, v, cell)
+		}
 	}
 	ref, _ := excelize.CoordinatesToCellName(1, row)
 	if err := w.sw.SetRow(ref, w.cells); err != nil {
 		return fmt.Errorf("sinks: %s: sheet %q row %d: %w", w.path, w.sheets[len(w.sheets)-1], row, err)
+	}
+	if w.orig != nil {
+		if err := w.orig.SetRow(ref, w.origCells); err != nil {
+			return fmt.Errorf("sinks: %s: sheet %q row %d: %w", w.path, w.origSheets[len(w.origSheets)-1], row, err)
+		}
 	}
 	w.sheetRow = row
 	w.stats.Rows++
@@ -496,7 +534,20 @@ func excelSerial(t time.Time) (float64, bool) {
 	}
 	h, mi, s := t.Clock()
 	wall := time.Date(y, m, d, h, mi, s, 0, time.UTC).Unix()
-	return float64(wall-excelEpoch)/86400 + float64(t.Nanosecond())/86400e9, true
+	days, sec := (wall-excelEpoch)/86400, (wall-excelEpoch)%86400
+	if t.Nanosecond() != 0 {
+		return float64(wall-excelEpoch)/86400 + float64(t.Nanosecond())/86400e9, true
+	}
+	// excelize writes 15 significant digits, rounded to the nearest: often
+	// a few microseconds before the second, which LibreOffice then shows
+	// truncated, a second early. So the fraction is rounded up, exactly,
+	// at that precision.
+	scale := int64(1)
+	for range 15 - len(strconv.FormatInt(days, 10)) {
+		scale *= 10
+	}
+	frac := (sec*scale + 86400 - 1) / 86400
+	return float64(days) + float64(frac)/float64(scale), true
 }
 
 // text returns s, or for a text over Excel's cell limit its start with a
@@ -578,6 +629,11 @@ func (w *xlsxWriter) finish() error {
 			return fmt.Errorf("sinks: %s: sheet %q: %w", w.path, LongCellsSheet, err)
 		}
 	}
+	for _, name := range w.origSheets {
+		if err := w.f.SetSheetVisible(name, false, true); err != nil {
+			return fmt.Errorf("sinks: %s: sheet %q: %w", w.path, name, err)
+		}
+	}
 	if err := w.writeLists(); err != nil {
 		return fmt.Errorf("sinks: %s: sheet %q: %w", w.path, listsSheet, err)
 	}
@@ -630,6 +686,9 @@ func (w *xlsxWriter) writeLists() error {
 
 func (w *xlsxWriter) writeMeta() error {
 	meta := map[string]string{"formula_escape": "quote", "data_sheets": strings.Join(w.sheets, ",")}
+	if len(w.origSheets) > 0 {
+		meta["originals_sheets"] = strings.Join(w.origSheets, ",")
+	}
 	if w.tsLoc != nil {
 		meta["timestamp_offset"] = time.Date(2000, 1, 1, 0, 0, 0, 0, w.tsLoc).Format("-0700")
 	}
@@ -739,4 +798,55 @@ func (d *dimensionWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// openOriginals starts the originals sheet of the data sheet just opened,
+// with the same header.
+func (w *xlsxWriter) openOriginals() error {
+	name := OriginalsSheet
+	if n := len(w.origSheets) + 1; n > 1 {
+		name = fmt.Sprintf("%s %d", OriginalsSheet, n)
+	}
+	if _, err := w.f.NewSheet(name); err != nil {
+		return err
+	}
+	sw, err := w.f.NewStreamWriter(name)
+	if err != nil {
+		return err
+	}
+	header := make([]any, len(w.schema.Columns))
+	for i, c := range w.schema.Columns {
+		header[i] = mapping.EscapeFormula(c.Name)
+	}
+	if err := sw.SetRow("A1", header); err != nil {
+		return err
+	}
+	w.orig, w.origSheets = sw, append(w.origSheets, name)
+	if w.origCells == nil {
+		w.origCells = make([]any, len(w.schema.Columns))
+	}
+	return nil
+}
+
+// originalText is a value as the originals sheet keeps it: the text the data
+// cell holds (cut the same way when too long), numbers and dates in
+// mapping.CellText's form. Always a text cell (the stream writer writes a
+// string as text), so that it reads back as written.
+func (w *xlsxWriter) originalText(k pipeline.Kind, v any, cell any) any {
+	if c, ok := cell.(excelize.Cell); ok {
+		cell = c.Value
+	}
+	var s string
+	switch c := cell.(type) {
+	case string:
+		s = c // text, a list or a raw value, escaped and cut as in the data cell
+	case nil:
+		return nil
+	default:
+		s = mapping.CellText(k, v)
+	}
+	if s == "" {
+		return nil
+	}
+	return s
 }
