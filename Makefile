@@ -5,7 +5,7 @@ BIN     := bin/udesk-etl
 DEMO    := demo-out
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test vet fmt-check demo bench fuzz soak clean
+.PHONY: build test vet fmt-check demo bench bench-peer fuzz soak clean check-libreoffice
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/udesk-etl
@@ -25,8 +25,22 @@ test: fmt-check vet
 demo: build
 	@DEMO=$(DEMO) BIN=$(BIN) bash samples/demo.sh
 
+# `make bench` measures: the Go benchmarks (short -benchtime), then
+# `udesk-etl bench`, which writes the report BENCHMARKS.md (and its data as
+# bench-out/bench.json) with the Go benchmarks' output included. About ten
+# minutes on two cores. `make bench-peer` adds DuckDB beside the tool: it
+# installs @duckdb/node-api from npm into a temporary folder, removed after.
+BENCHTIME ?= 200ms
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+	@mkdir -p bench-out
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./... > bench-out/go-bench.txt || { cat bench-out/go-bench.txt; exit 1; }
+	@grep -E '^(Benchmark|ok|FAIL)' bench-out/go-bench.txt
+	$(BIN) bench --go-bench bench-out/go-bench.txt --md BENCHMARKS.md --json bench-out/bench.json $(BENCH_FLAGS)
+
+bench-peer:
+	@peer=$$(mktemp -d) && trap 'rm -rf "$$peer"' EXIT && \
+	  (cd "$$peer" && npm install --no-audit --no-fund --silent @duckdb/node-api) && \
+	  $(MAKE) bench BENCH_FLAGS="--peer $$peer $(BENCH_FLAGS)"
 
 FUZZTIME ?= 30s
 fuzz:
@@ -37,4 +51,18 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin $(DEMO)
+	rm -rf bin $(DEMO) bench-out
+
+# The reliability soak: the crash matrix at 50k rows with 20 kills per
+# export and import operation, and the fault matrix on a larger data set
+# (UDESK_SOAK=1 picks the sizes; make test runs the CI sizes).
+soak:
+	UDESK_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run '^Test(CrashMatrix|FaultMatrix|FaultOutage|FaultChurn)' ./cmd/udesk-etl
+
+# An exported workbook opened by LibreOffice (headless): values, dates and
+# drop-downs intact, and unchanged once LibreOffice saves it again. Installs
+# LibreOffice Calc with apt-get (Debian/Ubuntu, as root) when soffice is
+# missing; `make test` skips this test without it.
+check-libreoffice:
+	@command -v soffice >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends libreoffice-calc-nogui; }
+	$(GO) test -count=1 -run '^TestEditWorkbookInLibreOffice$$' -v ./cmd/udesk-etl/

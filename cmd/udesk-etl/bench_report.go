@@ -1,0 +1,148 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+func passText(pass bool, miss string) string {
+	if pass {
+		return "pass"
+	}
+	return "**miss**: " + miss
+}
+
+func mib(v float64) string { return fmt.Sprintf("%.0f MiB", v) }
+
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// markdown renders the report; every number comes from rep.
+func (rep *benchReport) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	m := rep.Machine
+	p("# udesk-etl benchmarks")
+	p("")
+	p("Produced by `make bench` (`%s`) on %s, in %.0f s. Every figure below was measured by that run: "+
+		"the tool ran as child processes of its own binary against the embedded simulator over loopback HTTP; "+
+		"request counts come from the tool's `--report` and from the simulator's own log, peak memory from each child's rusage (each started through a small "+
+		"`bench --measure` process, as Linux would otherwise count the bench's own peak into a child's).",
+		rep.Command, rep.Started.Format("2006-01-02 15:04 MST"), rep.Seconds)
+	p("")
+	p("Machine: %d CPUs (%s), %s, %s. Load average (1/5/15 min) %.2f/%.2f/%.2f before, %.2f/%.2f/%.2f after, highest 1-minute figure seen between runs %.2f: "+
+		"the machine is shared, so wall-clock rates are lower than on an idle one; the per-CPU-second rates are the steadier figure.",
+		m.CPUs, m.CPUModel, m.GoVersion, m.OSArch, m.LoadBefore[0], m.LoadBefore[1], m.LoadBefore[2],
+		m.LoadAfter[0], m.LoadAfter[1], m.LoadAfter[2], m.LoadMax1m)
+	p("")
+
+	p("## 1. Budget utilisation")
+	p("")
+	p("Simulator with %s latency and a %s/s budget (429 past it); the tool at `--rate %s/s --concurrency 4`. "+
+		"Achieved rate = (requests - 1) / (last request's arrival - first's), as the simulator saw them.", budgetLatencyText(rep), budgetRateText(rep), budgetRateText(rep))
+	p("")
+	p("| run | work | requests | 429s | span | achieved req/s | utilisation | target | whole run | at the budget | result |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range rep.Budget {
+		p("| %s | %s | %d | %d | %.1f s | %.2f | %.3f | >= %.2f, no 429 | %.1f s | %.1f s | %s |", r.Name, thousands(r.Work), r.Requests,
+			r.Throttled429, r.SpanSeconds, r.AchievedPerS, r.Utilisation, r.TargetUtil, r.WallSeconds, r.IdealSeconds, passText(r.Pass, r.Miss))
+	}
+	p("")
+	p("\"whole run\" is the child process from start to exit; \"at the budget\" is requests / budget, the least any tool could take.")
+	p("")
+
+	p("## 2. Requests per unit of work")
+	p("")
+	p("| work | N | requests (tool's count) | requests (simulator's count) | target | result |")
+	p("|---|---:|---:|---:|---:|---|")
+	for _, r := range rep.Requests {
+		p("| %s | %s | %d | %d | %d = %s | %s |", r.Work, thousands(r.N), r.ToolRequests, r.SimRequests, r.Target, r.TargetText, passText(r.Pass, r.Miss))
+	}
+	p("")
+
+	p("## 3. Local speed (no budget, no latency)")
+	p("")
+	p("Exports read every page from the simulator (which serves from the bench process, so it competes for the same two CPUs), " +
+		"spool them, then decode, map and write; rates are N / the child's wall time. Dry runs read, map and validate every row (one request: the catalog).")
+	p("")
+	p("| run | N | wall | per second | CPU (user+sys) | per CPU-second | peak RSS | output |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rep.Speed {
+		out := ""
+		if r.OutputBytes > 0 {
+			out = fmt.Sprintf("%.1f MB", float64(r.OutputBytes)/1e6)
+		}
+		p("| %s | %s %s | %.1f s | %s | %.1f s | %s | %s | %s |", r.Name, thousands(r.N), r.Unit, r.Run.Wall,
+			thousands(int(r.PerSecond)), r.Run.CPU, thousands(int(r.PerCPUSec)), mib(r.Run.MaxRSSMiB), out)
+	}
+	p("")
+	if pr := rep.Peer; pr != nil {
+		p("### Parquet: the tool beside DuckDB")
+		p("")
+		if pr.Error != "" {
+			p("DuckDB could not be measured: %s", pr.Error)
+		} else {
+			p("DuckDB (`@duckdb/node-api`, 2 threads) converted the same %s tickets' JSON pages, dumped to files, to typed Parquet (zstd) "+
+				"in %.1f s (%s tickets/s, %.1f CPU-s, peak RSS %s); the tool's export, which also fetched them over HTTP, ran at %s tickets/s with peak RSS %s.",
+				thousands(pr.Tickets), pr.DuckDBSeconds, thousands(int(pr.DuckDBPerS)), pr.DuckDBCPU, mib(pr.DuckDBRSSMiB), thousands(int(pr.ToolPerS)), mib(pr.ToolRSSMiB))
+			p("")
+			p("| ratio (tool / DuckDB tickets per second) | target | result |")
+			p("|---:|---:|---|")
+			p("| %.2f | >= 1.00 | %s |", pr.Ratio, passText(pr.Pass, pr.Miss))
+		}
+		p("")
+	} else {
+		p("DuckDB was not measured in this run (`make bench-peer` installs it from npm into a temporary folder and measures it side by side).")
+		p("")
+	}
+
+	p("## 4. Memory (peak RSS of the export process)")
+	p("")
+	p("| format | N small | RSS | N large | RSS | growth | target | result |")
+	p("|---|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range rep.Memory {
+		p("| %s | %s | %s | %s | %s | %.2fx | <= %.1fx and < %.0f MiB | %s |", r.Format, thousands(r.SmallN), mib(r.SmallMiB),
+			thousands(r.LargeN), mib(r.LargeMiB), r.Growth, r.MaxGrowth, r.LimitMiB, passText(r.Pass, r.Miss))
+	}
+	if len(rep.Memory) == 0 {
+		p("| (one size only: no comparison) | | | | | | | |")
+	}
+	p("")
+
+	p("## Notes")
+	p("")
+	for _, n := range rep.Notes {
+		p("- %s", n)
+	}
+	p("")
+	if len(rep.GoBench) > 0 {
+		p("## Go benchmarks (`go test -bench`, same run)")
+		p("")
+		p("```")
+		for _, l := range rep.GoBench {
+			p("%s", l)
+		}
+		p("```")
+		p("")
+	}
+	return b.String()
+}
+
+func budgetRateText(rep *benchReport) string {
+	if len(rep.Budget) == 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%g", rep.Budget[0].BudgetPerS)
+}
+
+func budgetLatencyText(rep *benchReport) string {
+	if len(rep.Budget) == 0 {
+		return "?"
+	}
+	return rep.Budget[0].Latency
+}

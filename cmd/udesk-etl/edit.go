@@ -1,0 +1,437 @@
+package main
+
+// Round-trip editing: an export keeps each row as it wrote it (an .xlsx
+// output in a hidden sheet, a .csv output in a copy beside it, see
+// csvOriginalsPath), and `import --update` of the edited file compares each
+// row with its original and sends only the fields that changed.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/sinks"
+	"github.com/udesk-etl/udesk-etl/sources"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// csvOriginalsPath is where an export keeps the original rows of a CSV
+// output: in the .udesk-etl folder beside it (where the export's state
+// folder is), named after the file, so that an import of that CSV finds them
+// from its path alone. The catalog snapshot sits beside them
+// (csvCatalogPath).
+func csvOriginalsPath(csvPath string) string {
+	return filepath.Join(filepath.Dir(csvPath), ".udesk-etl", filepath.Base(csvPath)+".originals.csv")
+}
+
+func csvCatalogPath(csvPath string) string {
+	return filepath.Join(filepath.Dir(csvPath), ".udesk-etl", filepath.Base(csvPath)+".originals.catalog.json")
+}
+
+// withOriginals adds to a CSV output's writer a second writer of the same
+// rows into csvOriginalsPath (mode 0600), committed with it, and the catalog
+// snapshot. Other outputs are returned as they are.
+func withOriginals(out string, w pipeline.RowWriter, schema pipeline.Schema, keep, bom bool) (pipeline.RowWriter, error) {
+	if !keep || out == "-" || !strings.EqualFold(filepath.Ext(out), ".csv") {
+		return w, nil
+	}
+	if err := makeStateDir(filepath.Dir(csvOriginalsPath(out))); err != nil {
+		_ = w.Abort()
+		return nil, fmt.Errorf("%s: the folder for its original rows: %w", out, err)
+	}
+	path := csvOriginalsPath(out)
+	removeStaleTemps(path)
+	removeStaleTemps(csvCatalogPath(out))
+	ow, err := sinks.NewCSVWriter(path, schema, sinks.CSVOptions{NoBOM: !bom, Private: true})
+	if err != nil {
+		_ = w.Abort()
+		return nil, err
+	}
+	return &originalsTee{RowWriter: w, orig: ow, out: out, catalog: schema.Meta[mapping.MetaCatalog]}, nil
+}
+
+// originalsTee writes rows to an output and to its originals.
+type originalsTee struct {
+	pipeline.RowWriter
+	orig    pipeline.RowWriter
+	out     string
+	catalog string
+}
+
+func (t *originalsTee) WriteRows(rows []pipeline.Row) error {
+	if err := t.RowWriter.WriteRows(rows); err != nil {
+		return err
+	}
+	return t.orig.WriteRows(rows)
+}
+
+// Commit commits the originals first: an output never appears without them.
+func (t *originalsTee) Commit() error {
+	if err := pipeline.WriteFileAtomic(csvCatalogPath(t.out), []byte(t.catalog), 0o600); err != nil {
+		_ = t.orig.Abort()
+		_ = t.RowWriter.Abort()
+		return fmt.Errorf("the catalog beside the original rows: %w", err)
+	}
+	if err := t.orig.Commit(); err != nil {
+		_ = t.RowWriter.Abort()
+		return fmt.Errorf("the original rows: %w", err)
+	}
+	return t.RowWriter.Commit()
+}
+
+func (t *originalsTee) Abort() error {
+	return errors.Join(t.orig.Abort(), t.RowWriter.Abort())
+}
+
+func (t *originalsTee) Stats() pipeline.WriterStats {
+	if sr, ok := t.RowWriter.(pipeline.StatsReporter); ok {
+		return sr.Stats()
+	}
+	return pipeline.WriterStats{}
+}
+
+// originalsNotes tells the export's reader where the originals are.
+func originalsNotes(sum *summary, outputs []string, keep bool) {
+	if !keep {
+		return
+	}
+	for _, out := range outputs {
+		switch strings.ToLower(filepath.Ext(out)) {
+		case ".xlsx":
+			sum.addNote("%s is ready for editing: import --update -i %s sends only what changed", out, out)
+		case ".csv":
+			sum.addNote("the original rows of %s are kept in %s: import --update -i %s sends only what changed", out, csvOriginalsPath(out), out)
+		}
+	}
+}
+
+// editOptions are import's round-trip flags.
+type editOptions struct {
+	originals      string
+	noOriginals    bool
+	checkConflicts bool
+	diffFile       string
+}
+
+func (e *editOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.originals, "originals", "", "--update: compare each row with the original rows in `PATH` (a workbook exported for editing, or the .originals.csv an export keeps beside a CSV) and send only what changed (default: found by the input's path)")
+	fs.BoolVar(&e.noOriginals, "no-originals", false, "--update: do not compare with the exported originals; send every filled cell")
+	fs.BoolVar(&e.checkConflicts, "check-conflicts", false, "--update with originals: read each changed ticket first (one more request per changed row) and leave it alone when a field it changes was changed in Udesk since the export")
+	fs.StringVar(&e.diffFile, "diff", "", "--update with originals: write the changes as CSV (row, id, column, field, old, new) to `FILE`")
+}
+
+// rowOps builds each input row's operation.
+type rowOps interface {
+	Operation(ctx context.Context, rec pipeline.Record) (mapping.Operation, error)
+}
+
+// importerOps sends every filled cell.
+type importerOps struct{ im *mapping.Importer }
+
+func (i importerOps) Operation(_ context.Context, rec pipeline.Record) (mapping.Operation, error) {
+	return i.im.Operation(rec)
+}
+
+// rowErrorCode is errors.csv's error_code for a row the import rejects
+// before sending it.
+func rowErrorCode(err error) string {
+	var ee *mapping.EditError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return codeInvalid
+}
+
+// Error code of a changed row whose ticket could not be read to check it.
+const codeConflictCheck = "conflict_check_failed"
+
+// editRun compares an edited file with its originals row by row.
+type editRun struct {
+	d       *mapping.Differ
+	tickets interface {
+		Ticket(context.Context, int64) (*udesk.Ticket, error)
+	}
+	check    bool // read each changed ticket before its write
+	dry      bool // never read: the plan counts the reads
+	path     string
+	diffFile string
+
+	mu        sync.Mutex
+	changes   []mapping.Change
+	changed   int64
+	unchanged int64
+	conflicts int64
+}
+
+// findOriginals returns the file (and, for a workbook, the sheets) holding
+// the original rows of an update's input, "" when there are none.
+func findOriginals(o *importOptions, in *inputFile) (string, []string, error) {
+	path := o.edit.originals
+	explicit := path != ""
+	if !explicit {
+		path = o.input
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".xlsx":
+		var meta map[string]string
+		if mr, ok := in.r.(sources.MetaReader); ok && path == o.input {
+			meta = mr.Meta()
+		} else if explicit {
+			r, err := sources.OpenXLSX(path, "")
+			if err != nil {
+				return "", nil, usageError{fmt.Errorf("--originals: %w", err)}
+			}
+			meta = r.Meta()
+			r.Close()
+		}
+		if sheets := sources.OriginalsSheets(meta); len(sheets) > 0 {
+			return path, sheets, nil
+		}
+		if explicit {
+			return "", nil, usagef("--originals %s: the workbook holds no original rows (it was not exported for editing)", path)
+		}
+	case ".csv":
+		if explicit {
+			return path, nil, nil
+		}
+		if p := csvOriginalsPath(path); fileExists(p) {
+			return p, nil, nil
+		}
+	default:
+		if explicit {
+			return "", nil, usagef("--originals %s: want a workbook exported for editing (.xlsx) or the .originals.csv an export keeps beside a CSV", path)
+		}
+	}
+	return "", nil, nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// prepareEdit returns how the import builds each row's operation: with the
+// originals of an update's input, only what changed (editRun, also
+// returned); else every filled cell.
+func prepareEdit(a *app, o *importOptions, in *inputFile, im *mapping.Importer, client *udesk.Client, dry bool) (rowOps, *editRun, error) {
+	e := &o.edit
+	// needs refuses the round-trip flags when there is nothing to compare with.
+	needs := func() error {
+		var set []string
+		for _, f := range []struct {
+			on   bool
+			name string
+		}{{e.originals != "", "--originals"}, {e.checkConflicts, "--check-conflicts"}, {e.diffFile != "", "--diff"}} {
+			if f.on {
+				set = append(set, f.name)
+			}
+		}
+		switch {
+		case len(set) == 0:
+			return nil
+		case o.op != mapping.Update:
+			return usagef("%s: only an --update compares with the original rows of an export", strings.Join(set, ", "))
+		case e.noOriginals:
+			return usagef("%s cannot be used with --no-originals", strings.Join(set, ", "))
+		}
+		return usagef("%s: %s has no original rows to compare with (an export keeps them for .xlsx and .csv outputs); pass --originals PATH",
+			strings.Join(set, ", "), o.input)
+	}
+	if o.op != mapping.Update || e.noOriginals {
+		return importerOps{im}, nil, needs()
+	}
+	path, sheets, err := findOriginals(o, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	if path == "" {
+		if slices.ContainsFunc(in.header, func(h string) bool { return strings.EqualFold(strings.TrimSpace(h), "updated_at") }) {
+			fmt.Fprintf(a.stderr, "note: %s looks like an export, but the rows it was exported with were not found: every filled cell is sent; pass --originals PATH to send only what changed (or --no-originals)\n", o.input)
+		}
+		return importerOps{im}, nil, needs()
+	}
+	orig, err := loadOriginals(path, sheets)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	d, err := mapping.NewDiffer(im, in.header, orig)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("%s: %w (or pass --no-originals to send every filled cell)", o.input, err)}
+	}
+	where := path
+	if len(sheets) > 0 {
+		where = fmt.Sprintf("%s (hidden sheet %s)", path, strings.Join(sheets, ", "))
+	}
+	fmt.Fprintf(a.stderr, "edit: comparing each row with the %d original rows in %s; only changed fields are sent\n", orig.Len(), where)
+	r := &editRun{d: d, tickets: client, check: e.checkConflicts, dry: dry, path: where, diffFile: e.diffFile}
+	return r, r, nil
+}
+
+func loadOriginals(path string, sheets []string) (*mapping.Originals, error) {
+	r, err := sources.OpenOriginals(path, sheets)
+	if err != nil {
+		return nil, fmt.Errorf("the original rows: %w", err)
+	}
+	defer r.Close()
+	orig, err := mapping.NewOriginals(r.Header())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for {
+		rec, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return orig, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the original rows: %w", err)
+		}
+		if err := orig.Add(rec); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Operation is the update of only the changed fields of one row, checked for
+// conflicts with the ticket as it is now when asked; mapping.ErrUnchanged
+// when nothing changed.
+func (r *editRun) Operation(ctx context.Context, rec pipeline.Record) (mapping.Operation, error) {
+	op, changes, err := r.d.Operation(rec)
+	if errors.Is(err, mapping.ErrUnchanged) {
+		r.mu.Lock()
+		r.unchanged++
+		r.mu.Unlock()
+		return op, err
+	}
+	if err != nil {
+		return op, err
+	}
+	r.mu.Lock()
+	r.changes = append(r.changes, changes...)
+	r.changed++
+	r.mu.Unlock()
+	if !r.check || r.dry {
+		return op, nil
+	}
+	t, err := r.tickets.Ticket(ctx, op.ID)
+	if err != nil {
+		return op, &pipeline.RowError{Pos: rec.Pos, Err: &mapping.EditError{Code: codeConflictCheck,
+			Err: fmt.Errorf("reading ticket %d to check for conflicts: %w; nothing was sent", op.ID, err)}}
+	}
+	if err := r.d.Conflicts(rec.Pos, changes, t); err != nil {
+		r.mu.Lock()
+		r.conflicts++
+		r.mu.Unlock()
+		return op, err
+	}
+	return op, nil
+}
+
+// saw notes that the file has a row for rec's ticket, also when the import
+// skips it (sent by an earlier run): only tickets without a row are deleted.
+func (r *editRun) saw(rec pipeline.Record) {
+	if r != nil {
+		r.d.Saw(rec)
+	}
+}
+
+// reads is the number of ticket reads the conflict checks make.
+func (r *editRun) reads() int64 {
+	if r == nil || !r.check {
+		return 0
+	}
+	return r.changed
+}
+
+// finish writes --diff and puts the round trip's counts in the summary.
+func (r *editRun) finish(s *summary) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	missing := r.d.Missing()
+	fields := int64(len(r.changes))
+	s.Skipped += r.unchanged
+	s.setFact("unchanged_rows", r.unchanged)
+	s.setFact("changed_rows", r.changed)
+	s.setFact("changed_fields", fields)
+	s.setFact("deleted_rows", int64(len(missing)))
+	s.addNote("%d rows changed (%d fields), %d unchanged since the export (nothing sent for them)", r.changed, fields, r.unchanged)
+	if r.check {
+		s.setFact("conflicts", r.conflicts)
+		if r.conflicts > 0 {
+			s.addNote("%d rows were left alone: their ticket changed in Udesk since the export (error_code %s)", r.conflicts, mapping.CodeConflict)
+		}
+	}
+	if len(missing) > 0 {
+		s.addNote("%d exported tickets are not in the file (deleted rows are not acted on): %s", len(missing), idList(missing, 10))
+	}
+	if r.diffFile == "" {
+		return nil
+	}
+	recs := [][]string{{"row", "id", "column", "field", "old", "new"}}
+	for _, c := range r.changes {
+		recs = append(recs, []string{strconv.Itoa(c.Row), strconv.FormatInt(c.ID, 10), c.Column, c.Field, c.Old, c.New})
+	}
+	if err := writeCSVFile(r.diffFile, recs); err != nil {
+		return fmt.Errorf("--diff: %w", err)
+	}
+	s.addNote("the changes are listed in %s", r.diffFile)
+	return nil
+}
+
+// printDiff prints the change set, one line per field: #123 priority: 标准 -> 紧急.
+func (r *editRun) printDiff(w io.Writer) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(w, "changes against the export (%s):\n", r.path)
+	for _, c := range r.changes {
+		fmt.Fprintf(w, "  #%d %s: %s -> %s\n", c.ID, c.Column, showCell(c.Old), showCell(c.New))
+	}
+	fmt.Fprintf(w, "%d rows changed (%d fields), %d unchanged", r.changed, len(r.changes), r.unchanged)
+	if m := r.d.Missing(); len(m) > 0 {
+		fmt.Fprintf(w, ", %d exported tickets not in the file (not acted on): %s", len(m), idList(m, 10))
+	}
+	fmt.Fprintln(w)
+	if r.check {
+		fmt.Fprintf(w, "--check-conflicts: each changed ticket is read before its write: %d more requests\n", r.changed)
+	}
+}
+
+// showCell is a cell in a diff line: quoted when empty, multi-line or padded,
+// cut when long.
+func showCell(s string) string {
+	if utf8.RuneCountInString(s) > 60 {
+		s = string([]rune(s)[:60]) + "…"
+	}
+	if s == "" || strings.TrimSpace(s) != s || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' }) {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func idList(ids []int64, n int) string {
+	var parts []string
+	for i, id := range ids {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("... (%d more)", len(ids)-n))
+			break
+		}
+		parts = append(parts, "#"+strconv.FormatInt(id, 10))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,603 @@
+package main
+
+// `udesk-etl import` sends one write per input row, exactly once across
+// crashes and re-runs. Its state folder (stateDir, beside the input) holds:
+//
+//	fields.json    the field catalog read at the start (a resumed run uses it)
+//	journal.jsonl  append-only: a header (input hash, run id, results folder),
+//	               then per row an intent, fsynced before the write is sent,
+//	               and its outcome (ok with the ticket id, fail, unknown, void);
+//	               "complete" once every row has an outcome
+//
+// A re-run of an unfinished import skips rows with an outcome and settles rows
+// with only an intent before resending them (sinks.APISink). A re-run of a
+// complete one writes nothing and says so; --fresh starts over. An input that
+// changed since the journal began is refused. success.csv and errors.csv are
+// rendered from the journal and the input at the end of every run.
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/sinks"
+	"github.com/udesk-etl/udesk-etl/sources"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// importOptions are the flags of `udesk-etl import`.
+type importOptions struct {
+	conn          connOptions
+	op            mapping.OpKind
+	input         string
+	sheet         string
+	encoding      string
+	mappingFile   string
+	selectValues  string
+	dryRun        bool
+	results       string
+	fresh         bool
+	resendUnknown bool
+	markerField   string
+	report        string
+	edit          editOptions // round-trip editing (edit.go)
+}
+
+// opFlags registers --create, --update and --reply and returns a function
+// that says which one was chosen (def when none, an error when several).
+func opFlags(fs interface {
+	BoolVar(*bool, string, bool, string)
+}, def mapping.OpKind) func() (mapping.OpKind, error) {
+	var c, u, r bool
+	fs.BoolVar(&c, "create", false, "create a ticket per row")
+	fs.BoolVar(&u, "update", false, "update the ticket named by each row's id")
+	fs.BoolVar(&r, "reply", false, "add a customer reply to the ticket named by each row's id")
+	return func() (mapping.OpKind, error) {
+		var ops []mapping.OpKind
+		for _, o := range []struct {
+			set bool
+			k   mapping.OpKind
+		}{{c, mapping.Create}, {u, mapping.Update}, {r, mapping.Reply}} {
+			if o.set {
+				ops = append(ops, o.k)
+			}
+		}
+		switch {
+		case len(ops) == 1:
+			return ops[0], nil
+		case len(ops) == 0 && def != 0:
+			return def, nil
+		case len(ops) == 0:
+			return 0, usagef("choose what to do with each row: --create, --update or --reply")
+		}
+		return 0, usagef("choose one of --create, --update and --reply, not several")
+	}
+}
+
+func runImportCommand(ctx context.Context, a *app, args []string) error {
+	var o importOptions
+	fs := newFlagSet(a, "import", "(--create|--update|--reply) -i FILE [options]")
+	op := opFlags(fs, 0)
+	fs.StringVar(&o.input, "i", "", "the input `FILE` (.csv, .xlsx, .jsonl or .parquet)")
+	fs.StringVar(&o.sheet, "sheet", "", "XLSX: the sheet to read (default: the first)")
+	fs.StringVar(&o.encoding, "encoding", "", "CSV: utf-8, gbk or gb18030 (default: detected)")
+	fs.StringVar(&o.mappingFile, "mapping", "", "a column mapping `FILE` (YAML or JSON)")
+	fs.StringVar(&o.selectValues, "select-values", "", "select fields are written as labels or indexes (default: either)")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "check every row and print the plan; send no write")
+	fs.StringVar(&o.results, "results", "", "write success.csv and errors.csv into `DIR` (default: a folder beside the input)")
+	fs.BoolVar(&o.fresh, "fresh", false, "discard the saved state of this import and start over")
+	fs.BoolVar(&o.resendUnknown, "resend-unknown", false, "send again the rows whose outcome is unknown (may duplicate a reply or comment)")
+	fs.StringVar(&o.markerField, "marker-field", "", "create: a text custom `FIELD` that receives a unique marker per row, used to find a create whose outcome is unknown")
+	fs.StringVar(&o.report, "report", "", "write the summary as JSON to `FILE`")
+	o.edit.register(fs)
+	o.conn.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if o.op, err = op(); err != nil {
+		return err
+	}
+	if o.input == "" {
+		return usagef("no input: pass -i FILE")
+	}
+	if o.markerField != "" && o.op != mapping.Create {
+		return usagef("--marker-field applies to --create only")
+	}
+	return runImport(ctx, a, &o)
+}
+
+// Column names errors.csv adds to the input's own.
+const (
+	colErrorCode    = "error_code"
+	colErrorMessage = "error_message"
+)
+
+// Error codes of rows rejected before any write (the API sink has its own).
+const (
+	codeInvalid       = "invalid"        // a value the mapping rejects
+	codeUnreadableRow = "unreadable_row" // a row the reader could not parse
+)
+
+// inputFile is an opened input: its reader, its header without the columns
+// a previous errors.csv added, and where those were.
+type inputFile struct {
+	r       pipeline.RecordReader
+	header  []string // the file's own columns, as errors.csv repeats them
+	keep    []int    // indexes of the file's own columns in each record
+	dropped bool     // the file had error_code/error_message columns
+
+	// The first record, read at open to refuse a file without data rows
+	// before any state is kept; Next returns it first.
+	first    pipeline.Record
+	firstErr error
+	peeked   bool
+}
+
+func openInput(path, sheet, encoding string) (*inputFile, error) {
+	r, err := sources.Open(path, sources.OpenOptions{Sheet: sheet, Encoding: encoding})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	in := &inputFile{r: r}
+	for i, h := range r.Header() {
+		if k := strings.ToLower(strings.TrimSpace(h)); k == colErrorCode || k == colErrorMessage {
+			in.dropped = true
+			continue
+		}
+		in.header = append(in.header, h)
+		in.keep = append(in.keep, i)
+	}
+	in.first, in.firstErr = r.Next(context.Background())
+	if errors.Is(in.firstErr, io.EOF) {
+		r.Close()
+		return nil, usagef("%s: no data rows (only a header)", path)
+	}
+	in.peeked = true
+	return in, nil
+}
+
+// cells returns a record's cells without the columns a previous errors.csv
+// added, so that a fixed errors.csv imports like the original file.
+func (in *inputFile) cells(c []string) []string {
+	if !in.dropped {
+		return c
+	}
+	out := make([]string, 0, len(in.keep))
+	for _, i := range in.keep {
+		if i < len(c) {
+			out = append(out, c[i])
+		} else {
+			out = append(out, "")
+		}
+	}
+	return out
+}
+
+// inputFile is a pipeline.RecordReader of the file's own columns.
+func (in *inputFile) Header() []string { return in.header }
+
+// Next returns the next record with the file's own cells, io.EOF at the end.
+func (in *inputFile) Next(ctx context.Context) (pipeline.Record, error) {
+	var rec pipeline.Record
+	var err error
+	if in.peeked {
+		rec, err, in.peeked = in.first, in.firstErr, false
+		in.first = pipeline.Record{}
+	} else {
+		rec, err = in.r.Next(ctx)
+	}
+	rec.Cells = in.cells(rec.Cells)
+	return rec, err
+}
+
+func (in *inputFile) Close() error { return in.r.Close() }
+
+// fileSHA256 hashes the input so that a resumed import can tell whether it
+// changed since the journal was started.
+func fileSHA256(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, usageError{err}
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, usageError{fmt.Errorf("%s: %w", path, err)}
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// importRun collects a run's results: rows written, rows rejected, with the
+// cells of every row that is still being sent (errors.csv repeats them).
+type importRun struct {
+	mu        sync.Mutex
+	pending   map[int][]string
+	successes []sinks.Result
+	failures  []rowFailure
+	written   int64 // written by this run
+	earlier   int64 // written by an earlier run of the same import
+	unknown   int64
+	found     int64 // creates found on the server after an unknown outcome
+	prog      *progress
+}
+
+type rowFailure struct {
+	row           int
+	cells         []string
+	code, message string
+}
+
+func (ir *importRun) fail(row int, cells []string, code, msg string) {
+	ir.mu.Lock()
+	ir.failures = append(ir.failures, rowFailure{row, cells, code, msg})
+	if code == sinks.CodeOutcomeUnknown {
+		ir.unknown++
+	}
+	ir.mu.Unlock()
+	ir.prog.Add(1)
+}
+
+// onResult is the API sink's callback.
+func (ir *importRun) onResult(r sinks.Result) {
+	ir.mu.Lock()
+	cells := ir.pending[r.Row]
+	delete(ir.pending, r.Row)
+	if r.Code == "" {
+		ir.successes = append(ir.successes, r)
+		ir.written++
+		if r.Reconciled {
+			ir.found++
+		}
+		ir.mu.Unlock()
+		ir.prog.Add(1)
+		return
+	}
+	ir.mu.Unlock()
+	ir.fail(r.Row, cells, r.Code, fmt.Sprintf("row %d: %s", r.Row, r.Message))
+}
+
+// rowErrorMessage turns the mapping's joined row errors into one line that
+// names the row and each column at fault.
+func rowErrorMessage(pos pipeline.Position, err error) string {
+	var parts []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var re *pipeline.RowError
+		if errors.As(e, &re) {
+			if re.Column != "" {
+				parts = append(parts, fmt.Sprintf("column %q: %v", re.Column, re.Err))
+			} else {
+				parts = append(parts, re.Err.Error())
+			}
+			return
+		}
+		parts = append(parts, e.Error())
+	}
+	walk(err)
+	return fmt.Sprintf("row %d: %s", pos.Row, strings.Join(parts, "; "))
+}
+
+func runImport(ctx context.Context, a *app, o *importOptions) error {
+	start := time.Now()
+	var mf *mapping.MappingFile
+	if o.mappingFile != "" {
+		var err error
+		if mf, err = mapping.LoadMappingFile(o.mappingFile); err != nil {
+			return usageError{err}
+		}
+	}
+	in, err := openInput(o.input, o.sheet, o.encoding)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	client, err := o.conn.client(a)
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		return runDryImport(ctx, a, o, in, mf, client, start)
+	}
+
+	url := o.conn.url
+	if url == "" {
+		url = a.getenv("UDESK_URL")
+	}
+	dir := stateDir(o.input, "import-"+o.op.String(), url, absPath(o.input), o.op.String(), o.sheet, absPath(o.mappingFile))
+	jpath := filepath.Join(dir, "journal.jsonl")
+	fpath := filepath.Join(dir, "fields.json")
+	if o.fresh {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("--fresh: removing %s: %w", dir, err)
+		}
+	}
+	if err := makeStateDir(dir); err != nil {
+		return fmt.Errorf("state folder %s: %w", dir, err)
+	}
+	fmt.Fprintf(a.stderr, "state: %s\n", dir)
+	inHash, inSize, err := fileSHA256(o.input)
+	if err != nil {
+		return err
+	}
+
+	prev, err := pipeline.ReadJournal(jpath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
+	}
+	if prev != nil {
+		done := prev.Count(pipeline.EntryOK)
+		sent := len(prev.Rows)
+		if prev.Header.InputSHA256 != inHash {
+			return usagef("%s changed since the import in %s started (%d rows already sent, %d written); run with --fresh to import it again as a new file (every row is sent again), or restore the file to resume",
+				o.input, dir, sent, done)
+		}
+		// A finished import whose results are missing (a crash between
+		// its complete marker and them) goes on to render them again.
+		results := o.results
+		if results == "" {
+			results = prev.Header.Meta["results"]
+		}
+		finished := prev.Complete && !(o.resendUnknown && prev.Count(pipeline.EntryUnknown) > 0)
+		if finished && !resultsWritten(results) {
+			fmt.Fprintf(a.stderr, "%s was already imported, but its results are missing from %s: writing them again from the saved state\n", o.input, results)
+		} else if finished {
+			fmt.Fprintf(a.stderr, "%s was already imported (%d rows written, %d failed, %d outcome unknown, started %s); results in %s\nuse --fresh to import it again\n",
+				o.input, done, prev.Count(pipeline.EntryFail), prev.Count(pipeline.EntryUnknown),
+				prev.Header.Started.Local().Format("2006-01-02 15:04:05"), prev.Header.Meta["results"])
+			return nil
+		}
+	}
+
+	// The field catalog: the one saved with the state when resuming, so
+	// that every row of an import is checked the same way.
+	var cat *mapping.Catalog
+	if prev != nil {
+		if cat, err = mapping.LoadCatalog(fpath); err != nil {
+			return fmt.Errorf("the saved field catalog: %v (run with --fresh to start over)", err)
+		}
+	} else {
+		fields, err := client.Fields(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the field catalog: %w", err)
+		}
+		var b strings.Builder
+		if err := udesk.WriteFields(&b, fields); err != nil {
+			return err
+		}
+		if err := pipeline.WriteFileAtomic(fpath, []byte(b.String()), 0o600); err != nil {
+			return fmt.Errorf("saving the field catalog: %w", err)
+		}
+		cat = mapping.NewCatalog(fields)
+	}
+	im, err := mapping.NewImporter(cat, in.header, mapping.ImportOptions{Op: o.op, SelectValues: o.selectValues, Mapping: mf})
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", o.input, err)}
+	}
+	marker, err := markerField(cat, in.header, o.markerField)
+	if err != nil {
+		return err
+	}
+	ops, ed, err := prepareEdit(a, o, in, im, client, false)
+	if err != nil {
+		return err
+	}
+
+	var j *pipeline.Journal
+	var st *pipeline.JournalState
+	if prev == nil {
+		results := o.results
+		if results == "" {
+			results = defaultResultsDir(o.input, o.op.String()+"-results", start)
+		}
+		h := pipeline.JournalHeader{Op: o.op.String(), RunID: newRunID(start), Input: o.input, InputSHA256: inHash, InputSize: inSize,
+			Started: start, Meta: map[string]string{"results": absPath(results), "marker_field": marker}}
+		if j, err = pipeline.CreateJournal(jpath, h); err != nil {
+			return err
+		}
+		st = &pipeline.JournalState{Header: h, Rows: map[int]pipeline.JournalEntry{}}
+	} else {
+		if j, st, err = pipeline.OpenJournal(jpath); err != nil {
+			return err
+		}
+		if m := st.Header.Meta["marker_field"]; m != marker {
+			j.Close()
+			return usagef("--marker-field %q differs from the interrupted run's %q; use the same, or --fresh", o.markerField, m)
+		}
+		fmt.Fprintf(a.stderr, "resuming: %d rows written, %d in doubt (checked before anything is resent)\n",
+			st.Count(pipeline.EntryOK), st.Count(pipeline.EntryIntent))
+	}
+	defer j.Close()
+	resultsDir := o.results
+	if resultsDir == "" {
+		resultsDir = st.Header.Meta["results"]
+	}
+	fmt.Fprintf(a.stderr, "results: %s\n", resultsDir)
+
+	ir := &importRun{pending: map[int][]string{}, prog: newProgress(a, o.conn.quiet, "import", "rows", 0)}
+	defer ir.prog.Finish()
+	sink := sinks.NewAPISink(client, sinks.APIOptions{Journal: j, Concurrency: o.conn.concurrency, MarkerField: marker,
+		RunID: st.Header.RunID, OnResult: ir.onResult})
+	for _, e := range st.Rows {
+		if e.Type == pipeline.EntryOK && e.Action == sinks.ActionCreated {
+			sink.Claim(e.TicketID)
+		}
+	}
+	sink.Start(ctx)
+
+	s := &summary{Command: "import --" + o.op.String(), State: dir, Results: resultsDir}
+	var readErr error
+	for {
+		rec, err := in.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var re *pipeline.RowError
+		if errors.As(err, &re) {
+			s.Read++
+			ir.fail(rec.Pos.Row, rec.Cells, codeUnreadableRow, rowErrorMessage(rec.Pos, err))
+			continue
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+		s.Read++
+		ed.saw(rec)
+		row := rec.Pos.Row
+		prior, seen := st.Rows[row]
+		if seen {
+			switch prior.Type {
+			case pipeline.EntryOK:
+				ir.mu.Lock()
+				ir.successes = append(ir.successes, sinks.ResultOf(prior, false))
+				ir.earlier++
+				ir.mu.Unlock()
+				ir.prog.Add(1)
+				s.Skipped++
+				continue
+			case pipeline.EntryFail:
+				ir.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
+				continue
+			case pipeline.EntryUnknown:
+				if !o.resendUnknown {
+					ir.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
+					continue
+				}
+			}
+		}
+		op, err := ops.Operation(ctx, rec)
+		if errors.Is(err, mapping.ErrUnchanged) {
+			ir.prog.Add(1)
+			continue
+		}
+		if err != nil {
+			ir.fail(row, rec.Cells, rowErrorCode(err), rowErrorMessage(rec.Pos, err))
+			continue
+		}
+		ir.mu.Lock()
+		ir.pending[row] = rec.Cells
+		ir.mu.Unlock()
+		if seen && prior.Type == pipeline.EntryIntent {
+			sink.SendInDoubt(op, prior)
+			continue
+		}
+		if err := sink.Send(op); err != nil {
+			break // Close reports why
+		}
+	}
+	sendErr := sink.Close()
+	ir.prog.Finish()
+
+	// Rows sent but still without an outcome (interrupted, or still in
+	// doubt after several resends) keep the journal open for the next run.
+	ir.mu.Lock()
+	open := len(ir.pending)
+	ir.mu.Unlock()
+	runErr := errors.Join(readErr, sendErr)
+	if open > 0 && runErr == nil && ctx.Err() == nil {
+		runErr = fmt.Errorf("the import stopped with %d rows still in doubt (sent, but Udesk's reply never came); they are checked before anything is sent again", open)
+	}
+	// The results go first: a crash before the complete marker leaves a
+	// run that renders them again.
+	if err := writeResults(resultsDir, in.header, ir); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr == nil && ctx.Err() == nil && open == 0 && !st.Complete {
+		if err := j.Append(pipeline.JournalEntry{Type: pipeline.EntryComplete}); err != nil {
+			runErr = err
+		}
+	}
+
+	s.Written = ir.written
+	s.Failed = int64(len(ir.failures))
+	s.Skipped = ir.earlier
+	s.setFact("written_earlier", ir.earlier)
+	s.setFact("found_after_unknown_outcome", ir.found)
+	s.setFact("outcome_unknown", ir.unknown)
+	if ir.found > 0 {
+		s.addNote("%d creates whose outcome was unknown were found on the server and not sent again", ir.found)
+	}
+	if ir.unknown > 0 {
+		s.addNote("%d rows have an unknown outcome (error_code %s): they were not resent; check them in Udesk, or re-run with --resend-unknown", ir.unknown, sinks.CodeOutcomeUnknown)
+	}
+	if err := ed.finish(s); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	s.finish(client, start)
+	s.print(a.stderr)
+	if err := s.writeReport(o.report); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("--report: %w", err))
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case runErr != nil:
+		return fmt.Errorf("%w (run the same command again to resume)", runErr)
+	case s.Failed > 0:
+		return rejectedError{rows: s.Failed}
+	}
+	return nil
+}
+
+// markerField checks --marker-field: a text custom field that no column of
+// the file fills. It returns the field's field_name.
+func markerField(cat *mapping.Catalog, header []string, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	f, err := cat.Lookup(name)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--marker-field: %w", err)}
+	}
+	if f.ContentType != udesk.TypeText && f.ContentType != udesk.TypeAreaText {
+		return "", usagef("--marker-field %s is a %s field; it must be a text field", name, f.ContentType)
+	}
+	for _, h := range header {
+		if g, err := cat.Lookup(h); err == nil && g.Name == f.Name {
+			return "", usagef("--marker-field %s is also the file's column %q; choose a field the file does not fill", name, h)
+		}
+	}
+	return f.Name, nil
+}
+
+// defaultResultsDir is a folder beside the input named after it, the
+// operation and the time: tickets.create-results-20261127-171500.
+func defaultResultsDir(input, what string, t time.Time) string {
+	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
+	return filepath.Join(filepath.Dir(input), fmt.Sprintf("%s.%s-%s", stem, what, t.Format("20060102-150405")))
+}
+
+// resultsWritten says whether dir holds both results files.
+func resultsWritten(dir string) bool {
+	for _, name := range []string{"success.csv", "errors.csv"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func newRunID(t time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}

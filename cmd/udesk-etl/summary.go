@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// summary is what every run ends with, on stderr and, with --report, as JSON.
+type summary struct {
+	Command   string   `json:"command"`
+	State     string   `json:"state_dir,omitempty"`
+	Outputs   []string `json:"outputs,omitempty"`
+	Results   string   `json:"results_dir,omitempty"`
+	Read      int64    `json:"rows_read"`
+	Written   int64    `json:"rows_written"`
+	Failed    int64    `json:"rows_failed"`
+	Skipped   int64    `json:"rows_skipped"`
+	Requests  int64    `json:"requests"`
+	Retried   int64    `json:"retried"`
+	Throttled int64    `json:"throttled"`
+	Seconds   float64  `json:"seconds"`
+	// Notes say what a reader of the counts must know: duplicates dropped,
+	// tickets that may be missing, values kept raw, outcomes unknown.
+	Notes []string `json:"notes,omitempty"`
+	// Facts are named counts particular to the command.
+	Facts map[string]int64 `json:"facts,omitempty"`
+}
+
+func (s *summary) addNote(format string, args ...any) {
+	s.Notes = append(s.Notes, fmt.Sprintf(format, args...))
+}
+
+func (s *summary) setFact(name string, n int64) {
+	if s.Facts == nil {
+		s.Facts = map[string]int64{}
+	}
+	s.Facts[name] = n
+}
+
+// finish fills in the request counts and the elapsed time.
+func (s *summary) finish(c *udesk.Client, start time.Time) {
+	if c != nil {
+		st := c.Stats()
+		s.Requests, s.Retried, s.Throttled = st.Requests, st.Retries, st.Throttled
+	}
+	s.Seconds = time.Since(start).Seconds()
+}
+
+func (s *summary) print(w io.Writer) {
+	fmt.Fprintf(w, "%s: %d read, %d written, %d failed, %d skipped; %d requests (%d retried, %d throttled); %s\n",
+		s.Command, s.Read, s.Written, s.Failed, s.Skipped, s.Requests, s.Retried, s.Throttled,
+		(time.Duration(s.Seconds * float64(time.Second))).Round(time.Millisecond))
+	for _, o := range s.Outputs {
+		fmt.Fprintf(w, "  wrote %s\n", o)
+	}
+	if s.Results != "" {
+		fmt.Fprintf(w, "  results in %s\n", s.Results)
+	}
+	for _, n := range s.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+}
+
+// writeReport writes the summary as JSON to path (the --report flag).
+func (s *summary) writeReport(path string) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
