@@ -5,7 +5,9 @@ set -euo pipefail
 BIN=${BIN:-bin/udesk-etl}
 DEMO=${DEMO:-demo-out}
 rm -rf "$DEMO"
-mkdir -p "$DEMO"
+mkdir -p "$DEMO/in"
+# Inputs are copied so that each demo's import state starts fresh with its simulator.
+cp samples/create-tickets.csv samples/create-bad-rows.csv samples/update-tickets.xlsx samples/reply-tickets.csv "$DEMO/in/"
 
 "$BIN" sim --tickets 2000 --seed 7 >"$DEMO/sim.out" 2>"$DEMO/sim.log" &
 sim=$!
@@ -17,22 +19,36 @@ done
 UDESK_URL=$(sed -n 1p "$DEMO/sim.out")
 UDESK_SECRET=$(sed -n 2p "$DEMO/sim.out")
 export UDESK_URL UDESK_SECRET UDESK_RATE=100/s
-echo "== simulator at $UDESK_URL (2000 tickets)"
+step() { printf '\n== %s\n' "$*"; }
 
-echo "== udesk-etl fields"
+step "simulator at $UDESK_URL with 2000 tickets; the field catalog and the filters"
 "$BIN" fields
-echo "== udesk-etl filters"
 "$BIN" filters
 
-echo "== udesk-etl export: every ticket to Parquet, Excel, CSV and JSON lines in one pass"
+step "export every ticket to Parquet, Excel, CSV and JSON lines in one pass"
 "$BIN" export -o "$DEMO/tickets.parquet" -o "$DEMO/tickets.xlsx" -o "$DEMO/tickets.csv" -o "$DEMO/tickets.jsonl" \
   --report "$DEMO/export-report.json"
 
-echo "== udesk-etl import --create from samples/create-tickets.csv (some rows are deliberately bad)"
-"$BIN" import --create -i samples/create-bad-rows.csv --results "$DEMO/create-results" || [ $? -eq 3 ]
-echo "-- errors.csv:"
-cat "$DEMO/create-results/errors.csv"
+step "import --create: a dry run first, then the real thing"
+"$BIN" import --create -i "$DEMO/in/create-tickets.csv" --dry-run
+"$BIN" import --create -i "$DEMO/in/create-tickets.csv" --results "$DEMO/create-results"
+cat "$DEMO/create-results/success.csv"
 
-echo
+step "import --create from a file with deliberately bad rows: the good rows land, the bad ones are explained"
+"$BIN" import --create -i "$DEMO/in/create-bad-rows.csv" --results "$DEMO/bad-rows-results" || [ $? -eq 3 ]
+cat "$DEMO/bad-rows-results/errors.csv"
+
+step "import --update from an Excel workbook (status, priority, select fields, tags, an internal comment)"
+"$BIN" import --update -i "$DEMO/in/update-tickets.xlsx" --results "$DEMO/update-results"
+cat "$DEMO/update-results/success.csv"
+
+step "import --reply: customer replies"
+"$BIN" import --reply -i "$DEMO/in/reply-tickets.csv" --results "$DEMO/reply-results"
+
+step "round trip: an exported workbook imports back as zero changes (edit it in Excel, and only edits are sent)"
+"$BIN" export --filter 2 -o "$DEMO/urgent.xlsx" --quiet
+"$BIN" import --update -i "$DEMO/urgent.xlsx" --dry-run
+
+step "done"
 echo "Outputs are in $DEMO/:"
 ls -l "$DEMO"
