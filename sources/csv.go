@@ -168,7 +168,10 @@ func (r *CSVReader) Header() []string { return r.header }
 
 // Next returns the next non-blank record. A row that cannot be parsed (a bare
 // or unbalanced quote) or that has more cells than the header comes back as a
-// *pipeline.RowError; reading goes on with the following lines.
+// *pipeline.RowError; reading goes on with the following lines. An
+// unparsable row's cells are its text as read, split at each comma (the
+// last cell takes what is beyond the header's width), so that the error
+// file shows the row to fix.
 func (r *CSVReader) Next(ctx context.Context) (pipeline.Record, error) {
 	if r.closed {
 		return pipeline.Record{}, errClosed
@@ -182,7 +185,7 @@ func (r *CSVReader) Next(ctx context.Context) (pipeline.Record, error) {
 		var pe *csv.ParseError
 		switch {
 		case errors.As(err, &pe):
-			return pipeline.Record{Pos: pos}, &pipeline.RowError{Pos: pos, Err: err}
+			return pipeline.Record{Pos: pos, Cells: rawCells(r.p.rawText(), len(r.header))}, &pipeline.RowError{Pos: pos, Err: err}
 		case err != nil:
 			return pipeline.Record{}, err
 		}
@@ -218,11 +221,12 @@ type csvParser struct {
 	pending []csvLine // lines to read again before br
 	long    []byte    // a line longer than br's buffer
 
-	raw   []byte // the current record's lines, copied
-	lines []int  // start offset in raw of each of the record's lines
-	nums  []int  // their line numbers
-	buf   []byte // the current record's field bytes
-	ends  []int  // end offset in buf of each field
+	raw    []byte // the current record's lines, copied
+	lines  []int  // start offset in raw of each of the record's lines
+	nums   []int  // their line numbers
+	buf    []byte // the current record's field bytes
+	ends   []int  // end offset in buf of each field
+	reread bool   // the record's lines after its first are to be read again
 }
 
 // readLine returns the next physical line, its number and io.EOF at the end.
@@ -279,7 +283,7 @@ func eolLen(rest []byte) int {
 // parser can go on), io.EOF, or a read error.
 func (p *csvParser) next() ([]string, int, error) {
 	p.raw, p.lines, p.nums = p.raw[:0], p.lines[:0], p.nums[:0]
-	p.buf, p.ends = p.buf[:0], p.ends[:0]
+	p.buf, p.ends, p.reread = p.buf[:0], p.ends[:0], false
 	var line []byte
 	var num int
 	for {
@@ -309,7 +313,7 @@ func (p *csvParser) next() ([]string, int, error) {
 						col = 0
 					}
 					if err == io.EOF {
-						p.reread()
+						p.rereadLines()
 						return nil, start, &csv.ParseError{StartLine: start, Line: openNum, Column: openCol, Err: errUnclosedQuote}
 					}
 					if err != nil {
@@ -360,8 +364,29 @@ func (p *csvParser) next() ([]string, int, error) {
 	}
 }
 
-// reread queues the current record's lines after its first to be read again.
-func (p *csvParser) reread() {
+// rawText is the text of the record that failed to parse, without its line
+// ending: its first line when the lines after it are to be read again.
+func (p *csvParser) rawText() string {
+	b := p.raw
+	if p.reread && len(p.lines) > 1 {
+		b = p.raw[:p.lines[1]]
+	}
+	return strings.TrimRight(string(b), "\r\n")
+}
+
+// rawCells splits a row's text at each comma into width cells at most.
+func rawCells(text string, width int) []string {
+	cells := strings.Split(text, ",")
+	if width > 0 && len(cells) > width {
+		cells[width-1] = strings.Join(cells[width-1:], ",")
+		cells = cells[:width]
+	}
+	return cells
+}
+
+// rereadLines queues the current record's lines after its first to be read again.
+func (p *csvParser) rereadLines() {
+	p.reread = true
 	if len(p.lines) < 2 {
 		return
 	}

@@ -3,6 +3,7 @@ package sources
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -144,6 +145,37 @@ func TestCSVRowErrorsAndRecovery(t *testing.T) {
 		if errs[i].Pos.Row != w.row || !strings.Contains(errs[i].Error(), w.text) || errs[i].Pos.File != p {
 			t.Errorf("error %d = %v, want row %d saying %q", i, errs[i], w.row, w.text)
 		}
+	}
+}
+
+// An unparsable row comes back with its text as read, so that the error
+// file shows the row to fix: split at each comma, the last cell taking what
+// is beyond the header's width; after a quote never closed, its first line
+// only (the lines after it are read again).
+func TestCSVUnparsableRowKeepsItsText(t *testing.T) {
+	data := "a,b,c\n" +
+		"p,q\"r,s,t,u\n" +
+		"x,\"never closed,z@example.com\r\n" +
+		"ok,1,2\n"
+	r, err := Open(writeFile(t, "raw.csv", []byte(data)), OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got [][]string
+	for {
+		rec, err := r.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		var re *pipeline.RowError
+		if errors.As(err, &re) {
+			got = append(got, rec.Cells)
+		}
+	}
+	want := [][]string{{"p", `q"r`, "s,t,u"}, {"x", `"never closed`, "z@example.com"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("cells of the bad rows %q, want %q", got, want)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ type XLSXReader struct {
 	s           *sheetStream
 	header      []string
 	meta        map[string]string
+	long        *longCells // the full texts of this sheet's cut cells
 	closed      bool
 }
 
@@ -159,8 +161,9 @@ func (r *XLSXReader) open(sheet string) error {
 	}
 	kinds := cellKinds(st)
 	var sst []string
+	var sstLong map[int]bool
 	if sstPart != "" {
-		if sst, err = readSharedStrings(parts, sstPart); err != nil {
+		if sst, sstLong, err = readSharedStrings(parts, sstPart); err != nil {
 			return fmt.Errorf("%s: shared strings: %v", r.path, err)
 		}
 	}
@@ -173,12 +176,20 @@ func (r *XLSXReader) open(sheet string) error {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %v", r.path, err)
 		}
-		return &sheetStream{rc: rc, dec: xml.NewDecoder(rc), sst: sst, kinds: kinds, date1904: wb.Pr.Date1904}, nil
+		lim := newXMLLimiter(rc)
+		return &sheetStream{rc: rc, lim: lim, dec: xml.NewDecoder(lim), sst: sst, sstLong: sstLong, kinds: kinds, date1904: wb.Pr.Date1904}, nil
 	}
 	for _, s := range sheets {
 		if s.name == MetaSheet {
 			if r.meta, err = readMeta(newStream, s.part); err != nil {
 				return fmt.Errorf("%s sheet %q: %v", r.path, MetaSheet, err)
+			}
+		}
+	}
+	for _, s := range sheets {
+		if s.name == LongCellsSheet {
+			if r.long, err = readLongCells(newStream, s.part, longCellsSheetOf(r.meta, r.sheet)); err != nil {
+				return fmt.Errorf("%s sheet %q: %v", r.path, LongCellsSheet, err)
 			}
 		}
 	}
@@ -189,6 +200,9 @@ func (r *XLSXReader) open(sheet string) error {
 		row, cells, err := r.s.next()
 		if err == io.EOF {
 			return fmt.Errorf("%s sheet %q: no header row (the sheet is empty)", r.path, r.sheet)
+		}
+		if err == nil && r.s.bad != "" {
+			err = fmt.Errorf("row %d: %s", row, r.s.bad)
 		}
 		if err != nil {
 			return fmt.Errorf("%s sheet %q: %v", r.path, r.sheet, err)
@@ -238,12 +252,15 @@ func readMeta(newStream func(string) (*sheetStream, error), part string) (map[st
 	defer s.rc.Close()
 	meta := map[string]string{}
 	for {
-		_, cells, err := s.next()
+		row, cells, err := s.next()
 		if err == io.EOF {
 			return meta, nil
 		}
 		if err != nil {
 			return nil, err
+		}
+		if s.bad != "" {
+			return nil, fmt.Errorf("row %d: %s", row, s.bad)
 		}
 		// A value longer than a cell holds continues in the cells after it.
 		if len(cells) >= 2 && cells[0] != "" && !(cells[0] == "key" && cells[1] == "value") {
@@ -265,6 +282,9 @@ func readXMLPart(parts map[string]*zip.File, name string, v any) error {
 	if !ok {
 		return fmt.Errorf("no %s", name)
 	}
+	if f.UncompressedSize64 > maxXMLPart {
+		return fmt.Errorf("%s: refused: it expands to %d bytes, over the %d limit", name, f.UncompressedSize64, maxXMLPart)
+	}
 	rc, err := f.Open()
 	if err != nil {
 		return err
@@ -277,47 +297,64 @@ func readXMLPart(parts map[string]*zip.File, name string, v any) error {
 }
 
 // readSharedStrings reads the shared string table: the text of each <si>,
-// rich text runs joined, phonetic runs (<rPh>) left out.
-func readSharedStrings(parts map[string]*zip.File, name string) ([]string, error) {
+// rich text runs joined, phonetic runs (<rPh>) left out. A string over
+// Excel's cell limit is kept empty, its index in long.
+func readSharedStrings(parts map[string]*zip.File, name string) (sst []string, long map[int]bool, err error) {
 	f, ok := parts[strings.ToLower(name)]
 	if !ok {
-		return nil, fmt.Errorf("no %s", name)
+		return nil, nil, fmt.Errorf("no %s", name)
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rc.Close()
-	dec := xml.NewDecoder(rc)
-	var sst []string
+	lim := newXMLLimiter(rc)
+	dec := xml.NewDecoder(lim)
 	var buf []byte
-	inT, inPh := false, false
+	inT, inPh, over := false, false, false
 	for {
+		cuts := lim.cuts
 		tok, err := dec.RawToken()
 		if err == io.EOF {
-			return sst, nil
+			return sst, long, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if _, text := tok.(xml.CharData); !text {
+			lim.markupDone()
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
 			case "si":
-				buf = buf[:0]
+				buf, over = buf[:0], false
 			case "t":
 				inT = !inPh
 			case "rPh":
 				inPh = true
 			}
 		case xml.CharData:
-			if inT {
-				buf = append(buf, t...)
+			if inT && !over {
+				if over = lim.cuts != cuts || len(buf)+len(t) > maxCellSource; !over {
+					buf = append(buf, t...)
+				}
 			}
 		case xml.EndElement:
 			switch t.Name.Local {
 			case "si":
-				sst = append(sst, unescapeOOXML(string(buf)))
+				v := ""
+				if !over {
+					v = unescapeOOXML(string(buf))
+				}
+				if over || tooLong(v) {
+					if long == nil {
+						long = map[int]bool{}
+					}
+					long[len(sst)], v = true, ""
+				}
+				sst = append(sst, v)
 			case "t":
 				inT = false
 			case "rPh":
@@ -433,31 +470,44 @@ func formatKind(code string) cellKind {
 
 type sheetStream struct {
 	rc       io.ReadCloser
+	lim      *xmlLimiter
 	dec      *xml.Decoder
 	sst      []string
+	sstLong  map[int]bool // shared strings over Excel's cell limit
 	kinds    []cellKind
 	date1904 bool
 	rowNum   int
 	cells    []string
 	done     bool
+	bad      string // what is wrong with the row just returned, "" when nothing
 }
 
+// errCellTooLong is a cell over Excel's limit; its text is not kept.
+var errCellTooLong = errors.New("cell too long")
+
 // next returns the next row's number and cells (nil for a row without
-// cells), io.EOF after the last row.
+// cells), io.EOF after the last row. A row with a cell over Excel's limit,
+// or with too much text in all, comes back with s.bad saying so, without
+// that text.
 func (s *sheetStream) next() (int, []string, error) {
 	if s.done {
 		return 0, nil, io.EOF
 	}
 	var (
 		inRow, inV, inIS, inT, inPh bool
-		col                         int
+		over                        bool // the cell is over the limit: its text is dropped
+		col, rowText                int
 		typ                         string
 		style                       int
 		val                         []byte
 	)
-	s.cells = nil
+	s.cells, s.bad = nil, ""
 	for {
+		cuts := s.lim.cuts
 		tok, err := s.dec.RawToken()
+		if _, text := tok.(xml.CharData); !text && err == nil {
+			s.lim.markupDone()
+		}
 		if err == io.EOF {
 			s.done = true
 			if inRow {
@@ -493,7 +543,7 @@ func (s *sheetStream) next() (int, []string, error) {
 				if col > maxXLSXColumns {
 					return 0, nil, fmt.Errorf("row %d: column %d is past Excel's last column", s.rowNum, col)
 				}
-				typ, style, val = attr(t, "t"), 0, val[:0]
+				typ, style, val, over = attr(t, "t"), 0, val[:0], false
 				if v := attr(t, "s"); v != "" {
 					style, _ = strconv.Atoi(v)
 				}
@@ -507,8 +557,10 @@ func (s *sheetStream) next() (int, []string, error) {
 				inPh = true
 			}
 		case xml.CharData:
-			if inV || inT {
-				val = append(val, t...)
+			if (inV || inT) && !over {
+				if over = s.lim.cuts != cuts || len(val)+len(t) > maxCellSource; !over {
+					val = append(val, t...)
+				}
 			}
 		case xml.EndElement:
 			switch t.Name.Local {
@@ -521,9 +573,26 @@ func (s *sheetStream) next() (int, []string, error) {
 			case "rPh":
 				inPh = false
 			case "c":
-				v, err := s.value(typ, style, val)
+				v, err := "", errCellTooLong
+				if !over {
+					if v, err = s.value(typ, style, val); err == nil && tooLong(v) {
+						err = errCellTooLong
+					}
+				}
+				if err == errCellTooLong {
+					if s.bad == "" {
+						s.bad = fmt.Sprintf("cell %s holds more than Excel's limit of 32,767 characters", cellName(col, s.rowNum))
+					}
+					continue
+				}
 				if err != nil {
 					return 0, nil, fmt.Errorf("row %d column %d: %v", s.rowNum, col, err)
+				}
+				if rowText += len(v); rowText > maxRowText {
+					if s.bad == "" {
+						s.bad = fmt.Sprintf("the row holds more than %d MiB of text (from cell %s on)", maxRowText>>20, cellName(col, s.rowNum))
+					}
+					continue
 				}
 				if v != "" {
 					for len(s.cells) < col {
@@ -576,6 +645,9 @@ func (s *sheetStream) value(typ string, style int, raw []byte) (string, error) {
 		i, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || i < 0 || i >= len(s.sst) {
 			return "", fmt.Errorf("bad shared string index %q", v)
+		}
+		if s.sstLong[i] {
+			return "", errCellTooLong
 		}
 		return s.sst[i], nil
 	case "inlineStr", "str":
@@ -685,11 +757,28 @@ func (r *XLSXReader) Next(ctx context.Context) (pipeline.Record, error) {
 		if err != nil {
 			return pipeline.Record{}, fmt.Errorf("%s sheet %q: %v", r.path, r.sheet, err)
 		}
-		if len(cells) == 0 {
+		if len(cells) == 0 && r.s.bad == "" {
 			continue
 		}
 		pos := pipeline.Position{File: r.path, Sheet: r.sheet, Row: row}
-		return pipeline.Record{Pos: pos, Cells: cells}, raggedError(pos, cells, len(r.header))
+		rec := pipeline.Record{Pos: pos, Cells: cells}
+		if r.s.bad != "" {
+			return rec, &pipeline.RowError{Pos: pos, Err: errors.New(r.s.bad)}
+		}
+		for i, c := range cells {
+			if strings.HasSuffix(c, longMarkerEnd) {
+				full, err := r.long.restore(c, cellName(i+1, row))
+				if err != nil {
+					re := &pipeline.RowError{Pos: pos, Err: err}
+					if i < len(r.header) {
+						re.Column = r.header[i]
+					}
+					return rec, re
+				}
+				cells[i] = full
+			}
+		}
+		return rec, raggedError(pos, cells, len(r.header))
 	}
 }
 
@@ -701,4 +790,107 @@ func (r *XLSXReader) Close() error {
 	r.closed = true
 	r.s.rc.Close()
 	return r.zr.Close()
+}
+
+// LongCellsSheet is the hidden sheet in which our exporter keeps the full
+// text of cells longer than Excel's limit (see sinks.LongCellsSheet); the
+// data cell holds the start of the text and longMarker.
+const LongCellsSheet = "_long_cells"
+
+// longMarker ends a cell that the exporter cut to Excel's limit.
+var longMarker = regexp.MustCompile(` …\[truncated: (\d+) characters, full text in sheet ` + LongCellsSheet + `\]$`)
+
+const longMarkerEnd = "full text in sheet " + LongCellsSheet + "]"
+
+// longCells are the LongCellsSheet rows of one data sheet.
+type longCells struct {
+	cells []longCell
+	byRef map[string]int
+}
+
+type longCell struct {
+	n    int // length in UTF-16 units
+	text string
+}
+
+// longCellsSheetOf is the data sheet whose long cells apply to sheet: an
+// originals sheet holds the same cut cells, at the same references, as the
+// data sheet written with it.
+func longCellsSheetOf(meta map[string]string, sheet string) string {
+	data := strings.Split(meta["data_sheets"], ",")
+	for i, o := range OriginalsSheets(meta) {
+		if o == sheet && i < len(data) {
+			return data[i]
+		}
+	}
+	return sheet
+}
+
+// readLongCells reads the LongCellsSheet rows of the given data sheet:
+// sheet, cell, column, length, then the text in pieces.
+func readLongCells(newStream func(string) (*sheetStream, error), part, sheet string) (*longCells, error) {
+	s, err := newStream(part)
+	if err != nil {
+		return nil, err
+	}
+	defer s.rc.Close()
+	lc := &longCells{byRef: map[string]int{}}
+	total := 0
+	for {
+		row, cells, err := s.next()
+		if err == io.EOF {
+			return lc, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s.bad != "" {
+			return nil, fmt.Errorf("row %d: %s", row, s.bad)
+		}
+		if len(cells) < 5 || cells[0] != sheet {
+			continue
+		}
+		n, err := strconv.Atoi(cells[3])
+		if err != nil {
+			continue // the header row
+		}
+		text := strings.Join(cells[4:], "")
+		if total += len(text); total > maxLongCellsText {
+			return nil, fmt.Errorf("its texts exceed %d MiB", maxLongCellsText>>20)
+		}
+		lc.byRef[cells[1]] = len(lc.cells)
+		lc.cells = append(lc.cells, longCell{n: n, text: text})
+	}
+}
+
+// restore returns the full text of cell ref, whose text c the exporter cut:
+// the long cell written for ref, or (the rows were sorted) the one text of
+// that length starting with c's. Anything else is an error: a cut text is
+// never imported as if it were whole.
+func (lc *longCells) restore(c, ref string) (string, error) {
+	m := longMarker.FindStringSubmatchIndex(c)
+	if m == nil {
+		return c, nil
+	}
+	n, _ := strconv.Atoi(c[m[2]:m[3]])
+	start := c[:m[0]]
+	fits := func(l longCell) bool { return l.n == n && strings.HasPrefix(l.text, start) }
+	if lc != nil {
+		if k, ok := lc.byRef[ref]; ok && fits(lc.cells[k]) {
+			return lc.cells[k].text, nil
+		}
+		found := -1
+		for k, l := range lc.cells {
+			if fits(l) {
+				if found >= 0 && lc.cells[found].text != l.text {
+					return "", fmt.Errorf("cell %s holds a text cut to Excel's limit by the export, and several texts in sheet %s could be its whole text: restore the cell as exported, or replace its text with one that fits in a cell", ref, LongCellsSheet)
+				}
+				found = k
+			}
+		}
+		if found >= 0 {
+			return lc.cells[found].text, nil
+		}
+	}
+	return "", fmt.Errorf("cell %s holds a text cut to Excel's limit by the export (%d characters in all), and its whole text is not in sheet %s (was the cell edited?): restore the cell as exported, or replace its text with one that fits in a cell", ref, n, LongCellsSheet)
 }

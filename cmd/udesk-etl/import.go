@@ -343,6 +343,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
 	}
+	rerender := false // a finished import run again only to write its results
 	if prev != nil {
 		done := prev.Count(pipeline.EntryOK)
 		sent := len(prev.Rows)
@@ -358,6 +359,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		}
 		finished := prev.Complete && !(o.resendUnknown && prev.Count(pipeline.EntryUnknown) > 0)
 		if finished && !resultsWritten(results) {
+			rerender = true
 			fmt.Fprintf(a.stderr, "%s was already imported, but its results are missing from %s: writing them again from the saved state\n", o.input, results)
 		} else if finished {
 			fmt.Fprintf(a.stderr, "%s was already imported (%d rows written, %d failed, %d outcome unknown, started %s); results in %s\nuse --fresh to import it again\n",
@@ -521,7 +523,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	if err := writeResults(resultsDir, in.header, ir); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	if runErr == nil && ctx.Err() == nil && open == 0 && !st.Complete {
+	if runErr == nil && ctx.Err() == nil && open == 0 && !rerender {
 		if err := j.Append(pipeline.JournalEntry{Type: pipeline.EntryComplete}); err != nil {
 			runErr = err
 		}
