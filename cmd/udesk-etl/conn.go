@@ -53,16 +53,9 @@ func (o *connOptions) client(a *app) (*udesk.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	rateSpec := o.rate
-	if rateSpec == "" {
-		rateSpec = a.getenv("UDESK_RATE")
-	}
-	if rateSpec == "" {
-		rateSpec = "60/min"
-	}
-	r, err := udesk.ParseRate(rateSpec)
+	r, _, err := o.budget(a)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--rate: %w", err)}
+		return nil, err
 	}
 	if o.concurrency < 1 {
 		return nil, usagef("--concurrency must be at least 1, not %d", o.concurrency)
@@ -91,6 +84,23 @@ func (o *connOptions) client(a *app) (*udesk.Client, error) {
 		}
 	}
 	return udesk.NewClient(cfg)
+}
+
+// budget is the request budget of the run (--rate, UDESK_RATE or the
+// default 60/min) and how the user wrote it.
+func (o *connOptions) budget(a *app) (udesk.Rate, string, error) {
+	spec := o.rate
+	if spec == "" {
+		spec = a.getenv("UDESK_RATE")
+	}
+	if spec == "" {
+		spec = "60/min"
+	}
+	r, err := udesk.ParseRate(spec)
+	if err != nil {
+		return r, spec, usageError{fmt.Errorf("--rate: %w", err)}
+	}
+	return r, spec, nil
 }
 
 func (o *connOptions) secret(a *app) (string, error) {

@@ -145,15 +145,7 @@ func runConvert(ctx context.Context, a *app, o *convertOptions) error {
 		s.Outputs = append(s.Outputs, o.output)
 	}
 	s.Outputs = append(s.Outputs, epath)
-	s.finish(client, start)
-	s.print(a.stderr)
-	if err := s.writeReport(o.report); err != nil {
-		return fmt.Errorf("--report: %w", err)
-	}
-	if s.Failed > 0 {
-		return rejectedError{rows: s.Failed}
-	}
-	return nil
+	return s.end(a, client, start, o.report)
 }
 
 // Canonical import columns of each operation (CLI.md), before and after the

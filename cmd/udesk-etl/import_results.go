@@ -124,15 +124,7 @@ func runDryImport(ctx context.Context, a *app, o *importOptions, in *inputFile, 
 	s.setFact("updates", p.updates)
 	s.setFact("commented_updates", p.commented)
 	s.setFact("replies", p.replies)
-	s.finish(client, start)
-	s.print(a.stderr)
-	if err := s.writeReport(o.report); err != nil {
-		return fmt.Errorf("--report: %w", err)
-	}
-	if s.Failed > 0 {
-		return rejectedError{rows: s.Failed}
-	}
-	return nil
+	return s.end(a, client, start, o.report)
 }
 
 // plan counts what an import would send.
@@ -213,21 +205,4 @@ func (p plan) print(w io.Writer, spec string, r udesk.Rate, rejected int, errors
 	secs := math.Max(0, float64(p.writes()+p.reads-int64(r.Burst))) / float64(r.Limit)
 	fmt.Fprintf(w, "time: about %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n",
 		(time.Duration(secs * float64(time.Second))).Round(time.Second), spec)
-}
-
-// budget is the request budget the client uses (--rate, UDESK_RATE or the
-// default), for estimates.
-func (o *connOptions) budget(a *app) (udesk.Rate, string, error) {
-	spec := o.rate
-	if spec == "" {
-		spec = a.getenv("UDESK_RATE")
-	}
-	if spec == "" {
-		spec = "60/min"
-	}
-	r, err := udesk.ParseRate(spec)
-	if err != nil {
-		return r, spec, usageError{fmt.Errorf("--rate: %w", err)}
-	}
-	return r, spec, nil
 }

@@ -66,6 +66,21 @@ func (s *summary) print(w io.Writer) {
 	}
 }
 
+// end closes a run that rows can fail: it fills in the counts, prints the
+// summary, writes the --report file and returns the rejected-rows error (exit
+// 3) when some rows failed.
+func (s *summary) end(a *app, c *udesk.Client, start time.Time, report string) error {
+	s.finish(c, start)
+	s.print(a.stderr)
+	if err := s.writeReport(report); err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	if s.Failed > 0 {
+		return rejectedError{rows: s.Failed}
+	}
+	return nil
+}
+
 // writeReport writes the summary as JSON to path (the --report flag).
 func (s *summary) writeReport(path string) error {
 	if path == "" {
