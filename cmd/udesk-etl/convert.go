@@ -58,14 +58,7 @@ func runConvertCommand(ctx context.Context, a *app, args []string) error {
 
 func runConvert(ctx context.Context, a *app, o *convertOptions) error {
 	start := time.Now()
-	var mf *mapping.MappingFile
-	var err error
-	if o.mappingFile != "" {
-		if mf, err = mapping.LoadMappingFile(o.mappingFile); err != nil {
-			return usageError{err}
-		}
-	}
-	in, err := openInput(o.input, o.sheet, o.encoding)
+	in, mf, err := openMappedInput(o.input, o.sheet, o.encoding, o.mappingFile)
 	if err != nil {
 		return err
 	}
@@ -80,15 +73,15 @@ func runConvert(ctx context.Context, a *app, o *convertOptions) error {
 		if client, err = o.conn.client(a); err != nil {
 			return usageError{fmt.Errorf("%w (or pass --fields FILE, written by `udesk-etl fields -o FILE`)", err)}
 		}
-		fields, err := client.Fields(ctx)
+		fields, err := fetchFields(ctx, client)
 		if err != nil {
-			return fmt.Errorf("reading the field catalog: %w", err)
+			return err
 		}
 		cat = mapping.NewCatalog(fields)
 	}
-	im, err := mapping.NewImporter(cat, in.header, mapping.ImportOptions{Op: o.op, SelectValues: o.selectValues, Mapping: mf})
+	im, err := newImporter(cat, o.input, in.header, o.op, o.selectValues, mf)
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", o.input, err)}
+		return err
 	}
 	schema := canonicalSchema(o.op, cat)
 	w, err := sinks.NewWriter(o.output, schema, sinks.Options{})

@@ -145,6 +145,22 @@ type inputFile struct {
 	peeked   bool
 }
 
+// openMappedInput loads the --mapping file, if any, then opens the input.
+func openMappedInput(path, sheet, encoding, mappingFile string) (*inputFile, *mapping.MappingFile, error) {
+	var mf *mapping.MappingFile
+	if mappingFile != "" {
+		var err error
+		if mf, err = mapping.LoadMappingFile(mappingFile); err != nil {
+			return nil, nil, usageError{err}
+		}
+	}
+	in, err := openInput(path, sheet, encoding)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, mf, nil
+}
+
 func openInput(path, sheet, encoding string) (*inputFile, error) {
 	r, err := sources.Open(path, sources.OpenOptions{Sheet: sheet, Encoding: encoding})
 	if err != nil {
@@ -203,6 +219,44 @@ func (in *inputFile) Next(ctx context.Context) (pipeline.Record, error) {
 }
 
 func (in *inputFile) Close() error { return in.r.Close() }
+
+// newImporter checks the input's columns against the catalog and the
+// mapping; an error names the input and every column at fault.
+func newImporter(cat *mapping.Catalog, input string, header []string, op mapping.OpKind, selectValues string, mf *mapping.MappingFile) (*mapping.Importer, error) {
+	im, err := mapping.NewImporter(cat, header, mapping.ImportOptions{Op: op, SelectValues: selectValues, Mapping: mf})
+	if err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", input, err)}
+	}
+	return im, nil
+}
+
+// importRowOps checks an import's input and flags against the catalog and
+// returns how each row becomes an operation, the round trip's edit run (nil
+// when not comparing with originals) and --marker-field's field_name.
+func importRowOps(a *app, o *importOptions, in *inputFile, mf *mapping.MappingFile, cat *mapping.Catalog, client *udesk.Client, dry bool) (rowOps, *editRun, string, error) {
+	im, err := newImporter(cat, o.input, in.header, o.op, o.selectValues, mf)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	marker, err := markerField(cat, in.header, o.markerField)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	ops, ed, err := prepareEdit(a, o, in, im, client, dry)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return ops, ed, marker, nil
+}
+
+// fetchFields reads the tenant's field catalog.
+func fetchFields(ctx context.Context, client *udesk.Client) ([]udesk.Field, error) {
+	fields, err := client.Fields(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the field catalog: %w", err)
+	}
+	return fields, nil
+}
 
 // fileSHA256 hashes the input so that a resumed import can tell whether it
 // changed since the journal was started.
@@ -269,6 +323,45 @@ func (ir *importRun) onResult(r sinks.Result) {
 	ir.fail(r.Row, cells, r.Code, fmt.Sprintf("row %d: %s", r.Row, r.Message))
 }
 
+// writtenEarlier records a row that an earlier run of the import wrote.
+func (ir *importRun) writtenEarlier(e pipeline.JournalEntry) {
+	ir.mu.Lock()
+	ir.successes = append(ir.successes, sinks.ResultOf(e, false))
+	ir.earlier++
+	ir.mu.Unlock()
+	ir.prog.Add(1)
+}
+
+// sending keeps a row's cells until its outcome, for errors.csv.
+func (ir *importRun) sending(row int, cells []string) {
+	ir.mu.Lock()
+	ir.pending[row] = cells
+	ir.mu.Unlock()
+}
+
+// inFlight is the number of rows sent without an outcome yet.
+func (ir *importRun) inFlight() int {
+	ir.mu.Lock()
+	defer ir.mu.Unlock()
+	return len(ir.pending)
+}
+
+// summarize puts the run's counts in the summary.
+func (ir *importRun) summarize(s *summary) {
+	s.Written = ir.written
+	s.Failed = int64(len(ir.failures))
+	s.Skipped = ir.earlier
+	s.setFact("written_earlier", ir.earlier)
+	s.setFact("found_after_unknown_outcome", ir.found)
+	s.setFact("outcome_unknown", ir.unknown)
+	if ir.found > 0 {
+		s.addNote("%d creates whose outcome was unknown were found on the server and not sent again", ir.found)
+	}
+	if ir.unknown > 0 {
+		s.addNote("%d rows have an unknown outcome (error_code %s): they were not resent; check them in Udesk, or re-run with --resend-unknown", ir.unknown, sinks.CodeOutcomeUnknown)
+	}
+}
+
 // rowErrorMessage turns the mapping's joined row errors into one line that
 // names the row and each column at fault.
 func rowErrorMessage(pos pipeline.Position, err error) string {
@@ -296,16 +389,11 @@ func rowErrorMessage(pos pipeline.Position, err error) string {
 	return fmt.Sprintf("row %d: %s", pos.Row, strings.Join(parts, "; "))
 }
 
+// runImport opens the input, then checks it (--dry-run) or imports it
+// (importJob).
 func runImport(ctx context.Context, a *app, o *importOptions) error {
 	start := time.Now()
-	var mf *mapping.MappingFile
-	if o.mappingFile != "" {
-		var err error
-		if mf, err = mapping.LoadMappingFile(o.mappingFile); err != nil {
-			return usageError{err}
-		}
-	}
-	in, err := openInput(o.input, o.sheet, o.encoding)
+	in, mf, err := openMappedInput(o.input, o.sheet, o.encoding, o.mappingFile)
 	if err != nil {
 		return err
 	}
@@ -318,137 +406,203 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		return runDryImport(ctx, a, o, in, mf, client, start)
 	}
 
+	job := &importJob{a: a, o: o, in: in, client: client, start: start}
+	if done, err := job.openState(); err != nil || done {
+		return err
+	}
+	cat, err := job.catalog(ctx)
+	if err != nil {
+		return err
+	}
+	if job.ops, job.ed, job.marker, err = importRowOps(a, o, in, mf, cat, client, false); err != nil {
+		return err
+	}
+	if err := job.openJournal(); err != nil {
+		return err
+	}
+	defer job.j.Close()
+	job.results = o.resultsDir(job.st.Header)
+	fmt.Fprintf(a.stderr, "results: %s\n", job.results)
+	job.s = &summary{Command: "import --" + o.op.String(), State: job.dir, Results: job.results}
+	readErr, sendErr := job.send(ctx)
+	return job.finish(ctx, errors.Join(readErr, sendErr))
+}
+
+// importJob is a real (not dry) import. runImport calls its steps in order:
+// openState, catalog, openJournal, send, finish.
+type importJob struct {
+	a      *app
+	o      *importOptions
+	in     *inputFile
+	client *udesk.Client
+	start  time.Time
+
+	dir      string // the state folder
+	inHash   string // the input's SHA-256: a resumed run refuses a changed file
+	inSize   int64
+	prev     *pipeline.JournalState // what an earlier run left; nil on a first run
+	rerender bool                   // a finished import run again only to write its results
+
+	ops    rowOps
+	ed     *editRun
+	marker string // --marker-field's field_name, "" without it
+
+	j       *pipeline.Journal
+	st      *pipeline.JournalState // every row's last entry when this run began
+	results string                 // the results folder
+	ir      *importRun
+	s       *summary
+}
+
+func (job *importJob) journalPath() string { return filepath.Join(job.dir, "journal.jsonl") }
+
+// openState makes the state folder (emptied first with --fresh) and reads
+// the journal an earlier run of the same import left there. done is true
+// when that run finished and there is nothing left to do.
+func (job *importJob) openState() (done bool, err error) {
+	o, a := job.o, job.a
 	url := o.conn.url
 	if url == "" {
 		url = a.getenv("UDESK_URL")
 	}
-	dir := stateDir(o.input, "import-"+o.op.String(), url, absPath(o.input), o.op.String(), o.sheet, absPath(o.mappingFile))
-	jpath := filepath.Join(dir, "journal.jsonl")
-	fpath := filepath.Join(dir, "fields.json")
+	// The same command on the same file resumes the same state.
+	job.dir = stateDir(o.input, "import-"+o.op.String(), url, absPath(o.input), o.op.String(), o.sheet, absPath(o.mappingFile))
 	if o.fresh {
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("--fresh: removing %s: %w", dir, err)
+		if err := os.RemoveAll(job.dir); err != nil {
+			return false, fmt.Errorf("--fresh: removing %s: %w", job.dir, err)
 		}
 	}
-	if err := makeStateDir(dir); err != nil {
-		return fmt.Errorf("state folder %s: %w", dir, err)
+	if err := makeStateDir(job.dir); err != nil {
+		return false, fmt.Errorf("state folder %s: %w", job.dir, err)
 	}
-	fmt.Fprintf(a.stderr, "state: %s\n", dir)
-	inHash, inSize, err := fileSHA256(o.input)
+	fmt.Fprintf(a.stderr, "state: %s\n", job.dir)
+	if job.inHash, job.inSize, err = fileSHA256(o.input); err != nil {
+		return false, err
+	}
+	prev, err := pipeline.ReadJournal(job.journalPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		return err
+		return false, fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
 	}
+	job.prev = prev
+	return job.checkPrevious()
+}
 
-	prev, err := pipeline.ReadJournal(jpath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
+// checkPrevious refuses to resume on a changed input, and stops a re-run of
+// a finished import unless it has rows to resend or results to write again.
+func (job *importJob) checkPrevious() (done bool, err error) {
+	o, a, prev := job.o, job.a, job.prev
+	written := prev.Count(pipeline.EntryOK)
+	if prev.Header.InputSHA256 != job.inHash {
+		return false, usagef("%s changed since the import in %s started (%d rows already sent, %d written); run with --fresh to import it again as a new file (every row is sent again), or restore the file to resume",
+			o.input, job.dir, len(prev.Rows), written)
 	}
-	rerender := false // a finished import run again only to write its results
-	if prev != nil {
-		done := prev.Count(pipeline.EntryOK)
-		sent := len(prev.Rows)
-		if prev.Header.InputSHA256 != inHash {
-			return usagef("%s changed since the import in %s started (%d rows already sent, %d written); run with --fresh to import it again as a new file (every row is sent again), or restore the file to resume",
-				o.input, dir, sent, done)
-		}
-		// A finished import whose results are missing (a crash between
-		// its complete marker and them) goes on to render them again.
-		results := o.results
-		if results == "" {
-			results = prev.Header.Meta["results"]
-		}
-		finished := prev.Complete && !(o.resendUnknown && prev.Count(pipeline.EntryUnknown) > 0)
-		if finished && !resultsWritten(results) {
-			rerender = true
-			fmt.Fprintf(a.stderr, "%s was already imported, but its results are missing from %s: writing them again from the saved state\n", o.input, results)
-		} else if finished {
-			fmt.Fprintf(a.stderr, "%s was already imported (%d rows written, %d failed, %d outcome unknown, started %s); results in %s\nuse --fresh to import it again\n",
-				o.input, done, prev.Count(pipeline.EntryFail), prev.Count(pipeline.EntryUnknown),
-				prev.Header.Started.Local().Format("2006-01-02 15:04:05"), prev.Header.Meta["results"])
-			return nil
-		}
+	finished := prev.Complete && !(o.resendUnknown && prev.Count(pipeline.EntryUnknown) > 0)
+	if !finished {
+		return false, nil
 	}
+	// A crash between the complete marker and the results files leaves them
+	// missing: the re-run renders them again from the journal.
+	if results := o.resultsDir(prev.Header); !resultsWritten(results) {
+		job.rerender = true
+		fmt.Fprintf(a.stderr, "%s was already imported, but its results are missing from %s: writing them again from the saved state\n", o.input, results)
+		return false, nil
+	}
+	fmt.Fprintf(a.stderr, "%s was already imported (%d rows written, %d failed, %d outcome unknown, started %s); results in %s\nuse --fresh to import it again\n",
+		o.input, written, prev.Count(pipeline.EntryFail), prev.Count(pipeline.EntryUnknown),
+		prev.Header.Started.Local().Format("2006-01-02 15:04:05"), prev.Header.Meta["results"])
+	return true, nil
+}
 
-	// The field catalog: the one saved with the state when resuming, so
-	// that every row of an import is checked the same way.
-	var cat *mapping.Catalog
-	if prev != nil {
-		if cat, err = mapping.LoadCatalog(fpath); err != nil {
-			return fmt.Errorf("the saved field catalog: %v (run with --fresh to start over)", err)
-		}
-	} else {
-		fields, err := client.Fields(ctx)
+// catalog is the field catalog the rows are checked against: a resumed run
+// uses the one saved with the state, so that every row of an import is
+// checked the same way; a first run reads it and saves it.
+func (job *importJob) catalog(ctx context.Context) (*mapping.Catalog, error) {
+	path := filepath.Join(job.dir, "fields.json")
+	if job.prev != nil {
+		cat, err := mapping.LoadCatalog(path)
 		if err != nil {
-			return fmt.Errorf("reading the field catalog: %w", err)
+			return nil, fmt.Errorf("the saved field catalog: %v (run with --fresh to start over)", err)
 		}
-		var b strings.Builder
-		if err := udesk.WriteFields(&b, fields); err != nil {
-			return err
-		}
-		if err := pipeline.WriteFileAtomic(fpath, []byte(b.String()), 0o600); err != nil {
-			return fmt.Errorf("saving the field catalog: %w", err)
-		}
-		cat = mapping.NewCatalog(fields)
+		return cat, nil
 	}
-	im, err := mapping.NewImporter(cat, in.header, mapping.ImportOptions{Op: o.op, SelectValues: o.selectValues, Mapping: mf})
+	fields, err := fetchFields(ctx, job.client)
 	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", o.input, err)}
+		return nil, err
 	}
-	marker, err := markerField(cat, in.header, o.markerField)
-	if err != nil {
-		return err
+	var b strings.Builder
+	if err := udesk.WriteFields(&b, fields); err != nil {
+		return nil, err
 	}
-	ops, ed, err := prepareEdit(a, o, in, im, client, false)
-	if err != nil {
-		return err
+	if err := pipeline.WriteFileAtomic(path, []byte(b.String()), 0o600); err != nil {
+		return nil, fmt.Errorf("saving the field catalog: %w", err)
 	}
+	return mapping.NewCatalog(fields), nil
+}
 
-	var j *pipeline.Journal
-	var st *pipeline.JournalState
-	if prev == nil {
+// openJournal starts a first run's journal, or reopens an earlier run's. A
+// resumed run must use the same --marker-field: the markers of its creates
+// are how the sink finds those whose outcome is unknown.
+func (job *importJob) openJournal() error {
+	o, path := job.o, job.journalPath()
+	if job.prev == nil {
 		results := o.results
 		if results == "" {
-			results = defaultResultsDir(o.input, o.op.String()+"-results", start)
+			results = defaultResultsDir(o.input, o.op.String()+"-results", job.start)
 		}
-		h := pipeline.JournalHeader{Op: o.op.String(), RunID: newRunID(start), Input: o.input, InputSHA256: inHash, InputSize: inSize,
-			Started: start, Meta: map[string]string{"results": absPath(results), "marker_field": marker}}
-		if j, err = pipeline.CreateJournal(jpath, h); err != nil {
+		h := pipeline.JournalHeader{Op: o.op.String(), RunID: newRunID(job.start), Input: o.input, InputSHA256: job.inHash, InputSize: job.inSize,
+			Started: job.start, Meta: map[string]string{"results": absPath(results), "marker_field": job.marker}}
+		j, err := pipeline.CreateJournal(path, h)
+		if err != nil {
 			return err
 		}
-		st = &pipeline.JournalState{Header: h, Rows: map[int]pipeline.JournalEntry{}}
-	} else {
-		if j, st, err = pipeline.OpenJournal(jpath); err != nil {
-			return err
-		}
-		if m := st.Header.Meta["marker_field"]; m != marker {
-			j.Close()
-			return usagef("--marker-field %q differs from the interrupted run's %q; use the same, or --fresh", o.markerField, m)
-		}
-		fmt.Fprintf(a.stderr, "resuming: %d rows written, %d in doubt (checked before anything is resent)\n",
-			st.Count(pipeline.EntryOK), st.Count(pipeline.EntryIntent))
+		job.j, job.st = j, &pipeline.JournalState{Header: h, Rows: map[int]pipeline.JournalEntry{}}
+		return nil
 	}
-	defer j.Close()
-	resultsDir := o.results
-	if resultsDir == "" {
-		resultsDir = st.Header.Meta["results"]
+	j, st, err := pipeline.OpenJournal(path)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(a.stderr, "results: %s\n", resultsDir)
+	if m := st.Header.Meta["marker_field"]; m != job.marker {
+		j.Close()
+		return usagef("--marker-field %q differs from the interrupted run's %q; use the same, or --fresh", o.markerField, m)
+	}
+	fmt.Fprintf(job.a.stderr, "resuming: %d rows written, %d in doubt (checked before anything is resent)\n",
+		st.Count(pipeline.EntryOK), st.Count(pipeline.EntryIntent))
+	job.j, job.st = j, st
+	return nil
+}
 
-	ir := &importRun{pending: map[int][]string{}, prog: newProgress(a, o.conn.quiet, "import", "rows", 0)}
-	defer ir.prog.Finish()
-	sink := sinks.NewAPISink(client, sinks.APIOptions{Journal: j, Concurrency: o.conn.concurrency, MarkerField: marker,
+// resultsDir is where success.csv and errors.csv go: --results, else the
+// folder the import's first run chose.
+func (o *importOptions) resultsDir(h pipeline.JournalHeader) string {
+	if o.results != "" {
+		return o.results
+	}
+	return h.Meta["results"]
+}
+
+// send reads every row and hands those without an outcome yet to the API
+// sink, which journals each write. It returns the error that stopped the
+// reading, if any, and the sink's.
+func (job *importJob) send(ctx context.Context) (readErr, sendErr error) {
+	o, st, s := job.o, job.st, job.s
+	ir := &importRun{pending: map[int][]string{}, prog: newProgress(job.a, o.conn.quiet, "import", "rows", 0)}
+	job.ir = ir
+	sink := sinks.NewAPISink(job.client, sinks.APIOptions{Journal: job.j, Concurrency: o.conn.concurrency, MarkerField: job.marker,
 		RunID: st.Header.RunID, OnResult: ir.onResult})
+	// Settling an unknown create must never take a ticket that an earlier
+	// run created for another row.
 	for _, e := range st.Rows {
 		if e.Type == pipeline.EntryOK && e.Action == sinks.ActionCreated {
 			sink.Claim(e.TicketID)
 		}
 	}
 	sink.Start(ctx)
-
-	s := &summary{Command: "import --" + o.op.String(), State: dir, Results: resultsDir}
-	var readErr error
 	for {
-		rec, err := in.Next(ctx)
+		rec, err := job.in.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -463,30 +617,13 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 			break
 		}
 		s.Read++
-		ed.saw(rec)
+		job.ed.saw(rec)
 		row := rec.Pos.Row
 		prior, seen := st.Rows[row]
-		if seen {
-			switch prior.Type {
-			case pipeline.EntryOK:
-				ir.mu.Lock()
-				ir.successes = append(ir.successes, sinks.ResultOf(prior, false))
-				ir.earlier++
-				ir.mu.Unlock()
-				ir.prog.Add(1)
-				s.Skipped++
-				continue
-			case pipeline.EntryFail:
-				ir.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
-				continue
-			case pipeline.EntryUnknown:
-				if !o.resendUnknown {
-					ir.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
-					continue
-				}
-			}
+		if seen && job.replay(rec, prior) {
+			continue
 		}
-		op, err := ops.Operation(ctx, rec)
+		op, err := job.ops.Operation(ctx, rec)
 		if errors.Is(err, mapping.ErrUnchanged) {
 			ir.prog.Add(1)
 			continue
@@ -495,9 +632,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 			ir.fail(row, rec.Cells, rowErrorCode(err), rowErrorMessage(rec.Pos, err))
 			continue
 		}
-		ir.mu.Lock()
-		ir.pending[row] = rec.Cells
-		ir.mu.Unlock()
+		ir.sending(row, rec.Cells)
 		if seen && prior.Type == pipeline.EntryIntent {
 			sink.SendInDoubt(op, prior)
 			continue
@@ -506,47 +641,60 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 			break // Close reports why
 		}
 	}
-	sendErr := sink.Close()
+	sendErr = sink.Close()
 	ir.prog.Finish()
+	return readErr, sendErr
+}
 
+// replay reports a row whose outcome an earlier run journaled, and says
+// whether that settles it: written and refused rows are never sent again,
+// rows of unknown outcome only with --resend-unknown.
+func (job *importJob) replay(rec pipeline.Record, prior pipeline.JournalEntry) bool {
+	row := rec.Pos.Row
+	switch prior.Type {
+	case pipeline.EntryOK:
+		job.ir.writtenEarlier(prior)
+		return true
+	case pipeline.EntryFail:
+		job.ir.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
+		return true
+	case pipeline.EntryUnknown:
+		if !job.o.resendUnknown {
+			job.ir.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
+			return true
+		}
+	}
+	return false
+}
+
+// finish writes the results, marks the journal complete once every row has
+// an outcome, and prints the summary. runErr is what stopped sending.
+func (job *importJob) finish(ctx context.Context, runErr error) error {
+	ir, s := job.ir, job.s
 	// Rows sent but still without an outcome (interrupted, or still in
 	// doubt after several resends) keep the journal open for the next run.
-	ir.mu.Lock()
-	open := len(ir.pending)
-	ir.mu.Unlock()
-	runErr := errors.Join(readErr, sendErr)
+	open := ir.inFlight()
 	if open > 0 && runErr == nil && ctx.Err() == nil {
 		runErr = fmt.Errorf("the import stopped with %d rows still in doubt (sent, but Udesk's reply never came); they are checked before anything is sent again", open)
 	}
 	// The results go first: a crash before the complete marker leaves a
 	// run that renders them again.
-	if err := writeResults(resultsDir, in.header, ir); err != nil {
+	if err := writeResults(job.results, job.in.header, ir); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	if runErr == nil && ctx.Err() == nil && open == 0 && !rerender {
-		if err := j.Append(pipeline.JournalEntry{Type: pipeline.EntryComplete}); err != nil {
+	if runErr == nil && ctx.Err() == nil && open == 0 && !job.rerender {
+		if err := job.j.Append(pipeline.JournalEntry{Type: pipeline.EntryComplete}); err != nil {
 			runErr = err
 		}
 	}
 
-	s.Written = ir.written
-	s.Failed = int64(len(ir.failures))
-	s.Skipped = ir.earlier
-	s.setFact("written_earlier", ir.earlier)
-	s.setFact("found_after_unknown_outcome", ir.found)
-	s.setFact("outcome_unknown", ir.unknown)
-	if ir.found > 0 {
-		s.addNote("%d creates whose outcome was unknown were found on the server and not sent again", ir.found)
-	}
-	if ir.unknown > 0 {
-		s.addNote("%d rows have an unknown outcome (error_code %s): they were not resent; check them in Udesk, or re-run with --resend-unknown", ir.unknown, sinks.CodeOutcomeUnknown)
-	}
-	if err := ed.finish(s); err != nil {
+	ir.summarize(s)
+	if err := job.ed.finish(s); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	s.finish(client, start)
-	s.print(a.stderr)
-	if err := s.writeReport(o.report); err != nil {
+	s.finish(job.client, job.start)
+	s.print(job.a.stderr)
+	if err := s.writeReport(job.o.report); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("--report: %w", err))
 	}
 	switch {

@@ -75,19 +75,11 @@ func writeCSVFile(path string, recs [][]string) error {
 // runDryImport checks every row against the live catalog and prints what a
 // real run would send; it sends nothing and keeps no state.
 func runDryImport(ctx context.Context, a *app, o *importOptions, in *inputFile, mf *mapping.MappingFile, client *udesk.Client, start time.Time) error {
-	fields, err := client.Fields(ctx)
+	fields, err := fetchFields(ctx, client)
 	if err != nil {
-		return fmt.Errorf("reading the field catalog: %w", err)
-	}
-	cat := mapping.NewCatalog(fields)
-	im, err := mapping.NewImporter(cat, in.header, mapping.ImportOptions{Op: o.op, SelectValues: o.selectValues, Mapping: mf})
-	if err != nil {
-		return usageError{fmt.Errorf("%s: %w", o.input, err)}
-	}
-	if _, err := markerField(cat, in.header, o.markerField); err != nil {
 		return err
 	}
-	ops, ed, err := prepareEdit(a, o, in, im, client, true)
+	ops, ed, _, err := importRowOps(a, o, in, mf, mapping.NewCatalog(fields), client, true)
 	if err != nil {
 		return err
 	}
