@@ -87,10 +87,13 @@ func OpenSpool(stateDir string, fresh bool) (s *Spool, resumed bool, err error) 
 		last := filepath.Join(stateDir, snaps[n-1])
 		if !isComplete(last) {
 			if !fresh {
-				// Temp files of writes a killed run left are not pages.
-				stale, _ := filepath.Glob(filepath.Join(last, pagesDir, ".*.tmp-*"))
-				for _, p := range stale {
-					os.Remove(p)
+				// Temp files of writes a killed run left (pages, the
+				// manifest, the COMPLETE mark) are not state.
+				for _, d := range []string{last, filepath.Join(last, pagesDir)} {
+					stale, _ := filepath.Glob(filepath.Join(d, ".*.tmp-*"))
+					for _, p := range stale {
+						os.Remove(p)
+					}
 				}
 				return &Spool{dir: last, lock: lock}, true, nil
 			}

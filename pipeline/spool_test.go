@@ -87,8 +87,12 @@ func TestSpoolResumeCompleteFresh(t *testing.T) {
 		t.Fatalf("second open while the first holds the folder: %v, want ErrSpoolBusy", err)
 	}
 	s1.Close()
-	// A run killed while writing a page leaves its temp file.
+	// A run killed while writing a page, or the COMPLETE mark, leaves a temp file.
 	if err := os.WriteFile(filepath.Join(s1.Dir(), pagesDir, ".p0-000002.s1.t1.n1.json.tmp-42"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	completeTemp := filepath.Join(s1.Dir(), "."+completeFile+".tmp-43")
+	if err := os.WriteFile(completeTemp, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -102,6 +106,9 @@ func TestSpoolResumeCompleteFresh(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(s2.Dir(), pagesDir)); len(entries) != 1 {
 		t.Errorf("resumed snapshot kept a killed write's temp file: %v", entries)
+	}
+	if _, err := os.Stat(completeTemp); !os.IsNotExist(err) {
+		t.Errorf("resumed snapshot kept the temp file of a killed COMPLETE write (%v)", err)
 	}
 
 	// Complete: pages dropped, named files kept, next open starts anew.
