@@ -54,10 +54,10 @@ var attrColumns = []struct {
 	{"id", pipeline.Int64, true, func(t *udesk.Ticket) (any, string, bool) { return t.ID, "", false }},
 	{"subject", pipeline.String, false, func(t *udesk.Ticket) (any, string, bool) { return str(t.Subject) }},
 	{"content", pipeline.String, false, func(t *udesk.Ticket) (any, string, bool) { return str(t.Content) }},
-	{"content_type", pipeline.String, true, func(t *udesk.Ticket) (any, string, bool) { return str(t.ContentType) }},
-	{"platform", pipeline.String, true, func(t *udesk.Ticket) (any, string, bool) { return str(t.Platform) }},
-	{"priority", pipeline.String, false, func(t *udesk.Ticket) (any, string, bool) { return str(t.Priority) }},
-	{"status", pipeline.String, false, func(t *udesk.Ticket) (any, string, bool) { return str(t.Status) }},
+	{"content_type", pipeline.String, true, func(t *udesk.Ticket) (any, string, bool) { return known(t.ContentType) }},
+	{"platform", pipeline.String, true, func(t *udesk.Ticket) (any, string, bool) { return known(t.Platform) }},
+	{"priority", pipeline.String, false, func(t *udesk.Ticket) (any, string, bool) { return known(t.Priority) }},
+	{"status", pipeline.String, false, func(t *udesk.Ticket) (any, string, bool) { return known(t.Status) }},
 	{"user", pipeline.String, true, func(t *udesk.Ticket) (any, string, bool) { return str(t.User) }},
 	{"user_email", pipeline.String, true, func(t *udesk.Ticket) (any, string, bool) { return str(t.UserEmail) }},
 	{"user_cellphone", pipeline.String, true, func(t *udesk.Ticket) (any, string, bool) { return str(t.UserCellphone) }},
@@ -190,12 +190,21 @@ func customConverter(name string, kind pipeline.Kind, sel *selectIndex, indexes 
 			return l, ok
 		}
 	case sel != nil:
-		parse = func(s string) (any, bool) {
+		// The values are boxed once here, not once per row.
+		boxed := make([]any, len(sel.labels))
+		for i := range boxed {
 			if indexes {
-				_, ok := sel.byIndex[s]
-				return s, ok
+				boxed[i] = sel.indexes[i]
+			} else {
+				boxed[i] = sel.labels[i]
 			}
-			return sel.label(s)
+		}
+		parse = func(s string) (any, bool) {
+			i, ok := sel.byIndex[s]
+			if !ok {
+				return nil, false
+			}
+			return boxed[i], true
 		}
 	default:
 		parse = func(s string) (any, bool) { return s, true }
@@ -226,6 +235,30 @@ func checkboxIndexes(sel *selectIndex, s string) (any, bool) {
 		out = append(out, part)
 	}
 	return out, true
+}
+
+// knownValues are the few values status, priority, platform and content_type
+// take, boxed once so that a row does not allocate for them.
+var knownValues = func() map[string]any {
+	m := map[string]any{"text": "text", "html": "html"}
+	for _, names := range [][]ValueName{Statuses, Priorities, Platforms} {
+		for _, n := range names {
+			for _, s := range []string{n.Chinese, n.English} {
+				if s != "" {
+					m[s] = s
+				}
+			}
+		}
+	}
+	return m
+}()
+
+// known is str for a column of few distinct values.
+func known(s string) (any, string, bool) {
+	if v, ok := knownValues[s]; ok {
+		return v, "", false
+	}
+	return str(s)
 }
 
 func str(s string) (any, string, bool) {

@@ -256,6 +256,15 @@ type pageFlex struct {
 // decodePage decodes a listing reply; the envelope is returned even when the
 // rest failed to decode, when it could be read.
 func decodePage(body []byte) (*Page, *envelope, error) {
+	if p, env, ok := decodePageFast(body); ok {
+		return p, env, nil
+	}
+	return decodePageStd(body)
+}
+
+// decodePageStd is decodePage with encoding/json only: every reply the fast
+// decoder declines, and the reference it is checked against.
+func decodePageStd(body []byte) (*Page, *envelope, error) {
 	var fast pageFast
 	err := json.Unmarshal(body, &fast)
 	if err == nil {

@@ -203,18 +203,23 @@ type speedResult struct {
 	OutputBytes int64    `json:"output_bytes,omitempty"`
 }
 
+// peerResult compares the best of Rounds runs of each.
 type peerResult struct {
-	Tickets       int     `json:"tickets"`
-	DuckDBSeconds float64 `json:"duckdb_seconds"`
-	DuckDBCPU     float64 `json:"duckdb_cpu_seconds"`
-	DuckDBRSSMiB  float64 `json:"duckdb_max_rss_mib"`
-	DuckDBPerS    float64 `json:"duckdb_tickets_per_second"`
-	ToolPerS      float64 `json:"tool_tickets_per_second"`
-	ToolRSSMiB    float64 `json:"tool_max_rss_mib"`
-	Ratio         float64 `json:"ratio"` // tool / DuckDB; >= 1 meets the target
-	Pass          bool    `json:"pass"`
-	Miss          string  `json:"miss,omitempty"`
-	Error         string  `json:"error,omitempty"`
+	Tickets       int       `json:"tickets"`
+	Rounds        int       `json:"rounds"`
+	DuckDBRounds  []float64 `json:"duckdb_round_seconds"`
+	ToolSeconds   []float64 `json:"tool_round_seconds"`
+	DuckDBSeconds float64   `json:"duckdb_seconds"`
+	DuckDBCPU     float64   `json:"duckdb_cpu_seconds"`
+	DuckDBRSSMiB  float64   `json:"duckdb_max_rss_mib"`
+	DuckDBPerS    float64   `json:"duckdb_tickets_per_second"`
+	ToolPerS      float64   `json:"tool_tickets_per_second"`
+	ToolCPU       float64   `json:"tool_cpu_seconds"`
+	ToolRSSMiB    float64   `json:"tool_max_rss_mib"`
+	Ratio         float64   `json:"ratio"` // tool / DuckDB; >= 1 meets the target
+	Pass          bool      `json:"pass"`
+	Miss          string    `json:"miss,omitempty"`
+	Error         string    `json:"error,omitempty"`
 }
 
 type memoryResult struct {
