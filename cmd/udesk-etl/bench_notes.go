@@ -53,9 +53,9 @@ func benchNotes(rep *benchReport) []string {
 		if m.Pass {
 			continue
 		}
-		why := "the sets of ticket ids that drop duplicates (sources.APIExport), Go maps of about 40 bytes per ticket (some 40 MB per million tickets)"
+		why := "the sets of ticket ids that drop duplicates (bitsets in sources.APIExport: a bit per ticket for dense ids, more for scattered ones)"
 		if m.Format == "parquet" {
-			why += ", and the Parquet writer's row group of 128k rows, which a 100k-ticket file never fills"
+			why += ", and the Parquet writer's buffered row group (up to 64Ki rows)"
 		}
 		notes = append(notes, fmt.Sprintf("Memory, %s: %s. What grows with the data is per-ticket state kept for the whole export: %s.", m.Format, m.Miss, why))
 	}
