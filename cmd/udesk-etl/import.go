@@ -166,6 +166,14 @@ func openInput(path, sheet, encoding string) (*inputFile, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
+	// An exported workbook over Excel's row limit holds its rows in several
+	// sheets; reading only the first would leave the others out unsaid.
+	if m, ok := r.(sources.MetaReader); ok && sheet == "" {
+		if sheets := strings.Split(m.Meta()["data_sheets"], ","); len(sheets) > 1 {
+			r.Close()
+			return nil, usagef("%s holds its rows in %d sheets (%s): import each with --sheet NAME", path, len(sheets), strings.Join(sheets, ", "))
+		}
+	}
 	in := &inputFile{r: r}
 	for i, h := range r.Header() {
 		if k := strings.ToLower(strings.TrimSpace(h)); k == colErrorCode || k == colErrorMessage {

@@ -695,3 +695,33 @@ func TestImportSamplesDryRun(t *testing.T) {
 		}
 	}
 }
+
+// A workbook whose export rolled over into several sheets is not imported
+// from its first sheet alone: the user is told to name each sheet.
+func TestImportRolledOverWorkbookNeedsSheet(t *testing.T) {
+	s := newSim(t, udesktest.Options{Tickets: 2, Seed: 1})
+	path := filepath.Join(t.TempDir(), "big.xlsx")
+	f := excelize.NewFile()
+	for _, sh := range []string{"Tickets", "Tickets 2"} {
+		if _, err := f.NewSheet(sh); err != nil {
+			t.Fatal(err)
+		}
+		f.SetSheetRow(sh, "A1", &[]any{"subject", "content", "email"})
+		f.SetSheetRow(sh, "A2", &[]any{"in " + sh, "c", "test@sample.com"})
+	}
+	f.DeleteSheet("Sheet1")
+	f.NewSheet("_udesk_meta")
+	f.SetSheetRow("_udesk_meta", "A1", &[]any{"key", "value"})
+	f.SetSheetRow("_udesk_meta", "A2", &[]any{"data_sheets", "Tickets,Tickets 2"})
+	f.SetSheetVisible("_udesk_meta", false)
+	if err := f.SaveAs(path); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, simEnv(s), "import", "--create", "-i", path, "--dry-run", "--quiet")
+	if code != exitUsage || !strings.Contains(stderr, "--sheet") || !strings.Contains(stderr, "Tickets 2") {
+		t.Errorf("no --sheet: exit %d, want 2 naming the sheets:\n%s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, simEnv(s), "import", "--create", "-i", path, "--sheet", "Tickets 2", "--dry-run", "--quiet"); code != exitOK {
+		t.Errorf("--sheet \"Tickets 2\": exit %d:\n%s", code, stderr)
+	}
+}
