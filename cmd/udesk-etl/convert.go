@@ -16,31 +16,23 @@ import (
 
 // convertOptions are the flags of `udesk-etl convert`.
 type convertOptions struct {
-	conn         connOptions
-	op           mapping.OpKind
-	input        string
-	output       string
-	errorsFile   string
-	fields       string
-	sheet        string
-	encoding     string
-	mappingFile  string
-	selectValues string
-	report       string
+	conn connOptions
+	op   mapping.OpKind
+	inputOptions
+	output     string
+	errorsFile string
+	fields     string
+	report     string
 }
 
 func runConvertCommand(ctx context.Context, a *app, args []string) error {
 	var o convertOptions
 	fs := newFlagSet(a, "convert", "-i FILE -o FILE [--create|--update|--reply] [--mapping FILE] [--fields FILE]")
 	op := opFlags(fs, mapping.Create)
-	fs.StringVar(&o.input, "i", "", "the input `FILE` (.csv, .xlsx, .jsonl or .parquet)")
+	o.inputOptions.register(fs)
 	fs.StringVar(&o.output, "o", "", "the output `FILE` (.csv, .jsonl, .xlsx or .parquet; - for JSON lines on stdout)")
 	fs.StringVar(&o.errorsFile, "errors", "", "write the rejected rows to `FILE` (default: <output>.errors.csv beside the output)")
 	fs.StringVar(&o.fields, "fields", "", "the field catalog `FILE` written by `udesk-etl fields -o` (default: read from the tenant)")
-	fs.StringVar(&o.sheet, "sheet", "", "XLSX: the sheet to read (default: the first)")
-	fs.StringVar(&o.encoding, "encoding", "", "CSV: utf-8, gbk or gb18030 (default: detected)")
-	fs.StringVar(&o.mappingFile, "mapping", "", "a column mapping `FILE` (YAML or JSON)")
-	fs.StringVar(&o.selectValues, "select-values", "", "select fields are written as labels or indexes (default: either)")
 	fs.StringVar(&o.report, "report", "", "write the summary as JSON to `FILE`")
 	o.conn.register(fs)
 	if err := parseFlags(fs, args); err != nil {

@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -38,13 +39,9 @@ import (
 
 // importOptions are the flags of `udesk-etl import`.
 type importOptions struct {
-	conn          connOptions
-	op            mapping.OpKind
-	input         string
-	sheet         string
-	encoding      string
-	mappingFile   string
-	selectValues  string
+	conn connOptions
+	op   mapping.OpKind
+	inputOptions
 	dryRun        bool
 	results       string
 	fresh         bool
@@ -52,6 +49,24 @@ type importOptions struct {
 	markerField   string
 	report        string
 	edit          editOptions // round-trip editing (edit.go)
+}
+
+// inputOptions are the flags of commands that read and map an input file
+// (import and convert).
+type inputOptions struct {
+	input        string
+	sheet        string
+	encoding     string
+	mappingFile  string
+	selectValues string
+}
+
+func (o *inputOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.input, "i", "", "the input `FILE` (.csv, .xlsx, .jsonl or .parquet)")
+	fs.StringVar(&o.sheet, "sheet", "", "XLSX: the sheet to read (default: the first)")
+	fs.StringVar(&o.encoding, "encoding", "", "CSV: utf-8, gbk or gb18030 (default: detected)")
+	fs.StringVar(&o.mappingFile, "mapping", "", "a column mapping `FILE` (YAML or JSON)")
+	fs.StringVar(&o.selectValues, "select-values", "", "select fields are written as labels or indexes (default: either)")
 }
 
 // opFlags registers --create, --update and --reply and returns a function
@@ -89,11 +104,7 @@ func runImportCommand(ctx context.Context, a *app, args []string) error {
 	var o importOptions
 	fs := newFlagSet(a, "import", "(--create|--update|--reply) -i FILE [options]")
 	op := opFlags(fs, 0)
-	fs.StringVar(&o.input, "i", "", "the input `FILE` (.csv, .xlsx, .jsonl or .parquet)")
-	fs.StringVar(&o.sheet, "sheet", "", "XLSX: the sheet to read (default: the first)")
-	fs.StringVar(&o.encoding, "encoding", "", "CSV: utf-8, gbk or gb18030 (default: detected)")
-	fs.StringVar(&o.mappingFile, "mapping", "", "a column mapping `FILE` (YAML or JSON)")
-	fs.StringVar(&o.selectValues, "select-values", "", "select fields are written as labels or indexes (default: either)")
+	o.inputOptions.register(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check every row and print the plan; send no write")
 	fs.StringVar(&o.results, "results", "", "write success.csv and errors.csv into `DIR` (default: a folder beside the input)")
 	fs.BoolVar(&o.fresh, "fresh", false, "discard the saved state of this import and start over")
