@@ -46,7 +46,7 @@ func withOriginals(out string, w pipeline.RowWriter, schema pipeline.Schema, kee
 	if !keep || out == "-" || !strings.EqualFold(filepath.Ext(out), ".csv") {
 		return w, nil
 	}
-	if err := makeStateDir(filepath.Dir(csvOriginalsPath(out))); err != nil {
+	if err := pipeline.MakeStateDir(filepath.Dir(csvOriginalsPath(out))); err != nil {
 		_ = w.Abort()
 		return nil, fmt.Errorf("%s: the folder for its original rows: %w", out, err)
 	}

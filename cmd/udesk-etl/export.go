@@ -83,7 +83,7 @@ func (o *exportOptions) check() error {
 	}
 	seen := map[string]bool{}
 	for _, out := range o.outputs {
-		key := absPath(out)
+		key := pipeline.AbsPath(out)
 		if seen[key] {
 			return usagef("-o %s is given twice", out)
 		}
@@ -226,8 +226,8 @@ func runExport(ctx context.Context, a *app, c *udesk.Client, o *exportOptions) (
 			break
 		}
 	}
-	dir := stateDir(beside, "export", tenant, o.selector.String())
-	if err := makeStateDir(filepath.Dir(dir)); err != nil {
+	dir := pipeline.StateDir(beside, "export", tenant, o.selector.String())
+	if err := pipeline.MakeStateDir(filepath.Dir(dir)); err != nil {
 		return fmt.Errorf("state folder: %w", err)
 	}
 	spool, resumed, err := pipeline.OpenSpool(dir, o.fresh)

@@ -485,13 +485,13 @@ func (job *importJob) openState() (done bool, err error) {
 		url = a.getenv("UDESK_URL")
 	}
 	// The same command on the same file resumes the same state.
-	job.dir = stateDir(o.input, "import-"+o.op.String(), url, absPath(o.input), o.op.String(), o.sheet, absPath(o.mappingFile))
+	job.dir = pipeline.StateDir(o.input, "import-"+o.op.String(), url, pipeline.AbsPath(o.input), o.op.String(), o.sheet, pipeline.AbsPath(o.mappingFile))
 	if o.fresh {
 		if err := os.RemoveAll(job.dir); err != nil {
 			return false, fmt.Errorf("--fresh: removing %s: %w", job.dir, err)
 		}
 	}
-	if err := makeStateDir(job.dir); err != nil {
+	if err := pipeline.MakeStateDir(job.dir); err != nil {
 		return false, fmt.Errorf("state folder %s: %w", job.dir, err)
 	}
 	fmt.Fprintf(a.stderr, "state: %s\n", job.dir)
@@ -572,7 +572,7 @@ func (job *importJob) openJournal() error {
 			results = defaultResultsDir(o.input, o.op.String()+"-results", job.start)
 		}
 		h := pipeline.JournalHeader{Op: o.op.String(), RunID: newRunID(job.start), Input: o.input, InputSHA256: job.inHash, InputSize: job.inSize,
-			Started: job.start, Meta: map[string]string{"results": absPath(results), "marker_field": job.marker}}
+			Started: job.start, Meta: map[string]string{"results": pipeline.AbsPath(results), "marker_field": job.marker}}
 		j, err := pipeline.CreateJournal(path, h)
 		if err != nil {
 			return err

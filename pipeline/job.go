@@ -1,0 +1,127 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Observer is how a job tells its caller what it is doing: the command line
+// draws bars and log lines from it, a Go program may ignore it (Quiet).
+// Implementations must be safe for concurrent use.
+type Observer interface {
+	// Phase starts showing one phase of a job ("export", "write", "import")
+	// counting unit ("tickets", "rows"); total 0 means not known yet.
+	Phase(name, unit string, total int64) Progress
+	// Logf reports one line worth a reader's attention (the state folder, a
+	// resumed run); never a secret.
+	Logf(format string, args ...any)
+}
+
+// Progress is the counter of one phase.
+type Progress interface {
+	SetTotal(n int64)
+	Add(n int)
+	Finish()
+}
+
+// Quiet is an Observer that shows nothing.
+type Quiet struct{}
+
+func (Quiet) Phase(string, string, int64) Progress { return quietProgress{} }
+func (Quiet) Logf(string, ...any)                  {}
+
+type quietProgress struct{}
+
+func (quietProgress) SetTotal(int64) {}
+func (quietProgress) Add(int)        {}
+func (quietProgress) Finish()        {}
+
+// Report is what a job did: the counts every command's summary shows, the
+// notes a reader of the counts must see, and named counts particular to the
+// job. The caller adds the request counts and the time.
+type Report struct {
+	State   string   `json:"state_dir,omitempty"`
+	Outputs []string `json:"outputs,omitempty"`
+	Results string   `json:"results_dir,omitempty"`
+	Read    int64    `json:"rows_read"`
+	Written int64    `json:"rows_written"`
+	Failed  int64    `json:"rows_failed"`
+	Skipped int64    `json:"rows_skipped"`
+	// Notes say what a reader of the counts must know: duplicates dropped,
+	// tickets that may be missing, values kept raw, outcomes unknown.
+	Notes []string `json:"notes,omitempty"`
+	// Facts are named counts particular to the job.
+	Facts map[string]int64 `json:"facts,omitempty"`
+}
+
+// Note adds a line to the report's notes.
+func (r *Report) Note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// SetFact records a named count.
+func (r *Report) SetFact(name string, n int64) {
+	if r.Facts == nil {
+		r.Facts = map[string]int64{}
+	}
+	r.Facts[name] = n
+}
+
+// ConfigError is a job refused before it began for a reason the user must
+// fix in the command or its files: an unreadable input, a column the catalog
+// does not know, a state folder that belongs to another job. The command line
+// exits 2 on it.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Configf returns a *ConfigError with a formatted message.
+func Configf(format string, args ...any) error {
+	return &ConfigError{fmt.Errorf(format, args...)}
+}
+
+// StateDir names the folder that holds a job's resumable state: a hidden
+// .udesk-etl folder beside the job's main file (the first output of an
+// export, the input of an import), with one subfolder per distinct job.
+// keyParts identify the job (tenant, selector, operation, input...); the
+// secret is never one of them.
+func StateDir(besideFile, kind string, keyParts ...string) string {
+	base := "."
+	if besideFile != "" && besideFile != "-" {
+		base = filepath.Dir(besideFile)
+	}
+	h := sha256.New()
+	for _, p := range keyParts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	key := hex.EncodeToString(h.Sum(nil))[:12]
+	name := kind + "-" + key
+	if besideFile != "" && besideFile != "-" {
+		stem := strings.TrimSuffix(filepath.Base(besideFile), filepath.Ext(besideFile))
+		name = stem + "." + name
+	}
+	return filepath.Join(base, ".udesk-etl", name)
+}
+
+// AbsPath is the path made absolute for use in a state key, so that the same
+// file named two ways resumes the same job.
+func AbsPath(p string) string {
+	if p == "" || p == "-" {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// MakeStateDir creates a state folder with owner-only permissions.
+func MakeStateDir(dir string) error {
+	return os.MkdirAll(dir, 0o700)
+}
