@@ -26,19 +26,6 @@ import (
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
-// csvOriginalsPath is where an export keeps the original rows of a CSV
-// output: in the .udesk-etl folder beside it (where the export's state
-// folder is), named after the file, so that an import of that CSV finds them
-// from its path alone. The catalog snapshot sits beside them
-// (csvCatalogPath).
-func csvOriginalsPath(csvPath string) string {
-	return filepath.Join(filepath.Dir(csvPath), ".udesk-etl", filepath.Base(csvPath)+".originals.csv")
-}
-
-func csvCatalogPath(csvPath string) string {
-	return filepath.Join(filepath.Dir(csvPath), ".udesk-etl", filepath.Base(csvPath)+".originals.catalog.json")
-}
-
 // withOriginals adds to a CSV output's writer a second writer of the same
 // rows into csvOriginalsPath (mode 0600), committed with it, and the catalog
 // snapshot. Other outputs are returned as they are.
@@ -46,13 +33,13 @@ func withOriginals(out string, w pipeline.RowWriter, schema pipeline.Schema, kee
 	if !keep || out == "-" || !strings.EqualFold(filepath.Ext(out), ".csv") {
 		return w, nil
 	}
-	if err := pipeline.MakeStateDir(filepath.Dir(csvOriginalsPath(out))); err != nil {
+	if err := pipeline.MakeStateDir(filepath.Dir(sinks.CSVOriginalsPath(out))); err != nil {
 		_ = w.Abort()
 		return nil, fmt.Errorf("%s: the folder for its original rows: %w", out, err)
 	}
-	path := csvOriginalsPath(out)
+	path := sinks.CSVOriginalsPath(out)
 	removeStaleTemps(path)
-	removeStaleTemps(csvCatalogPath(out))
+	removeStaleTemps(sinks.CSVCatalogPath(out))
 	ow, err := sinks.NewCSVWriter(path, schema, sinks.CSVOptions{NoBOM: !bom, Private: true})
 	if err != nil {
 		_ = w.Abort()
@@ -78,7 +65,7 @@ func (t *originalsTee) WriteRows(rows []pipeline.Row) error {
 
 // Commit commits the originals first: an output never appears without them.
 func (t *originalsTee) Commit() error {
-	if err := pipeline.WriteFileAtomic(csvCatalogPath(t.out), []byte(t.catalog), 0o600); err != nil {
+	if err := pipeline.WriteFileAtomic(sinks.CSVCatalogPath(t.out), []byte(t.catalog), 0o600); err != nil {
 		_ = t.orig.Abort()
 		_ = t.RowWriter.Abort()
 		return fmt.Errorf("the catalog beside the original rows: %w", err)
@@ -109,9 +96,9 @@ func originalsNotes(sum *summary, outputs []string, keep bool) {
 	for _, out := range outputs {
 		switch strings.ToLower(filepath.Ext(out)) {
 		case ".xlsx":
-			sum.addNote("%s is ready for editing: import --update -i %s sends only what changed", out, out)
+			sum.Note("%s is ready for editing: import --update -i %s sends only what changed", out, out)
 		case ".csv":
-			sum.addNote("the original rows of %s are kept in %s: import --update -i %s sends only what changed", out, csvOriginalsPath(out), out)
+			sum.Note("the original rows of %s are kept in %s: import --update -i %s sends only what changed", out, sinks.CSVOriginalsPath(out), out)
 		}
 	}
 }
@@ -205,7 +192,7 @@ func findOriginals(o *importOptions, in *inputFile) (string, []string, error) {
 		if explicit {
 			return path, nil, nil
 		}
-		if p := csvOriginalsPath(path); fileExists(p) {
+		if p := sinks.CSVOriginalsPath(path); fileExists(p) {
 			return p, nil, nil
 		}
 	default:
@@ -363,19 +350,19 @@ func (r *editRun) finish(s *summary) error {
 	missing := r.d.Missing()
 	fields := int64(len(r.changes))
 	s.Skipped += r.unchanged
-	s.setFact("unchanged_rows", r.unchanged)
-	s.setFact("changed_rows", r.changed)
-	s.setFact("changed_fields", fields)
-	s.setFact("deleted_rows", int64(len(missing)))
-	s.addNote("%d rows changed (%d fields), %d unchanged since the export (nothing sent for them)", r.changed, fields, r.unchanged)
+	s.SetFact("unchanged_rows", r.unchanged)
+	s.SetFact("changed_rows", r.changed)
+	s.SetFact("changed_fields", fields)
+	s.SetFact("deleted_rows", int64(len(missing)))
+	s.Note("%d rows changed (%d fields), %d unchanged since the export (nothing sent for them)", r.changed, fields, r.unchanged)
 	if r.check {
-		s.setFact("conflicts", r.conflicts)
+		s.SetFact("conflicts", r.conflicts)
 		if r.conflicts > 0 {
-			s.addNote("%d rows were left alone: their ticket changed in Udesk since the export (error_code %s)", r.conflicts, mapping.CodeConflict)
+			s.Note("%d rows were left alone: their ticket changed in Udesk since the export (error_code %s)", r.conflicts, mapping.CodeConflict)
 		}
 	}
 	if len(missing) > 0 {
-		s.addNote("%d exported tickets are not in the file (deleted rows are not acted on): %s", len(missing), idList(missing, 10))
+		s.Note("%d exported tickets are not in the file (deleted rows are not acted on): %s", len(missing), idList(missing, 10))
 	}
 	if r.diffFile == "" {
 		return nil
@@ -387,7 +374,7 @@ func (r *editRun) finish(s *summary) error {
 	if err := writeCSVFile(r.diffFile, recs); err != nil {
 		return fmt.Errorf("--diff: %w", err)
 	}
-	s.addNote("the changes are listed in %s", r.diffFile)
+	s.Note("the changes are listed in %s", r.diffFile)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/udesk-etl/udesk-etl/sinks"
 	"github.com/udesk-etl/udesk-etl/sources"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -385,11 +386,11 @@ func TestEditCSVRoundTrip(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("export: exit %d\n%s", code, stderr)
 	}
-	orig := csvOriginalsPath(out)
+	orig := sinks.CSVOriginalsPath(out)
 	if !strings.Contains(stderr, orig) {
 		t.Errorf("the export's summary does not name %s:\n%s", orig, stderr)
 	}
-	for _, p := range []string{orig, csvCatalogPath(out)} {
+	for _, p := range []string{orig, sinks.CSVCatalogPath(out)} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, want a file with mode 0600", p, err)
 		}

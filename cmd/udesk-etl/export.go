@@ -244,7 +244,7 @@ func runExport(ctx context.Context, a *app, c *udesk.Client, o *exportOptions) (
 	} else {
 		fmt.Fprintf(a.stderr, "export: state folder %s (new snapshot)\n", spool.Dir())
 	}
-	sum := &summary{Command: "export", State: spool.Dir(), Outputs: o.outputs}
+	sum := &summary{Command: "export", Report: pipeline.Report{State: spool.Dir(), Outputs: o.outputs}}
 	defer func() {
 		sum.finish(c, start)
 		var ue *udesk.Error
@@ -517,23 +517,23 @@ func exportSummary(sum *summary, o *exportOptions, res *sources.FetchResult, rs 
 	sum.Written = int64(rs.Unique)
 	sum.Failed = int64(len(res.Failed))
 	sum.Skipped = int64(rs.Duplicates + rs.Reread)
-	sum.setFact("pages_fetched", int64(res.Fetched))
-	sum.setFact("pages_held", int64(res.Held))
-	sum.setFact("passes", int64(res.Passes))
-	sum.setFact("total_at_start", int64(res.StartTotal))
-	sum.setFact("total_at_end", int64(res.Total))
-	sum.setFact("duplicates_dropped", int64(rs.Duplicates))
+	sum.SetFact("pages_fetched", int64(res.Fetched))
+	sum.SetFact("pages_held", int64(res.Held))
+	sum.SetFact("passes", int64(res.Passes))
+	sum.SetFact("total_at_start", int64(res.StartTotal))
+	sum.SetFact("total_at_end", int64(res.Total))
+	sum.SetFact("duplicates_dropped", int64(rs.Duplicates))
 	if res.Held > 0 {
-		sum.addNote("resumed: %d pages were already held, %d fetched now", res.Held, res.Fetched)
+		sum.Note("resumed: %d pages were already held, %d fetched now", res.Held, res.Fetched)
 	}
 	if o.idDups > 0 {
-		sum.addNote("%d repeated ids in --ids were exported once", o.idDups)
+		sum.Note("%d repeated ids in --ids were exported once", o.idDups)
 	}
 	if rs.Duplicates > 0 {
-		sum.addNote("%d duplicate tickets dropped (pages shifted while they were read)", rs.Duplicates)
+		sum.Note("%d duplicate tickets dropped (pages shifted while they were read)", rs.Duplicates)
 	}
 	if res.Passes > 1 {
-		sum.addNote("the listing changed while it was read (total %d at the start, %d at the end): it was read %d times, %d repeated tickets dropped",
+		sum.Note("the listing changed while it was read (total %d at the start, %d at the end): it was read %d times, %d repeated tickets dropped",
 			res.StartTotal, res.Total, res.Passes, rs.Reread)
 	}
 	var missing int
@@ -543,26 +543,26 @@ func exportSummary(sum *summary, o *exportOptions, res *sources.FetchResult, rs 
 			missing = max(missing, res.Spread)
 		}
 	}
-	sum.setFact("possibly_missing", int64(missing))
+	sum.SetFact("possibly_missing", int64(missing))
 	switch {
 	case missing > 0 && !res.Stable:
-		sum.addNote("up to %d tickets may be missing: the listing was still changing during the last read (tickets came, went or shifted pages); export again later for a complete copy", missing)
+		sum.Note("up to %d tickets may be missing: the listing was still changing during the last read (tickets came, went or shifted pages); export again later for a complete copy", missing)
 	case missing > 0:
-		sum.addNote("up to %d tickets may be missing: the API's total is %d but %d distinct tickets were listed", missing, res.Total, rs.LastPass)
+		sum.Note("up to %d tickets may be missing: the API's total is %d but %d distinct tickets were listed", missing, res.Total, rs.LastPass)
 	}
 	originalsNotes(sum, o.outputs, o.originals)
 	if st.raw > 0 {
-		sum.addNote("%d values did not fit their column's type and were kept as raw text (e.g. in %s)", st.raw, st.rawIn)
+		sum.Note("%d values did not fit their column's type and were kept as raw text (e.g. in %s)", st.raw, st.rawIn)
 	}
 	if st.tooLong > 0 {
-		sum.addNote("%d cells are longer than the format allows and are flagged (e.g. in %s)", st.tooLong, st.tooLongIn)
+		sum.Note("%d cells are longer than the format allows and are flagged (e.g. in %s)", st.tooLong, st.tooLongIn)
 	}
 	for i, f := range res.Failed {
 		if i == 10 {
-			sum.addNote("... and %d more ids not found", len(res.Failed)-10)
+			sum.Note("... and %d more ids not found", len(res.Failed)-10)
 			break
 		}
-		sum.addNote("ticket %d not found: %s", f.ID, f.Error)
+		sum.Note("ticket %d not found: %s", f.ID, f.Error)
 	}
 	if len(res.Failed) > 0 {
 		return rejectedError{rows: int64(len(res.Failed)),

@@ -370,14 +370,14 @@ func (ir *importRun) summarize(s *summary) {
 	s.Written = ir.written
 	s.Failed = int64(len(ir.failures))
 	s.Skipped = ir.earlier
-	s.setFact("written_earlier", ir.earlier)
-	s.setFact("found_after_unknown_outcome", ir.found)
-	s.setFact("outcome_unknown", ir.unknown)
+	s.SetFact("written_earlier", ir.earlier)
+	s.SetFact("found_after_unknown_outcome", ir.found)
+	s.SetFact("outcome_unknown", ir.unknown)
 	if ir.found > 0 {
-		s.addNote("%d creates whose outcome was unknown were found on the server and not sent again", ir.found)
+		s.Note("%d creates whose outcome was unknown were found on the server and not sent again", ir.found)
 	}
 	if ir.unknown > 0 {
-		s.addNote("%d rows have an unknown outcome (error_code %s): they were not resent; check them in Udesk, or re-run with --resend-unknown", ir.unknown, sinks.CodeOutcomeUnknown)
+		s.Note("%d rows have an unknown outcome (error_code %s): they were not resent; check them in Udesk, or re-run with --resend-unknown", ir.unknown, sinks.CodeOutcomeUnknown)
 	}
 }
 
@@ -442,7 +442,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	defer job.j.Close()
 	job.results = o.resultsDir(job.st.Header)
 	fmt.Fprintf(a.stderr, "results: %s\n", job.results)
-	job.s = &summary{Command: "import --" + o.op.String(), State: job.dir, Results: job.results}
+	job.s = &summary{Command: "import --" + o.op.String(), Report: pipeline.Report{State: job.dir, Results: job.results}}
 	readErr, sendErr := job.send(ctx)
 	return job.finish(ctx, errors.Join(readErr, sendErr))
 }

@@ -108,14 +108,14 @@ func runDryImport(ctx context.Context, a *app, o *importOptions, in *inputFile, 
 	p.reads = ed.reads()
 	p.print(a.stdout, spec, r, len(ir.failures), epath)
 
-	s := &summary{Command: "import --" + o.op.String() + " --dry-run", Results: dir, Read: p.read, Failed: int64(len(ir.failures))}
+	s := &summary{Command: "import --" + o.op.String() + " --dry-run", Report: pipeline.Report{Results: dir, Read: p.read, Failed: int64(len(ir.failures))}}
 	if err := ed.finish(s); err != nil {
 		return err
 	}
-	s.setFact("creates", p.creates)
-	s.setFact("updates", p.updates)
-	s.setFact("commented_updates", p.commented)
-	s.setFact("replies", p.replies)
+	s.SetFact("creates", p.creates)
+	s.SetFact("updates", p.updates)
+	s.SetFact("commented_updates", p.commented)
+	s.SetFact("replies", p.replies)
 	return s.end(a, client, start, o.report)
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // progress shows how far a long run is: a bar on a terminal, otherwise a log
@@ -115,4 +117,19 @@ func (p *progress) line() string {
 		s += fmt.Sprintf(", ETA %s", eta.Round(time.Second))
 	}
 	return s
+}
+
+// observer is the pipeline.Observer of the command line: progress on stderr
+// as a bar or log lines, and log lines on stderr.
+type observer struct {
+	a     *app
+	quiet bool
+}
+
+func (o observer) Phase(name, unit string, total int64) pipeline.Progress {
+	return newProgress(o.a, o.quiet, name, unit, total)
+}
+
+func (o observer) Logf(format string, args ...any) {
+	fmt.Fprintf(o.a.stderr, format+"\n", args...)
 }

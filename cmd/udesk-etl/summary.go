@@ -7,39 +7,19 @@ import (
 	"os"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // summary is what every run ends with, on stderr and, with --report, as JSON.
+// A job's pipeline.Report, with the command, the requests and the time.
 type summary struct {
-	Command   string   `json:"command"`
-	State     string   `json:"state_dir,omitempty"`
-	Outputs   []string `json:"outputs,omitempty"`
-	Results   string   `json:"results_dir,omitempty"`
-	Read      int64    `json:"rows_read"`
-	Written   int64    `json:"rows_written"`
-	Failed    int64    `json:"rows_failed"`
-	Skipped   int64    `json:"rows_skipped"`
-	Requests  int64    `json:"requests"`
-	Retried   int64    `json:"retried"`
-	Throttled int64    `json:"throttled"`
-	Seconds   float64  `json:"seconds"`
-	// Notes say what a reader of the counts must know: duplicates dropped,
-	// tickets that may be missing, values kept raw, outcomes unknown.
-	Notes []string `json:"notes,omitempty"`
-	// Facts are named counts particular to the command.
-	Facts map[string]int64 `json:"facts,omitempty"`
-}
-
-func (s *summary) addNote(format string, args ...any) {
-	s.Notes = append(s.Notes, fmt.Sprintf(format, args...))
-}
-
-func (s *summary) setFact(name string, n int64) {
-	if s.Facts == nil {
-		s.Facts = map[string]int64{}
-	}
-	s.Facts[name] = n
+	Command string `json:"command"`
+	pipeline.Report
+	Requests  int64   `json:"requests"`
+	Retried   int64   `json:"retried"`
+	Throttled int64   `json:"throttled"`
+	Seconds   float64 `json:"seconds"`
 }
 
 // finish fills in the request counts and the elapsed time.
