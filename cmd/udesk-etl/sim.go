@@ -29,7 +29,7 @@ func runSimCommand(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&opts.Tickets, "tickets", 1000, "tickets in the generated data set")
 	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated data set and of fault injection")
 	fs.StringVar(&opts.Order, "order", udesktest.OrderOldest, "list order: oldest (ascending id, new tickets last) or newest (descending id, new tickets first)")
-	fs.StringVar(&churn, "churn", "", "`EVERY:CREATE:DELETE`: before every EVERY-th page request create CREATE tickets and delete DELETE random ones (e.g. 5:1:1)")
+	fs.StringVar(&churn, "churn", "", "tickets change while a client pages: `EVERY:CREATE:DELETE`, before every EVERY-th page request create CREATE tickets and delete DELETE random ones (e.g. 5:1:1)")
 	fs.StringVar(&rateStr, "rate", "unlimited", "request budget; past it the simulator answers 429 with Retry-After (e.g. 60/min, 10/s)")
 	fs.DurationVar(&opts.Latency, "latency", 0, "added to every reply")
 	fs.StringVar(&faults, "faults", "", "inject faults by rate, e.g. 500=0.05,429=0.02,reset-after=0.01,redirect@list=0.01,429-long=0.01 (see udesk/udesktest)")
