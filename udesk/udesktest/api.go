@@ -240,22 +240,15 @@ func (s *Server) encodePage(ids []int64, page, perPage int) []byte {
 // appendTicketID encodes a live ticket (s.mu held), through the cache for
 // unchanged tickets of the initial data set.
 func (s *Server) appendTicketID(b []byte, id int64) []byte {
-	if _, ok := s.over[id]; ok || id > int64(len(s.enc)) {
+	if _, ok := s.over[id]; ok || s.enc == nil || id > int64(s.opts.Tickets) {
 		return appendTicket(b, s.ticket(id), s.fields)
 	}
-	slot := &s.enc[id-1]
-	if p := slot.Load(); p != nil {
-		return append(b, *p...)
-	}
-	start := len(b)
-	b = appendTicket(b, s.gen.ticket(id), s.fields)
-	if s.encBytes.Load() < s.opts.CacheBytes {
-		enc := slices.Clone(b[start:])
-		if slot.CompareAndSwap(nil, &enc) {
-			s.encBytes.Add(int64(len(enc)))
-		}
-	}
-	return b
+	return append(b, s.enc.ticket(id, s.encodeInitial)...)
+}
+
+// encodeInitial encodes ticket id as generated (s.mu held).
+func (s *Server) encodeInitial(b []byte, id int64) []byte {
+	return appendTicket(b, s.gen.ticket(id), s.fields)
 }
 
 func (s *Server) customerTickets(q url.Values, body []byte) []byte {

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -131,8 +130,7 @@ func (s *Server) setFields(fields []field) {
 // the catalog (s.mu held).
 func (s *Server) dropEncoded() {
 	if s.enc != nil {
-		s.enc = make([]atomic.Pointer[[]byte], len(s.enc))
-		s.encBytes.Store(0)
+		s.enc = newEncCache(s.opts.Tickets, s.opts.CacheBytes)
 	}
 }
 

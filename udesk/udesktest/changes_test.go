@@ -386,3 +386,48 @@ func wantAdminError(t *testing.T, r result, text string) {
 		t.Errorf("got HTTP %d status %d error %q; want 400, 1001 with error %q", r.HTTP, r.status(), r.str("error"), text)
 	}
 }
+
+// The encode cache must serve exactly what encoding afresh does, whatever
+// the page size, order, block boundaries, changes and cache budget.
+func TestEncodeCacheServesSameBytes(t *testing.T) {
+	for _, order := range []string{OrderOldest, OrderNewest} {
+		fresh := newTestServer(t, Options{Tickets: 250, Seed: 8, Order: order, CacheBytes: -1})
+		cached := newTestServer(t, Options{Tickets: 250, Seed: 8, Order: order})
+		tiny := newTestServer(t, Options{Tickets: 250, Seed: 8, Order: order, CacheBytes: 1}) // keeps one block
+		servers := []*Server{fresh, cached, tiny}
+		same := func(step string) {
+			t.Helper()
+			for _, pp := range []int{30, 100} {
+				for pg := 1; pg <= 251/pp+1; pg++ {
+					q := pageQuery(fmt.Sprint(pg), fmt.Sprint(pp))
+					want := call(t, fresh, "GET", "/api/v1/tickets", q, nil).Raw
+					for i, s := range servers[1:] {
+						// Twice: the first read fills the cache, the second reads it.
+						for range 2 {
+							if got := call(t, s, "GET", "/api/v1/tickets", q, nil).Raw; string(got) != string(want) {
+								t.Fatalf("%s, %s first, server %d, page %d of %d: cached reply differs", step, order, i+1, pg, pp)
+							}
+						}
+					}
+				}
+			}
+		}
+		same("initial")
+		if cached.enc.bytes.Load() == 0 || tiny.enc.bytes.Load() > cached.enc.bytes.Load()/2 {
+			t.Errorf("cache holds %d bytes, the one-byte budget %d", cached.enc.bytes.Load(), tiny.enc.bytes.Load())
+		}
+		for _, s := range servers {
+			s.UpdateTicket(150, func(tk *Ticket) { tk.UpdatedAt = "2030-01-01 00:00:00 +0800"; tk.Subject = "改过" })
+			s.DeleteTicket(101)
+			s.CreateTicket(Ticket{Subject: "新", CreatedAt: "2030-01-01 00:00:00 +0800"})
+		}
+		same("after ticket changes")
+		for _, s := range servers {
+			if _, err := s.AddField(Field{Label: "新字段", ContentType: "text"}); err != nil {
+				t.Fatal(err)
+			}
+			s.RemoveField("TextField_4")
+		}
+		same("after field changes")
+	}
+}

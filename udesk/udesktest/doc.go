@@ -73,7 +73,8 @@
 // Options.Tickets tickets are generated from Options.Seed: ticket i is a pure
 // function of (seed, i) and is only materialised when read, so a million
 // tickets cost sixteen bytes each until they are changed, plus a bounded
-// cache of their encoded form (Options.CacheBytes) for repeated reads. Agents, groups and
+// cache of their encoded form, compressed to about 190 bytes a ticket
+// (Options.CacheBytes), for repeated reads. Agents, groups and
 // the first customers are fixed (see Server.Agents, Server.Groups,
 // Server.Customers); the spec's own examples (agent@sample.com, 默认组,
 // test@sample.com) work as written.
