@@ -101,15 +101,16 @@ type ticketPatch struct {
 }
 
 // decode reads body over p and checks its values (s.mu held); it returns
-// the custom fields to set and clear, or the reason to refuse.
-func (p *ticketPatch) decode(s *Server, body []byte) (set map[string]string, clear []string, msg string) {
+// the custom fields to set and clear, or the reason to refuse. blank says
+// whether status and priority may be left empty (a create fills them).
+func (p *ticketPatch) decode(s *Server, body []byte, blank bool) (set map[string]string, clear []string, msg string) {
 	if err := json.Unmarshal(body, p); err != nil {
 		return nil, nil, "body: " + err.Error()
 	}
-	if indexOf(statusEN, p.Status) < 0 {
+	if indexOf(statusEN, p.Status) < 0 && !(blank && p.Status == "") {
 		return nil, nil, "status " + strconv.Quote(p.Status) + " is not one of " + strings.Join(statusEN, ", ")
 	}
-	if indexOf(priorityZH, p.Priority) < 0 {
+	if indexOf(priorityZH, p.Priority) < 0 && !(blank && p.Priority == "") {
 		return nil, nil, "priority " + strconv.Quote(p.Priority) + " is not one of " + strings.Join(priorityZH, ", ")
 	}
 	return checkFields(s.fields, p.CustomFields, false)
@@ -118,9 +119,8 @@ func (p *ticketPatch) decode(s *Server, body []byte) (set map[string]string, cle
 func (s *Server) adminCreate(body []byte) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Blank status and priority are filled by createTicket.
-	p := ticketPatch{Ticket: Ticket{Status: statusEN[0], Priority: priorityZH[2]}}
-	set, _, msg := p.decode(s, body)
+	var p ticketPatch
+	set, _, msg := p.decode(s, body, true)
 	if msg != "" {
 		return http.StatusBadRequest, paramError(msg)
 	}
@@ -139,7 +139,7 @@ func (s *Server) adminUpdate(idText string, body []byte) (int, []byte) {
 		return http.StatusNotFound, fail(codeNoTicket, "未找到相应工单")
 	}
 	p := ticketPatch{Ticket: *s.ticket(id).clone()}
-	set, clear, msg := p.decode(s, body)
+	set, clear, msg := p.decode(s, body, false)
 	if msg != "" {
 		return http.StatusBadRequest, paramError(msg)
 	}

@@ -225,6 +225,10 @@ func TestAdminAPI(t *testing.T) {
 	if id != 21 || tk.Subject != "管理接口建的" || tk.Status != "solving" || tk.SolvingAt == "" || tk.CustomFields["SelectField_2"] != "1" {
 		t.Errorf("created %d: %+v", id, tk)
 	}
+	r = call(t, s, "POST", "/_sim/tickets", nil, `{}`)
+	if tk := mustTicket(t, s, r.num("ticket_id")); tk.Status != "open" || tk.Priority != s.gen.ticket(tk.ID).Priority || tk.Subject == "" {
+		t.Errorf("blank admin create: %+v", tk)
+	}
 	wantAdminError(t, call(t, s, "POST", "/_sim/tickets", nil, `{"status":"打开"}`), `status "打开" is not one of open, solving, resolved, closed`)
 
 	before := mustTicket(t, s, 3)
@@ -274,7 +278,7 @@ func TestAdminAPI(t *testing.T) {
 	r = call(t, s, "POST", "/_sim/mutate", nil, `{"seed":3,"update":2,"delete":1,"create":2}`)
 	wantOK(t, r)
 	var m Mutated
-	if err := jsonUnmarshal(string(r.Raw), &m); err != nil || len(m.Updated) != 2 || len(m.Deleted) != 1 || !reflect.DeepEqual(m.Created, []int64{22, 23}) {
+	if err := jsonUnmarshal(string(r.Raw), &m); err != nil || len(m.Updated) != 2 || len(m.Deleted) != 1 || !reflect.DeepEqual(m.Created, []int64{23, 24}) {
 		t.Errorf("mutate reply %s (%v)", r.Raw, err)
 	}
 	if n := s.Requests()["POST /_sim/mutate"]; n != 2 {
@@ -412,7 +416,22 @@ func TestEncodeCacheServesSameBytes(t *testing.T) {
 				}
 			}
 		}
+		// Single gets are encoded alone before their block is kept, from it after.
+		getSame := func() {
+			t.Helper()
+			for id := 1; id <= 250; id += 37 {
+				want := call(t, fresh, "GET", fmt.Sprint("/api/v1/tickets/", id), nil, nil).Raw
+				if got := call(t, cached, "GET", fmt.Sprint("/api/v1/tickets/", id), nil, nil).Raw; string(got) != string(want) {
+					t.Fatalf("ticket %d: cached reply differs", id)
+				}
+			}
+		}
+		getSame()
+		if cached.enc.bytes.Load() != 0 {
+			t.Error("single gets filled the cache")
+		}
 		same("initial")
+		getSame()
 		if cached.enc.bytes.Load() == 0 || tiny.enc.bytes.Load() > cached.enc.bytes.Load()/2 {
 			t.Errorf("cache holds %d bytes, the one-byte budget %d", cached.enc.bytes.Load(), tiny.enc.bytes.Load())
 		}

@@ -64,6 +64,12 @@ func (c *encCache) ticket(id int64, encode func(b []byte, id int64) []byte) []by
 	return d.raw[start:d.ends[i]]
 }
 
+// holds reports whether initial ticket id's block is kept.
+func (c *encCache) holds(id int64) bool {
+	k := (id - 1) / blockSize
+	return k < int64(len(c.blocks)) && c.blocks[k].Load() != nil
+}
+
 // decoded finds block k among the recent ones, else decompresses or builds
 // it, and remembers it.
 func (c *encCache) decoded(k int, encode func(b []byte, id int64) []byte) *decodedBlock {
