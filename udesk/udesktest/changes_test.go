@@ -435,6 +435,15 @@ func TestEncodeCacheServesSameBytes(t *testing.T) {
 		if cached.enc.bytes.Load() == 0 || tiny.enc.bytes.Load() > cached.enc.bytes.Load()/2 {
 			t.Errorf("cache holds %d bytes, the one-byte budget %d", cached.enc.bytes.Load(), tiny.enc.bytes.Load())
 		}
+		// The memory bound counts what blocks keep alive (give or take the
+		// allocator's size classes).
+		for k := range cached.enc.blocks {
+			if blk := cached.enc.blocks[k].Load(); blk == nil {
+				t.Errorf("block %d is not kept", k)
+			} else if cap(blk.z) > len(blk.z)*9/8 {
+				t.Errorf("block %d keeps %d bytes for %d", k, cap(blk.z), len(blk.z))
+			}
+		}
 		for _, s := range servers {
 			s.UpdateTicket(150, func(tk *Ticket) { tk.UpdatedAt = "2030-01-01 00:00:00 +0800"; tk.Subject = "改过" })
 			s.DeleteTicket(101)

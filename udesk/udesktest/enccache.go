@@ -1,6 +1,7 @@
 package udesktest
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 
@@ -102,7 +103,8 @@ func (c *encCache) decoded(k int, encode func(b []byte, id int64) []byte) *decod
 		}
 		d.ends = &blk.ends
 		if c.bytes.Load() < c.limit {
-			blk.z = s2.EncodeBetter(nil, d.raw)
+			// Cloned: the encoder's buffer is sized for the worst case.
+			blk.z = bytes.Clone(s2.EncodeBetter(nil, d.raw))
 			if c.blocks[k].CompareAndSwap(nil, blk) {
 				c.bytes.Add(int64(len(blk.z)))
 			}
