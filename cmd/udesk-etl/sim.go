@@ -14,20 +14,25 @@ import (
 
 // runSimCommand serves the built-in simulator until interrupted. Its first
 // stdout line is the URL, the second the secret, so scripts can read both.
+// Its admin API (/_sim/..., signed like the API) changes the data while it
+// runs: see udesk/udesktest.
 func runSimCommand(ctx context.Context, a *app, args []string) error {
 	var (
 		opts    udesktest.Options
 		rateStr string
 		faults  string
 		certOut string
+		churn   string
 	)
-	fs := newFlagSet(a, "sim", "[--addr HOST:PORT] [--tickets N] [--seed N] [--rate R] [--latency D] [--faults SPEC] [--secret S]")
+	fs := newFlagSet(a, "sim", "[--addr HOST:PORT] [--tickets N] [--seed N] [--order oldest|newest] [--churn EVERY:CREATE:DELETE] [--rate R] [--latency D] [--faults SPEC] [--secret S]")
 	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "listen on `HOST:PORT` (port 0: a free one)")
 	fs.IntVar(&opts.Tickets, "tickets", 1000, "tickets in the generated data set")
 	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated data set and of fault injection")
+	fs.StringVar(&opts.Order, "order", udesktest.OrderOldest, "list order: oldest (ascending id, new tickets last) or newest (descending id, new tickets first)")
+	fs.StringVar(&churn, "churn", "", "tickets change while a client pages: `EVERY:CREATE:DELETE`, before every EVERY-th page request create CREATE tickets and delete DELETE random ones (e.g. 5:1:1)")
 	fs.StringVar(&rateStr, "rate", "unlimited", "request budget; past it the simulator answers 429 with Retry-After (e.g. 60/min, 10/s)")
 	fs.DurationVar(&opts.Latency, "latency", 0, "added to every reply")
-	fs.StringVar(&faults, "faults", "", "inject faults by rate, e.g. 500=0.05,429=0.02,reset-after=0.01 (see udesk/udesktest)")
+	fs.StringVar(&faults, "faults", "", "inject faults by rate, e.g. 500=0.05,429=0.02,reset-after=0.01,redirect@list=0.01,429-long=0.01 (see udesk/udesktest)")
 	fs.StringVar(&opts.Secret, "secret", "", "the API secret requests must be signed with (default: generated)")
 	fs.BoolVar(&opts.TLS, "tls", false, "serve HTTPS with a self-signed certificate")
 	fs.StringVar(&certOut, "cert-out", "", "with --tls, write the certificate (PEM) to `FILE` for --ca-file")
@@ -48,6 +53,15 @@ func runSimCommand(ctx context.Context, a *app, args []string) error {
 	}
 	if opts.Tickets < 0 {
 		return usagef("--tickets must not be negative")
+	}
+	if opts.Order != udesktest.OrderOldest && opts.Order != udesktest.OrderNewest {
+		return usagef("--order must be oldest or newest, not %q", opts.Order)
+	}
+	if churn != "" {
+		c := &opts.Churn
+		if n, err := fmt.Sscanf(churn, "%d:%d:%d", &c.Every, &c.Create, &c.Delete); err != nil || n != 3 || c.Every < 1 || c.Create < 0 || c.Delete < 0 {
+			return usagef("--churn wants EVERY:CREATE:DELETE with EVERY >= 1 (e.g. 5:1:1), not %q", churn)
+		}
 	}
 	start := time.Now()
 	s, err := udesktest.NewServer(opts)

@@ -132,7 +132,9 @@ func (s *Server) process(r *http.Request, id string, body []byte) (int, []byte) 
 	case EndpointReply:
 		return 200, s.reply(body)
 	case EndpointFields:
-		return 200, fieldsReply
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return 200, s.fieldsJSON
 	case EndpointFilters:
 		return 200, s.listFilters(r, q)
 	case EndpointFilterTickets:
@@ -149,8 +151,6 @@ func isEndpoint(ep string) bool {
 	}
 	return false
 }
-
-var fieldsReply = FieldsReply()
 
 func fail(code int, msg string) []byte { return newReply(code, msg).bytes() }
 
@@ -227,7 +227,8 @@ func (s *Server) encodePage(ids []int64, page, perPage int) []byte {
 	r := newReply(0, msgOK).int("size", int64(to-from)).int("total", int64(total)).int("total_pages", int64(totalPages))
 	b := slices.Grow(r.b, (to-from)*1600+16)
 	b = append(b, `,"contents":[`...)
-	for i, id := range ids[from:to] {
+	var buf [100]int64
+	for i, id := range s.inOrder(ids, from, to, buf[:0]) {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -239,22 +240,15 @@ func (s *Server) encodePage(ids []int64, page, perPage int) []byte {
 // appendTicketID encodes a live ticket (s.mu held), through the cache for
 // unchanged tickets of the initial data set.
 func (s *Server) appendTicketID(b []byte, id int64) []byte {
-	if _, ok := s.over[id]; ok || id > int64(len(s.enc)) {
-		return appendTicket(b, s.ticket(id))
+	if _, ok := s.over[id]; ok || s.enc == nil || id > int64(s.opts.Tickets) {
+		return appendTicket(b, s.ticket(id), s.fields)
 	}
-	slot := &s.enc[id-1]
-	if p := slot.Load(); p != nil {
-		return append(b, *p...)
-	}
-	start := len(b)
-	b = appendTicket(b, s.gen.ticket(id))
-	if s.encBytes.Load() < s.opts.CacheBytes {
-		enc := slices.Clone(b[start:])
-		if slot.CompareAndSwap(nil, &enc) {
-			s.encBytes.Add(int64(len(enc)))
-		}
-	}
-	return b
+	return append(b, s.enc.ticket(id, s.encodeInitial)...)
+}
+
+// encodeInitial encodes ticket id as generated (s.mu held).
+func (s *Server) encodeInitial(b []byte, id int64) []byte {
+	return appendTicket(b, s.gen.ticket(id), s.fields)
 }
 
 func (s *Server) customerTickets(q url.Values, body []byte) []byte {
@@ -291,6 +285,10 @@ func (s *Server) getTicket(idText string) []byte {
 		return fail(codeNoTicket, "未找到相应工单")
 	}
 	r := newReply(0, msgOK)
+	if s.enc != nil && !s.enc.holds(id) {
+		// Filling a whole block to serve one ticket would cost a hundred.
+		return r.raw("contents", appendTicket(nil, s.ticket(id), s.fields)).bytes()
+	}
 	return r.raw("contents", s.appendTicketID(nil, id)).bytes()
 }
 
@@ -430,9 +428,9 @@ func parses(v string, layouts ...string) bool {
 	return false
 }
 
-// checkFields validates a custom field object in sorted key order; it
-// returns the values to set and the fields to clear (null).
-func checkFields(in map[string]json.RawMessage, labels bool) (set map[string]string, clear []string, msg string) {
+// checkFields validates a custom field object against the catalog fields in
+// sorted key order; it returns the values to set and the fields to clear (null).
+func checkFields(fields []field, in map[string]json.RawMessage, labels bool) (set map[string]string, clear []string, msg string) {
 	set = map[string]string{}
 	keys := make([]string, 0, len(in))
 	for k := range in {
@@ -440,7 +438,7 @@ func checkFields(in map[string]json.RawMessage, labels bool) (set map[string]str
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		f := fieldByName(k)
+		f := fieldByName(fields, k)
 		if f == nil {
 			return nil, nil, "验证失败: 未知的自定义字段 " + k
 		}
@@ -537,13 +535,12 @@ func (s *Server) create(body []byte) []byte {
 			return fail(codeInvalid, msgGroup)
 		}
 	}
-	set, _, msg := checkFields(t.TicketField, false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set, _, msg := checkFields(s.fields, t.TicketField, false)
 	if msg != "" {
 		return fail(codeInvalid, msg)
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	cust := s.findOrCreateCustomer(strings.TrimSpace(t.CustomerToken), strings.TrimSpace(t.Email), strings.TrimSpace(t.Cellphone))
 	c := s.customers[cust]
 	now := formatTime(time.Now().Unix())
@@ -718,7 +715,7 @@ func (s *Server) update(idText string, body []byte) []byte {
 		}
 		followers = append(followers, fid)
 	}
-	set, clear, msg := checkFields(t.CustomFields, true)
+	set, clear, msg := checkFields(s.fields, t.CustomFields, true)
 	if msg != "" {
 		return fail(codeInvalid, msg)
 	}
@@ -735,54 +732,52 @@ func (s *Server) update(idText string, body []byte) []byte {
 	// Everything is valid: apply.
 	nowT := time.Now()
 	now := formatTime(nowT.Unix())
-	nt := s.ticket(id).clone()
-	if t.Subject != "" {
-		nt.Subject = t.Subject
-	}
-	if t.Content != "" {
-		nt.Content = t.Content
-	}
-	if status >= 0 {
-		nt.Status = statusEN[status]
-		if status > 0 && nt.SolvingAt == "" {
-			nt.SolvingAt = now
+	s.change(id, func(nt *Ticket) {
+		if t.Subject != "" {
+			nt.Subject = t.Subject
 		}
-	}
-	if priority >= 0 {
-		nt.Priority = priorityZH[priority]
-	}
-	if group != nil {
-		nt.UserGroupID, nt.UserGroupName = group.ID, group.Name
-		if agent == nil && nt.AssigneeID != 0 && !inGroup(s.agentByID[nt.AssigneeID], group.ID) {
-			nt.Assignee, nt.AssigneeID = "", 0
+		if t.Content != "" {
+			nt.Content = t.Content
 		}
-	}
-	if agent != nil {
-		nt.Assignee, nt.AssigneeID = agent.Name, agent.ID
-		if group == nil && !inGroup(agent, nt.UserGroupID) {
-			g := s.groupByID[agent.Groups[0]]
-			nt.UserGroupID, nt.UserGroupName = g.ID, g.Name
+		if status >= 0 {
+			nt.Status = statusEN[status]
+			if status > 0 && nt.SolvingAt == "" {
+				nt.SolvingAt = now
+			}
 		}
-	}
-	if t.Tags != nil {
-		nt.Tags = *t.Tags
-	}
-	if followers != nil {
-		nt.Followers = followers
-	}
-	for k, v := range set {
-		nt.CustomFields[k] = v
-	}
-	for _, k := range clear {
-		delete(nt.CustomFields, k)
-	}
-	if author != nil {
-		s.replies[id] = append(s.replies[id], Reply{Kind: t.Comment.Function, Author: author.Email, Body: t.Comment.Body, At: nowT})
-		nt.RepliedBy = "agent_" + strconv.FormatInt(author.ID, 10)
-	}
-	nt.UpdatedAt = now
-	s.over[id] = nt
-	s.version++
+		if priority >= 0 {
+			nt.Priority = priorityZH[priority]
+		}
+		if group != nil {
+			nt.UserGroupID, nt.UserGroupName = group.ID, group.Name
+			if agent == nil && nt.AssigneeID != 0 && !inGroup(s.agentByID[nt.AssigneeID], group.ID) {
+				nt.Assignee, nt.AssigneeID = "", 0
+			}
+		}
+		if agent != nil {
+			nt.Assignee, nt.AssigneeID = agent.Name, agent.ID
+			if group == nil && !inGroup(agent, nt.UserGroupID) {
+				g := s.groupByID[agent.Groups[0]]
+				nt.UserGroupID, nt.UserGroupName = g.ID, g.Name
+			}
+		}
+		if t.Tags != nil {
+			nt.Tags = *t.Tags
+		}
+		if followers != nil {
+			nt.Followers = followers
+		}
+		for k, v := range set {
+			nt.CustomFields[k] = v
+		}
+		for _, k := range clear {
+			delete(nt.CustomFields, k)
+		}
+		if author != nil {
+			s.replies[id] = append(s.replies[id], Reply{Kind: t.Comment.Function, Author: author.Email, Body: t.Comment.Body, At: nowT})
+			nt.RepliedBy = "agent_" + strconv.FormatInt(author.ID, 10)
+		}
+	})
 	return fail(0, msgOK)
 }
 
@@ -851,10 +846,6 @@ func (s *Server) reply(body []byte) []byte {
 	}
 	now := time.Now()
 	s.replies[id] = append(s.replies[id], Reply{Kind: "customer", Author: s.customers[cust].Email, Body: req.ReplyContent, At: now})
-	nt := s.ticket(id).clone()
-	nt.RepliedBy = "customer_" + strconv.Itoa(int(cust)+1)
-	nt.UpdatedAt = formatTime(now.Unix())
-	s.over[id] = nt
-	s.version++
+	s.change(id, func(nt *Ticket) { nt.RepliedBy = "customer_" + strconv.Itoa(int(cust)+1) })
 	return fail(0, msgOK)
 }

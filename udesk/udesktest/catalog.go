@@ -54,23 +54,22 @@ var catalog = []field{
 		rawOptions: `[{"0":{"北京":[{"0":"朝阳区"},{"1":"海淀区"}]}},{"1":{"上海":[{"0":"浦东新区"}]}},["广东",["广州","深圳"]]]`},
 }
 
-func fieldByName(name string) *field {
-	for i := range catalog {
-		if catalog[i].name == name {
-			return &catalog[i]
+// fieldByName finds a field of fields by its field_name.
+func fieldByName(fields []field, name string) *field {
+	for i := range fields {
+		if fields[i].name == name {
+			return &fields[i]
 		}
 	}
 	return nil
 }
 
-// catalogJSON is the array of ticket_fields in wire form, indented like the
-// spec's example (it is served inside the reply and written to samples/).
-var catalogJSON = buildCatalogJSON()
-
-func buildCatalogJSON() []byte {
+// catalogJSON writes the array of ticket_fields in wire form, indented like
+// the spec's example (it is served inside the reply and written to samples/).
+func catalogJSON(fields []field) []byte {
 	var b bytes.Buffer
 	b.WriteString("[")
-	for i, f := range catalog {
+	for i, f := range fields {
 		if i > 0 {
 			b.WriteString(",")
 		}
@@ -119,12 +118,14 @@ func buildCatalogJSON() []byte {
 	return b.Bytes()
 }
 
-// FieldsReply is the body GET /api/v2/ticket_fields.json answers; it is what
-// samples/fields.json holds.
-func FieldsReply() []byte {
+// FieldsReply is the body GET /api/v2/ticket_fields.json answers before any
+// field was changed; it is what samples/fields.json holds.
+func FieldsReply() []byte { return fieldsReply(catalog) }
+
+func fieldsReply(fields []field) []byte {
 	var b bytes.Buffer
 	b.WriteString("{\n  \"status\": 0,\n  \"message\": \"success\",\n  \"ticket_fields\": ")
-	b.Write(catalogJSON)
+	b.Write(catalogJSON(fields))
 	b.WriteString("\n}\n")
 	return b.Bytes()
 }

@@ -192,6 +192,7 @@ const (
 	streamText
 	streamCustomer
 	streamChurn
+	streamMutate
 )
 
 // rng is splitmix64: tiny state, good enough spread, and seeded per ticket so
@@ -427,6 +428,9 @@ func (g *generator) value(f *field, r *rng, created, n int64) string {
 	}
 	return ""
 }
+
+// timeLayout is the API's time form.
+const timeLayout = "2006-01-02 15:04:05 -0700"
 
 // formatTime writes unix seconds as the API does: "2006-01-02 15:04:05 +0800".
 // By hand: time.Format is a visible cost when every ticket of a page is

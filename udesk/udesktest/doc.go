@@ -28,14 +28,53 @@
 // name, priority as a Chinese name, select values as index strings and times
 // as "2006-01-02 15:04:05 +0800"; empty optional values are served as null.
 //
-// The list order is ascending ticket id; new tickets go last.
+// The list order is ascending ticket id, new tickets last; with
+// Options.Order = OrderNewest it is descending id, new tickets first, so a
+// ticket created while a client pages pushes the rest down by one.
+//
+// # Changes behind the client's back
+//
+// Go hooks: CreateTicket, UpdateTicket, DeleteTicket, Mutate for tickets;
+// AddField, RemoveField, RelabelField, RelabelOption for the catalog, which
+// GET /api/v2/ticket_fields reflects at once. An update always moves
+// updated_at later (to now, or one second past its previous value).
+//
+// The admin API does the same for another process. Requests are signed like
+// the API (same secret and sign rule), skip the budget, latency and faults,
+// and are counted and logged under their own keys ("POST /_sim/mutate").
+// Bodies are JSON; replies are {"status":0,"message":"成功",...} on success,
+// else HTTP 400 with status 1001 and the reason in "error", HTTP 404 for an
+// unknown ticket or field, HTTP 403 with status 2002 for a bad sign.
+//
+//	POST   /_sim/tickets        create; body: ticket in wire-read form, any members ({} is fine;
+//	                            blanks come from the generated ticket of the new id); reply "ticket_id"
+//	PATCH  /_sim/tickets/:id    update (PUT and POST too); body: the members to change in wire-read
+//	                            form, custom_fields merged (select values as index strings, null clears);
+//	                            reply "contents": the ticket as now served
+//	DELETE /_sim/tickets/:id    delete
+//	POST   /_sim/fields         add a field; body {"field_name" (optional), "field_label",
+//	                            "content_type", "options": ["label", ...] for droplist/radio/checkbox};
+//	                            reply "field_name"
+//	PATCH  /_sim/fields/:name   relabel (PUT and POST too); body {"field_label"} and/or
+//	                            {"options": {"1": "new label"}}
+//	DELETE /_sim/fields/:name   remove a field
+//	POST   /_sim/mutate         body {"seed", "update", "delete", "create"} (see Mutation);
+//	                            reply "updated", "deleted", "created": the ids, in order
+//
+// With the secret in $SECRET, an empty query signs as md5(secret):
+//
+//	sign=$(printf %s "$SECRET" | md5sum | cut -d' ' -f1)
+//	curl -s -X POST "$URL/_sim/mutate?sign=$sign" -d '{"seed":1,"update":5,"delete":2,"create":3}'
+//	curl -s -X PATCH "$URL/_sim/tickets/7?sign=$sign" -d '{"status":"closed","custom_fields":{"TextField_1":"x"}}'
+//	curl -s -X PATCH "$URL/_sim/fields/SelectField_1?sign=$sign" -d '{"options":{"0":"新选项"}}'
 //
 // # Data set
 //
 // Options.Tickets tickets are generated from Options.Seed: ticket i is a pure
 // function of (seed, i) and is only materialised when read, so a million
 // tickets cost sixteen bytes each until they are changed, plus a bounded
-// cache of their encoded form (Options.CacheBytes) for repeated reads. Agents, groups and
+// cache of their encoded form, compressed to about 190 bytes a ticket
+// (Options.CacheBytes), for repeated reads. Agents, groups and
 // the first customers are fixed (see Server.Agents, Server.Groups,
 // Server.Customers); the spec's own examples (agent@sample.com, 默认组,
 // test@sample.com) work as written.
@@ -63,6 +102,8 @@
 //	slow            processed; the reply body is dribbled over Options.SlowBody
 //	cut             processed; the reply stops halfway through its JSON and the connection closes
 //	stall           held without a reply for Options.Stall or until the client gives up, then reset; not processed
+//	redirect        HTTP 302 to https://login.example.invalid/?return_to=<request URI, query and sign included, percent-encoded>; the HTML body repeats that URL; not processed
+//	429-long        HTTP 429 with an HTTP-date Retry-After one day ahead; not processed
 //
 // Example: "500=0.05,429=0.02,reset-after@create=0.01,seed=7".
 // Server.FailNext forces the next n requests of an endpoint to get a fault,

@@ -92,8 +92,9 @@ func appendNullInt(b []byte, n int64) []byte {
 	return strconv.AppendInt(b, n, 10)
 }
 
-// appendTicket writes t in wire-read form, keys in the spec's order.
-func appendTicket(b []byte, t *Ticket) []byte {
+// appendTicket writes t in wire-read form, keys in the spec's order, with
+// the custom fields of the catalog fields.
+func appendTicket(b []byte, t *Ticket, fields []field) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, t.ID, 10)
 	b = append(b, `,"subject":`...)
@@ -127,13 +128,13 @@ func appendTicket(b []byte, t *Ticket) []byte {
 	b = append(b, `,"replied_by":`...)
 	b = appendNullString(b, t.RepliedBy)
 	b = append(b, `,"custom_fields":{`...)
-	for i := range catalog {
+	for i := range fields {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, catalog[i].name)
+		b = appendString(b, fields[i].name)
 		b = append(b, ':')
-		if v, ok := t.CustomFields[catalog[i].name]; ok {
+		if v, ok := t.CustomFields[fields[i].name]; ok {
 			b = appendString(b, v)
 		} else {
 			b = append(b, "null"...)

@@ -2,9 +2,11 @@ package udesktest
 
 import (
 	"fmt"
+	"html"
 	"math/rand"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -51,10 +53,18 @@ const (
 	FaultSlow        = "slow"         // processed; the reply body is dribbled over Options.SlowBody
 	FaultCut         = "cut"          // processed; the reply stops mid-JSON and the connection closes
 	FaultStall       = "stall"        // held without a reply for Options.Stall (or until the client gives up), then reset; not processed
+	// FaultRedirect answers HTTP 302 to a login page whose Location carries
+	// the request URI, query and sign included, percent-encoded in
+	// return_to; the HTML body repeats it. Not processed.
+	FaultRedirect = "redirect"
+	Fault429Long  = "429-long" // HTTP 429 with an HTTP-date Retry-After one day ahead; not processed
 )
 
+// redirectLogin is where the redirect fault sends a client.
+const redirectLogin = "https://login.example.invalid/?return_to="
+
 var faultKinds = []string{Fault500, Fault502, Fault503, Fault429, Fault429Bare, FaultHTML, FaultHTML502,
-	FaultResetBefore, FaultResetAfter, FaultSlow, FaultCut, FaultStall}
+	FaultResetBefore, FaultResetAfter, FaultSlow, FaultCut, FaultStall, FaultRedirect, Fault429Long}
 
 // Faults are injected at random, at most one per request, with a seeded RNG.
 type Faults struct {
@@ -227,9 +237,12 @@ func (s *Server) failEarly(w http.ResponseWriter, r *http.Request, kind string) 
 	case Fault503:
 		page(503)
 		return 503
-	case Fault429, Fault429Bare:
-		if kind == Fault429 {
+	case Fault429, Fault429Bare, Fault429Long:
+		switch kind {
+		case Fault429:
 			w.Header().Set("Retry-After", "1")
+		case Fault429Long:
+			w.Header().Set("Retry-After", time.Now().Add(24*time.Hour).UTC().Format(http.TimeFormat))
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(429)
@@ -240,6 +253,13 @@ func (s *Server) failEarly(w http.ResponseWriter, r *http.Request, kind string) 
 		w.WriteHeader(200)
 		w.Write([]byte("<!DOCTYPE html>\n<html><head><title>系统维护中</title></head><body><h1>系统维护中，请稍后再试</h1></body></html>\n"))
 		return 200
+	case FaultRedirect:
+		loc := redirectLogin + url.QueryEscape(r.URL.RequestURI())
+		w.Header().Set("Location", loc)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusFound)
+		fmt.Fprintf(w, "<html><body>Session expired: <a href=\"%s\">log in</a></body></html>\n", html.EscapeString(loc))
+		return http.StatusFound
 	case FaultStall:
 		t := time.NewTimer(s.opts.Stall)
 		defer t.Stop()

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -31,19 +30,30 @@ type Options struct {
 	Latency time.Duration
 	Faults  Faults // see ParseFaults
 	Churn   Churn  // tickets created/deleted while paging
-	Addr    string // default "127.0.0.1:0"
-	TLS     bool   // serve HTTPS with a self-signed cert for 127.0.0.1; CertPEM returns it
+	// Order of listings: OrderOldest ("" too) lists ascending ids, new
+	// tickets last; OrderNewest lists descending ids, new tickets first, as
+	// a helpdesk's ticket view does.
+	Order string
+	Addr  string // default "127.0.0.1:0"
+	TLS   bool   // serve HTTPS with a self-signed cert for 127.0.0.1; CertPEM returns it
 
 	SlowBody time.Duration // how long a "slow" fault dribbles a reply; default 2s
 	Stall    time.Duration // how long a "stall" fault holds a request; default 10m
 	LogLimit int           // requests kept by Log, most recent; 0 => 100000, <0 => all
 	// CacheBytes bounds the memory kept for encoded tickets of the initial
-	// data set, so that repeated exports do not regenerate them; 0 => 128 MiB
-	// (about 130k tickets), <0 => no cache.
+	// data set, so that repeated exports do not regenerate them; they are
+	// kept compressed at about 190 bytes a ticket. 0 => 256 MiB (about 1.4M
+	// tickets), <0 => no cache.
 	CacheBytes int64
 	// Logf, when set, gets one line per request (sign redacted, never the secret).
 	Logf func(format string, args ...any)
 }
+
+// Listing orders (Options.Order).
+const (
+	OrderOldest = "oldest"
+	OrderNewest = "newest"
+)
 
 // Churn makes listings shift under a client: before every Every-th page
 // request (any listing), Create new tickets are added and Delete existing
@@ -79,29 +89,27 @@ type Server struct {
 	closing chan struct{}
 	closeMu sync.Once
 
-	mu        sync.RWMutex       // guards the data below
-	gen       *generator         //
-	order     []int64            // live ticket ids, ascending: the list order
-	over      map[int64]*Ticket  // tickets created or changed since generation
-	customers []Customer         // live table (creates add and change customers)
-	byEmail   map[string]int32   // lower-cased
-	byPhone   map[string]int32   //
-	byToken   map[string]int32   //
-	replies   map[int64][]Reply  //
-	nextID    int64              //
-	version   uint64             // bumped by every change, invalidates lists
-	lists     map[string]*idList // filtered listings by key
-	pageReqs  int                // page requests seen, for churn
-	churnRNG  rng                //
-	agentByID map[int64]*Agent   //
-	groupByID map[int64]*Group   //
-	filters   []filter           //
+	mu         sync.RWMutex       // guards the data below
+	gen        *generator         //
+	order      []int64            // live ticket ids, ascending: the list order
+	over       map[int64]*Ticket  // tickets created or changed since generation
+	customers  []Customer         // live table (creates add and change customers)
+	byEmail    map[string]int32   // lower-cased
+	byPhone    map[string]int32   //
+	byToken    map[string]int32   //
+	replies    map[int64][]Reply  //
+	nextID     int64              //
+	version    uint64             // bumped by every change, invalidates lists
+	lists      map[string]*idList // filtered listings by key
+	pageReqs   int                // page requests seen, for churn
+	churnRNG   rng                //
+	agentByID  map[int64]*Agent   //
+	groupByID  map[int64]*Group   //
+	filters    []filter           //
+	fields     []field            // the live catalog; replaced, never changed in place
+	fieldsJSON []byte             // the catalog reply for fields
 
-	// enc caches the encoded form of initial tickets by id-1. Those never
-	// change (a change moves the ticket to over), so entries need no
-	// invalidation.
-	enc      []atomic.Pointer[[]byte]
-	encBytes atomic.Int64
+	enc *encCache // nil without a cache; replaced when the catalog's fields change
 
 	bucket  bucket
 	logMu   sync.Mutex // guards log and counts
@@ -127,6 +135,13 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Churn.Every < 0 || opts.Churn.Create < 0 || opts.Churn.Delete < 0 {
 		return nil, errors.New("udesktest: Churn values must be >= 0")
 	}
+	switch opts.Order {
+	case "":
+		opts.Order = OrderOldest
+	case OrderOldest, OrderNewest:
+	default:
+		return nil, fmt.Errorf("udesktest: Order must be %q or %q, got %q", OrderOldest, OrderNewest, opts.Order)
+	}
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
@@ -140,7 +155,7 @@ func NewServer(opts Options) (*Server, error) {
 		opts.LogLimit = 100000
 	}
 	if opts.CacheBytes == 0 {
-		opts.CacheBytes = 128 << 20
+		opts.CacheBytes = 256 << 20
 	}
 	s := &Server{opts: opts, secret: opts.Secret, closing: make(chan struct{})}
 	if s.secret == "" {
@@ -199,7 +214,7 @@ func (s *Server) initData() {
 	}
 	s.nextID = int64(s.opts.Tickets) + 1
 	if s.opts.CacheBytes > 0 {
-		s.enc = make([]atomic.Pointer[[]byte], s.opts.Tickets)
+		s.enc = newEncCache(s.opts.Tickets, s.opts.CacheBytes)
 	}
 	s.over = map[int64]*Ticket{}
 	s.replies = map[int64][]Reply{}
@@ -215,7 +230,11 @@ func (s *Server) initData() {
 		s.groupByID[groups[i].ID] = &groups[i]
 	}
 	s.filters = defaultFilters()
+	s.fields, s.fieldsJSON = catalog, baseFieldsReply
 }
+
+// baseFieldsReply is the catalog reply until a field changes.
+var baseFieldsReply = FieldsReply()
 
 func (s *Server) indexCustomer(i int32, c Customer) {
 	if c.Email != "" {
@@ -277,15 +296,27 @@ func (s *Server) Customers() []Customer {
 	return slices.Clone(s.customers)
 }
 
-// Tickets returns every live ticket in list order.
+// Tickets returns every live ticket in list order (Options.Order).
 func (s *Server) Tickets() []Ticket {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]Ticket, 0, len(s.order))
-	for _, id := range s.order {
+	for _, id := range s.inOrder(s.order, 0, len(s.order), nil) {
 		out = append(out, *s.ticket(id).clone())
 	}
 	return out
+}
+
+// inOrder appends to buf the ids at list positions from..to-1 of the
+// ascending ids, in list order.
+func (s *Server) inOrder(ids []int64, from, to int, buf []int64) []int64 {
+	if s.opts.Order != OrderNewest {
+		return append(buf, ids[from:to]...)
+	}
+	for i := from; i < to; i++ {
+		buf = append(buf, ids[len(ids)-1-i])
+	}
+	return buf
 }
 
 // Ticket returns one live ticket.
@@ -298,20 +329,42 @@ func (s *Server) Ticket(id int64) (Ticket, bool) {
 	return *s.ticket(id).clone(), true
 }
 
-// UpdateTicket changes a ticket behind the client's back. It returns false
-// when no such ticket lives.
+// UpdateTicket changes a ticket behind the client's back, as an agent would.
+// Unless fn sets UpdatedAt itself, updated_at moves to now, and always to
+// at least one second after its previous value. It returns false when no
+// such ticket lives.
 func (s *Server) UpdateTicket(id int64, fn func(*Ticket)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.exists(id) {
 		return false
 	}
-	t := s.ticket(id).clone()
+	s.change(id, fn)
+	return true
+}
+
+// change applies fn to a copy of live ticket id and stores it, with
+// updated_at moved as UpdateTicket says (s.mu held).
+func (s *Server) change(id int64, fn func(*Ticket)) {
+	old := s.ticket(id)
+	t := old.clone()
 	fn(t)
 	t.ID = id
+	if t.UpdatedAt == old.UpdatedAt {
+		t.UpdatedAt = laterTime(old.UpdatedAt, time.Now())
+	}
 	s.over[id] = t
 	s.version++
-	return true
+}
+
+// laterTime is now in the API's time form, or one second after prev when
+// prev is not earlier than now: an update must always move updated_at.
+func laterTime(prev string, now time.Time) string {
+	at := now.Unix()
+	if p, err := time.Parse(timeLayout, prev); err == nil && p.Unix() >= at {
+		at = p.Unix() + 1
+	}
+	return formatTime(at)
 }
 
 // DeleteTicket removes a ticket, as churn does.
@@ -441,21 +494,20 @@ func (s *Server) churn() {
 		}
 		s.delete(s.order[s.churnRNG.intn(len(s.order))])
 	}
-	now := formatTime(time.Now().Unix())
 	for range c.Create {
-		t := s.gen.ticket(s.nextID).clone()
-		t.CreatedAt, t.UpdatedAt = now, now
-		if t.SolvingAt != "" {
-			t.SolvingAt = now
-		}
-		s.add(t)
+		s.createTicket(Ticket{})
 	}
 }
 
-// ServeHTTP runs one request: budget, latency, fault, signature, endpoint.
+// ServeHTTP runs one request: budget, latency, fault, signature, endpoint;
+// admin requests (under /_sim/) only get the signature check.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ep, rt := route(r.Method, r.URL.Path)
+	admin := strings.HasPrefix(r.URL.Path, adminPrefix)
+	if admin {
+		ep, _ = adminRoute(r.Method, r.URL.Path)
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
 	rec := RequestRecord{Time: start, Method: r.Method, Path: r.URL.Path, Endpoint: ep,
 		Query: redactQuery(r.URL.RawQuery), Body: string(body), APIStatus: -1}
@@ -468,6 +520,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.record(rec)
 	}()
 
+	if admin {
+		status, reply := s.serveAdmin(r, body)
+		rec.Status, rec.APIStatus = status, apiStatus(reply)
+		s.write(w, status, reply)
+		return
+	}
 	if ok, wait := s.bucket.take(start); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		rec.Status, rec.APIStatus = 429, 429
