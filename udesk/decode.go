@@ -302,7 +302,7 @@ func envelopeOf(body []byte) *envelope {
 // gives a *Error of class Permanent.
 func DecodePage(body []byte) (*Page, error) {
 	p, env, err := decodePage(body)
-	if env != nil && env.Status != 0 {
+	if env != nil && env.Status != StatusOK {
 		return nil, apiError(env, 0)
 	}
 	if err != nil {
@@ -487,7 +487,7 @@ func ReadFields(r io.Reader) ([]Field, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("field catalog: %w", err)
 	}
-	if doc.Status != 0 {
+	if doc.Status != StatusOK {
 		return nil, fmt.Errorf("field catalog: %w", apiError(&doc.envelope, 0))
 	}
 	if doc.Fields == nil {
