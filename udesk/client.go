@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -53,6 +54,7 @@ type Client struct {
 	base      string // scheme://host[/prefix], no trailing slash
 	shownBase string // base with any password masked, for debug lines
 	signer    Signer
+	bareSign  string // the sign of a request without query: md5(secret), a credential
 	hc        *http.Client
 	limiter   *rate.Limiter
 	sem       chan struct{}
@@ -65,8 +67,9 @@ type Client struct {
 	// Backoff before retry n is uniform in [0, min(backoffCap, backoffBase*2^(n-1))].
 	backoffBase, backoffCap time.Duration
 
-	// pauseUntil (unix nanoseconds): a Retry-After seen by any call holds
-	// every call of the client until then, as the budget is shared.
+	// pauseUntil (unix nanoseconds): a Retry-After seen by any call that
+	// will wait it out holds every call of the client until then, as the
+	// budget is shared.
 	pauseUntil atomic.Int64
 
 	requests, retries, throttled atomic.Int64
@@ -91,7 +94,7 @@ func NewClient(cfg Config) (*Client, error) {
 		base:        u.String(),
 		shownBase:   u.Redacted(),
 		signer:      cfg.Signer,
-		hc:          cfg.HTTPClient,
+		bareSign:    cfg.Signer.Sign(""),
 		limiter:     cfg.Rate.limiter(),
 		timeout:     cfg.Timeout,
 		attempts:    cfg.MaxAttempts,
@@ -118,16 +121,20 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.userAgent == "" {
 		c.userAgent = "udesk-etl"
 	}
-	if c.hc == nil {
+	if cfg.HTTPClient != nil {
+		hc := *cfg.HTTPClient
+		c.hc = &hc
+	} else {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = conc
-		c.hc = &http.Client{
-			Transport: tr,
-			// A redirect would be followed unsigned (and a POST turned into a
-			// GET): report it instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		c.hc = &http.Client{Transport: tr}
 	}
+	// Redirects are never followed, not even with a caller's HTTPClient: the
+	// API does not redirect, and following one would resend the signed query
+	// (a credential) wherever the Location points, possibly another host, or
+	// resend a create's body (307/308). A redirect is reported instead, as
+	// a sign that the base URL is wrong.
+	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c, nil
 }
 
@@ -145,7 +152,8 @@ func (c *Client) Stats() Stats {
 type call struct {
 	method, path string
 	query        url.Values
-	body         []byte // JSON; nil for none
+	body         []byte   // JSON; nil for none
+	signs        []string // the sign values sent, to scrub from what is shown
 	// idempotent: may be resent after it reached the server.
 	idempotent bool
 	// decode reads a 2xx reply. It returns the envelope (nil when unreadable)
@@ -153,7 +161,19 @@ type call struct {
 	decode func(body []byte) (*envelope, error)
 }
 
+// do makes the call, retrying as its errors allow. The error returned is
+// scrubbed of every sign value the call sent.
 func (c *Client) do(ctx context.Context, cl *call) error {
+	e := c.retry(ctx, cl)
+	if e == nil {
+		return nil
+	}
+	e.redact = newRedactor(append(cl.signs, c.bareSign)...)
+	e.Message, e.ErrorText = e.redact.scrub(e.Message), e.redact.scrub(e.ErrorText)
+	return e
+}
+
+func (c *Client) retry(ctx context.Context, cl *call) *Error {
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		e, after := c.attempt(ctx, cl, attempt)
@@ -161,14 +181,22 @@ func (c *Client) do(ctx context.Context, cl *call) error {
 			return nil
 		}
 		e.Method, e.Path, e.Attempts = cl.method, cl.path, attempt
-		if e.Class != Transient || ctx.Err() != nil || attempt >= c.attempts {
+		if e.Class != Transient || ctx.Err() != nil {
 			return e
 		}
-		wait := c.backoff(attempt)
-		if after > wait {
-			wait = after
+		left := max(c.retryTime-time.Since(start), 0)
+		if after > left {
+			// Give up, and hold no other call: they could not outwait it
+			// either, and would stall the whole run for as long.
+			e.Err = &RetryAfterTooLongError{Wait: after, Limit: c.retryTime, Left: left}
+			return e
 		}
-		if time.Since(start)+wait > c.retryTime {
+		if attempt >= c.attempts {
+			return e
+		}
+		c.pause(after)
+		wait := max(c.backoff(attempt), after)
+		if wait > left {
 			return e
 		}
 		if err := sleep(ctx, wait); err != nil {
@@ -202,7 +230,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // attempt sends cl once. It returns nil on success, or the attempt's error
-// and the Retry-After the server asked for.
+// and the Retry-After the server asked for (which it does not act on).
 func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Error, time.Duration) {
 	select {
 	case c.sem <- struct{}{}:
@@ -224,7 +252,11 @@ func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Error, time.Dur
 	if q != "" {
 		sep = "&"
 	}
-	target := c.base + cl.path + "?" + q + sep + "sign=" + c.signer.Sign(q)
+	sign := c.signer.Sign(q)
+	if !slices.Contains(cl.signs, sign) {
+		cl.signs = append(cl.signs, sign)
+	}
+	target := c.base + cl.path + "?" + q + sep + "sign=" + sign
 	shown := c.shownBase + cl.path + "?" + q + sep + "sign=REDACTED"
 
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -253,7 +285,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Error, time.Dur
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		e := c.transportError(ctx, cl, err, gotConn.Load())
-		c.logf(cl.method, shown, n, "error: "+e.Err.Error(), t0)
+		c.logf(cl.method, shown, sign, n, "error: "+e.Err.Error(), t0)
 		return e, 0
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
@@ -264,19 +296,19 @@ func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Error, time.Dur
 	if err != nil {
 		e := c.transportError(ctx, cl, fmt.Errorf("reading reply body: %w", err), true)
 		e.HTTPStatus = resp.StatusCode
-		c.logf(cl.method, shown, n, fmt.Sprintf("%d, reading body: %v", resp.StatusCode, e.Err), t0)
+		c.logf(cl.method, shown, sign, n, fmt.Sprintf("%d, reading body: %v", resp.StatusCode, e.Err), t0)
 		return e, 0
 	}
-	c.logf(cl.method, shown, n, strconv.Itoa(resp.StatusCode), t0)
+	c.logf(cl.method, shown, sign, n, strconv.Itoa(resp.StatusCode), t0)
 	return c.classify(cl, resp, data)
 }
 
-func (c *Client) logf(method, shown string, n int, outcome string, t0 time.Time) {
+func (c *Client) logf(method, shown, sign string, n int, outcome string, t0 time.Time) {
 	if c.debug == nil {
 		return
 	}
-	c.debug("udesk: %s %s attempt %d -> %s (%s)", method, shown, n, redactSign(outcome),
-		time.Since(t0).Round(time.Microsecond))
+	c.debug("%s", newRedactor(sign, c.bareSign).scrub(fmt.Sprintf("udesk: %s %s attempt %d -> %s (%s)",
+		method, shown, n, outcome, time.Since(t0).Round(time.Microsecond))))
 }
 
 // transportError classifies a failure with no complete reply. sent says
@@ -338,7 +370,7 @@ func (c *Client) classify(cl *call, resp *http.Response, data []byte) (*Error, t
 		// The budget refused the request before processing it: safe to resend
 		// even when it is not idempotent.
 		c.throttled.Add(1)
-		return withEnvelope(&Error{Class: Transient}), c.retryAfter(resp)
+		return withEnvelope(&Error{Class: Transient}), parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case status >= 500:
 		if status == http.StatusServiceUnavailable {
 			c.throttled.Add(1)
@@ -347,11 +379,11 @@ func (c *Client) classify(cl *call, resp *http.Response, data []byte) (*Error, t
 		if !cl.idempotent {
 			e.Class = OutcomeUnknown
 		}
-		return e, c.retryAfter(resp)
+		return e, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case status >= 300 && status < 400:
 		e := withEnvelope(&Error{Class: Permanent})
 		if loc := resp.Header.Get("Location"); loc != "" {
-			e.Message = fmt.Sprintf("redirected to %s (is the base URL right?)", loc)
+			e.Message = fmt.Sprintf("redirected to %s (is the base URL right?)", shownURL(loc))
 		}
 		return e, 0
 	case status >= 400 || status < 200:
@@ -365,13 +397,13 @@ func (c *Client) classify(cl *call, resp *http.Response, data []byte) (*Error, t
 	} else {
 		err = errors.New("reply is not a JSON object")
 	}
-	if err == nil && env != nil && env.Status == 0 {
+	if err == nil && env != nil && env.Status == StatusOK {
 		return nil, 0
 	}
 	if err == nil && env != nil {
 		return apiError(env, status), 0
 	}
-	if env = envelopeOf(data); env != nil && env.Status != 0 {
+	if env = envelopeOf(data); env != nil && env.Status != StatusOK {
 		return apiError(env, status), 0
 	}
 	e := &Error{HTTPStatus: status, Class: Permanent}
@@ -391,18 +423,17 @@ func (c *Client) classify(cl *call, resp *http.Response, data []byte) (*Error, t
 	return e, 0
 }
 
-// retryAfter reads Retry-After (seconds or an HTTP date) and holds every call
-// of the client until then.
-func (c *Client) retryAfter(resp *http.Response) time.Duration {
-	d := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+// pause holds every call of the client for d (a Retry-After the caller will
+// wait out), unless a longer pause is already on.
+func (c *Client) pause(d time.Duration) {
 	if d <= 0 {
-		return 0
+		return
 	}
 	until := time.Now().Add(d).UnixNano()
 	for {
 		cur := c.pauseUntil.Load()
 		if cur >= until || c.pauseUntil.CompareAndSwap(cur, until) {
-			return d
+			return
 		}
 	}
 }

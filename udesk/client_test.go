@@ -311,6 +311,7 @@ func TestQuerySortedSignedPerAttempt(t *testing.T) {
 	fs := newFaultServer(t, okPage, "500")
 	sg := &countingSigner{Signer: NewMD5Signer(testSecret)}
 	c := newTestClient(t, fs.URL, func(c *Config) { c.Signer = sg })
+	sg.n.Store(0) // NewClient signs an empty query once, to know md5(secret)
 	if _, err := c.Page(context.Background(), Listing{FilterID: 7, AgentID: 3}, 2, 50); err != nil {
 		t.Fatal(err)
 	}
@@ -392,4 +393,50 @@ func TestNewClientConfigErrors(t *testing.T) {
 			t.Errorf("NewClient(%+v) succeeded", cfg)
 		}
 	}
+}
+
+// A Retry-After a day ahead fails that call at once with a typed error that
+// names the wait, and holds none of the client's other calls.
+func TestRetryAfterTooLongHoldsNoOtherCall(t *testing.T) {
+	var throttled atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/tickets/1.json" {
+			throttled.Add(1)
+			w.Header().Set("Retry-After", time.Now().Add(24*time.Hour).UTC().Format(http.TimeFormat))
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		fmt.Fprint(w, `{"status":0,"message":"成功","contents":{"id":2,"subject":"s"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL, func(c *Config) { c.MaxRetryTime = 5 * time.Minute })
+	ctx := context.Background()
+
+	_, err := c.Ticket(ctx, 1)
+	var tooLong *RetryAfterTooLongError
+	var e *Error
+	if !errors.As(err, &tooLong) || !errors.As(err, &e) || e.HTTPStatus != http.StatusTooManyRequests || throttled.Load() != 1 {
+		t.Fatalf("err = %v after %d requests; want a RetryAfterTooLongError at once", err, throttled.Load())
+	}
+	if tooLong.Wait < 23*time.Hour || tooLong.Limit != 5*time.Minute {
+		t.Errorf("RetryAfterTooLongError %+v, want Wait ~24h, Limit 5m", *tooLong)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "the server asked to wait 2") ||
+		!strings.Contains(msg, "before retrying, longer than the retry limit (5m)") {
+		t.Errorf("Error() = %q, want it to name the wait and the limit", msg)
+	}
+	if until := time.Unix(0, c.pauseUntil.Load()); until.After(time.Now()) {
+		t.Fatalf("the client holds every call until %v for a call that gave up", until)
+	}
+	// Other calls, concurrent ones included, go through (a held one would
+	// wait a day).
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if _, err := c.Ticket(ctx, 2); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -9,12 +9,26 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/bytedance/sonic"
 )
 
 // The API's replies are decoded tolerantly: JSON nulls become zero values,
 // ids may be numbers or strings, custom field values may be numbers, booleans
 // or null. The common case (everything well typed) takes a fast path with
 // plain Go types; only a reply that fails it is decoded again field by field.
+//
+// A listing page, the export's main cost, takes its fast path with sonic
+// rather than encoding/json: on a page of 100 tickets (medians of 20 runs on
+// a busy 2-core machine) encoding/json took 3.5 ms (5,398 allocations), json
+// v2 2.3 ms, goccy/go-json 1.3 ms (3,005), sonic 1.3 ms (701), and the
+// hand-written decoder this replaces 0.9 ms (729): 1.4x, too small a gain for
+// 540 lines of unsafe code (goccy differs from encoding/json on keys in
+// another case, control characters and invalid UTF-8).
+// Sonic validates strings as encoding/json does (invalid UTF-8 or a control
+// character fails the fast path) but does not copy them: they share the body,
+// which Page.Raw keeps anyway. Where sonic has no JIT (another architecture,
+// a Go release it does not know yet) it is encoding/json underneath.
 
 // envelope is what every reply carries.
 type envelope struct {
@@ -256,26 +270,34 @@ type pageFlex struct {
 // decodePage decodes a listing reply; the envelope is returned even when the
 // rest failed to decode, when it could be read.
 func decodePage(body []byte) (*Page, *envelope, error) {
-	if p, env, ok := decodePageFast(body); ok {
-		return p, env, nil
+	var fast pageFast
+	if pageJSON.Unmarshal(body, &fast) == nil {
+		return fast.page(body), &fast.envelope, nil
 	}
 	return decodePageStd(body)
 }
 
+// pageJSON decodes a listing page's fast path (see the top of this file).
+var pageJSON = sonic.Config{ValidateString: true}.Froze()
+
+func (fast *pageFast) page(body []byte) *Page {
+	p := &Page{Size: fast.Size, Total: fast.Total, TotalPages: fast.TotalPages, Raw: body}
+	if len(fast.Contents) > 0 {
+		p.Tickets = make([]Ticket, len(fast.Contents))
+		for i := range fast.Contents {
+			p.Tickets[i] = fast.Contents[i].ticket()
+		}
+	}
+	return p
+}
+
 // decodePageStd is decodePage with encoding/json only: every reply the fast
-// decoder declines, and the reference it is checked against.
+// path refuses, and the reference it is checked against.
 func decodePageStd(body []byte) (*Page, *envelope, error) {
 	var fast pageFast
 	err := json.Unmarshal(body, &fast)
 	if err == nil {
-		p := &Page{Size: fast.Size, Total: fast.Total, TotalPages: fast.TotalPages, Raw: body}
-		if len(fast.Contents) > 0 {
-			p.Tickets = make([]Ticket, len(fast.Contents))
-			for i := range fast.Contents {
-				p.Tickets[i] = fast.Contents[i].ticket()
-			}
-		}
-		return p, &fast.envelope, nil
+		return fast.page(body), &fast.envelope, nil
 	}
 	if !isTypeError(err) {
 		return nil, nil, err
@@ -302,7 +324,7 @@ func envelopeOf(body []byte) *envelope {
 // gives a *Error of class Permanent.
 func DecodePage(body []byte) (*Page, error) {
 	p, env, err := decodePage(body)
-	if env != nil && env.Status != 0 {
+	if env != nil && env.Status != StatusOK {
 		return nil, apiError(env, 0)
 	}
 	if err != nil {
@@ -487,7 +509,7 @@ func ReadFields(r io.Reader) ([]Field, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("field catalog: %w", err)
 	}
-	if doc.Status != 0 {
+	if doc.Status != StatusOK {
 		return nil, fmt.Errorf("field catalog: %w", apiError(&doc.envelope, 0))
 	}
 	if doc.Fields == nil {

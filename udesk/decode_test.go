@@ -83,7 +83,7 @@ func TestTicketUnmarshalTolerant(t *testing.T) {
 func TestDecodePageErrors(t *testing.T) {
 	_, err := DecodePage([]byte(`{"status":1001,"message":"状态错误","error":"per_page should be between 1 and 100"}`))
 	var e *Error
-	if !errors.As(err, &e) || e.Code != 1001 || e.Message != "状态错误" ||
+	if !errors.As(err, &e) || e.Code != StatusInvalidParameter || e.Message != "状态错误" ||
 		e.ErrorText != "per_page should be between 1 and 100" || e.Class != Permanent {
 		t.Errorf("DecodePage(status 1001) = %#v", err)
 	}
@@ -198,7 +198,7 @@ func FuzzDecodeReply(f *testing.F) {
 		} {
 			e, _ := c.classify(cl, resp, body)
 			if e == nil {
-				if env := envelopeOf(body); env == nil || env.Status != 0 {
+				if env := envelopeOf(body); env == nil || env.Status != StatusOK {
 					t.Fatalf("classify accepted %q (HTTP %d)", body, resp.StatusCode)
 				}
 				continue

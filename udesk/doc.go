@@ -12,7 +12,9 @@
 // connection errors, a reply that is not JSON) are retried with exponential
 // backoff and full jitter, at most Config.MaxAttempts times and for at most
 // Config.MaxRetryTime, waiting at least what a Retry-After asks (which also
-// holds every other call of the client, since the budget is shared).
+// holds every other call of the client, since the budget is shared). A call
+// asked to wait longer than it may still retry gives up at once, with a
+// RetryAfterTooLongError, and holds no other call.
 // Permanent failures (API status != 0, other 4xx) are returned at once.
 // A non-idempotent request (create, reply, update with a comment) is resent
 // only when it provably never reached the server: no connection was made, or
@@ -25,5 +27,9 @@
 // such a resend is not counted in Stats and not paced by the budget.
 //
 // The secret never appears in an error, a debug line or any fmt output of
-// the signer or the client; URLs are shown with sign=REDACTED.
+// the signer or the client, and neither does a sign value, in any encoding a
+// server may echo it in: URLs are shown with sign=REDACTED, and the sign
+// values a call sent are scrubbed from its error. Redirects are reported, not
+// followed. An API error explains its status code in plain English before
+// the server's own message; IsAuthError tells a wrong secret.
 package udesk

@@ -59,7 +59,7 @@ func (c *Client) Ticket(ctx context.Context, id int64) (*Ticket, error) {
 		decode: func(b []byte) (*envelope, error) {
 			r.envelope, r.Contents = envelope{}, nil
 			err := json.Unmarshal(b, &r)
-			if err == nil && r.Status == 0 && r.Contents == nil {
+			if err == nil && r.Status == StatusOK && r.Contents == nil {
 				err = errors.New(`no "contents" object`)
 			}
 			return &r.envelope, err
@@ -83,7 +83,7 @@ func (c *Client) CreateTicket(ctx context.Context, t *NewTicket) (int64, error) 
 		decode: func(b []byte) (*envelope, error) {
 			r.envelope, r.TicketID = envelope{}, 0
 			err := json.Unmarshal(b, &r)
-			if err == nil && r.Status == 0 && r.TicketID <= 0 {
+			if err == nil && r.Status == StatusOK && r.TicketID <= 0 {
 				err = errors.New(`success without a "ticket_id"`)
 			}
 			return &r.envelope, err
@@ -120,7 +120,7 @@ func (c *Client) Fields(ctx context.Context) ([]Field, error) {
 		decode: func(b []byte) (*envelope, error) {
 			r.envelope, r.Fields = envelope{}, nil
 			err := json.Unmarshal(b, &r)
-			if err == nil && r.Status == 0 && r.Fields == nil {
+			if err == nil && r.Status == StatusOK && r.Fields == nil {
 				err = errors.New(`no "ticket_fields" array`)
 			}
 			return &r.envelope, err

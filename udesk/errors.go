@@ -3,7 +3,6 @@ package udesk
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -50,6 +49,10 @@ type Error struct {
 	Class      ErrorClass
 	Attempts   int   // attempts made for this call
 	Err        error // underlying transport or decoding error, if any
+
+	// redact scrubs the sign values of the call from the text shown (nil:
+	// only sign parameters are scrubbed).
+	redact *redactor
 }
 
 func (e *Error) Error() string {
@@ -68,7 +71,14 @@ func (e *Error) Error() string {
 		}
 		parts++
 	}
-	if e.Code != 0 {
+	if why, known := explanations[e.Code]; known {
+		sep()
+		fmt.Fprintf(&b, "%s (Udesk status %d", why, e.Code)
+		if e.Message != "" {
+			fmt.Fprintf(&b, ": %s", oneLine(e.Message))
+		}
+		b.WriteString(")")
+	} else if e.Code != StatusOK {
 		sep()
 		fmt.Fprintf(&b, "status %d", e.Code)
 		if e.Message != "" {
@@ -93,7 +103,7 @@ func (e *Error) Error() string {
 	if e.Class == Transient && e.Attempts > 1 {
 		fmt.Fprintf(&b, " (gave up after %d attempts)", e.Attempts)
 	}
-	return redactSign(b.String())
+	return e.redact.scrub(b.String())
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -105,7 +115,7 @@ func (e *Error) GoString() string {
 	if e.Err != nil {
 		err = e.Err.Error()
 	}
-	return redactSign(fmt.Sprintf("&udesk.Error{HTTPStatus:%d, Code:%d, Message:%q, ErrorText:%q, Method:%q, Path:%q, Class:%s, Attempts:%d, Err:%q}",
+	return e.redact.scrub(fmt.Sprintf("&udesk.Error{HTTPStatus:%d, Code:%d, Message:%q, ErrorText:%q, Method:%q, Path:%q, Class:%s, Attempts:%d, Err:%q}",
 		e.HTTPStatus, e.Code, e.Message, e.ErrorText, e.Method, e.Path, e.Class, e.Attempts, err))
 }
 
@@ -135,15 +145,4 @@ func oneLine(s string) string {
 		s = s[:i] + "…"
 	}
 	return s
-}
-
-// signRE matches a sign parameter wherever a URL might have slipped into a
-// message (a server echoing its query, a wrapped url.Error).
-var signRE = regexp.MustCompile(`(?i)(sign=)[^&\s"'<>:;,()]*`)
-
-func redactSign(s string) string {
-	if !strings.Contains(strings.ToLower(s), "sign=") {
-		return s
-	}
-	return signRE.ReplaceAllString(s, "${1}REDACTED")
 }

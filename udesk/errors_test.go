@@ -14,9 +14,14 @@ func TestErrorString(t *testing.T) {
 		e    *Error
 		want string
 	}{
-		{&Error{HTTPStatus: 200, Code: 1001, Message: "参数错误", ErrorText: "per_page should be between 1 and 100",
+		{&Error{HTTPStatus: 200, Code: StatusInvalidParameter, Message: "参数错误", ErrorText: "per_page should be between 1 and 100",
 			Method: "GET", Path: "/api/v1/tickets.json", Class: Permanent, Attempts: 1},
-			`udesk: GET /api/v1/tickets.json: status 1001 参数错误: error "per_page should be between 1 and 100"`},
+			`udesk: GET /api/v1/tickets.json: the API refused a parameter as missing, out of range or naming an agent, ` +
+				`agent group or filter it does not know: check the value the message names (Udesk status 1001: 参数错误): ` +
+				`error "per_page should be between 1 and 100"`},
+		{&Error{HTTPStatus: 200, Code: StatusBadSignature, Message: "签名错,请升级版本后使用!", Method: "GET", Path: "/api/v1/tickets/7.json", Class: Permanent},
+			"udesk: GET /api/v1/tickets/7.json: the API rejected the request's signature: check UDESK_SECRET (or --secret-file) " +
+				"for this tenant (Udesk status 2002: 签名错,请升级版本后使用!)"},
 		{&Error{Method: "POST", Path: "/api/v1/tickets.json", Class: OutcomeUnknown, Attempts: 1, Err: io.ErrUnexpectedEOF},
 			"udesk: POST /api/v1/tickets.json: outcome unknown (not resent): unexpected EOF"},
 		{&Error{HTTPStatus: 503, Message: "Service\r\nUnavailable", Method: "GET", Path: "/p", Class: Transient, Attempts: 6},

@@ -206,29 +206,29 @@ func TestSimErrors(t *testing.T) {
 		code             int
 		message, errText string
 	}{
-		{"status", create(NewTicket{Content: "c", Status: "bogus"}), "POST", "/api/v1/tickets.json", 1001, "状态错误", ""},
-		{"priority", create(NewTicket{Content: "c", Priority: "bogus"}), "POST", "/api/v1/tickets.json", 1001, "优先级错误", ""},
-		{"agent email", create(NewTicket{Content: "c", Assignee: &Assignee{Email: "no@x.cn"}}), "POST", "/api/v1/tickets.json", 1001, "客服邮箱错误", ""},
-		{"agent info", create(NewTicket{Content: "c", Assignee: &Assignee{Name: "测试客服", Email: "admin@example.com"}}), "POST", "/api/v1/tickets.json", 1001, "客服信息错误", ""},
-		{"agent name", create(NewTicket{Content: "c", Assignee: &Assignee{Name: "无名"}}), "POST", "/api/v1/tickets.json", 1001, "客服姓名错误", ""},
-		{"group", create(NewTicket{Content: "c", AgentGroupName: "无组"}), "POST", "/api/v1/tickets.json", 1001, "客服组错误", ""},
-		{"link", create(NewTicket{Content: "c", TicketField: map[string]string{"TextField_6": "www.x.cn"}}), "POST", "/api/v1/tickets.json", 1001, "验证失败: 链接字段 不是正确的网址格式, 仅支持http, https 或 ftp 开头的网址", ""},
-		{"content missing", create(NewTicket{}), "POST", "/api/v1/tickets.json", 1001, "参数错误", "ticket[content] is missing"},
-		{"agent id", update(TicketUpdate{AgentID: 999}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), 1001, "未找到客服", ""},
-		{"filter", page(Listing{FilterID: 99}, 10), "GET", "/api/v1/ticket_filters/99/tickets.json", 1001, "未找到指定过滤器, 或指定客服无权限使用该过滤器", ""},
-		{"filter agent", func() error { _, err := c.Filters(ctx, 999); return err }, "GET", "/api/v1/ticket_filters.json", 1001, "未找到客服", ""},
-		{"per_page", page(Listing{}, 101), "GET", "/api/v1/tickets.json", 1001, "参数错误", "per_page should be between 1 and 100"},
-		{"no customer", page(Listing{CustomerEmail: "nobody@nowhere.cn"}, 10), "POST", "/api/v1/tickets/get.json", 1002, "未找到相应客户", ""},
-		{"no ticket", func() error { _, err := c.Ticket(ctx, 999999); return err }, "GET", "/api/v1/tickets/999999.json", 1003, "未找到相应工单", ""},
-		{"reply customer", func() error { return c.Reply(ctx, &Reply{ID: existing, ReplyContent: "r", Email: "nobody@nowhere.cn"}) }, "POST", "/api/v1/tickets/reply.json", 1004, "未找到相应客户", ""},
-		{"reply email missing", func() error { return c.Reply(ctx, &Reply{ID: existing, ReplyContent: "r"}) }, "POST", "/api/v1/tickets/reply.json", 1001, "参数错误", "email is missing"},
-		{"status en", update(TicketUpdate{Status: "打开"}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), 1006, "参数'状态'传递有误", ""},
-		{"agent_email", update(TicketUpdate{AgentEmail: "no@x.cn"}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), 1008, "未找到邮箱为no@x.cn的客服", ""},
-		{"not in group", update(TicketUpdate{AgentID: 8, AgentGroupID: 1}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), 1010, "指定的客服不属于给定的员工组", ""},
-		{"comment function", update(TicketUpdate{Comment: comment("bogus", "agent@sample.com")}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), 1013, "回复类型非法", ""},
-		{"comment author", update(TicketUpdate{Comment: comment("internal", "no@x.cn")}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), 1013, "回复人不存在", ""},
-		{"exclusive", update(TicketUpdate{AgentEmail: "agent@sample.com", AgentID: 1}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), 1001, "参数错误", "agent_email, agent_id are mutually exclusive"},
-		{"wrong secret", func() error { _, err := wrong.Ticket(ctx, existing); return err }, "GET", fmt.Sprintf("/api/v1/tickets/%d.json", existing), 2002, "签名错,请升级版本后使用!", ""},
+		{"status", create(NewTicket{Content: "c", Status: "bogus"}), "POST", "/api/v1/tickets.json", StatusInvalidParameter, "状态错误", ""},
+		{"priority", create(NewTicket{Content: "c", Priority: "bogus"}), "POST", "/api/v1/tickets.json", StatusInvalidParameter, "优先级错误", ""},
+		{"agent email", create(NewTicket{Content: "c", Assignee: &Assignee{Email: "no@x.cn"}}), "POST", "/api/v1/tickets.json", StatusInvalidParameter, "客服邮箱错误", ""},
+		{"agent info", create(NewTicket{Content: "c", Assignee: &Assignee{Name: "测试客服", Email: "admin@example.com"}}), "POST", "/api/v1/tickets.json", StatusInvalidParameter, "客服信息错误", ""},
+		{"agent name", create(NewTicket{Content: "c", Assignee: &Assignee{Name: "无名"}}), "POST", "/api/v1/tickets.json", StatusInvalidParameter, "客服姓名错误", ""},
+		{"group", create(NewTicket{Content: "c", AgentGroupName: "无组"}), "POST", "/api/v1/tickets.json", StatusInvalidParameter, "客服组错误", ""},
+		{"link", create(NewTicket{Content: "c", TicketField: map[string]string{"TextField_6": "www.x.cn"}}), "POST", "/api/v1/tickets.json", StatusInvalidParameter, "验证失败: 链接字段 不是正确的网址格式, 仅支持http, https 或 ftp 开头的网址", ""},
+		{"content missing", create(NewTicket{}), "POST", "/api/v1/tickets.json", StatusInvalidParameter, "参数错误", "ticket[content] is missing"},
+		{"agent id", update(TicketUpdate{AgentID: 999}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), StatusInvalidParameter, "未找到客服", ""},
+		{"filter", page(Listing{FilterID: 99}, 10), "GET", "/api/v1/ticket_filters/99/tickets.json", StatusInvalidParameter, "未找到指定过滤器, 或指定客服无权限使用该过滤器", ""},
+		{"filter agent", func() error { _, err := c.Filters(ctx, 999); return err }, "GET", "/api/v1/ticket_filters.json", StatusInvalidParameter, "未找到客服", ""},
+		{"per_page", page(Listing{}, 101), "GET", "/api/v1/tickets.json", StatusInvalidParameter, "参数错误", "per_page should be between 1 and 100"},
+		{"no customer", page(Listing{CustomerEmail: "nobody@nowhere.cn"}, 10), "POST", "/api/v1/tickets/get.json", StatusCustomerNotFound, "未找到相应客户", ""},
+		{"no ticket", func() error { _, err := c.Ticket(ctx, 999999); return err }, "GET", "/api/v1/tickets/999999.json", StatusTicketNotFound, "未找到相应工单", ""},
+		{"reply customer", func() error { return c.Reply(ctx, &Reply{ID: existing, ReplyContent: "r", Email: "nobody@nowhere.cn"}) }, "POST", "/api/v1/tickets/reply.json", StatusReplyCustomerNotFound, "未找到相应客户", ""},
+		{"reply email missing", func() error { return c.Reply(ctx, &Reply{ID: existing, ReplyContent: "r"}) }, "POST", "/api/v1/tickets/reply.json", StatusInvalidParameter, "参数错误", "email is missing"},
+		{"status en", update(TicketUpdate{Status: "打开"}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), StatusInvalidStatus, "参数'状态'传递有误", ""},
+		{"agent_email", update(TicketUpdate{AgentEmail: "no@x.cn"}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), StatusAgentEmailNotFound, "未找到邮箱为no@x.cn的客服", ""},
+		{"not in group", update(TicketUpdate{AgentID: 8, AgentGroupID: 1}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), StatusAgentNotInGroup, "指定的客服不属于给定的员工组", ""},
+		{"comment function", update(TicketUpdate{Comment: comment("bogus", "agent@sample.com")}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), StatusInvalidComment, "回复类型非法", ""},
+		{"comment author", update(TicketUpdate{Comment: comment("internal", "no@x.cn")}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), StatusInvalidComment, "回复人不存在", ""},
+		{"exclusive", update(TicketUpdate{AgentEmail: "agent@sample.com", AgentID: 1}), "PUT", fmt.Sprintf("/api/v1/tickets/%d.json", existing), StatusInvalidParameter, "参数错误", "agent_email, agent_id are mutually exclusive"},
+		{"wrong secret", func() error { _, err := wrong.Ticket(ctx, existing); return err }, "GET", fmt.Sprintf("/api/v1/tickets/%d.json", existing), StatusBadSignature, "签名错,请升级版本后使用!", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(s.Log())
@@ -239,7 +239,9 @@ func TestSimErrors(t *testing.T) {
 			}
 			want := Error{HTTPStatus: 200, Code: tc.code, Message: tc.message, ErrorText: tc.errText,
 				Method: tc.method, Path: tc.path, Class: Permanent, Attempts: 1}
-			if *e != want {
+			got := *e
+			got.redact = nil
+			if got != want {
 				t.Errorf("err = %#v\nwant   %#v", e, &want)
 			}
 			if n := len(s.Log()) - before; n != 1 {
@@ -491,4 +493,20 @@ func (r *recordingSigner) Sign(q string) string {
 	s := r.inner.Sign(q)
 	r.record(s)
 	return s
+}
+
+// A wrong secret is an auth error whose message says what to check; a
+// business error is not.
+func TestSimWrongSecretIsAuthError(t *testing.T) {
+	_, wrong := newSim(t, udesktest.Options{Tickets: 1, Seed: 1}, func(c *Config) { c.Signer = NewMD5Signer("wrong") })
+	ctx := context.Background()
+	_, err := wrong.Fields(ctx)
+	if !IsAuthError(err) || !strings.Contains(err.Error(), "check UDESK_SECRET") || !strings.Contains(err.Error(), "签名错") {
+		t.Errorf("wrong secret: IsAuthError = %v, err = %v", IsAuthError(err), err)
+	}
+	_, c := newSim(t, udesktest.Options{Tickets: 1, Seed: 1}, nil)
+	_, err = c.Ticket(ctx, 999999)
+	if err == nil || IsAuthError(err) || !strings.Contains(err.Error(), "no ticket of this tenant has that id") {
+		t.Errorf("missing ticket: IsAuthError = %v, err = %v", IsAuthError(err), err)
+	}
 }
