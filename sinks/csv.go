@@ -16,7 +16,7 @@ type CSVOptions struct {
 	// so that Excel reads the file as UTF-8.
 	NoBOM bool
 	// Private writes the file with mode 0600 (a copy kept in a state folder)
-	// instead of 0644.
+	// instead of 0666 narrowed by the umask.
 	Private bool
 }
 
