@@ -40,7 +40,7 @@ func (e *EditError) Error() string { return e.Err.Error() }
 func (e *EditError) Unwrap() error { return e.Err }
 
 // CellText is a value in the text form the CSV writer writes and the file
-// readers give back: dates 2006-01-02, timestamps "2006-01-02 15:04:05 -0700",
+// readers give back: dates 2006-01-02, timestamps in TimestampLayout,
 // lists joined with ",", floats in their shortest exact form, text with its
 // formula escape (EscapeFormula). nil is "".
 func CellText(k pipeline.Kind, v any) string {
@@ -55,7 +55,7 @@ func CellText(k pipeline.Kind, v any) string {
 		if k == pipeline.Date {
 			return v.Format(DateLayout)
 		}
-		return v.Format("2006-01-02 15:04:05 -0700")
+		return v.Format(TimestampLayout)
 	case []string:
 		return EscapeFormula(strings.Join(v, ","))
 	}

@@ -24,6 +24,13 @@ const (
 	DatetimeLayout = "2006-01-02 15:04" // minute precision, as the spec's examples
 )
 
+// TimestampLayout is the text form of a timestamp in the files an export
+// writes (CSV, JSON lines, the originals of an editable workbook) and in the
+// cells the file readers give back: RFC 3339 with the offset, which DuckDB,
+// pandas and polars read as a timestamp. Imports also take the older
+// "2006-01-02 15:04:05 -0700" and the API's "2006-01-02 15:04:05".
+const TimestampLayout = time.RFC3339
+
 // Expected forms, for error messages.
 const (
 	wantDate     = "a date such as 2016-08-11 (also 2016/8/11, 2016年8月11日, 20160811 or an Excel date serial number)"

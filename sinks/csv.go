@@ -38,7 +38,7 @@ type csvWriter struct {
 // to path. Text cells (String, TimeOfDay, lists, raw values and the header)
 // that a spreadsheet would run as a formula get a leading quote; numbers and
 // dates never start with one. Timestamps are written as
-// "2006-01-02 15:04:05 -0700", dates as "2006-01-02", floats in their
+// RFC 3339 (mapping.TimestampLayout), dates as "2006-01-02", floats in their
 // shortest exact decimal form, lists joined with ",".
 func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipeline.RowWriter, error) {
 	if err := checkSchema(path, schema); err != nil {
@@ -114,9 +114,9 @@ func appendCSVValue(b []byte, k pipeline.Kind, v any) []byte {
 		return strconv.AppendFloat(b, v, 'f', -1, 64)
 	case time.Time:
 		if k == pipeline.Date {
-			return v.AppendFormat(b, dateLayout)
+			return v.AppendFormat(b, mapping.DateLayout)
 		}
-		return v.AppendFormat(b, timestampLayout)
+		return v.AppendFormat(b, mapping.TimestampLayout)
 	case []string:
 		return appendCSVField(b, mapping.EscapeFormula(strings.Join(v, ",")))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
@@ -83,7 +84,7 @@ func arrowValue(t *testing.T, a arrow.Array, i int) any {
 	case *array.String:
 		return a.Value(i)
 	case *array.Date32:
-		return a.Value(i).ToTime().Format(dateLayout)
+		return a.Value(i).ToTime().Format(mapping.DateLayout)
 	case *array.Timestamp:
 		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
 	case *array.List:

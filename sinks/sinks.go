@@ -165,12 +165,6 @@ func checkSchema(path string, schema pipeline.Schema) error {
 	return nil
 }
 
-// Text forms shared by the text formats (CSV, JSON lines).
-const (
-	timestampLayout = "2006-01-02 15:04:05 -0700"
-	dateLayout      = "2006-01-02"
-)
-
 func kindName(k pipeline.Kind) string {
 	switch k {
 	case pipeline.String:

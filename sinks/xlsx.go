@@ -256,7 +256,7 @@ func (w *xlsxWriter) textOf(k pipeline.Kind, v any) string {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	case time.Time:
 		if k == pipeline.Date {
-			return dateLayout
+			return mapping.DateLayout
 		}
 		return "2006-01-02 15:04:05"
 	case []string:
@@ -495,7 +495,7 @@ func (w *xlsxWriter) cellValue(c pipeline.Column, ro int, v any, col, row int) (
 		if c.Kind == pipeline.Date {
 			serial, ok := excelSerial(v)
 			if !ok {
-				out = v.Format(dateLayout)
+				out = v.Format(mapping.DateLayout)
 				break
 			}
 			out, style = serial, w.styles.date[ro]
@@ -507,7 +507,7 @@ func (w *xlsxWriter) cellValue(c pipeline.Column, ro int, v any, col, row int) (
 		}
 		serial, ok := excelSerial(v.In(w.tsLoc))
 		if !ok {
-			out = v.Format(timestampLayout)
+			out = v.Format(mapping.TimestampLayout)
 			break
 		}
 		out, style = serial, w.styles.dateTime[ro]

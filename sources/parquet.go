@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
@@ -48,7 +49,7 @@ type ParquetReader struct {
 }
 
 // OpenParquet opens a Parquet file. Every column becomes strings in the text
-// forms of our CSV output: timestamps "2006-01-02 15:04:05 -0700", dates
+// forms of our CSV output: timestamps in mapping.TimestampLayout, dates
 // "2006-01-02", times "15:04:05", lists joined with ",", null as "".
 // Timestamps are shown in the column's own Arrow time zone when it is not
 // UTC, else in the zone named by the udesk.timezone metadata entry, else in
@@ -213,7 +214,7 @@ func (r *ParquetReader) cell(a arrow.Array, i int) string {
 				loc = l
 			}
 		}
-		return a.Value(i).ToTime(typ.Unit).In(loc).Format("2006-01-02 15:04:05 -0700")
+		return a.Value(i).ToTime(typ.Unit).In(loc).Format(mapping.TimestampLayout)
 	case *array.Date32:
 		return a.Value(i).ToTime().Format("2006-01-02")
 	case *array.Date64:

@@ -82,7 +82,7 @@ func TestParquet(t *testing.T) {
 	if len(recs) != 5000 || len(errs) != 0 {
 		t.Fatalf("%d records, errors %v", len(recs), errs)
 	}
-	want := []string{"1", "多行\r\n文本", "2024-01-02 15:04:05 +0800", "2024-01-02", "a,b", "约 12 元"}
+	want := []string{"1", "多行\r\n文本", "2024-01-02T15:04:05+08:00", "2024-01-02", "a,b", "约 12 元"}
 	if !reflect.DeepEqual(recs[0].Cells, want) || recs[0].Pos.Row != 1 {
 		t.Errorf("record 1 = %+v, want %q", recs[0], want)
 	}
@@ -99,7 +99,7 @@ func TestParquetTimezoneFromMeta(t *testing.T) {
 	}
 	defer r.Close()
 	recs, _ := readAll(t, r)
-	if got := recs[0].Cells[2]; got != "2024-01-02 02:04:05 -0500" {
+	if got := recs[0].Cells[2]; got != "2024-01-02T02:04:05-05:00" {
 		t.Errorf("timestamp %q", got)
 	}
 }
