@@ -86,11 +86,33 @@ func trimTrailingEmpty(cells []string) []string {
 	return cells[:n]
 }
 
-// raggedError reports a row with more non-empty cells than the header has
-// columns; nil when the row fits.
-func raggedError(pos pipeline.Position, cells []string, width int) error {
-	if n := len(trimTrailingEmpty(cells)); n > width {
-		return &pipeline.RowError{Pos: pos, Err: fmt.Errorf("%d cells but the header has %d columns", n, width)}
+// CodeRaggedRow is the error code (errors.csv's error_code) of a row whose
+// cell count differs from the header's: a *RaggedRowError.
+const CodeRaggedRow = "ragged_row"
+
+// RaggedRowError is a row with more or fewer cells than the header has
+// columns. Its cells cannot be matched to columns with confidence (a cell
+// left out shifts the ones after it), so the row is not imported.
+type RaggedRowError struct {
+	Cells, Columns int
+}
+
+func (e *RaggedRowError) Error() string {
+	return fmt.Sprintf("the row has %d cells but the header has %d columns", e.Cells, e.Columns)
+}
+
+// raggedError reports, as a *pipeline.RowError, a row with more non-empty
+// cells than the header has columns, or (short, for formats that write every
+// cell of a row: CSV) with fewer cells. Empty cells at the end of a row do
+// not count: spreadsheet tools pad rows with them, and an XLSX row leaves
+// out its empty cells.
+func raggedError(pos pipeline.Position, cells []string, width int, short bool) error {
+	n := len(trimTrailingEmpty(cells))
+	if n > width || short && len(cells) < width {
+		if n <= width {
+			n = len(cells)
+		}
+		return &pipeline.RowError{Pos: pos, Err: &RaggedRowError{Cells: n, Columns: width}}
 	}
 	return nil
 }

@@ -778,7 +778,7 @@ func (r *XLSXReader) Next(ctx context.Context) (pipeline.Record, error) {
 				cells[i] = full
 			}
 		}
-		return rec, raggedError(pos, cells, len(r.header))
+		return rec, raggedError(pos, cells, len(r.header), false)
 	}
 }
 
