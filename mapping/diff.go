@@ -3,7 +3,6 @@ package mapping
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,10 +185,6 @@ func cell(cells []string, i int) string {
 	return ""
 }
 
-// truncatedRe matches the marker the XLSX writer puts after the start of a
-// text too long for a cell (the full text goes to a hidden sheet).
-var truncatedRe = regexp.MustCompile(` …\[truncated: \d+ characters, full text in sheet [^\]]*\]$`)
-
 // Operation compares one edited row with its original (matched by id) and
 // returns the update of only the changed fields, with the changes.
 // ErrUnchanged: nothing changed. Errors are joined *pipeline.RowError, each
@@ -256,7 +251,7 @@ func (d *Differ) Operation(rec pipeline.Record) (Operation, []Change, error) {
 			errs = append(errs, rowErr(h, CodeCleared, "was %s and is now empty, but an update cannot clear a field (an empty cell leaves it as it is); restore the value or write another",
 				quoteCell(vo)))
 			continue
-		case truncatedRe.MatchString(vo):
+		case isTruncated(vo):
 			errs = append(errs, rowErr(h, CodeReadOnly, "held a text too long for a spreadsheet cell, cut to fit; it cannot be edited in the sheet (restore the cell)"))
 			continue
 		}
@@ -406,4 +401,10 @@ func quoteCell(s string) string {
 		return strconv.Quote(s)
 	}
 	return s
+}
+
+// isTruncated reports a cell the XLSX writer cut to fit (TruncatedMarker).
+func isTruncated(cell string) bool {
+	_, _, ok := Truncated(cell)
+	return ok
 }

@@ -19,7 +19,7 @@ import (
 // RawValuesColumn is the trailing Parquet column holding, per row, a JSON
 // object of column name -> raw string for the values that did not fit their
 // column's type (null when the row has none).
-const RawValuesColumn = "_raw_values"
+const RawValuesColumn = mapping.RawValuesColumn
 
 // Rows are built into arrow arrays a chunk at a time and handed to a buffered
 // row group, which keeps them encoded and compressed; a row group is written

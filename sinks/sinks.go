@@ -47,6 +47,18 @@ func NewWriter(path string, schema pipeline.Schema, opts Options) (pipeline.RowW
 	}
 }
 
+// Every file writer is a pipeline.RowWriter that reports its stats.
+var (
+	_ pipeline.RowWriter     = (*csvWriter)(nil)
+	_ pipeline.RowWriter     = (*jsonlWriter)(nil)
+	_ pipeline.RowWriter     = (*parquetWriter)(nil)
+	_ pipeline.RowWriter     = (*xlsxWriter)(nil)
+	_ pipeline.StatsReporter = (*csvWriter)(nil)
+	_ pipeline.StatsReporter = (*jsonlWriter)(nil)
+	_ pipeline.StatsReporter = (*parquetWriter)(nil)
+	_ pipeline.StatsReporter = (*xlsxWriter)(nil)
+)
+
 // outputMode is the permission output files are created with, which the
 // umask then narrows, as for any file a command writes: under umask 077 an
 // export of ticket data is readable by its owner only. (State files, which

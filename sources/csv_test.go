@@ -326,7 +326,6 @@ func TestCSVQuotedFieldLongerThanBuffer(t *testing.T) {
 	}
 }
 
-var _ pipeline.RecordReader = (*CSVReader)(nil)
 
 func BenchmarkCSV100k(b *testing.B) {
 	var buf bytes.Buffer

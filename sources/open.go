@@ -18,6 +18,18 @@ type OpenOptions struct {
 	Encoding string // CSV: "" = detect, "utf-8", "gbk", "gb18030"
 }
 
+// Every file reader is a pipeline.RecordReader; those of formats that carry
+// our exporter's metadata are MetaReaders.
+var (
+	_ pipeline.RecordReader = (*CSVReader)(nil)
+	_ pipeline.RecordReader = (*JSONLReader)(nil)
+	_ pipeline.RecordReader = (*ParquetReader)(nil)
+	_ pipeline.RecordReader = (*XLSXReader)(nil)
+	_ pipeline.RecordReader = (*chainReader)(nil)
+	_ MetaReader            = (*ParquetReader)(nil)
+	_ MetaReader            = (*XLSXReader)(nil)
+)
+
 // MetaReader is implemented by readers whose file carries key-value metadata
 // written by our exporter (XLSX: the hidden _udesk_meta sheet; Parquet: the
 // file's key-value metadata).

@@ -23,7 +23,7 @@ import (
 // the values that did not fit their column's type: a JSON object from column
 // name (or, as a decimal string, the column's 0-based index among the data
 // columns) to raw string.
-const RawValuesColumn = "_raw_values"
+const RawValuesColumn = mapping.RawValuesColumn
 
 // TimezoneMetaKey is the key-value metadata entry that names the offset
 // (e.g. "+08:00") or IANA zone timestamps are shown in; see OpenParquet.

@@ -10,17 +10,17 @@ import (
 	"io/fs"
 	"math"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // MetaSheet is the hidden sheet in which our exporter writes key/value rows;
 // it is never taken as the data sheet.
-const MetaSheet = "_udesk_meta"
+const MetaSheet = mapping.WorkbookMetaSheet
 
 // maxXLSXExpanded bounds the sum of the uncompressed sizes that a workbook's
 // zip directory declares (archive/zip refuses an entry that expands beyond its
@@ -196,6 +196,7 @@ func (r *XLSXReader) open(sheet string) error {
 	if r.s, err = newStream(chosen.part); err != nil {
 		return err
 	}
+	r.s.escapeText = r.meta[mapping.MetaFormulaEscape] != mapping.FormulaEscapeQuote
 	for {
 		row, cells, err := r.s.next()
 		if err == io.EOF {
@@ -208,6 +209,9 @@ func (r *XLSXReader) open(sheet string) error {
 			return fmt.Errorf("%s sheet %q: %v", r.path, r.sheet, err)
 		}
 		if cells = trimTrailingEmpty(cells); len(cells) > 0 {
+			for i, c := range cells {
+				cells[i] = mapping.UnescapeFormula(c)
+			}
 			if r.header, err = checkHeader(fmt.Sprintf("%s sheet %q row %d", r.path, r.sheet, row), cells); err != nil {
 				return err
 			}
@@ -476,10 +480,14 @@ type sheetStream struct {
 	sstLong  map[int]bool // shared strings over Excel's cell limit
 	kinds    []cellKind
 	date1904 bool
-	rowNum   int
-	cells    []string
-	done     bool
-	bad      string // what is wrong with the row just returned, "" when nothing
+	// escapeText gives text cells in the escaped form of the text files
+	// (mapping.EscapeFormula), which an import undoes: a workbook holds
+	// text as it is, except those written with the escape already in.
+	escapeText bool
+	rowNum     int
+	cells      []string
+	done       bool
+	bad        string // what is wrong with the row just returned, "" when nothing
 }
 
 // errCellTooLong is a cell over Excel's limit; its text is not kept.
@@ -593,6 +601,9 @@ func (s *sheetStream) next() (int, []string, error) {
 						s.bad = fmt.Sprintf("the row holds more than %d MiB of text (from cell %s on)", maxRowText>>20, cellName(col, s.rowNum))
 					}
 					continue
+				}
+				if s.escapeText && (typ == "s" || typ == "inlineStr" || typ == "str") {
+					v = mapping.EscapeFormula(v)
 				}
 				if v != "" {
 					for len(s.cells) < col {
@@ -767,6 +778,9 @@ func (r *XLSXReader) Next(ctx context.Context) (pipeline.Record, error) {
 		}
 		for i, c := range cells {
 			if strings.HasSuffix(c, longMarkerEnd) {
+				if r.s.escapeText { // the long cells sheet holds the text as it is
+					c = mapping.UnescapeFormula(c)
+				}
 				full, err := r.long.restore(c, cellName(i+1, row))
 				if err != nil {
 					re := &pipeline.RowError{Pos: pos, Err: err}
@@ -774,6 +788,9 @@ func (r *XLSXReader) Next(ctx context.Context) (pipeline.Record, error) {
 						re.Column = r.header[i]
 					}
 					return rec, re
+				}
+				if r.s.escapeText {
+					full = mapping.EscapeFormula(full)
 				}
 				cells[i] = full
 			}
@@ -794,12 +811,10 @@ func (r *XLSXReader) Close() error {
 
 // LongCellsSheet is the hidden sheet in which our exporter keeps the full
 // text of cells longer than Excel's limit (see sinks.LongCellsSheet); the
-// data cell holds the start of the text and longMarker.
-const LongCellsSheet = "_long_cells"
+// data cell holds the start of the text and mapping.TruncatedMarker.
+const LongCellsSheet = mapping.LongCellsSheet
 
-// longMarker ends a cell that the exporter cut to Excel's limit.
-var longMarker = regexp.MustCompile(` …\[truncated: (\d+) characters, full text in sheet ` + LongCellsSheet + `\]$`)
-
+// longMarkerEnd is a cheap first test for mapping.TruncatedMarker.
 const longMarkerEnd = "full text in sheet " + LongCellsSheet + "]"
 
 // longCells are the LongCellsSheet rows of one data sheet.
@@ -817,7 +832,7 @@ type longCell struct {
 // originals sheet holds the same cut cells, at the same references, as the
 // data sheet written with it.
 func longCellsSheetOf(meta map[string]string, sheet string) string {
-	data := strings.Split(meta["data_sheets"], ",")
+	data := strings.Split(meta[mapping.MetaDataSheets], ",")
 	for i, o := range OriginalsSheets(meta) {
 		if o == sheet && i < len(data) {
 			return data[i]
@@ -868,12 +883,10 @@ func readLongCells(newStream func(string) (*sheetStream, error), part, sheet str
 // that length starting with c's. Anything else is an error: a cut text is
 // never imported as if it were whole.
 func (lc *longCells) restore(c, ref string) (string, error) {
-	m := longMarker.FindStringSubmatchIndex(c)
-	if m == nil {
+	start, n, cut := mapping.Truncated(c)
+	if !cut {
 		return c, nil
 	}
-	n, _ := strconv.Atoi(c[m[2]:m[3]])
-	start := c[:m[0]]
 	fits := func(l longCell) bool { return l.n == n && strings.HasPrefix(l.text, start) }
 	if lc != nil {
 		if k, ok := lc.byRef[ref]; ok && fits(lc.cells[k]) {
