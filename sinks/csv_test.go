@@ -95,3 +95,18 @@ func TestCSVKeepsCRLFInFields(t *testing.T) {
 		t.Errorf("lone CR or quote not kept verbatim:\n%q", b)
 	}
 }
+
+// TestCSVNoFormulaEscape: a file for analysis holds text as it is.
+func TestCSVNoFormulaEscape(t *testing.T) {
+	got, err := csv.NewReader(bytes.NewReader(writeCSV(t, CSVOptions{NoFormulaEscape: true, NoBOM: true}, fileTestRows()))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"3", "=SUM(A1:A2)", "-5", "@cmd", "", "", "", "2023-02-30", "0.3", "12abc", ""},
+		{"4", "'quoted", "\ttab", "+1", "", "=x", "1999-12-31T23:59:59+08:00", "1970-01-01", "1000000000000000000000", "9007199254740993", ""},
+	}
+	if !reflect.DeepEqual(got[3:], want) {
+		t.Errorf("rows\n got %q\nwant %q", got[3:], want)
+	}
+}
