@@ -32,11 +32,12 @@ var errUnclosedQuote = errors.New(`quoted field is never closed (unbalanced ")`)
 // CSVReader reads a comma-separated file whose first non-blank row is the
 // header. Unlike encoding/csv it keeps "\r\n" inside quoted fields as written.
 type CSVReader struct {
-	path   string
-	f      *os.File
-	p      *csvParser
-	header []string
-	closed bool
+	pandasIndex // Notes
+	path        string
+	f           *os.File
+	p           *csvParser
+	header      []string
+	closed      bool
 }
 
 // OpenCSV opens a CSV file: UTF-8 (a BOM is dropped) or GBK/GB18030 as
@@ -89,7 +90,7 @@ func OpenCSV(path string, opts CSVOptions) (*CSVReader, error) {
 		}
 		return nil, fmt.Errorf("%s: header: %w", path, err)
 	}
-	if r.header, err = checkHeader(path, trimTrailingEmpty(fields)); err != nil {
+	if r.header, err = checkHeader(path, r.dropIndex(path, trimTrailingEmpty(fields))); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -262,7 +263,11 @@ func (r *CSVReader) Next(ctx context.Context) (pipeline.Record, error) {
 		if len(trimTrailingEmpty(fields)) == 0 {
 			continue
 		}
+		fields, err = r.cells(pos, fields)
 		rec := pipeline.Record{Pos: pos, Cells: fields}
+		if err != nil {
+			return rec, err
+		}
 		return rec, raggedError(pos, fields, len(r.header), true)
 	}
 }

@@ -326,7 +326,6 @@ func TestCSVQuotedFieldLongerThanBuffer(t *testing.T) {
 	}
 }
 
-
 func BenchmarkCSV100k(b *testing.B) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -59,6 +60,57 @@ func Open(path string, opts OpenOptions) (pipeline.RecordReader, error) {
 		return OpenParquet(path)
 	}
 	return nil, fmt.Errorf("%s: unsupported file type %q (expected .csv, .xlsx, .jsonl or .parquet)", path, ext)
+}
+
+// NoteReader is implemented by readers that can say something the caller
+// should print about how they read a file (e.g. a column they ignore).
+type NoteReader interface {
+	Notes() []string
+}
+
+// pandasIndex is a file's first column when it has no name: the index
+// pandas writes by default (to_csv, to_excel), whose cells are the row
+// numbers 0, 1, 2... Such a column is not data; it is left out, and a row
+// whose cell there is not a whole number is a row error (see indexCell).
+type pandasIndex struct {
+	on   bool
+	note string
+}
+
+// dropIndex leaves out an unnamed first column of header (when the other
+// columns have names) and returns the rest.
+func (x *pandasIndex) dropIndex(path string, header []string) []string {
+	if len(header) < 2 || strings.TrimSpace(header[0]) != "" {
+		return header
+	}
+	for _, h := range header[1:] {
+		if strings.TrimSpace(h) == "" {
+			return header // checkHeader names the unnamed column
+		}
+	}
+	x.on = true
+	x.note = fmt.Sprintf("%s: column 1 has no name and is taken as row numbers (the index pandas writes with to_csv or to_excel): it is ignored", path)
+	return header[1:]
+}
+
+// cells returns a row's cells without the index column, or a row error when
+// the index cell is not a whole number (the column holds data after all).
+func (x *pandasIndex) cells(pos pipeline.Position, cells []string) ([]string, error) {
+	if !x.on || len(cells) == 0 {
+		return cells, nil
+	}
+	if _, err := strconv.ParseInt(strings.TrimSpace(cells[0]), 10, 64); err != nil {
+		return cells[1:], &pipeline.RowError{Pos: pos, Err: fmt.Errorf("column 1 has no name and was taken as the row numbers pandas writes, but holds %q here; name the column or remove it", cells[0])}
+	}
+	return cells[1:], nil
+}
+
+// Notes says what the reader did that the caller should know.
+func (x *pandasIndex) Notes() []string {
+	if !x.on {
+		return nil
+	}
+	return []string{x.note}
 }
 
 // checkHeader trims the header names and rejects empty or duplicate ones.

@@ -36,6 +36,7 @@ const maxXLSXColumns = 16384
 // main cost of reading, see DESIGN.md): here numbers are read raw and only
 // date-formatted ones are converted.
 type XLSXReader struct {
+	pandasIndex // Notes
 	path, sheet string
 	zr          *zip.ReadCloser
 	s           *sheetStream
@@ -212,7 +213,8 @@ func (r *XLSXReader) open(sheet string) error {
 			for i, c := range cells {
 				cells[i] = mapping.UnescapeFormula(c)
 			}
-			if r.header, err = checkHeader(fmt.Sprintf("%s sheet %q row %d", r.path, r.sheet, row), cells); err != nil {
+			where := fmt.Sprintf("%s sheet %q row %d", r.path, r.sheet, row)
+			if r.header, err = checkHeader(where, r.dropIndex(where, cells)); err != nil {
 				return err
 			}
 			return nil
@@ -504,6 +506,7 @@ func (s *sheetStream) next() (int, []string, error) {
 	var (
 		inRow, inV, inIS, inT, inPh bool
 		over                        bool // the cell is over the limit: its text is dropped
+		formula, hasValue           bool // the cell has a formula, a saved value
 		col, rowText                int
 		typ                         string
 		style                       int
@@ -552,13 +555,16 @@ func (s *sheetStream) next() (int, []string, error) {
 					return 0, nil, fmt.Errorf("row %d: column %d is past Excel's last column", s.rowNum, col)
 				}
 				typ, style, val, over = attr(t, "t"), 0, val[:0], false
+				formula, hasValue = false, false
 				if v := attr(t, "s"); v != "" {
 					style, _ = strconv.Atoi(v)
 				}
 			case "v":
-				inV = true
+				inV, hasValue = true, true
+			case "f":
+				formula = true
 			case "is":
-				inIS = true
+				inIS, hasValue = true, true
 			case "t":
 				inT = inIS && !inPh
 			case "rPh":
@@ -581,6 +587,14 @@ func (s *sheetStream) next() (int, []string, error) {
 			case "rPh":
 				inPh = false
 			case "c":
+				if formula && !hasValue {
+					// Written by a program that does not compute formulas;
+					// read as empty, the cell would pass for a blank one.
+					if s.bad == "" {
+						s.bad = fmt.Sprintf("cell %s holds a formula with no saved value; open and save the file in Excel or LibreOffice, or paste the values", cellName(col, s.rowNum))
+					}
+					continue
+				}
 				v, err := "", errCellTooLong
 				if !over {
 					if v, err = s.value(typ, style, val); err == nil && tooLong(v) {
@@ -795,7 +809,10 @@ func (r *XLSXReader) Next(ctx context.Context) (pipeline.Record, error) {
 				cells[i] = full
 			}
 		}
-		return rec, raggedError(pos, cells, len(r.header), false)
+		if rec.Cells, err = r.cells(pos, cells); err != nil {
+			return rec, err
+		}
+		return rec, raggedError(pos, rec.Cells, len(r.header), false)
 	}
 }
 
