@@ -31,10 +31,19 @@ const maxXLSXExpanded = 4 << 30
 const maxXLSXColumns = 16384
 
 // XLSXReader streams one sheet of a workbook. It reads the sheet's XML from
-// the zip directly rather than through excelize, whose row iterator hides the
-// cell styles that say which numbers are dates and formats every cell (the
-// main cost of reading, see DESIGN.md): here numbers are read raw and only
-// date-formatted ones are converted.
+// the zip directly rather than through excelize's streaming Rows, which was
+// measured against it (BenchmarkXLSXReaders, a 100k-row export, 2 shared
+// cores): ours 27k rows/s, 395 MB and 10.8M allocations per read, 9 MB peak
+// heap; excelize formatted 3.3k rows/s, 1.42 GB, 43M allocations, 6 MB;
+// excelize raw values 21k rows/s, 880 MB, 18M allocations, 10 MB. It is kept
+// because what an import needs is not in either excelize mode: the raw mode
+// gives a date as its serial number with no way, while streaming, to see
+// the cell's style that says it is a date, and the formatted mode (8x
+// slower) gives dates as the number format shows them; nor does Rows say
+// whether a cell is text (which the formula escape of import depends on) or
+// a formula with no saved value, and it has no bounds against a cell or a
+// sheet that expands to gigabytes (see xlsx_limits.go). Here numbers are
+// read raw and only date-formatted ones are converted.
 type XLSXReader struct {
 	pandasIndex // Notes
 	path, sheet string
