@@ -2,7 +2,6 @@ package sinks
 
 import (
 	"math/big"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -101,24 +100,6 @@ func TestXLSXOriginalsRollOverWithTheData(t *testing.T) {
 	}
 	if strings.Join(ids, ",") != "1,2,3,4,5" {
 		t.Errorf("ids over the originals sheets %v, want 1..5", ids)
-	}
-}
-
-func TestCSVPrivate(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x.csv")
-	w, err := NewCSVWriter(path, fileTestSchema(), CSVOptions{Private: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
 	}
 }
 

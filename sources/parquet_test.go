@@ -46,6 +46,12 @@ func writeParquet(t *testing.T, meta map[string]string, rows int) string {
 			b.Field(6).(*array.StringBuilder).AppendNull()
 		}
 	}
+	return saveParquet(t, b, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(1000)), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+}
+
+// saveParquet writes the rows built in b to a file.
+func saveParquet(t *testing.T, b *array.RecordBuilder, props *parquet.WriterProperties, aprops pqarrow.ArrowWriterProperties) string {
+	t.Helper()
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	p := filepath.Join(t.TempDir(), "in.parquet")
@@ -53,7 +59,7 @@ func writeParquet(t *testing.T, meta map[string]string, rows int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(1000)), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	w, err := pqarrow.NewFileWriter(rec.Schema(), f, props, aprops)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,24 +126,7 @@ func writeParquetColumns(t *testing.T, fields []arrow.Field, appendRow func(b *a
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
 	appendRow(b)
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-	p := filepath.Join(t.TempDir(), "in.parquet")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(rec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return saveParquet(t, b, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties())
 }
 
 // TestParquetNaiveTimestampIsWallClock: a timestamp without a zone
