@@ -105,6 +105,14 @@ func (x *pandasIndex) cells(pos pipeline.Position, cells []string) ([]string, er
 	return cells[1:], nil
 }
 
+// headerIndex is the header column of a row's cell i, as the file has it.
+func (x *pandasIndex) headerIndex(i int) int {
+	if x.on {
+		return i - 1
+	}
+	return i
+}
+
 // Notes says what the reader did that the caller should know.
 func (x *pandasIndex) Notes() []string {
 	if !x.on {

@@ -807,8 +807,8 @@ func (r *XLSXReader) Next(ctx context.Context) (pipeline.Record, error) {
 				full, err := r.long.restore(c, cellName(i+1, row))
 				if err != nil {
 					re := &pipeline.RowError{Pos: pos, Err: err}
-					if i < len(r.header) {
-						re.Column = r.header[i]
+					if h := r.headerIndex(i); h >= 0 && h < len(r.header) {
+						re.Column = r.header[h]
 					}
 					return rec, re
 				}
