@@ -3,7 +3,6 @@ package mapping
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +39,7 @@ func (e *EditError) Error() string { return e.Err.Error() }
 func (e *EditError) Unwrap() error { return e.Err }
 
 // CellText is a value in the text form the CSV writer writes and the file
-// readers give back: dates 2006-01-02, timestamps "2006-01-02 15:04:05 -0700",
+// readers give back: dates 2006-01-02, timestamps in TimestampLayout,
 // lists joined with ",", floats in their shortest exact form, text with its
 // formula escape (EscapeFormula). nil is "".
 func CellText(k pipeline.Kind, v any) string {
@@ -55,7 +54,7 @@ func CellText(k pipeline.Kind, v any) string {
 		if k == pipeline.Date {
 			return v.Format(DateLayout)
 		}
-		return v.Format("2006-01-02 15:04:05 -0700")
+		return v.Format(TimestampLayout)
 	case []string:
 		return EscapeFormula(strings.Join(v, ","))
 	}
@@ -186,10 +185,6 @@ func cell(cells []string, i int) string {
 	return ""
 }
 
-// truncatedRe matches the marker the XLSX writer puts after the start of a
-// text too long for a cell (the full text goes to a hidden sheet).
-var truncatedRe = regexp.MustCompile(` …\[truncated: \d+ characters, full text in sheet [^\]]*\]$`)
-
 // Operation compares one edited row with its original (matched by id) and
 // returns the update of only the changed fields, with the changes.
 // ErrUnchanged: nothing changed. Errors are joined *pipeline.RowError, each
@@ -256,7 +251,7 @@ func (d *Differ) Operation(rec pipeline.Record) (Operation, []Change, error) {
 			errs = append(errs, rowErr(h, CodeCleared, "was %s and is now empty, but an update cannot clear a field (an empty cell leaves it as it is); restore the value or write another",
 				quoteCell(vo)))
 			continue
-		case truncatedRe.MatchString(vo):
+		case isTruncated(vo):
 			errs = append(errs, rowErr(h, CodeReadOnly, "held a text too long for a spreadsheet cell, cut to fit; it cannot be edited in the sheet (restore the cell)"))
 			continue
 		}
@@ -406,4 +401,10 @@ func quoteCell(s string) string {
 		return strconv.Quote(s)
 	}
 	return s
+}
+
+// isTruncated reports a cell the XLSX writer cut to fit (TruncatedMarker).
+func isTruncated(cell string) bool {
+	_, _, ok := Truncated(cell)
+	return ok
 }

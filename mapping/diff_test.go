@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,6 +74,27 @@ func editCode(err error) string {
 		return ee.Code
 	}
 	return ""
+}
+
+// TestDifferOldAndNewTimestampText: originals kept by an export written
+// before timestamps were RFC 3339 ("2016-07-28 20:44:08 +0800") and those of
+// a newer one compare equal to a file in either form.
+func TestDifferOldAndNewTimestampText(t *testing.T) {
+	header, rows := exported(t, diffTicket(101))
+	oldForm := set(header, rows[0], "created_at", "2016-07-28 20:44:08 +0800")
+	oldForm = set(header, oldForm, "updated_at", "2016-07-29 09:00:30 +0800")
+	for name, c := range map[string]struct{ orig, edited []string }{
+		"new originals, old file": {rows[0], oldForm},
+		"old originals, new file": {oldForm, rows[0]},
+	} {
+		d := newTestDiffer(t, header, header, [][]string{c.orig})
+		if _, changes, err := d.Operation(rec(2, c.edited...)); !errors.Is(err, ErrUnchanged) {
+			t.Errorf("%s: err %v, changes %v; want ErrUnchanged", name, err, changes)
+		}
+	}
+	if got := rows[0][slices.Index(header, "created_at")]; got != "2016-07-28T20:44:08+08:00" {
+		t.Errorf("created_at written as %q, want RFC 3339", got)
+	}
 }
 
 func TestDifferUnchangedDespiteRetyping(t *testing.T) {
@@ -214,7 +236,7 @@ func TestCellText(t *testing.T) {
 	for i, h := range header {
 		got[h] = rows[0][i]
 	}
-	for col, want := range map[string]string{"subject": "'=SUM(A1)", "created_at": "2016-07-28 20:44:08 +0800",
+	for col, want := range map[string]string{"subject": "'=SUM(A1)", "created_at": "2016-07-28T20:44:08+08:00",
 		"日期字段": "2016-08-11", "多选框字段": "多选框选项1,多选框选项4", "assignee_id": "7", "数值字段": "13.33"} {
 		if got[col] != want {
 			t.Errorf("%s: %q, want %q", col, got[col], want)

@@ -12,7 +12,10 @@ func needsEscape(b byte) bool {
 
 // EscapeFormula puts a ' before text that a spreadsheet would run as a
 // formula (a leading = + - @ TAB or CR) and before text that already starts
-// with ', so that UnescapeFormula(EscapeFormula(s)) == s for every s.
+// with ', so that UnescapeFormula(EscapeFormula(s)) == s for every s. It is
+// the form of text in CSV files and in the cells the file readers give back
+// (an XLSX reader escapes the text of a workbook that holds it as it is);
+// an import undoes it.
 func EscapeFormula(s string) string {
 	if s != "" && needsEscape(s[0]) {
 		return "'" + s

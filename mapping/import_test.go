@@ -70,7 +70,7 @@ func TestCreateRowErrors(t *testing.T) {
 		`in.csv row 4 column "subject": is empty; create needs subject, content`,
 		`in.csv row 4 column "email": "nope" is not an email address`,
 		`in.csv row 4 column "priority": "P9" is not a priority; expected one of 紧急/urgency`,
-		`in.csv row 4 column "正整数字段": field "正整数字段" (TextField_7, number): "-2" is not a positive whole number`,
+		`in.csv row 4 column "正整数字段": field "正整数字段" (TextField_7, number): "-2" is not a whole number`,
 		`in.csv row 4 column "下拉列表字段": "下拉选项7" is not an option label or index of field "下拉列表字段"`)
 	var n int
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {

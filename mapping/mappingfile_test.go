@@ -127,7 +127,7 @@ defaults:
   status: nope
 constants:
   platform: 邮件
-  正整数字段: "0"
+  正整数字段: "-1"
   Nowhere: x
 `))
 	if err != nil {
@@ -141,7 +141,7 @@ constants:
 		`mapping file bad.yaml: values of "日期字段": "someday" -> "later": field "日期字段" (TextField_3, date): "later" is not a date`,
 		`mapping file bad.yaml: defaults: "status": "nope" is not a status`,
 		`mapping file bad.yaml: constants: "platform": create does not use "platform"`,
-		`mapping file bad.yaml: constants: "正整数字段": field "正整数字段" (TextField_7, number): "0" is not a positive whole number`,
+		`mapping file bad.yaml: constants: "正整数字段": field "正整数字段" (TextField_7, number): "-1" is not a whole number`,
 		`mapping file bad.yaml: constants: "Nowhere"`,
 		"no content column: create needs subject, content")
 	if errs := err.(interface{ Unwrap() []error }).Unwrap(); len(errs) != 9 {

@@ -24,13 +24,20 @@ const (
 	DatetimeLayout = "2006-01-02 15:04" // minute precision, as the spec's examples
 )
 
+// TimestampLayout is the text form of a timestamp in the files an export
+// writes (CSV, JSON lines, the originals of an editable workbook) and in the
+// cells the file readers give back: RFC 3339 with the offset, which DuckDB,
+// pandas and polars read as a timestamp. Imports also take the older
+// "2006-01-02 15:04:05 -0700" and the API's "2006-01-02 15:04:05".
+const TimestampLayout = time.RFC3339
+
 // Expected forms, for error messages.
 const (
 	wantDate     = "a date such as 2016-08-11 (also 2016/8/11, 2016年8月11日, 20160811 or an Excel date serial number)"
 	wantTime     = "a time of day such as 14:44:36 or 14:44 (or an Excel time fraction such as 0.614)"
 	wantDatetime = "a date and time to the minute such as 2017-05-03 14:44 (also 2017/5/3 14:44, 2017-05-03T14:44:00+08:00, \"2017-05-03 14:44:00 +0800\" or an Excel serial number)"
 	wantLink     = "a web address starting with http://, https:// or ftp://"
-	wantNumber   = "a positive whole number such as 13 (13.0 is accepted)"
+	wantNumber   = "a whole number such as 13, 0 or more (13.0 is accepted)"
 	wantNumeric  = "a number such as 13.33"
 	wantEmail    = "an email address such as name@example.com"
 	wantID       = "a positive whole number (a ticket, agent or group id)"
@@ -213,22 +220,30 @@ func normLink(v string) (string, error) {
 
 var wholeRe = regexp.MustCompile(`^\+?(\d+)(?:\.0*)?$`)
 
-// parsePositive reads a positive whole number; "13.0" (a number cell from a
-// spreadsheet) is accepted.
-func parsePositive(v string) (int64, bool) {
+// parseWhole reads a whole number of 0 or more; "13.0" (a number cell from a
+// spreadsheet, or a column pandas read as floats) is accepted.
+func parseWhole(v string) (int64, bool) {
 	m := wholeRe.FindStringSubmatch(strings.TrimSpace(v))
 	if m == nil {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(m[1], 10, 64)
-	return n, err == nil && n > 0
+	return n, err == nil
 }
 
-// normNumber turns a positive whole number into its plain decimal form.
+// parsePositive reads a whole number above 0.
+func parsePositive(v string) (int64, bool) {
+	n, ok := parseWhole(v)
+	return n, ok && n > 0
+}
+
+// normNumber turns the value of a number field (正整数, "positive integer" in
+// the UI) into its plain decimal form. 0 is accepted: the API stores and
+// returns it, and what it returns must import back.
 func normNumber(v string) (string, error) {
-	n, ok := parsePositive(v)
+	n, ok := parseWhole(v)
 	if !ok {
-		return "", fmt.Errorf("%q is not a positive whole number; expected %s", v, wantNumber)
+		return "", fmt.Errorf("%q is not a whole number; expected %s", v, wantNumber)
 	}
 	return strconv.FormatInt(n, 10), nil
 }

@@ -115,7 +115,7 @@ func TestNormLink(t *testing.T) {
 }
 
 func TestNormNumber(t *testing.T) {
-	bad := func(v string) []string { return []string{`"` + v + `"`, "positive whole number"} }
+	bad := func(v string) []string { return []string{`"` + v + `"`, "not a whole number"} }
 	runValueCases(t, "normNumber", normNumber, []valueCase{
 		{in: "13", want: "13"},
 		{in: "13.0", want: "13"}, // a spreadsheet number cell
@@ -123,7 +123,9 @@ func TestNormNumber(t *testing.T) {
 		{in: "+13", want: "13"},
 		{in: " 007 ", want: "7"},
 		{in: "9223372036854775807", want: "9223372036854775807"},
-		{in: "0", errHas: bad("0")},
+		{in: "0", want: "0"},      // the API stores and returns 0
+		{in: "0.0", want: "0"},    // 0 after a pandas re-save
+		{in: "42.00", want: "42"}, // a float column
 		{in: "-1", errHas: bad("-1")},
 		{in: "13.5", errHas: bad("13.5")},
 		{in: "1e3", errHas: bad("1e3")},
@@ -194,7 +196,7 @@ func TestNormCustom(t *testing.T) {
 		{field: "TextField_4", in: "noon", errHas: []string{`field "时间字段" (TextField_4, time)`, `"noon"`, "14:44:36"}},
 		{field: "TextField_5", in: "x", errHas: []string{`field "日期时间字段" (TextField_5, datetime)`, `"x"`, "2017-05-03 14:44"}},
 		{field: "TextField_6", in: "sample.com", errHas: []string{`field "链接字段" (TextField_6, link)`, `"sample.com"`, "https://"}},
-		{field: "TextField_7", in: "-3", errHas: []string{`field "正整数字段" (TextField_7, number)`, `"-3"`, "positive whole number"}},
+		{field: "TextField_7", in: "-3", errHas: []string{`field "正整数字段" (TextField_7, number)`, `"-3"`, "not a whole number"}},
 		{field: "TextField_8", in: "abc", errHas: []string{`field "数值字段" (TextField_8, numeric)`, `"abc"`, "13.33"}},
 		{field: "SelectField_1", in: "下拉选项9", errHas: []string{`field "下拉列表字段" (SelectField_1, droplist)`, `"下拉选项9"`, "0=下拉选项1, 1=下拉选项2, 2=下拉选项3"}},
 	}

@@ -15,8 +15,14 @@ type CSVOptions struct {
 	// NoBOM leaves out the UTF-8 byte order mark that is written by default
 	// so that Excel reads the file as UTF-8.
 	NoBOM bool
+	// NoFormulaEscape writes text as it is, without the ' put before text
+	// that a spreadsheet would run as a formula: for files meant for
+	// analysis (DuckDB, pandas, polars), never to be opened in a
+	// spreadsheet. An import of such a file takes a value that starts with
+	// ' followed by = + - @ as escaped.
+	NoFormulaEscape bool
 	// Private writes the file with mode 0600 (a copy kept in a state folder)
-	// instead of 0644.
+	// instead of 0666 narrowed by the umask.
 	Private bool
 }
 
@@ -28,6 +34,7 @@ type CSVOptions struct {
 type csvWriter struct {
 	path   string
 	schema pipeline.Schema
+	escape func(string) string // mapping.EscapeFormula, or none
 	tmp    *tempFile
 	line   []byte
 	stats  pipeline.WriterStats
@@ -36,9 +43,9 @@ type csvWriter struct {
 
 // NewCSVWriter writes a header row of Column.Name and then one record per row
 // to path. Text cells (String, TimeOfDay, lists, raw values and the header)
-// that a spreadsheet would run as a formula get a leading quote; numbers and
-// dates never start with one. Timestamps are written as
-// "2006-01-02 15:04:05 -0700", dates as "2006-01-02", floats in their
+// that a spreadsheet would run as a formula get a leading quote, unless
+// opts.NoFormulaEscape; numbers and dates never start with one. Timestamps are written as
+// RFC 3339 (mapping.TimestampLayout), dates as "2006-01-02", floats in their
 // shortest exact decimal form, lists joined with ",".
 func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipeline.RowWriter, error) {
 	if err := checkSchema(path, schema); err != nil {
@@ -54,7 +61,10 @@ func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipelin
 			return nil, fmt.Errorf("sinks: %s: %w", path, err)
 		}
 	}
-	w := &csvWriter{path: path, schema: schema, tmp: tmp}
+	w := &csvWriter{path: path, schema: schema, tmp: tmp, escape: mapping.EscapeFormula}
+	if opts.NoFormulaEscape {
+		w.escape = func(s string) string { return s }
+	}
 	if !opts.NoBOM {
 		w.line = append(w.line, "\uFEFF"...)
 	}
@@ -62,7 +72,7 @@ func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipelin
 		if i > 0 {
 			w.line = append(w.line, ',')
 		}
-		w.line = appendCSVField(w.line, mapping.EscapeFormula(c.Name))
+		w.line = appendCSVField(w.line, w.escape(c.Name))
 	}
 	w.line = append(w.line, '\r', '\n')
 	if _, err := tmp.w.Write(w.line); err != nil {
@@ -88,10 +98,10 @@ func (w *csvWriter) WriteRows(rows []pipeline.Row) error {
 			}
 			if raw, ok := r.Raw[i]; ok {
 				w.stats.RawValues++
-				w.line = appendCSVField(w.line, mapping.EscapeFormula(raw))
+				w.line = appendCSVField(w.line, w.escape(raw))
 				continue
 			}
-			w.line = appendCSVValue(w.line, w.schema.Columns[i].Kind, v)
+			w.line = w.appendValue(w.line, w.schema.Columns[i].Kind, v)
 		}
 		w.line = append(w.line, '\r', '\n')
 		if _, err := w.tmp.w.Write(w.line); err != nil {
@@ -102,23 +112,23 @@ func (w *csvWriter) WriteRows(rows []pipeline.Row) error {
 	return nil
 }
 
-func appendCSVValue(b []byte, k pipeline.Kind, v any) []byte {
+func (w *csvWriter) appendValue(b []byte, k pipeline.Kind, v any) []byte {
 	switch v := v.(type) {
 	case nil:
 		return b
 	case string:
-		return appendCSVField(b, mapping.EscapeFormula(v))
+		return appendCSVField(b, w.escape(v))
 	case int64:
 		return strconv.AppendInt(b, v, 10)
 	case float64:
 		return strconv.AppendFloat(b, v, 'f', -1, 64)
 	case time.Time:
 		if k == pipeline.Date {
-			return v.AppendFormat(b, dateLayout)
+			return v.AppendFormat(b, mapping.DateLayout)
 		}
-		return v.AppendFormat(b, timestampLayout)
+		return v.AppendFormat(b, mapping.TimestampLayout)
 	case []string:
-		return appendCSVField(b, mapping.EscapeFormula(strings.Join(v, ",")))
+		return appendCSVField(b, w.escape(strings.Join(v, ",")))
 	}
 	panic(fmt.Sprintf("sinks: unchecked value type %T", v)) // checkRow rejects every other type
 }

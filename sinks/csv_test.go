@@ -17,10 +17,10 @@ import (
 // it (TestCSVKeepsCRLFInFields).
 var fileTestCSV = [][]string{
 	{"id", "subject", "content", "status", "下拉列表字段", "复选框", "created_at", "日期", "amount", "count", "时间"},
-	{"1", "打印机坏了", "第一行\n第二行\n第三行", "open", "选项 A0", "a,b", "2024-03-05 09:07:30 +0800", "2024-02-29", "1.1", "-42", "09:30:00"},
+	{"1", "打印机坏了", "第一行\n第二行\n第三行", "open", "选项 A0", "a,b", "2024-03-05T09:07:30+08:00", "2024-02-29", "1.1", "-42", "09:30:00"},
 	{"", "", "", "", "", "", "", "", "", "", ""},
 	{"3", "'=SUM(A1:A2)", "'-5", "'@cmd", "", "", "", "2023-02-30", "0.3", "12abc", ""},
-	{"4", "''quoted", "'\ttab", "'+1", "", "'=x", "1999-12-31 23:59:59 +0800", "1970-01-01", "1000000000000000000000", "9007199254740993", ""},
+	{"4", "''quoted", "'\ttab", "'+1", "", "'=x", "1999-12-31T23:59:59+08:00", "1970-01-01", "1000000000000000000000", "9007199254740993", ""},
 }
 
 func writeCSV(t *testing.T, opts CSVOptions, rows []pipeline.Row) []byte {
@@ -93,5 +93,20 @@ func TestCSVKeepsCRLFInFields(t *testing.T) {
 	b = writeCSV(t, CSVOptions{NoBOM: true}, rows)
 	if !strings.Contains(string(b), "\"a\rb\"\"c\"") {
 		t.Errorf("lone CR or quote not kept verbatim:\n%q", b)
+	}
+}
+
+// TestCSVNoFormulaEscape: a file for analysis holds text as it is.
+func TestCSVNoFormulaEscape(t *testing.T) {
+	got, err := csv.NewReader(bytes.NewReader(writeCSV(t, CSVOptions{NoFormulaEscape: true, NoBOM: true}, fileTestRows()))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"3", "=SUM(A1:A2)", "-5", "@cmd", "", "", "", "2023-02-30", "0.3", "12abc", ""},
+		{"4", "'quoted", "\ttab", "+1", "", "=x", "1999-12-31T23:59:59+08:00", "1970-01-01", "1000000000000000000000", "9007199254740993", ""},
+	}
+	if !reflect.DeepEqual(got[3:], want) {
+		t.Errorf("rows\n got %q\nwant %q", got[3:], want)
 	}
 }

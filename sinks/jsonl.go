@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
@@ -28,7 +29,7 @@ type jsonlWriter struct {
 // NewJSONLWriter writes JSON lines to path, or to standard output when path
 // is "-". Each line is an object whose keys are the Column.Names in schema
 // order; values are typed: numbers as numbers, timestamps as
-// "2006-01-02 15:04:05 -0700" strings, dates as "2006-01-02", lists as
+// RFC 3339 (mapping.TimestampLayout) strings, dates as "2006-01-02", lists as
 // arrays, nil as null. A raw value (Row.Raw) is written as its string in its
 // column's place.
 func NewJSONLWriter(path string, schema pipeline.Schema) (pipeline.RowWriter, error) {
@@ -117,9 +118,9 @@ func appendJSONValue(b []byte, k pipeline.Kind, v any) []byte {
 	case time.Time:
 		b = append(b, '"')
 		if k == pipeline.Date {
-			b = v.AppendFormat(b, dateLayout)
+			b = v.AppendFormat(b, mapping.DateLayout)
 		} else {
-			b = v.AppendFormat(b, timestampLayout)
+			b = v.AppendFormat(b, mapping.TimestampLayout)
 		}
 		return append(b, '"')
 	case []string:

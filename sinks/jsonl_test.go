@@ -59,11 +59,11 @@ func TestJSONLRoundTrip(t *testing.T) {
 	}
 	want := [][]any{
 		{json.Number("1"), "打印机\"坏了\"\\ \x01 \u2028 \ufffd", "第一行\r\n第二行\n第三行", "open", "选项 A0", []any{"a", "b"},
-			"2024-03-05 09:07:30 +0800", "2024-02-29", json.Number("1.1"), json.Number("-42"), "09:30:00"},
+			"2024-03-05T09:07:30+08:00", "2024-02-29", json.Number("1.1"), json.Number("-42"), "09:30:00"},
 		{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
 		// Raw values in place as strings; no formula escaping in JSON.
 		{json.Number("3"), "=SUM(A1:A2)", "-5", "@cmd", nil, []any{}, nil, "2023-02-30", json.Number("0.3"), "12abc", nil},
-		{json.Number("4"), "'quoted", "\ttab", "+1", nil, []any{"=x"}, "1999-12-31 23:59:59 +0800", "1970-01-01",
+		{json.Number("4"), "'quoted", "\ttab", "+1", nil, []any{"=x"}, "1999-12-31T23:59:59+08:00", "1970-01-01",
 			json.Number("1000000000000000000000"), json.Number("9007199254740993"), nil},
 	}
 	var names []string

@@ -12,13 +12,14 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // RawValuesColumn is the trailing Parquet column holding, per row, a JSON
 // object of column name -> raw string for the values that did not fit their
 // column's type (null when the row has none).
-const RawValuesColumn = "_raw_values"
+const RawValuesColumn = mapping.RawValuesColumn
 
 // Rows are built into arrow arrays a chunk at a time and handed to a buffered
 // row group, which keeps them encoded and compressed; a row group is written
@@ -55,7 +56,9 @@ type parquetWriter struct {
 // in row groups of at most 64Ki rows or 32 MiB compressed. Column types follow
 // Column.Kind: Int64 -> int64, Float64 -> double, Date -> DATE, Timestamp ->
 // timestamp(us, adjusted to UTC: the instant is kept, the offset is not),
-// StringList -> list<string>, String and TimeOfDay -> string. A trailing
+// TimeOfDay -> TIME(ms) (time of day), StringList -> list<string>,
+// String -> string. A TimeOfDay text that is not a time of day is kept as a
+// raw value. A trailing
 // string column RawValuesColumn holds the raw values of a row. Schema.Meta is
 // written to the file's key-value metadata.
 func NewParquetWriter(path string, schema pipeline.Schema) (pipeline.RowWriter, error) {
@@ -122,6 +125,8 @@ func arrowType(k pipeline.Kind) arrow.DataType {
 		return arrow.FixedWidthTypes.Date32
 	case pipeline.Timestamp:
 		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	case pipeline.TimeOfDay:
+		return arrow.FixedWidthTypes.Time32ms
 	case pipeline.StringList:
 		return arrow.ListOf(arrow.BinaryTypes.String)
 	}
@@ -136,10 +141,13 @@ func (w *parquetWriter) WriteRows(rows []pipeline.Row) error {
 		if err := checkRow(w.path, w.stats.Rows+1, w.schema, r); err != nil {
 			return err
 		}
+		raw := r.Raw
 		for i, v := range r.Values {
-			w.appendValue(i, v)
+			if !w.appendValue(i, v) {
+				raw = withRaw(raw, i, v.(string))
+			}
 		}
-		w.appendRaw(r.Raw)
+		w.appendRaw(raw)
 		w.rows++
 		w.stats.Rows++
 		if w.rows >= parquetChunkRows {
@@ -151,32 +159,44 @@ func (w *parquetWriter) WriteRows(rows []pipeline.Row) error {
 	return nil
 }
 
-func (w *parquetWriter) appendValue(i int, v any) {
+// appendValue appends v to column i; false when v is a text its column's
+// type cannot hold (a null is appended: the text belongs in the raw values).
+func (w *parquetWriter) appendValue(i int, v any) bool {
 	switch b := w.builder[i].(type) {
 	case *array.Int64Builder:
 		if x, ok := v.(int64); ok {
 			b.Append(x)
-			return
+			return true
 		}
 	case *array.Float64Builder:
 		if x, ok := v.(float64); ok {
 			b.Append(x)
-			return
+			return true
 		}
 	case *array.Date32Builder:
 		if t, ok := v.(time.Time); ok {
 			b.Append(date32(t))
-			return
+			return true
 		}
 	case *array.TimestampBuilder:
 		if t, ok := v.(time.Time); ok {
 			b.Append(arrow.Timestamp(t.UnixMicro()))
-			return
+			return true
+		}
+	case *array.Time32Builder:
+		if s, ok := v.(string); ok {
+			t, err := time.Parse(mapping.TimeLayout, s)
+			if err != nil {
+				b.AppendNull()
+				return false
+			}
+			b.Append(arrow.Time32(t.Hour()*3600_000 + t.Minute()*60_000 + t.Second()*1000))
+			return true
 		}
 	case *array.StringBuilder:
 		if s, ok := v.(string); ok {
 			b.Append(s)
-			return
+			return true
 		}
 	case *array.ListBuilder:
 		if l, ok := v.([]string); ok {
@@ -185,10 +205,22 @@ func (w *parquetWriter) appendValue(i int, v any) {
 			for _, s := range l {
 				vb.Append(s)
 			}
-			return
+			return true
 		}
 	}
 	w.builder[i].AppendNull() // nil: checkRow has rejected every mismatched type
+	return true
+}
+
+// withRaw returns raw with column i's text added, copying it so that the
+// caller's row is left as it was.
+func withRaw(raw map[int]string, i int, s string) map[int]string {
+	out := make(map[int]string, len(raw)+1)
+	for k, v := range raw {
+		out[k] = v
+	}
+	out[i] = s
+	return out
 }
 
 // date32 is the calendar day of t (as written, whatever its location) in days

@@ -15,7 +15,9 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/sources"
 )
 
 func writeParquet(t *testing.T, rows []pipeline.Row, batch int) (string, pipeline.WriterStats) {
@@ -83,9 +85,11 @@ func arrowValue(t *testing.T, a arrow.Array, i int) any {
 	case *array.String:
 		return a.Value(i)
 	case *array.Date32:
-		return a.Value(i).ToTime().Format(dateLayout)
+		return a.Value(i).ToTime().Format(mapping.DateLayout)
 	case *array.Timestamp:
 		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
+	case *array.Time32:
+		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format(mapping.TimeLayout)
 	case *array.List:
 		start, end := a.ValueOffsets(i)
 		vals := a.ListValues().(*array.String)
@@ -107,7 +111,7 @@ func TestParquetRoundTrip(t *testing.T) {
 	rdr, sch, got := readParquet(t, path)
 
 	wantTypes := []string{"int64", "utf8", "utf8", "utf8", "utf8", "list<element: utf8, nullable>",
-		"timestamp[us, tz=UTC]", "date32", "float64", "int64", "utf8", "utf8"}
+		"timestamp[us, tz=UTC]", "date32", "float64", "int64", "time32[ms]", "utf8"}
 	wantNames := []string{"id", "subject", "content", "status", "下拉列表字段", "复选框", "created_at", "日期", "amount", "count", "时间", RawValuesColumn}
 	for i, f := range sch.Fields() {
 		if f.Name != wantNames[i] || f.Type.String() != wantTypes[i] {
@@ -201,5 +205,49 @@ func TestParquetReservedColumn(t *testing.T) {
 	s := pipeline.Schema{Columns: []pipeline.Column{{Name: RawValuesColumn}}}
 	if _, err := NewParquetWriter(filepath.Join(t.TempDir(), "a.parquet"), s); err == nil {
 		t.Error("a column named _raw_values was accepted")
+	}
+}
+
+// TestParquetTimeOfDay: a time field is Parquet's TIME (time of day) and the
+// Parquet reader gives its text back; a text that is no time of day is kept
+// as a raw value.
+func TestParquetTimeOfDay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.parquet")
+	schema := pipeline.Schema{Columns: []pipeline.Column{{Name: "id", Kind: pipeline.Int64}, {Name: "时间", Kind: pipeline.TimeOfDay}}}
+	w, err := NewParquetWriter(path, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRows([]pipeline.Row{
+		{Values: []any{int64(1), "15:04:05"}},
+		{Values: []any{int64(2), "25:00"}},
+		{Values: []any{int64(3), nil}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	rdr, sch, got := readParquet(t, path)
+	if typ := sch.Field(1).Type.String(); typ != "time32[ms]" {
+		t.Errorf("type %s, want time32[ms]", typ)
+	}
+	if lt := rdr.MetaData().Schema.Column(1).LogicalType().String(); !strings.HasPrefix(lt, "Time(") {
+		t.Errorf("logical type %s, want Time", lt)
+	}
+	want := [][]any{{int64(1), "15:04:05", nil}, {int64(2), nil, `{"时间":"25:00"}`}, {int64(3), nil, nil}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %#v, want %#v", got, want)
+	}
+	r, err := sources.OpenParquet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, cell := range []string{"15:04:05", "25:00", ""} {
+		rec, err := r.Next(context.Background())
+		if err != nil || rec.Cells[1] != cell {
+			t.Errorf("read back %q (%v), want %q", rec.Cells, err, cell)
+		}
 	}
 }

@@ -8,8 +8,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -44,9 +47,23 @@ func NewWriter(path string, schema pipeline.Schema, opts Options) (pipeline.RowW
 	}
 }
 
-// outputMode is the permission of finished output files (state files, which
-// may hold private data of a run, are 0600 elsewhere).
-const outputMode = 0o644
+// Every file writer is a pipeline.RowWriter that reports its stats.
+var (
+	_ pipeline.RowWriter     = (*csvWriter)(nil)
+	_ pipeline.RowWriter     = (*jsonlWriter)(nil)
+	_ pipeline.RowWriter     = (*parquetWriter)(nil)
+	_ pipeline.RowWriter     = (*xlsxWriter)(nil)
+	_ pipeline.StatsReporter = (*csvWriter)(nil)
+	_ pipeline.StatsReporter = (*jsonlWriter)(nil)
+	_ pipeline.StatsReporter = (*parquetWriter)(nil)
+	_ pipeline.StatsReporter = (*xlsxWriter)(nil)
+)
+
+// outputMode is the permission output files are created with, which the
+// umask then narrows, as for any file a command writes: under umask 077 an
+// export of ticket data is readable by its owner only. (State files, which
+// may hold private data of a run, are 0600 whatever the umask.)
+const outputMode = 0o666
 
 // writerState guards a writer against use after Commit or Abort.
 type writerState uint8
@@ -82,16 +99,19 @@ func createTemp(final string) (*tempFile, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("sinks: %s: create temp file: %w", final, err)
+	// Not os.CreateTemp: its files are 0600, and a chmod after it would
+	// override the umask.
+	for try := 0; ; try++ {
+		tmp := filepath.Join(dir, "."+name+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, outputMode)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sinks: %s: create temp file: %w", final, err)
+		}
+		return &tempFile{f: f, final: final, w: bufio.NewWriterSize(f, 256<<10)}, nil
 	}
-	if err := f.Chmod(outputMode); err != nil {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
-		return nil, fmt.Errorf("sinks: %s: %w", final, err)
-	}
-	return &tempFile{f: f, final: final, w: bufio.NewWriterSize(f, 256<<10)}, nil
 }
 
 // commit flushes, fsyncs and renames the temp file to its final path, then
@@ -156,12 +176,6 @@ func checkSchema(path string, schema pipeline.Schema) error {
 	}
 	return nil
 }
-
-// Text forms shared by the text formats (CSV, JSON lines).
-const (
-	timestampLayout = "2006-01-02 15:04:05 -0700"
-	dateLayout      = "2006-01-02"
-)
 
 func kindName(k pipeline.Kind) string {
 	switch k {

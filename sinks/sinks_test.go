@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,8 +124,8 @@ func TestCommitRenamesIntoPlace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Mode().Perm() != 0o644 {
-				t.Errorf("mode %v, want 0644", fi.Mode().Perm())
+			if want := 0o666 &^ currentUmask(); fi.Mode().Perm() != want {
+				t.Errorf("mode %v, want %v (0666 less the umask)", fi.Mode().Perm(), want)
 			}
 			if err := w.Abort(); err != nil {
 				t.Errorf("Abort after Commit: %v, want nil (no-op)", err)
@@ -266,5 +267,49 @@ func TestSplitUTF16(t *testing.T) {
 	want := []string{"ab", "😀c", "中"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("splitUTF16 = %q, want %q", got, want)
+	}
+}
+
+func currentUmask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
+}
+
+// TestOutputModeFollowsUmask: an export is created 0666 less the umask, so a
+// umask of 077 keeps ticket data private; the private CSV copy stays 0600.
+func TestOutputModeFollowsUmask(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	for _, umask := range []int{0o077, 0o022} {
+		syscall.Umask(umask)
+		for _, wc := range fileWriters {
+			path := filepath.Join(t.TempDir(), "out"+wc.ext)
+			w, err := wc.new(path, fileTestSchema())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := os.FileMode(0o666 &^ umask); fi.Mode().Perm() != want {
+				t.Errorf("umask %03o %s: mode %v, want %v", umask, wc.ext, fi.Mode().Perm(), want)
+			}
+		}
+		path := filepath.Join(t.TempDir(), "copy.csv")
+		w, err := NewCSVWriter(path, fileTestSchema(), CSVOptions{Private: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("umask %03o: private copy %v %v, want mode 0600", umask, fi.Mode(), err)
+		}
 	}
 }

@@ -26,17 +26,18 @@ const (
 	// MetaSheet holds Schema.Meta and facts an import needs to read the data
 	// sheets back: one key per row in column A, its value in column B (a value
 	// longer than a cell allows continues in C, D, ...: concatenate them).
-	// Keys added by the writer: "formula_escape" = "quote" (text cells that
-	// started with = + - @ TAB CR or ' have a leading '), "data_sheets" (the
-	// data sheet names joined with ","), "timestamp_offset" (the UTC offset,
-	// "+0800", of every datetime cell, when there is one).
-	MetaSheet = "_udesk_meta"
+	// Keys added by the writer: "data_sheets" (the data sheet names joined
+	// with ","), "timestamp_offset" (the UTC offset, "+0800", of every
+	// datetime cell, when there is one). Workbooks written before text cells
+	// kept their value as it is have "formula_escape" = "quote": their text
+	// cells that started with = + - @ TAB CR or ' have a leading '.
+	MetaSheet = mapping.WorkbookMetaSheet
 	// LongCellsSheet holds the full text of cells longer than Excel's limit.
 	// Row 1 is a header; each further row is: sheet, cell (e.g. "C7"),
 	// column name, length in UTF-16 units, then the text cut into pieces in
 	// E, F, ...: concatenate them. The data cell itself holds the start of the
 	// text followed by a visible marker.
-	LongCellsSheet = "_long_cells"
+	LongCellsSheet = mapping.LongCellsSheet
 	// listsSheet holds drop-down lists too long to be written in a data
 	// validation itself (255 characters at most).
 	listsSheet = "_udesk_lists"
@@ -47,7 +48,7 @@ const (
 	// It is very hidden (Excel's menus cannot show it). A data sheet that
 	// reaches the row limit is followed by "_udesk_originals 2"...; the
 	// MetaSheet key "originals_sheets" lists them, joined with ",".
-	OriginalsSheet = "_udesk_originals"
+	OriginalsSheet = mapping.OriginalsSheet
 )
 
 // XLSXOptions tunes the XLSX writer.
@@ -70,7 +71,7 @@ var (
 )
 
 const (
-	xlsxMaxCellChars = 32767 // Excel's cell limit, in UTF-16 units
+	xlsxMaxCellChars = mapping.ExcelMaxCellChars
 	// flate.BestSpeed: on the benchmark's 100k tickets it writes 18.6k rows per
 	// CPU second against 7.8k for the default level, for a file 46% bigger
 	// (37 MB against 25 MB).
@@ -119,8 +120,8 @@ type xlsxStyles struct {
 // NewXLSXWriter writes rows to an Excel workbook at path with excelize's
 // stream writer: a header row of Column.Name (frozen, with an autofilter),
 // numbers as numbers, dates and datetimes as date cells (datetimes as the
-// wall-clock time in their own offset), lists joined with ",", text that
-// Excel would run as a formula escaped with a leading quote, read-only
+// wall-clock time in their own offset), lists joined with ",", text as it
+// is (a text cell is never run as a formula, so "=1+1" needs no escape), read-only
 // columns in grey with a note on their header, and a drop-down list on
 // columns with Options. See MetaSheet and LongCellsSheet for the hidden
 // sheets an import reads.
@@ -256,7 +257,7 @@ func (w *xlsxWriter) textOf(k pipeline.Kind, v any) string {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	case time.Time:
 		if k == pipeline.Date {
-			return dateLayout
+			return mapping.DateLayout
 		}
 		return "2006-01-02 15:04:05"
 	case []string:
@@ -338,7 +339,7 @@ func (w *xlsxWriter) prepareSheet(name string) error {
 		if c.ReadOnly {
 			style = w.styles.headerRO
 		}
-		header[i] = excelize.Cell{StyleID: style, Value: mapping.EscapeFormula(c.Name)}
+		header[i] = excelize.Cell{StyleID: style, Value: c.Name}
 	}
 	if err := w.sw.SetRow("A1", header); err != nil {
 		return err
@@ -472,13 +473,13 @@ func (w *xlsxWriter) cellValue(c pipeline.Column, ro int, v any, col, row int) (
 			return nil, nil
 		}
 	case string:
-		s, err := w.text(mapping.EscapeFormula(v), col, row)
+		s, err := w.text(v, col, row)
 		if err != nil {
 			return nil, err
 		}
 		out = s
 	case []string:
-		s, err := w.text(mapping.EscapeFormula(strings.Join(v, ",")), col, row)
+		s, err := w.text(strings.Join(v, ","), col, row)
 		if err != nil {
 			return nil, err
 		}
@@ -495,7 +496,7 @@ func (w *xlsxWriter) cellValue(c pipeline.Column, ro int, v any, col, row int) (
 		if c.Kind == pipeline.Date {
 			serial, ok := excelSerial(v)
 			if !ok {
-				out = v.Format(dateLayout)
+				out = v.Format(mapping.DateLayout)
 				break
 			}
 			out, style = serial, w.styles.date[ro]
@@ -507,7 +508,7 @@ func (w *xlsxWriter) cellValue(c pipeline.Column, ro int, v any, col, row int) (
 		}
 		serial, ok := excelSerial(v.In(w.tsLoc))
 		if !ok {
-			out = v.Format(timestampLayout)
+			out = v.Format(mapping.TimestampLayout)
 			break
 		}
 		out, style = serial, w.styles.dateTime[ro]
@@ -566,7 +567,7 @@ func (w *xlsxWriter) text(s string, col, row int) (string, error) {
 	if err := w.addLongCell(sheet, ref, w.schema.Columns[col].Name, n, s); err != nil {
 		return "", fmt.Errorf("sinks: %s: sheet %q cell %s: %w", w.path, sheet, ref, err)
 	}
-	marker := fmt.Sprintf(" …[truncated: %d characters, full text in sheet %s]", n, LongCellsSheet)
+	marker := mapping.TruncatedMarker(n)
 	return splitUTF16(s, xlsxMaxCellChars-utf16Len(marker))[0] + marker, nil
 }
 
@@ -685,12 +686,12 @@ func (w *xlsxWriter) writeLists() error {
 }
 
 func (w *xlsxWriter) writeMeta() error {
-	meta := map[string]string{"formula_escape": "quote", "data_sheets": strings.Join(w.sheets, ",")}
+	meta := map[string]string{mapping.MetaDataSheets: strings.Join(w.sheets, ",")}
 	if len(w.origSheets) > 0 {
-		meta["originals_sheets"] = strings.Join(w.origSheets, ",")
+		meta[mapping.MetaOriginalsSheets] = strings.Join(w.origSheets, ",")
 	}
 	if w.tsLoc != nil {
-		meta["timestamp_offset"] = time.Date(2000, 1, 1, 0, 0, 0, 0, w.tsLoc).Format("-0700")
+		meta[mapping.MetaTimestampOffset] = time.Date(2000, 1, 1, 0, 0, 0, 0, w.tsLoc).Format("-0700")
 	}
 	for k, v := range w.schema.Meta {
 		if _, ok := meta[k]; !ok {
@@ -816,7 +817,7 @@ func (w *xlsxWriter) openOriginals() error {
 	}
 	header := make([]any, len(w.schema.Columns))
 	for i, c := range w.schema.Columns {
-		header[i] = mapping.EscapeFormula(c.Name)
+		header[i] = c.Name
 	}
 	if err := sw.SetRow("A1", header); err != nil {
 		return err
@@ -839,7 +840,7 @@ func (w *xlsxWriter) originalText(k pipeline.Kind, v any, cell any) any {
 	var s string
 	switch c := cell.(type) {
 	case string:
-		s = c // text, a list or a raw value, escaped and cut as in the data cell
+		s = c // text, a list or a raw value, cut as in the data cell
 	case nil:
 		return nil
 	default:

@@ -72,8 +72,9 @@ func TestXLSXRoundTrip(t *testing.T) {
 		{"id", "subject", "content", "status", "下拉列表字段", "复选框", "created_at", "日期", "amount", "count", "时间"},
 		{"1", "打印机坏了", "第一行\r\n第二行\n第三行", "open", "选项 A0", "a,b", "2024-03-05 09:07:30", "2024-02-29", "1.1", "-42", "09:30:00"},
 		{"", "", "", "", "", "", "", "", "", "", ""},
-		{"3", "'=SUM(A1:A2)", "'-5", "'@cmd", "", "", "", "2023-02-30", "0.3", "12abc", ""},
-		{"4", "''quoted", "'\ttab", "'+1", "", "'=x", "1999-12-31 23:59:59", "1970-01-01", "1000000000000000000000", "9007199254740993", ""},
+		// Text cells keep the text as it is: a text cell is never a formula.
+		{"3", "=SUM(A1:A2)", "-5", "@cmd", "", "", "", "2023-02-30", "0.3", "12abc", ""},
+		{"4", "'quoted", "\ttab", "+1", "", "=x", "1999-12-31 23:59:59", "1970-01-01", "1000000000000000000000", "9007199254740993", ""},
 	}
 	got := sheetRows(t, f, "Tickets", 11, colCreated, colDate)
 	if !reflect.DeepEqual(got, want) {
@@ -216,7 +217,7 @@ func TestXLSXMeta(t *testing.T) {
 	f, _ := writeXLSX(t, schema, fileTestRows())
 	got := metaValues(t, f)
 	want := map[string]string{
-		"udesk.catalog": big, "run": "test", "formula_escape": "quote",
+		"udesk.catalog": big, "run": "test",
 		"data_sheets": "Tickets", "timestamp_offset": "+0800",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -231,7 +232,7 @@ func TestXLSXMeta(t *testing.T) {
 
 func TestXLSXLongCell(t *testing.T) {
 	rows := fileTestRows()
-	long := "-" + strings.Repeat("长a😀", 9000) // 36001 UTF-16 units, escaped to 36002
+	long := "-" + strings.Repeat("长a😀", 9000) // 36001 UTF-16 units
 	rows[2].Values[colContent] = long
 	f, stats := writeXLSX(t, fileTestSchema(), rows)
 	if stats.TooLongCells != 1 {
@@ -241,8 +242,8 @@ func TestXLSXLongCell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	marker := fmt.Sprintf(" …[truncated: 36002 characters, full text in sheet %s]", LongCellsSheet)
-	if !strings.HasSuffix(cell, marker) || !strings.HasPrefix(long, strings.TrimPrefix(strings.TrimSuffix(cell, marker), "'")) {
+	marker := fmt.Sprintf(" …[truncated: 36001 characters, full text in sheet %s]", LongCellsSheet)
+	if !strings.HasSuffix(cell, marker) || !strings.HasPrefix(long, strings.TrimSuffix(cell, marker)) {
 		t.Errorf("cell C4 = %.40q...%.80q, want the start of the text and a marker", cell, cell[len(cell)-80:])
 	}
 	if n := utf16Len(cell); n > xlsxMaxCellChars {
@@ -258,11 +259,11 @@ func TestXLSXLongCell(t *testing.T) {
 	if len(lc) != 2 || !reflect.DeepEqual(lc[0], []string{"sheet", "cell", "column", "length", "text"}) {
 		t.Fatalf("long cells sheet has %d rows, header %q", len(lc), at(lc, 0))
 	}
-	if !reflect.DeepEqual(lc[1][:4], []string{"Tickets", "C4", "content", "36002"}) {
+	if !reflect.DeepEqual(lc[1][:4], []string{"Tickets", "C4", "content", "36001"}) {
 		t.Errorf("long cell row %q", lc[1][:4])
 	}
-	if full := strings.Join(lc[1][4:], ""); full != "'"+long {
-		t.Errorf("long cell text (%d bytes in %d pieces) differs from the escaped original (%d bytes)", len(full), len(lc[1])-4, len(long)+1)
+	if full := strings.Join(lc[1][4:], ""); full != long {
+		t.Errorf("long cell text (%d bytes in %d pieces) differs from the original (%d bytes)", len(full), len(lc[1])-4, len(long))
 	}
 }
 

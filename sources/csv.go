@@ -32,11 +32,12 @@ var errUnclosedQuote = errors.New(`quoted field is never closed (unbalanced ")`)
 // CSVReader reads a comma-separated file whose first non-blank row is the
 // header. Unlike encoding/csv it keeps "\r\n" inside quoted fields as written.
 type CSVReader struct {
-	path   string
-	f      *os.File
-	p      *csvParser
-	header []string
-	closed bool
+	pandasIndex // Notes
+	path        string
+	f           *os.File
+	p           *csvParser
+	header      []string
+	closed      bool
 }
 
 // OpenCSV opens a CSV file: UTF-8 (a BOM is dropped) or GBK/GB18030 as
@@ -45,21 +46,22 @@ type CSVReader struct {
 // are in both encodings is refused, naming the first line that differs.
 func OpenCSV(path string, opts CSVOptions) (*CSVReader, error) {
 	var dec *encoding.Decoder
-	switch strings.ToLower(opts.Encoding) {
+	enc := strings.ToLower(opts.Encoding)
+	switch enc {
 	case "", "utf-8", "utf8":
-		enc, err := scanCSVEncoding(path, opts.Encoding != "")
-		if err != nil {
-			return nil, err
-		}
-		if enc == "gb18030" {
-			dec = simplifiedchinese.GB18030.NewDecoder()
-		}
 	case "gbk":
 		dec = simplifiedchinese.GBK.NewDecoder()
 	case "gb18030":
 		dec = simplifiedchinese.GB18030.NewDecoder()
 	default:
 		return nil, fmt.Errorf("%s: unknown encoding %q (expected utf-8, gbk or gb18030)", path, opts.Encoding)
+	}
+	found, err := scanCSV(path, enc)
+	if err != nil {
+		return nil, err
+	}
+	if enc == "" && found == "gb18030" {
+		dec = simplifiedchinese.GB18030.NewDecoder()
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -88,7 +90,7 @@ func OpenCSV(path string, opts CSVOptions) (*CSVReader, error) {
 		}
 		return nil, fmt.Errorf("%s: header: %w", path, err)
 	}
-	if r.header, err = checkHeader(path, trimTrailingEmpty(fields)); err != nil {
+	if r.header, err = checkHeader(path, r.dropIndex(path, trimTrailingEmpty(fields))); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -97,11 +99,16 @@ func OpenCSV(path string, opts CSVOptions) (*CSVReader, error) {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// scanCSVEncoding reads the file once and returns "utf-8" or "gb18030".
-// A line counts as UTF-8 evidence when it is valid UTF-8 with a sequence of
-// three bytes or more (Chinese in UTF-8): short GBK lines can be valid UTF-8
-// two-byte sequences by chance, three-byte ones practically never.
-func scanCSVEncoding(path string, forcedUTF8 bool) (string, error) {
+// scanCSV reads the file once, a line at a time, before any row is
+// returned. It refuses a file with a quoted field that is never closed (see
+// quoteScan) and, for enc "" (detect) or UTF-8, returns its encoding, "utf-8"
+// or "gb18030". A line counts as UTF-8 evidence when it is valid UTF-8 with a
+// sequence of three bytes or more (Chinese in UTF-8): short GBK lines can be
+// valid UTF-8 two-byte sequences by chance, three-byte ones practically
+// never. The quote scan reads bytes: in GBK and GB18030 the bytes of a
+// Chinese character are never '"', ',' or '\n'.
+func scanCSV(path, enc string) (string, error) {
+	detect, forcedUTF8 := enc == "", enc == "utf-8" || enc == "utf8"
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -117,6 +124,7 @@ func scanCSVEncoding(path string, forcedUTF8 bool) (string, error) {
 		utf8Line = 1
 	}
 	var long []byte
+	var q quoteScan
 	for n := 1; ; n++ {
 		line, err := br.ReadSlice('\n')
 		for err == bufio.ErrBufferFull {
@@ -127,6 +135,18 @@ func scanCSVEncoding(path string, forcedUTF8 bool) (string, error) {
 		}
 		if err != nil && err != io.EOF {
 			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		if err == io.EOF && len(line) == 0 {
+			break
+		}
+		if q.line(line, n); q.open > maxCSVRecord {
+			return "", fmt.Errorf("%s: line %d: a quoted field opens here and runs over %d MiB: is its closing quote missing? The file is refused", path, q.openLine, maxCSVRecord>>20)
+		}
+		if !detect && !forcedUTF8 {
+			if err == io.EOF {
+				break
+			}
+			continue
 		}
 		if !utf8.Valid(line) {
 			if badLine == 0 {
@@ -148,10 +168,58 @@ func scanCSVEncoding(path string, forcedUTF8 bool) (string, error) {
 			break
 		}
 	}
+	if q.inQuote {
+		return "", fmt.Errorf("%s: line %d: a quoted field opens here and is never closed (an unbalanced \"), so where the rows after it start cannot be told; the file is refused: close or remove that quote", path, q.openLine)
+	}
 	if badLine != 0 {
 		return "gb18030", nil
 	}
 	return "utf-8", nil
+}
+
+// quoteScan follows the quoting of a CSV file line by line as csvParser
+// reads it, keeping nothing but its state, to find a quoted field that is
+// never closed: the parser could only guess where the rows after it start.
+// A bare quote, or text after a closing quote, breaks only its own record
+// (a row error; the parser goes on at the next line), and so here too.
+type quoteScan struct {
+	inQuote  bool
+	openLine int // the line where the open quoted field starts
+	open     int // bytes since then
+}
+
+func (q *quoteScan) line(b []byte, n int) {
+	if q.inQuote {
+		q.open += len(b)
+	}
+	fieldStart := true
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if q.inQuote {
+			if c != '"' {
+				continue
+			}
+			if i+1 < len(b) && b[i+1] == '"' {
+				i++
+				continue
+			}
+			q.inQuote = false
+			if i+1 < len(b) && b[i+1] == ',' {
+				i++
+				fieldStart = true
+				continue
+			}
+			return // the record's end, or text after the quote
+		}
+		switch {
+		case c == '"' && fieldStart:
+			q.inQuote, q.openLine, q.open = true, n, len(b)-i
+		case c == '"':
+			return // a bare quote
+		default:
+			fieldStart = c == ','
+		}
+	}
 }
 
 func hasByteAtLeast(b []byte, min byte) bool {
@@ -167,11 +235,11 @@ func hasByteAtLeast(b []byte, min byte) bool {
 func (r *CSVReader) Header() []string { return r.header }
 
 // Next returns the next non-blank record. A row that cannot be parsed (a bare
-// or unbalanced quote) or that has more cells than the header comes back as a
-// *pipeline.RowError; reading goes on with the following lines. An
-// unparsable row's cells are its text as read, split at each comma (the
-// last cell takes what is beyond the header's width), so that the error
-// file shows the row to fix.
+// quote, text after a closing quote) or whose cell count differs from the
+// header's (*RaggedRowError) comes back as a *pipeline.RowError; reading goes
+// on with the following lines. An unparsable row's cells are its text as
+// read, split at each comma (the last cell takes what is beyond the header's
+// width), so that the error file shows the row to fix.
 func (r *CSVReader) Next(ctx context.Context) (pipeline.Record, error) {
 	if r.closed {
 		return pipeline.Record{}, errClosed
@@ -184,6 +252,9 @@ func (r *CSVReader) Next(ctx context.Context) (pipeline.Record, error) {
 		pos := pipeline.Position{File: r.path, Row: start}
 		var pe *csv.ParseError
 		switch {
+		case errors.As(err, &pe) && pe.Err == errUnclosedQuote:
+			// Only when the file changed after OpenCSV's scan.
+			return pipeline.Record{}, fmt.Errorf("%s: %w", r.path, err)
 		case errors.As(err, &pe):
 			return pipeline.Record{Pos: pos, Cells: rawCells(r.p.rawText(), len(r.header))}, &pipeline.RowError{Pos: pos, Err: err}
 		case err != nil:
@@ -192,8 +263,12 @@ func (r *CSVReader) Next(ctx context.Context) (pipeline.Record, error) {
 		if len(trimTrailingEmpty(fields)) == 0 {
 			continue
 		}
+		fields, err = r.cells(pos, fields)
 		rec := pipeline.Record{Pos: pos, Cells: fields}
-		return rec, raggedError(pos, fields, len(r.header))
+		if err != nil {
+			return rec, err
+		}
+		return rec, raggedError(pos, fields, len(r.header), true)
 	}
 }
 
@@ -206,62 +281,43 @@ func (r *CSVReader) Close() error {
 	return r.f.Close()
 }
 
-type csvLine struct {
-	b   []byte // with its line ending, if any
-	num int
-}
-
 // csvParser splits UTF-8 text into records as encoding/csv does with
 // FieldsPerRecord -1 and LazyQuotes false, except that line endings inside
-// quoted fields are kept byte for byte, and that after a quoted field left
-// open it reads again from the line after the one where the record started.
+// quoted fields are kept byte for byte.
 type csvParser struct {
 	br      *bufio.Reader
-	lineNum int       // physical lines read from br
-	pending []csvLine // lines to read again before br
-	long    []byte    // a line longer than br's buffer
+	lineNum int    // physical lines read from br
+	long    []byte // a line longer than br's buffer
 
-	raw    []byte // the current record's lines, copied
-	lines  []int  // start offset in raw of each of the record's lines
-	nums   []int  // their line numbers
-	buf    []byte // the current record's field bytes
-	ends   []int  // end offset in buf of each field
-	reread bool   // the record's lines after its first are to be read again
+	raw   []byte // the current record's lines, copied
+	lines []int  // start offset in raw of each of the record's lines
+	buf   []byte // the current record's field bytes
+	ends  []int  // end offset in buf of each field
 }
 
 // readLine returns the next physical line, its number and io.EOF at the end.
 // A "\r" just before the end of the file is dropped, as encoding/csv does.
 func (p *csvParser) readLine() ([]byte, int, error) {
-	var line []byte
-	var num int
-	if len(p.pending) > 0 {
-		line, num = p.pending[0].b, p.pending[0].num
-		p.pending = p.pending[1:]
-	} else {
-		var err error
+	line, err := p.br.ReadSlice('\n')
+	for err == bufio.ErrBufferFull {
+		p.long = append(p.long[:0], line...)
 		line, err = p.br.ReadSlice('\n')
-		for err == bufio.ErrBufferFull {
-			p.long = append(p.long[:0], line...)
-			line, err = p.br.ReadSlice('\n')
-			p.long = append(p.long, line...)
-			line = p.long
-		}
-		if err != nil && err != io.EOF {
-			return nil, 0, err
-		}
-		if len(line) == 0 {
-			return nil, 0, io.EOF
-		}
-		if err == io.EOF && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		p.lineNum++
-		num = p.lineNum
+		p.long = append(p.long, line...)
+		line = p.long
 	}
+	if err != nil && err != io.EOF {
+		return nil, 0, err
+	}
+	if len(line) == 0 {
+		return nil, 0, io.EOF
+	}
+	if err == io.EOF && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	p.lineNum++
 	p.lines = append(p.lines, len(p.raw))
-	p.nums = append(p.nums, num)
 	p.raw = append(p.raw, line...)
-	return p.raw[p.lines[len(p.lines)-1]:], num, nil
+	return p.raw[p.lines[len(p.lines)-1]:], p.lineNum, nil
 }
 
 // eolLen is the length of the line ending at the start of rest, -1 when rest
@@ -282,8 +338,8 @@ func eolLen(rest []byte) int {
 // lines are skipped. Errors are *csv.ParseError (the record is skipped, the
 // parser can go on), io.EOF, or a read error.
 func (p *csvParser) next() ([]string, int, error) {
-	p.raw, p.lines, p.nums = p.raw[:0], p.lines[:0], p.nums[:0]
-	p.buf, p.ends, p.reread = p.buf[:0], p.ends[:0], false
+	p.raw, p.lines = p.raw[:0], p.lines[:0]
+	p.buf, p.ends = p.buf[:0], p.ends[:0]
 	var line []byte
 	var num int
 	for {
@@ -294,7 +350,7 @@ func (p *csvParser) next() ([]string, int, error) {
 		if eolLen(line) < 0 {
 			break
 		}
-		p.raw, p.lines, p.nums = p.raw[:0], p.lines[:0], p.nums[:0]
+		p.raw, p.lines = p.raw[:0], p.lines[:0]
 	}
 	start, col := num, 0
 	for {
@@ -313,7 +369,6 @@ func (p *csvParser) next() ([]string, int, error) {
 						col = 0
 					}
 					if err == io.EOF {
-						p.rereadLines()
 						return nil, start, &csv.ParseError{StartLine: start, Line: openNum, Column: openCol, Err: errUnclosedQuote}
 					}
 					if err != nil {
@@ -365,13 +420,9 @@ func (p *csvParser) next() ([]string, int, error) {
 }
 
 // rawText is the text of the record that failed to parse, without its line
-// ending: its first line when the lines after it are to be read again.
+// ending.
 func (p *csvParser) rawText() string {
-	b := p.raw
-	if p.reread && len(p.lines) > 1 {
-		b = p.raw[:p.lines[1]]
-	}
-	return strings.TrimRight(string(b), "\r\n")
+	return strings.TrimRight(string(p.raw), "\r\n")
 }
 
 // rawCells splits a row's text at each comma into width cells at most.
@@ -382,25 +433,6 @@ func rawCells(text string, width int) []string {
 		cells = cells[:width]
 	}
 	return cells
-}
-
-// rereadLines queues the current record's lines after its first to be read again.
-func (p *csvParser) rereadLines() {
-	p.reread = true
-	if len(p.lines) < 2 {
-		return
-	}
-	again := make([]byte, len(p.raw)-p.lines[1])
-	copy(again, p.raw[p.lines[1]:])
-	queued := make([]csvLine, 0, len(p.lines)-1+len(p.pending))
-	for k := 1; k < len(p.lines); k++ {
-		end := len(p.raw)
-		if k+1 < len(p.lines) {
-			end = p.lines[k+1]
-		}
-		queued = append(queued, csvLine{b: again[p.lines[k]-p.lines[1] : end-p.lines[1]], num: p.nums[k]})
-	}
-	p.pending = append(queued, p.pending...)
 }
 
 func (p *csvParser) fields() []string {

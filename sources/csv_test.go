@@ -112,8 +112,8 @@ func TestCSVRowErrorsAndRecovery(t *testing.T) {
 		"x\"y,2\n" + // 4: bare quote
 		"\"ok\"z,2\n" + // 5: text after a closing quote
 		"5,6\n" + // 6
-		"\"7,8\n" + // 7: quote never closed: lines 8.. are read again
-		"9,10\n" + // 8
+		"7\n" + // 7: ragged, a cell short
+		"9,\n" + // 8: an empty last cell is a cell
 		"11,12,,\n" // 9: trailing empty cells are not ragged
 	p := writeFile(t, "e.csv", []byte(data))
 	r, err := Open(p, OpenOptions{})
@@ -133,10 +133,10 @@ func TestCSVRowErrorsAndRecovery(t *testing.T) {
 		row  int
 		text string
 	}{
-		{3, "3 cells but the header has 2 columns"},
+		{3, "row 3: the row has 3 cells but the header has 2 columns"},
 		{4, `line 4, column 2: bare "`},
 		{5, `line 5, column 4: extraneous or missing "`},
-		{7, "line 7, column 1: quoted field is never closed"},
+		{7, "row 7: the row has 1 cells but the header has 2 columns"},
 	}
 	if len(errs) != len(wantErrs) {
 		t.Fatalf("row errors %v, want %d", errs, len(wantErrs))
@@ -146,16 +146,53 @@ func TestCSVRowErrorsAndRecovery(t *testing.T) {
 			t.Errorf("error %d = %v, want row %d saying %q", i, errs[i], w.row, w.text)
 		}
 	}
+	var ragged *RaggedRowError
+	if !errors.As(errs[3], &ragged) || *ragged != (RaggedRowError{Cells: 1, Columns: 2}) {
+		t.Errorf("row 7's error %#v, want a *RaggedRowError", errs[3].Err)
+	}
+}
+
+// TestCSVMissingCellIsNotEmpty: a row a cell short is refused, not read as
+// if its last cell were empty (a ticket was once created from a row whose
+// email cell was missing).
+func TestCSVMissingCellIsNotEmpty(t *testing.T) {
+	r, err := Open(writeFile(t, "m.csv", []byte("subject,content,email\nhello,world\n")), OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rec, err := r.Next(context.Background())
+	var re *pipeline.RowError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "m.csv row 2: the row has 2 cells but the header has 3 columns") {
+		t.Errorf("short row: %v %q, want a ragged row error", err, rec.Cells)
+	}
+}
+
+// TestCSVUnclosedQuoteRefusesTheFile: a quote that never closes makes the
+// rows after it ambiguous, so the file is refused before any row is read,
+// naming the line where the quote opened; whatever the encoding.
+func TestCSVUnclosedQuoteRefusesTheFile(t *testing.T) {
+	data := "a,b\n1,2\n\"\"\"ok\"\"\",\"多行\r\n文本\"\nx,\"never closed\n5,6\n7,8\n"
+	for _, enc := range []string{"", "utf-8", "gbk"} {
+		r, err := Open(writeFile(t, "q.csv", []byte(data)), OpenOptions{Encoding: enc})
+		if err == nil {
+			r.Close()
+			t.Errorf("encoding %q: opened, want the file refused", enc)
+			continue
+		}
+		if !strings.Contains(err.Error(), "q.csv: line 5: a quoted field opens here and is never closed") {
+			t.Errorf("encoding %q: %v", enc, err)
+		}
+	}
 }
 
 // An unparsable row comes back with its text as read, so that the error
 // file shows the row to fix: split at each comma, the last cell taking what
-// is beyond the header's width; after a quote never closed, its first line
-// only (the lines after it are read again).
+// is beyond the header's width.
 func TestCSVUnparsableRowKeepsItsText(t *testing.T) {
 	data := "a,b,c\n" +
 		"p,q\"r,s,t,u\n" +
-		"x,\"never closed,z@example.com\r\n" +
+		"x,\"closed\"late,z@example.com\r\n" +
 		"ok,1,2\n"
 	r, err := Open(writeFile(t, "raw.csv", []byte(data)), OpenOptions{})
 	if err != nil {
@@ -173,7 +210,7 @@ func TestCSVUnparsableRowKeepsItsText(t *testing.T) {
 			got = append(got, rec.Cells)
 		}
 	}
-	want := [][]string{{"p", `q"r`, "s,t,u"}, {"x", `"never closed`, "z@example.com"}}
+	want := [][]string{{"p", `q"r`, "s,t,u"}, {"x", `"closed"late`, "z@example.com"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("cells of the bad rows %q, want %q", got, want)
 	}
@@ -225,16 +262,49 @@ func parseStd(data []byte) (recs [][]string, errLine int) {
 	}
 }
 
+// unclosedQuoteLine is where the parser finds a quoted field never closed,
+// reading on past other errors; 0 when it finds none.
+func unclosedQuoteLine(data []byte) int {
+	p := &csvParser{br: bufio.NewReader(bytes.NewReader(data))}
+	for {
+		_, _, err := p.next()
+		var pe *csv.ParseError
+		switch {
+		case errors.As(err, &pe) && pe.Err == errUnclosedQuote:
+			return pe.Line
+		case err == io.EOF:
+			return 0
+		}
+	}
+}
+
+// scanUnclosedQuote is quoteScan's answer for data.
+func scanUnclosedQuote(data []byte) int {
+	var q quoteScan
+	for n, line := range bytes.SplitAfter(data, []byte("\n")) {
+		q.line(line, n+1)
+	}
+	if q.inQuote {
+		return q.openLine
+	}
+	return 0
+}
+
 // FuzzCSVParser checks the parser against encoding/csv: the same records up
-// to the first error, which starts on the same line.
+// to the first error, which starts on the same line; and OpenCSV's quote
+// scan against the parser: the same quote found never closed.
 func FuzzCSVParser(f *testing.F) {
 	for _, s := range []string{
 		"a,b\n1,2\n", "\"a\r\nb\",c\r\n", "a,\"b\"\"c\"\n\n\nd", "\"x\ny", "a\"b\n", "\"a\"b\n", "\r\n\r", "a,b\r",
 		"\"a\r\"\n", "é,\"多行\r\n文本\"\r\n,\n", "\"\"\"\",\r\r\n", "a\rb,c",
+		"a\"b,\"c\n", "\"a\"x,\"b\n1\n", "\"a\nb\"\"\n\"c\n",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if p, q := unclosedQuoteLine(data), scanUnclosedQuote(data); p != q {
+			t.Fatalf("input %q: the parser finds a quote never closed at line %d, the scan at line %d", data, p, q)
+		}
 		std, stdErr := parseStd(data)
 		ours, ourErr := parseOurs(data)
 		if !reflect.DeepEqual(std, ours) && !(len(std) == 0 && len(ours) == 0) || stdErr != ourErr {
@@ -255,8 +325,6 @@ func TestCSVQuotedFieldLongerThanBuffer(t *testing.T) {
 		t.Fatalf("errs %v, %d records, row of last %v", errs, len(recs), recs[len(recs)-1].Pos)
 	}
 }
-
-var _ pipeline.RecordReader = (*CSVReader)(nil)
 
 func BenchmarkCSV100k(b *testing.B) {
 	var buf bytes.Buffer

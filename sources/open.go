@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -17,6 +18,18 @@ type OpenOptions struct {
 	Sheet    string // XLSX: the sheet to read; "" = the first visible data sheet
 	Encoding string // CSV: "" = detect, "utf-8", "gbk", "gb18030"
 }
+
+// Every file reader is a pipeline.RecordReader; those of formats that carry
+// our exporter's metadata are MetaReaders.
+var (
+	_ pipeline.RecordReader = (*CSVReader)(nil)
+	_ pipeline.RecordReader = (*JSONLReader)(nil)
+	_ pipeline.RecordReader = (*ParquetReader)(nil)
+	_ pipeline.RecordReader = (*XLSXReader)(nil)
+	_ pipeline.RecordReader = (*chainReader)(nil)
+	_ MetaReader            = (*ParquetReader)(nil)
+	_ MetaReader            = (*XLSXReader)(nil)
+)
 
 // MetaReader is implemented by readers whose file carries key-value metadata
 // written by our exporter (XLSX: the hidden _udesk_meta sheet; Parquet: the
@@ -47,6 +60,65 @@ func Open(path string, opts OpenOptions) (pipeline.RecordReader, error) {
 		return OpenParquet(path)
 	}
 	return nil, fmt.Errorf("%s: unsupported file type %q (expected .csv, .xlsx, .jsonl or .parquet)", path, ext)
+}
+
+// NoteReader is implemented by readers that can say something the caller
+// should print about how they read a file (e.g. a column they ignore).
+type NoteReader interface {
+	Notes() []string
+}
+
+// pandasIndex is a file's first column when it has no name: the index
+// pandas writes by default (to_csv, to_excel), whose cells are the row
+// numbers 0, 1, 2... Such a column is not data; it is left out, and a row
+// whose cell there is not a whole number is a row error (see indexCell).
+type pandasIndex struct {
+	on   bool
+	note string
+}
+
+// dropIndex leaves out an unnamed first column of header (when the other
+// columns have names) and returns the rest.
+func (x *pandasIndex) dropIndex(path string, header []string) []string {
+	if len(header) < 2 || strings.TrimSpace(header[0]) != "" {
+		return header
+	}
+	for _, h := range header[1:] {
+		if strings.TrimSpace(h) == "" {
+			return header // checkHeader names the unnamed column
+		}
+	}
+	x.on = true
+	x.note = fmt.Sprintf("%s: column 1 has no name and is taken as row numbers (the index pandas writes with to_csv or to_excel): it is ignored", path)
+	return header[1:]
+}
+
+// cells returns a row's cells without the index column, or a row error when
+// the index cell is not a whole number (the column holds data after all).
+func (x *pandasIndex) cells(pos pipeline.Position, cells []string) ([]string, error) {
+	if !x.on || len(cells) == 0 {
+		return cells, nil
+	}
+	if _, err := strconv.ParseInt(strings.TrimSpace(cells[0]), 10, 64); err != nil {
+		return cells[1:], &pipeline.RowError{Pos: pos, Err: fmt.Errorf("column 1 has no name and was taken as the row numbers pandas writes, but holds %q here; name the column or remove it", cells[0])}
+	}
+	return cells[1:], nil
+}
+
+// headerIndex is the header column of a row's cell i, as the file has it.
+func (x *pandasIndex) headerIndex(i int) int {
+	if x.on {
+		return i - 1
+	}
+	return i
+}
+
+// Notes says what the reader did that the caller should know.
+func (x *pandasIndex) Notes() []string {
+	if !x.on {
+		return nil
+	}
+	return []string{x.note}
 }
 
 // checkHeader trims the header names and rejects empty or duplicate ones.
@@ -86,11 +158,33 @@ func trimTrailingEmpty(cells []string) []string {
 	return cells[:n]
 }
 
-// raggedError reports a row with more non-empty cells than the header has
-// columns; nil when the row fits.
-func raggedError(pos pipeline.Position, cells []string, width int) error {
-	if n := len(trimTrailingEmpty(cells)); n > width {
-		return &pipeline.RowError{Pos: pos, Err: fmt.Errorf("%d cells but the header has %d columns", n, width)}
+// CodeRaggedRow is the error code (errors.csv's error_code) of a row whose
+// cell count differs from the header's: a *RaggedRowError.
+const CodeRaggedRow = "ragged_row"
+
+// RaggedRowError is a row with more or fewer cells than the header has
+// columns. Its cells cannot be matched to columns with confidence (a cell
+// left out shifts the ones after it), so the row is not imported.
+type RaggedRowError struct {
+	Cells, Columns int
+}
+
+func (e *RaggedRowError) Error() string {
+	return fmt.Sprintf("the row has %d cells but the header has %d columns", e.Cells, e.Columns)
+}
+
+// raggedError reports, as a *pipeline.RowError, a row with more non-empty
+// cells than the header has columns, or (short, for formats that write every
+// cell of a row: CSV) with fewer cells. Empty cells at the end of a row do
+// not count: spreadsheet tools pad rows with them, and an XLSX row leaves
+// out its empty cells.
+func raggedError(pos pipeline.Position, cells []string, width int, short bool) error {
+	n := len(trimTrailingEmpty(cells))
+	if n > width || short && len(cells) < width {
+		if n <= width {
+			n = len(cells)
+		}
+		return &pipeline.RowError{Pos: pos, Err: &RaggedRowError{Cells: n, Columns: width}}
 	}
 	return nil
 }

@@ -6,13 +6,14 @@ import (
 	"io"
 	"strings"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // MetaOriginalsSheets is the _udesk_meta key that lists the hidden sheets
 // holding each row as exported (joined with ","), in a workbook made for
 // editing (see sinks.OriginalsSheet).
-const MetaOriginalsSheets = "originals_sheets"
+const MetaOriginalsSheets = mapping.MetaOriginalsSheets
 
 // OriginalsSheets returns the originals sheets a workbook's meta lists; none
 // for a workbook not made for editing.

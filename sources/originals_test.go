@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -20,7 +21,8 @@ func TestOpenOriginalsChainsSheets(t *testing.T) {
 		"_udesk_originals":     {{"id", "subject"}, {"1", "a"}, {"2", "b"}},
 		"_udesk_originals 2":   {{"id", "subject"}, {"3", "'=c"}},
 		"_udesk_originals odd": {{"id", "title"}, {"4", "d"}},
-		MetaSheet:              {{"key", "value"}, {MetaOriginalsSheets, "_udesk_originals,_udesk_originals 2"}},
+		// An older workbook: its text cells were written escaped.
+		MetaSheet: {{"key", "value"}, {MetaOriginalsSheets, "_udesk_originals,_udesk_originals 2"}, {mapping.MetaFormulaEscape, mapping.FormulaEscapeQuote}},
 	}
 	_ = f.SetSheetName("Sheet1", "Tickets")
 	for _, name := range []string{"Tickets", "_udesk_originals", "_udesk_originals 2", "_udesk_originals odd", MetaSheet} {

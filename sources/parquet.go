@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
@@ -22,7 +23,7 @@ import (
 // the values that did not fit their column's type: a JSON object from column
 // name (or, as a decimal string, the column's 0-based index among the data
 // columns) to raw string.
-const RawValuesColumn = "_raw_values"
+const RawValuesColumn = mapping.RawValuesColumn
 
 // TimezoneMetaKey is the key-value metadata entry that names the offset
 // (e.g. "+08:00") or IANA zone timestamps are shown in; see OpenParquet.
@@ -48,11 +49,13 @@ type ParquetReader struct {
 }
 
 // OpenParquet opens a Parquet file. Every column becomes strings in the text
-// forms of our CSV output: timestamps "2006-01-02 15:04:05 -0700", dates
+// forms of our CSV output: timestamps in mapping.TimestampLayout, dates
 // "2006-01-02", times "15:04:05", lists joined with ",", null as "".
-// Timestamps are shown in the column's own Arrow time zone when it is not
-// UTC, else in the zone named by the udesk.timezone metadata entry, else in
-// +0800 (Udesk's offset). The _raw_values column is not a data column: where
+// A timestamp with a zone (isAdjustedToUTC=true) is an instant, shown in the
+// column's own Arrow time zone when it is not UTC, else in the zone named by
+// the udesk.timezone metadata entry, else in +0800 (Udesk's offset). A
+// timestamp without one (isAdjustedToUTC=false: DuckDB's TIMESTAMP, naive
+// pandas and polars datetimes) is a wall-clock time in that same zone. The _raw_values column is not a data column: where
 // a row's value is null and _raw_values holds the raw string for that column,
 // the raw string is returned.
 func OpenParquet(path string) (*ParquetReader, error) {
@@ -207,13 +210,19 @@ func (r *ParquetReader) cell(a arrow.Array, i int) string {
 		return strconv.FormatBool(a.Value(i))
 	case *array.Timestamp:
 		typ := a.DataType().(*arrow.TimestampType)
+		t := a.Value(i).ToTime(typ.Unit)
+		if typ.TimeZone == "" {
+			// No zone (isAdjustedToUTC=false): the digits are a wall-clock
+			// time, read in the file's zone as a CSV cell would be.
+			return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), r.loc).Format(mapping.TimestampLayout)
+		}
 		loc := r.loc
-		if typ.TimeZone != "" && !strings.EqualFold(typ.TimeZone, "UTC") {
+		if !strings.EqualFold(typ.TimeZone, "UTC") {
 			if l, err := parseZone(typ.TimeZone); err == nil {
 				loc = l
 			}
 		}
-		return a.Value(i).ToTime(typ.Unit).In(loc).Format("2006-01-02 15:04:05 -0700")
+		return t.In(loc).Format(mapping.TimestampLayout)
 	case *array.Date32:
 		return a.Value(i).ToTime().Format("2006-01-02")
 	case *array.Date64:

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
@@ -45,6 +46,12 @@ func writeParquet(t *testing.T, meta map[string]string, rows int) string {
 			b.Field(6).(*array.StringBuilder).AppendNull()
 		}
 	}
+	return saveParquet(t, b, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(1000)), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+}
+
+// saveParquet writes the rows built in b to a file.
+func saveParquet(t *testing.T, b *array.RecordBuilder, props *parquet.WriterProperties, aprops pqarrow.ArrowWriterProperties) string {
+	t.Helper()
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	p := filepath.Join(t.TempDir(), "in.parquet")
@@ -52,7 +59,7 @@ func writeParquet(t *testing.T, meta map[string]string, rows int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := pqarrow.NewFileWriter(schema, f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(1000)), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	w, err := pqarrow.NewFileWriter(rec.Schema(), f, props, aprops)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +89,7 @@ func TestParquet(t *testing.T) {
 	if len(recs) != 5000 || len(errs) != 0 {
 		t.Fatalf("%d records, errors %v", len(recs), errs)
 	}
-	want := []string{"1", "多行\r\n文本", "2024-01-02 15:04:05 +0800", "2024-01-02", "a,b", "约 12 元"}
+	want := []string{"1", "多行\r\n文本", "2024-01-02T15:04:05+08:00", "2024-01-02", "a,b", "约 12 元"}
 	if !reflect.DeepEqual(recs[0].Cells, want) || recs[0].Pos.Row != 1 {
 		t.Errorf("record 1 = %+v, want %q", recs[0], want)
 	}
@@ -99,7 +106,7 @@ func TestParquetTimezoneFromMeta(t *testing.T) {
 	}
 	defer r.Close()
 	recs, _ := readAll(t, r)
-	if got := recs[0].Cells[2]; got != "2024-01-02 02:04:05 -0500" {
+	if got := recs[0].Cells[2]; got != "2024-01-02T02:04:05-05:00" {
 		t.Errorf("timestamp %q", got)
 	}
 }
@@ -108,5 +115,58 @@ func TestParquetNotParquet(t *testing.T) {
 	p := writeFile(t, "x.parquet", []byte("a,b\n"))
 	if _, err := Open(p, OpenOptions{}); err == nil {
 		t.Fatal("no error")
+	}
+}
+
+// writeParquetColumns writes one row of the given columns, without the
+// stored Arrow schema (as DuckDB, pandas and polars write files).
+func writeParquetColumns(t *testing.T, fields []arrow.Field, appendRow func(b *array.RecordBuilder)) string {
+	t.Helper()
+	schema := arrow.NewSchema(fields, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	appendRow(b)
+	return saveParquet(t, b, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties())
+}
+
+// TestParquetNaiveTimestampIsWallClock: a timestamp without a zone
+// (isAdjustedToUTC=false, DuckDB's TIMESTAMP, a naive pandas or polars
+// datetime) is a wall-clock time in the tenant's zone, like a CSV cell; a
+// zoned one (isAdjustedToUTC=true) is an instant.
+func TestParquetNaiveTimestampIsWallClock(t *testing.T) {
+	wall := time.Date(2024, 3, 5, 14, 15, 0, 0, time.UTC) // the digits as stored
+	instant := time.Date(2024, 3, 5, 14, 15, 0, 0, time.FixedZone("", 8*3600))
+	p := writeParquetColumns(t, []arrow.Field{
+		{Name: "naive_us", Type: &arrow.TimestampType{Unit: arrow.Microsecond}},
+		{Name: "naive_ms", Type: &arrow.TimestampType{Unit: arrow.Millisecond}},
+		{Name: "zoned", Type: &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}},
+	}, func(b *array.RecordBuilder) {
+		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(wall.UnixMicro()))
+		b.Field(1).(*array.TimestampBuilder).Append(arrow.Timestamp(wall.UnixMilli()))
+		b.Field(2).(*array.TimestampBuilder).Append(arrow.Timestamp(instant.UnixMicro()))
+	})
+	pf, err := file.OpenParquetFile(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, false, true} {
+		lt, ok := pf.MetaData().Schema.Column(i).LogicalType().(interface{ IsAdjustedToUTC() bool })
+		if !ok || lt.IsAdjustedToUTC() != want {
+			t.Fatalf("column %d: logical type %v, want isAdjustedToUTC=%v", i, pf.MetaData().Schema.Column(i).LogicalType(), want)
+		}
+	}
+	pf.Close()
+	r, err := Open(p, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	recs, errs := readAll(t, r)
+	if len(recs) != 1 || len(errs) != 0 {
+		t.Fatalf("%d records, errors %v", len(recs), errs)
+	}
+	want := []string{"2024-03-05T14:15:00+08:00", "2024-03-05T14:15:00+08:00", "2024-03-05T14:15:00+08:00"}
+	if !reflect.DeepEqual(recs[0].Cells, want) {
+		t.Errorf("cells %q, want %q", recs[0].Cells, want)
 	}
 }

@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf16"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
 )
 
 // Bounds on what reading one workbook may hold in memory, so that a zip bomb
 // (a small file whose sheet expands to gigabytes, or one enormous cell) is
 // rejected cell by cell instead of being read whole.
 const (
-	// maxCellChars is Excel's limit on a cell's text, in UTF-16 units.
-	maxCellChars = 32767
+	maxCellChars = mapping.ExcelMaxCellChars
 	// maxCellSource is the decoded XML text of a cell beyond which it holds
 	// more than maxCellChars characters for sure: an _xHHHH_ escape, seven
 	// bytes, is the longest form of one character.

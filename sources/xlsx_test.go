@@ -121,7 +121,7 @@ func TestXLSXReadsFirstDataSheet(t *testing.T) {
 	if recs[1].Pos.Row != 4 || !reflect.DeepEqual(recs[1].Cells, want) {
 		t.Errorf("row: %+v\nwant cells %q", recs[1], want)
 	}
-	if e := errs[0]; e.Pos.Row != 5 || !strings.Contains(e.Error(), `sheet "数据" row 5: 9 cells but the header has 8 columns`) {
+	if e := errs[0]; e.Pos.Row != 5 || !strings.Contains(e.Error(), `sheet "数据" row 5: the row has 9 cells but the header has 8 columns`) {
 		t.Errorf("ragged row error: %v", e)
 	}
 }
