@@ -16,6 +16,7 @@ import (
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -206,7 +207,7 @@ func TestImportCreateSelectIndexes(t *testing.T) {
 		t.Fatalf("tickets: %+v", sim.Tickets())
 	}
 	errs := readCSV(t, filepath.Join(resultsDir(t, in, "create-results"), "errors.csv"))
-	if len(errs) != 2 || errs[1][0] != "bad index" || errs[1][5] != codeInvalid || !strings.Contains(errs[1][6], "SelectField_1") {
+	if len(errs) != 2 || errs[1][0] != "bad index" || errs[1][5] != ingest.CodeInvalid || !strings.Contains(errs[1][6], "SelectField_1") {
 		t.Fatalf("errors.csv: %v", errs)
 	}
 }
@@ -325,7 +326,7 @@ func TestImportBadRowsSampleAndFixedErrorsFile(t *testing.T) {
 	}
 	for i, w := range want {
 		rec := errs[i+1]
-		if rec[0] != w.subject || rec[10] != codeInvalid || !strings.Contains(rec[11], w.msg) || !strings.HasPrefix(rec[11], "row ") {
+		if rec[0] != w.subject || rec[10] != ingest.CodeInvalid || !strings.Contains(rec[11], w.msg) || !strings.HasPrefix(rec[11], "row ") {
 			t.Errorf("errors.csv row %d: %v, want subject %q and a message naming %q", i+1, rec, w.subject, w.msg)
 		}
 	}
