@@ -26,7 +26,7 @@ var ErrorCodes = []ErrorCode{
 	{CodeInvalid, "a cell the mapping rejects (unknown value, wrong type, missing required column); error_message names the column"},
 	{CodeUnreadableRow, "the reader could not parse the row (bad quoting, bad encoding, a damaged sheet row)"},
 	{CodeRaggedRow, "the row has more cells than the header has columns"},
-	{CodeOutcomeUnknown, "sent, but Udesk's reply never came and the write cannot be looked up (a reply, a commented update, a create without email); not resent: check the ticket, or re-run with --resend-unknown"},
+	{CodeOutcomeUnknown, "sent, but Udesk's reply never came and whether it took effect cannot be told (a reply, a commented update, a create that cannot be looked up); not resent: check the ticket, or re-run with --resend-unknown"},
 	{"api_<code>", "Udesk refused the write with this code, e.g. api_1003 (ticket not found); error_message has Udesk's message"},
 	{"http_<status>", "Udesk refused the write with this HTTP status and no code"},
 	{CodeAPIError, "Udesk refused the write without a code or status"},

@@ -1,0 +1,332 @@
+package ingest
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// fakeAPI is an in-memory Udesk whose writes can be made to fail after (or
+// before) taking effect.
+type fakeAPI struct {
+	mu      sync.Mutex
+	tickets []udesk.Ticket
+	replies map[int64][]string
+	calls   map[string]int
+	// fail, when set, decides per call whether it errs and whether the
+	// write takes effect anyway.
+	fail func(method string, n int) (err error, applied bool)
+}
+
+func newFakeAPI() *fakeAPI {
+	return &fakeAPI{replies: map[int64][]string{}, calls: map[string]int{}}
+}
+
+func (f *fakeAPI) check(method string) (error, bool) {
+	f.calls[method]++
+	if f.fail == nil {
+		return nil, true
+	}
+	return f.fail(method, f.calls[method])
+}
+
+func (f *fakeAPI) CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err, applied := f.check("create")
+	var id int64
+	if applied {
+		id = int64(len(f.tickets) + 1)
+		cf := udesk.CustomFields{}
+		for k, v := range t.TicketField {
+			cf[k] = v
+		}
+		f.tickets = append(f.tickets, udesk.Ticket{ID: id, Subject: t.Subject, Content: t.Content, UserEmail: t.Email,
+			CustomFields: cf, CreatedAt: time.Now().Format("2006-01-02 15:04:05 -0700")})
+	}
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+func (f *fakeAPI) UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err, applied := f.check("update")
+	if applied && u.Comment != nil {
+		f.replies[id] = append(f.replies[id], u.Comment.Body)
+	}
+	return err
+}
+
+func (f *fakeAPI) Reply(ctx context.Context, r *udesk.Reply) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err, applied := f.check("reply")
+	if applied {
+		f.replies[r.ID] = append(f.replies[r.ID], r.ReplyContent)
+	}
+	return err
+}
+
+func (f *fakeAPI) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["page"]++
+	var mine []udesk.Ticket
+	for _, t := range f.tickets {
+		if t.UserEmail == l.CustomerEmail {
+			mine = append(mine, t)
+		}
+	}
+	if len(mine) == 0 {
+		return nil, &udesk.Error{Code: 1002, Message: "未找到相应客户", Class: udesk.Permanent}
+	}
+	p := &udesk.Page{Total: len(mine), TotalPages: (len(mine) + perPage - 1) / perPage}
+	lo, hi := (page-1)*perPage, page*perPage
+	if lo < len(mine) {
+		p.Tickets = mine[lo:min(hi, len(mine))]
+	}
+	p.Size = len(p.Tickets)
+	return p, nil
+}
+
+var errUnknown = &udesk.Error{Method: "POST", Path: "/api/v1/tickets.json", Class: udesk.OutcomeUnknown, Err: context.DeadlineExceeded}
+
+func createOp(row int, subject, email string) mapping.Operation {
+	return mapping.Operation{Pos: pipeline.Position{File: "in.csv", Row: row}, Kind: mapping.Create,
+		Create: &udesk.NewTicket{Subject: subject, Content: "body of " + subject, Email: email}}
+}
+
+type sinkRun struct {
+	sink    *sender
+	journal string
+	mu      sync.Mutex
+	results map[int]result
+}
+
+func startSink(t *testing.T, api ticketWriter, opts senderOptions) *sinkRun {
+	t.Helper()
+	r := &sinkRun{journal: filepath.Join(t.TempDir(), "journal.jsonl"), results: map[int]result{}}
+	j, err := pipeline.CreateJournal(r.journal, pipeline.JournalHeader{Op: "test", RunID: "run1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	opts.journal, opts.runID = j, "run1"
+	opts.onResult = func(res result) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if _, dup := r.results[res.row]; dup {
+			t.Errorf("row %d reported twice", res.row)
+		}
+		r.results[res.row] = res
+	}
+	r.sink = startSender(context.Background(), api, opts, nil)
+	return r
+}
+
+// settledCount is how many rows a look-up found already written.
+func (s *sender) settledCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settled
+}
+
+func TestAPISinkCreateOutcomeUnknownIsSettled(t *testing.T) {
+	api := newFakeAPI()
+	// Every other create fails after it was applied (a reset after
+	// processing); row 3's first attempt fails before it was applied.
+	api.fail = func(method string, n int) (error, bool) {
+		switch n {
+		case 1, 3:
+			return errUnknown, true
+		case 2:
+			return errUnknown, false
+		}
+		return nil, true
+	}
+	r := startSink(t, api, senderOptions{concurrency: 1})
+	for row := 2; row <= 5; row++ {
+		if err := r.sink.send(createOp(row, "s", "a@x.com"), pipeline.JournalEntry{}); err != nil { // identical rows on purpose
+			t.Fatal(err)
+		}
+	}
+	if err := r.sink.close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(api.tickets) != 4 {
+		t.Fatalf("4 identical rows must make exactly 4 tickets, got %d", len(api.tickets))
+	}
+	ids := map[int64]int{}
+	for row := 2; row <= 5; row++ {
+		res := r.results[row]
+		if res.action != ActionCreated || res.ticketID == 0 {
+			t.Fatalf("row %d: %+v", row, res)
+		}
+		ids[res.ticketID]++
+	}
+	if len(ids) != 4 {
+		t.Fatalf("each row must own a distinct ticket: %v", ids)
+	}
+	if r.sink.settledCount() != 2 {
+		t.Fatalf("2 creates were found by look-up, settled %d", r.sink.settledCount())
+	}
+	st, err := pipeline.ReadJournal(r.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Count(pipeline.EntryOK) != 4 {
+		t.Fatalf("journal: %d ok", st.Count(pipeline.EntryOK))
+	}
+}
+
+func TestAPISinkMarkerSettles(t *testing.T) {
+	api := newFakeAPI()
+	api.fail = func(method string, n int) (error, bool) {
+		if n == 1 {
+			return errUnknown, true
+		}
+		return nil, true
+	}
+	r := startSink(t, api, senderOptions{concurrency: 2, markerField: "TextField_1"})
+	for row := 2; row <= 3; row++ {
+		if err := r.sink.send(createOp(row, "same", "a@x.com"), pipeline.JournalEntry{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.sink.close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(api.tickets) != 2 {
+		t.Fatalf("got %d tickets, want 2", len(api.tickets))
+	}
+	for _, tk := range api.tickets {
+		row := 0
+		for r := 2; r <= 3; r++ {
+			if tk.CustomFields["TextField_1"] == marker("run1", r) {
+				row = r
+			}
+		}
+		if row == 0 || r.results[row].ticketID != tk.ID {
+			t.Fatalf("ticket %d marker %q not matched to its row: %+v", tk.ID, tk.CustomFields["TextField_1"], r.results)
+		}
+	}
+}
+
+func TestAPISinkRepliesAndCommentsNeverResent(t *testing.T) {
+	api := newFakeAPI()
+	api.fail = func(method string, n int) (error, bool) {
+		if n == 1 {
+			return errUnknown, true
+		}
+		return nil, true
+	}
+	r := startSink(t, api, senderOptions{concurrency: 1})
+	ops := []mapping.Operation{
+		{Pos: pipeline.Position{Row: 2}, Kind: mapping.Reply, ID: 7, Reply: &udesk.Reply{ID: 7, ReplyContent: "r1", Email: "a@x.com"}},
+		{Pos: pipeline.Position{Row: 3}, Kind: mapping.Reply, ID: 7, Reply: &udesk.Reply{ID: 7, ReplyContent: "r2", Email: "a@x.com"}},
+		{Pos: pipeline.Position{Row: 4}, Kind: mapping.Update, ID: 8, Update: &udesk.TicketUpdate{Comment: &udesk.Comment{Function: "internal", AuthorEmail: "ag@x.com", Body: "c1"}}},
+		{Pos: pipeline.Position{Row: 5}, Kind: mapping.Update, ID: 9, Update: &udesk.TicketUpdate{Status: "closed"}},
+	}
+	for _, op := range ops {
+		if err := r.sink.send(op, pipeline.JournalEntry{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.sink.close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.replies[7]; len(got) != 2 {
+		t.Fatalf("replies to 7: %v (the unknown one must not be resent)", got)
+	}
+	if r.results[2].code != CodeOutcomeUnknown || r.results[3].action != ActionReplied {
+		t.Fatalf("reply results: %+v %+v", r.results[2], r.results[3])
+	}
+	if r.results[4].code != CodeOutcomeUnknown || r.results[5].action != ActionUpdated {
+		t.Fatalf("update results: %+v %+v", r.results[4], r.results[5])
+	}
+	// A commented update that failed unknown and a plain one: the plain one
+	// (idempotent) is simply resent.
+	api2 := newFakeAPI()
+	api2.fail = func(method string, n int) (error, bool) {
+		if n <= 2 {
+			return errUnknown, true
+		}
+		return nil, true
+	}
+	r2 := startSink(t, api2, senderOptions{concurrency: 1})
+	r2.sink.send(ops[2], pipeline.JournalEntry{})
+	r2.sink.send(ops[3], pipeline.JournalEntry{})
+	if err := r2.sink.close(); err != nil {
+		t.Fatal(err)
+	}
+	if r2.results[4].code != CodeOutcomeUnknown || r2.results[5].action != ActionUpdated || api2.calls["update"] != 3 {
+		t.Fatalf("commented update %+v, plain update %+v, %d update calls", r2.results[4], r2.results[5], api2.calls["update"])
+	}
+}
+
+func TestAPISinkSettlesInDoubtRows(t *testing.T) {
+	api := newFakeAPI()
+	// A crash earlier: row 2 was created, row 3 never arrived, row 4 has no
+	// email, row 5 went to a customer who does not exist yet.
+	api.CreateTicket(context.Background(), createOp(2, "two", "a@x.com").Create)
+	api.calls["create"] = 0
+	r := startSink(t, api, senderOptions{concurrency: 2})
+	at := time.Now().Add(-time.Minute)
+	for _, op := range []mapping.Operation{createOp(2, "two", "a@x.com"), createOp(3, "three", "a@x.com"), createOp(4, "four", ""), createOp(5, "five", "new@x.com")} {
+		r.sink.send(op, pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: op.Pos.Row, At: at})
+	}
+	if err := r.sink.close(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.results[2].reconciled || r.results[2].ticketID != 1 {
+		t.Fatalf("row 2 must be found as ticket 1: %+v", r.results[2])
+	}
+	if r.results[3].action != ActionCreated || r.results[5].action != ActionCreated || api.calls["create"] != 2 {
+		t.Fatalf("rows 3 and 5 must be created once each: %+v %+v, %d creates", r.results[3], r.results[5], api.calls["create"])
+	}
+	if r.results[4].code != CodeOutcomeUnknown {
+		t.Fatalf("row 4 (no email) must be reported unknown: %+v", r.results[4])
+	}
+	var subjects []string
+	for _, tk := range api.tickets {
+		subjects = append(subjects, tk.Subject)
+	}
+	sort.Strings(subjects)
+	if len(subjects) != 3 {
+		t.Fatalf("tickets: %v", subjects)
+	}
+}
+
+func TestAPISinkErrors(t *testing.T) {
+	api := newFakeAPI()
+	api.fail = func(method string, n int) (error, bool) {
+		if n == 1 {
+			return &udesk.Error{HTTPStatus: 200, Code: 1003, Message: "未找到相应工单", Method: "PUT", Path: "/api/v1/tickets/99.json", Class: udesk.Permanent}, false
+		}
+		return &udesk.Error{HTTPStatus: 503, Class: udesk.Transient, Attempts: 6}, false
+	}
+	r := startSink(t, api, senderOptions{concurrency: 1})
+	r.sink.send(mapping.Operation{Pos: pipeline.Position{Row: 2}, Kind: mapping.Update, ID: 99, Update: &udesk.TicketUpdate{Status: "open"}}, pipeline.JournalEntry{})
+	r.sink.send(mapping.Operation{Pos: pipeline.Position{Row: 3}, Kind: mapping.Update, ID: 5, Update: &udesk.TicketUpdate{Status: "open"}}, pipeline.JournalEntry{})
+	err := r.sink.close()
+	if err == nil || !udesk.IsTransient(err) {
+		t.Fatalf("a transient failure after retries must stop the run: %v", err)
+	}
+	if res := r.results[2]; res.code != "api_1003" || res.ticketID != 99 {
+		t.Fatalf("row 2: %+v", res)
+	}
+	st, _ := pipeline.ReadJournal(r.journal)
+	if st.Rows[3].Type != pipeline.EntryVoid {
+		t.Fatalf("the row that was not taken must be void (resent next run): %+v", st.Rows[3])
+	}
+}
