@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,98 +11,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/pipeline/ingest/ingesttest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
-// readCSV reads a results file, checking its BOM and mode.
-func readCSV(t *testing.T, path string) [][]string {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("%s: mode %v, want 0600", path, fi.Mode().Perm())
-	}
-	b, _ := os.ReadFile(path)
-	if !bytes.HasPrefix(b, []byte("\uFEFF")) {
-		t.Errorf("%s: no UTF-8 BOM", path)
-	}
-	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\uFEFF")))).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return recs
-}
+// Shared with the tests of package ingest.
+var (
+	readCSV          = ingesttest.ReadCSV
+	writeCSVTest     = ingesttest.WriteCSV
+	resultsDir       = ingesttest.ResultsDir
+	ticketsBySubject = ingesttest.TicketsBySubject
+	copySample       = ingesttest.CopySample
+)
 
-func writeCSVTest(t *testing.T, path string, recs [][]string) {
-	t.Helper()
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	w.WriteAll(recs)
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// resultsDir finds the one results folder beside input.
-func resultsDir(t *testing.T, input, what string) string {
-	t.Helper()
-	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
-	m, _ := filepath.Glob(filepath.Join(filepath.Dir(input), stem+"."+what+"-*"))
-	if len(m) != 1 {
-		t.Fatalf("results folders for %s: %v", input, m)
-	}
-	return m[0]
-}
-
-func ticketsBySubject(s *udesktest.Server) map[string][]udesktest.Ticket {
-	m := map[string][]udesktest.Ticket{}
-	for _, tk := range s.Tickets() {
-		m[tk.Subject] = append(m[tk.Subject], tk)
-	}
-	return m
-}
-
-// copySample copies a file of samples/ into dir.
-func copySample(t *testing.T, name, dir string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "samples", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
+// Flags the command refuses, and a job the library refuses with a
+// *pipeline.ConfigError (package ingest tests each kind), exit 2 before any
+// write.
 func TestImportUsageErrorsBeforeAnyWrite(t *testing.T) {
 	sim := newSim(t, udesktest.Options{})
-	dir := t.TempDir()
-	in := filepath.Join(dir, "t.csv")
-	writeCSVTest(t, in, [][]string{{"subject", "content", "colour", "shoe size"}, {"a", "b", "red", "42"}})
-	badMap := filepath.Join(dir, "map.yaml")
-	os.WriteFile(badMap, []byte("columns: [this is not: a mapping"), 0o644)
+	in := filepath.Join(t.TempDir(), "t.csv")
+	writeCSVTest(t, in, [][]string{{"subject", "content", "colour"}, {"a", "b", "red"}})
 	for _, tc := range []struct {
-		name string
-		args []string
-		want string
+		name, want string
+		args       []string
 	}{
-		{"unknown columns", []string{"--create", "-i", in}, "colour"},
-		{"missing input", []string{"--create", "-i", filepath.Join(dir, "none.csv")}, "none.csv"},
-		{"bad mapping", []string{"--create", "-i", in, "--mapping", badMap}, "map.yaml"},
-		{"no operation", []string{"-i", in}, "--create"},
-		{"two operations", []string{"--create", "--reply", "-i", in}, "one of"},
-		{"marker on update", []string{"--update", "-i", in, "--marker-field", "TextField_1"}, "--create only"},
+		{"unknown columns", "colour", []string{"--create", "-i", in}},
+		{"no input", "-i FILE", []string{"--create"}},
+		{"no operation", "--create", []string{"-i", in}},
+		{"two operations", "one of", []string{"--create", "--reply", "-i", in}},
+		{"marker on update", "--create only", []string{"--update", "-i", in, "--marker-field", "TextField_1"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runCLI(t, simEnv(sim), append([]string{"import", "--quiet"}, tc.args...)...)
-			if code != exitUsage || !strings.Contains(stderr, tc.want) {
-				t.Fatalf("exit %d, want 2 naming %q: %s", code, tc.want, stderr)
-			}
-		})
+		code, _, stderr := runCLI(t, simEnv(sim), append([]string{"import", "--quiet"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, want 2 naming %q: %s", tc.name, code, tc.want, stderr)
+		}
 	}
 	for ep, n := range sim.Requests() {
 		if ep != udesktest.EndpointFields {

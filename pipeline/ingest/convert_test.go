@@ -11,6 +11,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
+	"github.com/udesk-etl/udesk-etl/pipeline/ingest/ingesttest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -22,7 +23,7 @@ func TestConvert(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat := mapping.NewCatalog(fields)
-	in := copySample(t, "create-bad-rows.csv", dir)
+	in := ingesttest.CopySample(t, "create-bad-rows.csv", dir)
 	for _, ext := range []string{".csv", ".jsonl"} {
 		out := filepath.Join(dir, "mapped"+ext)
 		// A saved catalog: convert works offline.
@@ -56,14 +57,14 @@ func TestConvert(t *testing.T) {
 		if recs[2][0] != "退款进度查询" || recs[2][5] != "解决中" || recs[2][6] != "紧急" {
 			t.Fatalf("row 2: %v", recs[2])
 		}
-		errs := readCSV(t, errsFile)
+		errs := ingesttest.ReadCSV(t, errsFile)
 		if len(errs) != 6 || errs[1][len(errs[0])-2] != ingest.CodeInvalid {
 			t.Fatalf("errors file: %v", errs)
 		}
 	}
 	// The update form: English names, select labels.
 	upd := filepath.Join(dir, "u.csv")
-	writeCSVTest(t, upd, [][]string{{"id", "status", "priority", "下拉列表字段"}, {"5", "已解决", "高", "1"}})
+	ingesttest.WriteCSV(t, upd, [][]string{{"id", "status", "priority", "下拉列表字段"}, {"5", "已解决", "高", "1"}})
 	out := filepath.Join(dir, "u.out.jsonl")
 	rep, err := ingest.Convert(context.Background(), ingest.Input{Path: upd, SelectValues: "indexes"}, ingest.ConvertOptions{Op: mapping.Update, Catalog: cat, Output: out})
 	if err != nil || rep.Failed != 0 {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -58,23 +57,6 @@ func (l *logs) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-// readCSV reads a results file, checking its BOM and mode.
-func readCSV(t *testing.T, path string) [][]string {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("%s: mode %v, want 0600", path, fi.Mode().Perm())
-	}
-	b, _ := os.ReadFile(path)
-	if !bytes.HasPrefix(b, []byte("\uFEFF")) {
-		t.Errorf("%s: no UTF-8 BOM", path)
-	}
-	return readCSVLoose(t, b)
-}
-
 func readCSVLoose(t *testing.T, b []byte) [][]string {
 	t.Helper()
 	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(b, []byte("\uFEFF")))).ReadAll()
@@ -84,17 +66,7 @@ func readCSVLoose(t *testing.T, b []byte) [][]string {
 	return recs
 }
 
-func writeCSVTest(t *testing.T, path string, recs [][]string) {
-	t.Helper()
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	w.WriteAll(recs)
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func writeXLSXTest(t *testing.T, path string, recs [][]string) {
+func writeXLSXTest(t testing.TB, path string, recs [][]string) {
 	t.Helper()
 	f := excelize.NewFile()
 	for r, rec := range recs {
@@ -108,7 +80,7 @@ func writeXLSXTest(t *testing.T, path string, recs [][]string) {
 	}
 }
 
-func writeJSONLTest(t *testing.T, path string, recs [][]string) {
+func writeJSONLTest(t testing.TB, path string, recs [][]string) {
 	t.Helper()
 	var b bytes.Buffer
 	for _, rec := range recs[1:] {
@@ -128,7 +100,7 @@ func writeJSONLTest(t *testing.T, path string, recs [][]string) {
 	}
 }
 
-func writeGBKTest(t *testing.T, path string, recs [][]string) {
+func writeGBKTest(t testing.TB, path string, recs [][]string) {
 	t.Helper()
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
@@ -140,37 +112,4 @@ func writeGBKTest(t *testing.T, path string, recs [][]string) {
 	if err := os.WriteFile(path, gbk, 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// resultsDir finds the one results folder beside input.
-func resultsDir(t *testing.T, input, what string) string {
-	t.Helper()
-	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
-	m, _ := filepath.Glob(filepath.Join(filepath.Dir(input), stem+"."+what+"-*"))
-	if len(m) != 1 {
-		t.Fatalf("results folders for %s: %v", input, m)
-	}
-	return m[0]
-}
-
-func ticketsBySubject(s *udesktest.Server) map[string][]udesktest.Ticket {
-	m := map[string][]udesktest.Ticket{}
-	for _, tk := range s.Tickets() {
-		m[tk.Subject] = append(m[tk.Subject], tk)
-	}
-	return m
-}
-
-// copySample copies a file of samples/ into dir.
-func copySample(t *testing.T, name, dir string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "samples", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

@@ -39,11 +39,7 @@ func (p *PlanReport) Writes() int64 { return p.Creates + p.Updates + p.Commented
 // rejected rows go to errors.csv in Options.Results (default: a folder
 // beside the input). Rejected rows are counted in the report's Failed.
 func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport, error) {
-	start := time.Now()
-	if err := opts.check(); err != nil {
-		return nil, err
-	}
-	f, mf, err := openInput(input)
+	f, mf, err := opts.open(input)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +76,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	}
 	dir := opts.Results
 	if dir == "" {
-		dir = defaultResultsDir(input.Path, opts.Op.String()+"-dryrun", start)
+		dir = defaultResultsDir(input.Path, opts.Op.String()+"-dryrun", time.Now())
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("results folder: %w", err)

@@ -51,12 +51,12 @@ type Options struct {
 	Observer    pipeline.Observer // progress and log lines (default pipeline.Quiet)
 }
 
-// check refuses options that contradict each other.
-func (o Options) check() error {
+// open refuses options that contradict each other, then opens the input.
+func (o Options) open(in Input) (*inputFile, *mapping.MappingFile, error) {
 	if o.MarkerField != "" && o.Op != mapping.Create {
-		return pipeline.Configf("--marker-field applies to --create only")
+		return nil, nil, pipeline.Configf("--marker-field applies to --create only")
 	}
-	return nil
+	return openInput(in)
 }
 
 func (o Options) observer() pipeline.Observer {
@@ -95,10 +95,7 @@ func (e *InputChangedError) Error() string {
 // stopped the sending. Rejected rows are counted in Report.Failed.
 func Run(ctx context.Context, api API, input Input, opts Options) (*Report, error) {
 	start := time.Now()
-	if err := opts.check(); err != nil {
-		return nil, err
-	}
-	f, mf, err := openInput(input)
+	f, mf, err := opts.open(input)
 	if err != nil {
 		return nil, err
 	}

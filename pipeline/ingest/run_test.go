@@ -16,6 +16,7 @@ import (
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
+	"github.com/udesk-etl/udesk-etl/pipeline/ingest/ingesttest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -46,10 +47,10 @@ func mustImport(t *testing.T, sim *udesktest.Server, op mapping.OpKind, in inges
 
 var writers = []struct {
 	name, ext string
-	write     func(*testing.T, string, [][]string)
+	write     func(testing.TB, string, [][]string)
 	encoding  string
 }{
-	{"csv", ".csv", writeCSVTest, ""},
+	{"csv", ".csv", ingesttest.WriteCSV, ""},
 	{"gbk-csv", ".csv", writeGBKTest, "gbk"},
 	{"xlsx", ".xlsx", writeXLSXTest, ""},
 	{"jsonl", ".jsonl", writeJSONLTest, ""},
@@ -74,7 +75,7 @@ func TestRunCreate(t *testing.T) {
 			if rep.Read != 3 || rep.Written != 3 || rep.State == "" {
 				t.Errorf("report: %+v", rep)
 			}
-			got := ticketsBySubject(sim)
+			got := ingesttest.TicketsBySubject(sim)
 			a, b, c := got["打印机无法连接"], got["退款进度"], got["=1+2 formula"]
 			if len(a) != 1 || len(b) != 1 || len(c) != 1 || len(sim.Tickets()) != 3 {
 				t.Fatalf("tickets: %+v", sim.Tickets())
@@ -97,11 +98,11 @@ func TestRunCreate(t *testing.T) {
 			if a[0].UserEmail != "li.lei@example.com" || b[0].User != a[0].User || c[0].UserEmail != "han.meimei@example.com" {
 				t.Errorf("customers: %q/%q %q/%q %q", a[0].User, a[0].UserEmail, b[0].User, b[0].UserEmail, c[0].UserEmail)
 			}
-			res := resultsDir(t, in, "create-results")
+			res := ingesttest.ResultsDir(t, in, "create-results")
 			if rep.Results != res {
 				t.Errorf("report's results %q, want %q", rep.Results, res)
 			}
-			ok := readCSV(t, filepath.Join(res, "success.csv"))
+			ok := ingesttest.ReadCSV(t, filepath.Join(res, "success.csv"))
 			// Rows are the file's own numbers: CSV lines (row 2 spans two
 			// lines), XLSX rows, JSON lines (no header line).
 			rows := map[string][]int{"csv": {2, 4, 5}, "gbk-csv": {2, 4, 5}, "xlsx": {2, 3, 4}, "jsonl": {1, 2, 3}}[wr.name]
@@ -112,7 +113,7 @@ func TestRunCreate(t *testing.T) {
 			if fmt.Sprint(ok) != fmt.Sprint(want) {
 				t.Errorf("success.csv %v, want %v", ok, want)
 			}
-			if errs := readCSV(t, filepath.Join(res, "errors.csv")); len(errs) != 1 {
+			if errs := ingesttest.ReadCSV(t, filepath.Join(res, "errors.csv")); len(errs) != 1 {
 				t.Errorf("errors.csv: %v", errs)
 			}
 			// The journal is complete, in the state folder the package names.
@@ -130,17 +131,17 @@ func TestRunCreate(t *testing.T) {
 func TestRunCreateSelectIndexes(t *testing.T) {
 	sim := newSim(t, udesktest.Options{})
 	in := filepath.Join(t.TempDir(), "idx.csv")
-	writeCSVTest(t, in, [][]string{
+	ingesttest.WriteCSV(t, in, [][]string{
 		{"subject", "content", "email", "SelectField_1", "SelectField_3"},
 		{"by index", "x", "a@example.com", "2", "1,2"},
 		{"bad index", "x", "a@example.com", "7", ""},
 	})
 	mustImport(t, sim, mapping.Create, ingest.Input{Path: in, SelectValues: "indexes"}, ingest.Options{}, 1)
-	got := ticketsBySubject(sim)["by index"]
+	got := ingesttest.TicketsBySubject(sim)["by index"]
 	if len(got) != 1 || got[0].CustomFields["SelectField_1"] != "2" || got[0].CustomFields["SelectField_3"] != "1,2" {
 		t.Fatalf("tickets: %+v", sim.Tickets())
 	}
-	errs := readCSV(t, filepath.Join(resultsDir(t, in, "create-results"), "errors.csv"))
+	errs := ingesttest.ReadCSV(t, filepath.Join(ingesttest.ResultsDir(t, in, "create-results"), "errors.csv"))
 	if len(errs) != 2 || errs[1][0] != "bad index" || errs[1][5] != ingest.CodeInvalid || !strings.Contains(errs[1][6], "SelectField_1") {
 		t.Fatalf("errors.csv: %v", errs)
 	}
@@ -186,7 +187,7 @@ func TestRunUpdateAndReply(t *testing.T) {
 			if r := sim.Replies(1); len(r) != 1 || r[0].Kind != "customer" || r[0].Body != "谢谢，问题已经解决了" {
 				t.Errorf("ticket 1 replies: %+v", r)
 			}
-			errs := readCSV(t, filepath.Join(resultsDir(t, rep, "reply-results"), "errors.csv"))
+			errs := ingesttest.ReadCSV(t, filepath.Join(ingesttest.ResultsDir(t, rep, "reply-results"), "errors.csv"))
 			col := func(name string) int {
 				for i, h := range errs[0] {
 					if h == name {
@@ -206,10 +207,10 @@ func TestRunUpdateAndReply(t *testing.T) {
 func TestRunBadRowsSampleAndFixedErrorsFile(t *testing.T) {
 	sim := newSim(t, udesktest.Options{})
 	dir := t.TempDir()
-	in := copySample(t, "create-bad-rows.csv", dir)
+	in := ingesttest.CopySample(t, "create-bad-rows.csv", dir)
 	mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}, 5)
 	good := []string{"打印机无法连接", "退款进度查询", "快递破损", "账户余额不对"}
-	got := ticketsBySubject(sim)
+	got := ingesttest.TicketsBySubject(sim)
 	for _, s := range good {
 		if len(got[s]) != 1 {
 			t.Errorf("good row %q: %d tickets", s, len(got[s]))
@@ -218,8 +219,8 @@ func TestRunBadRowsSampleAndFixedErrorsFile(t *testing.T) {
 	if len(sim.Tickets()) != len(good) {
 		t.Errorf("%d tickets, want %d", len(sim.Tickets()), len(good))
 	}
-	errFile := filepath.Join(resultsDir(t, in, "create-results"), "errors.csv")
-	errs := readCSV(t, errFile)
+	errFile := filepath.Join(ingesttest.ResultsDir(t, in, "create-results"), "errors.csv")
+	errs := ingesttest.ReadCSV(t, errFile)
 	header := errs[0]
 	if strings.Join(header, ",") != "subject,content,email,status,priority,下拉列表字段,单选框字段,多选框字段,日期字段,链接字段,error_code,error_message" {
 		t.Fatalf("errors.csv header: %v", header)
@@ -254,9 +255,9 @@ func TestRunBadRowsSampleAndFixedErrorsFile(t *testing.T) {
 		fixes[r[0]](r)
 	}
 	fixed := filepath.Join(dir, "fixed.csv")
-	writeCSVTest(t, fixed, errs)
+	ingesttest.WriteCSV(t, fixed, errs)
 	mustImport(t, sim, mapping.Create, ingest.Input{Path: fixed}, ingest.Options{}, 0)
-	got = ticketsBySubject(sim)
+	got = ingesttest.TicketsBySubject(sim)
 	if len(sim.Tickets()) != 9 || len(got["补上的标题"]) != 1 || got["修改收货地址"][0].Status != "solving" ||
 		got["网站打不开"][0].CustomFields["TextField_6"] != "https://www.example.com" || got["发票抬头有误"][0].CustomFields["SelectField_1"] != "2" {
 		t.Fatalf("after the fixed import: %d tickets %+v", len(sim.Tickets()), got)
@@ -266,7 +267,7 @@ func TestRunBadRowsSampleAndFixedErrorsFile(t *testing.T) {
 func TestPlan(t *testing.T) {
 	sim := newSim(t, udesktest.Options{})
 	dir := t.TempDir()
-	in := copySample(t, "create-bad-rows.csv", dir)
+	in := ingesttest.CopySample(t, "create-bad-rows.csv", dir)
 	res := filepath.Join(dir, "plan")
 	p, err := ingest.Plan(context.Background(), newClient(t, sim), ingest.Input{Path: in}, ingest.Options{Op: mapping.Create, Results: res})
 	if err != nil {
@@ -290,7 +291,7 @@ func TestPlan(t *testing.T) {
 			t.Errorf("plan lacks %q:\n%s", want, out.String())
 		}
 	}
-	if errs := readCSV(t, filepath.Join(res, "errors.csv")); len(errs) != 6 {
+	if errs := ingesttest.ReadCSV(t, filepath.Join(res, "errors.csv")); len(errs) != 6 {
 		t.Errorf("dry-run errors.csv: %d rows", len(errs))
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".udesk-etl")); !os.IsNotExist(err) {
@@ -303,7 +304,7 @@ func TestRunRerunFreshAndChangedInput(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "t.csv")
 	recs := [][]string{{"subject", "content", "email"}, {"one", "c", "a@example.com"}, {"two", "c", "a@example.com"}}
-	writeCSVTest(t, in, recs)
+	ingesttest.WriteCSV(t, in, recs)
 	mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}, 0)
 	// The same import again: nothing is sent twice.
 	var l logs
@@ -315,7 +316,7 @@ func TestRunRerunFreshAndChangedInput(t *testing.T) {
 		t.Fatalf("re-run sent writes: %v", sim.Requests())
 	}
 	// A changed input with the same name: refused.
-	writeCSVTest(t, in, append(recs, []string{"three", "c", "a@example.com"}))
+	ingesttest.WriteCSV(t, in, append(recs, []string{"three", "c", "a@example.com"}))
 	_, err = runImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{})
 	var ce *pipeline.ConfigError
 	var ice *ingest.InputChangedError
@@ -334,7 +335,7 @@ func TestRunConfigErrorsBeforeAnyWrite(t *testing.T) {
 	sim := newSim(t, udesktest.Options{})
 	dir := t.TempDir()
 	in := filepath.Join(dir, "t.csv")
-	writeCSVTest(t, in, [][]string{{"subject", "content", "colour", "shoe size"}, {"a", "b", "red", "42"}})
+	ingesttest.WriteCSV(t, in, [][]string{{"subject", "content", "colour", "shoe size"}, {"a", "b", "red", "42"}})
 	badMap := filepath.Join(dir, "map.yaml")
 	os.WriteFile(badMap, []byte("columns: [this is not: a mapping"), 0o644)
 	for _, tc := range []struct {
@@ -367,7 +368,7 @@ func TestRunConfigErrorsBeforeAnyWrite(t *testing.T) {
 func TestRunMarkerField(t *testing.T) {
 	sim := newSim(t, udesktest.Options{})
 	in := filepath.Join(t.TempDir(), "m.csv")
-	writeCSVTest(t, in, [][]string{{"subject", "content", "email"}, {"m1", "c", "a@example.com"}, {"m2", "c", "a@example.com"}})
+	ingesttest.WriteCSV(t, in, [][]string{{"subject", "content", "email"}, {"m1", "c", "a@example.com"}, {"m2", "c", "a@example.com"}})
 	mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{MarkerField: "单行文本字段"}, 0)
 	var markers []string
 	for _, tk := range sim.Tickets() {
@@ -383,14 +384,14 @@ func TestRunResendUnknown(t *testing.T) {
 	sim := newSim(t, udesktest.Options{Tickets: 3, Seed: 1})
 	tk, _ := sim.Ticket(2)
 	in := filepath.Join(t.TempDir(), "r.csv")
-	writeCSVTest(t, in, [][]string{{"id", "reply_content", "email"}, {"2", "first", tk.UserEmail}, {"2", "second", tk.UserEmail}})
+	ingesttest.WriteCSV(t, in, [][]string{{"id", "reply_content", "email"}, {"2", "first", tk.UserEmail}, {"2", "second", tk.UserEmail}})
 	// The first reply is processed but its answer is lost.
 	sim.FailNext(udesktest.EndpointReply, udesktest.FaultResetAfter, 1)
 	rep := mustImport(t, sim, mapping.Reply, ingest.Input{Path: in}, ingest.Options{Concurrency: 1}, 1)
 	if rep.Facts["outcome_unknown"] != 1 || !strings.Contains(strings.Join(rep.Notes, "\n"), "unknown outcome") {
 		t.Fatalf("report: %+v", rep)
 	}
-	errs := readCSV(t, filepath.Join(resultsDir(t, in, "reply-results"), "errors.csv"))
+	errs := ingesttest.ReadCSV(t, filepath.Join(ingesttest.ResultsDir(t, in, "reply-results"), "errors.csv"))
 	if len(errs) != 2 || errs[1][1] != "first" || errs[1][3] != ingest.CodeOutcomeUnknown || !strings.Contains(errs[1][4], "--resend-unknown") {
 		t.Fatalf("errors.csv: %v", errs)
 	}
@@ -427,7 +428,7 @@ func TestPlanSamples(t *testing.T) {
 		{"reply-tickets.csv", mapping.Reply, 1, 0},
 		{"create-bad-rows.csv", mapping.Create, 4, 5},
 	} {
-		in := copySample(t, tc.file, dir)
+		in := ingesttest.CopySample(t, tc.file, dir)
 		p, err := ingest.Plan(context.Background(), newClient(t, sim), ingest.Input{Path: in}, ingest.Options{Op: tc.op})
 		if err != nil || p.Writes() != tc.writes || p.Failed != tc.rejected {
 			t.Errorf("%s: %v, plan %+v; want %d writes, %d rejected", tc.file, err, p, tc.writes, tc.rejected)
