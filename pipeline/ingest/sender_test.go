@@ -141,7 +141,7 @@ func (s *sender) settledCount() int {
 	return s.settled
 }
 
-func TestAPISinkCreateOutcomeUnknownIsSettled(t *testing.T) {
+func TestSenderCreateOutcomeUnknownIsSettled(t *testing.T) {
 	api := newFakeAPI()
 	// Every other create fails after it was applied (a reset after
 	// processing); row 3's first attempt fails before it was applied.
@@ -189,7 +189,7 @@ func TestAPISinkCreateOutcomeUnknownIsSettled(t *testing.T) {
 	}
 }
 
-func TestAPISinkMarkerSettles(t *testing.T) {
+func TestSenderMarkerSettles(t *testing.T) {
 	api := newFakeAPI()
 	api.fail = func(method string, n int) (error, bool) {
 		if n == 1 {
@@ -222,7 +222,7 @@ func TestAPISinkMarkerSettles(t *testing.T) {
 	}
 }
 
-func TestAPISinkRepliesAndCommentsNeverResent(t *testing.T) {
+func TestSenderRepliesAndCommentsNeverResent(t *testing.T) {
 	api := newFakeAPI()
 	api.fail = func(method string, n int) (error, bool) {
 		if n == 1 {
@@ -274,7 +274,7 @@ func TestAPISinkRepliesAndCommentsNeverResent(t *testing.T) {
 	}
 }
 
-func TestAPISinkSettlesInDoubtRows(t *testing.T) {
+func TestSenderSettlesInDoubtRows(t *testing.T) {
 	api := newFakeAPI()
 	// A crash earlier: row 2 was created, row 3 never arrived, row 4 has no
 	// email, row 5 went to a customer who does not exist yet.
@@ -307,7 +307,7 @@ func TestAPISinkSettlesInDoubtRows(t *testing.T) {
 	}
 }
 
-func TestAPISinkErrors(t *testing.T) {
+func TestSenderErrors(t *testing.T) {
 	api := newFakeAPI()
 	api.fail = func(method string, n int) (error, bool) {
 		if n == 1 {
@@ -328,5 +328,28 @@ func TestAPISinkErrors(t *testing.T) {
 	st, _ := pipeline.ReadJournal(r.journal)
 	if st.Rows[3].Type != pipeline.EntryVoid {
 		t.Fatalf("the row that was not taken must be void (resent next run): %+v", st.Rows[3])
+	}
+}
+
+// A ticket an earlier run created for another row is never taken by the
+// look-up that settles a row in doubt, even when it matches.
+func TestSenderNeverTakesAClaimedTicket(t *testing.T) {
+	api := newFakeAPI()
+	id, _ := api.CreateTicket(context.Background(), createOp(2, "same", "a@x.com").Create)
+	api.calls["create"] = 0
+	j, err := pipeline.CreateJournal(filepath.Join(t.TempDir(), "journal.jsonl"), pipeline.JournalHeader{Op: "test", RunID: "run1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var got []result
+	s := startSender(context.Background(), api, senderOptions{journal: j, concurrency: 1, runID: "run1", onResult: func(r result) { got = append(got, r) }}, []int64{id})
+	op := createOp(3, "same", "a@x.com")
+	s.send(op, pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: 3, At: time.Now().Add(-time.Minute)})
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].reconciled || got[0].ticketID == id || api.calls["create"] != 1 || len(api.tickets) != 2 {
+		t.Fatalf("row 3 must be created anew, not given ticket %d: %+v, %d creates", id, got, api.calls["create"])
 	}
 }
