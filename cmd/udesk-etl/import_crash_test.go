@@ -128,6 +128,9 @@ func resultRows(t *testing.T, input, op string) (ok map[int]string, failed map[i
 }
 
 func TestImportCrashCreateExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills the binary again and again")
+	}
 	seed := time.Now().UnixNano() % 100000
 	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointCreate, seed))
 	sim := newSim(t, udesktest.Options{Latency: 20 * time.Millisecond, Faults: faults})
@@ -171,6 +174,9 @@ func TestImportCrashCreateExactlyOnce(t *testing.T) {
 }
 
 func TestImportCrashUpdateNeverDuplicatesComments(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills the binary again and again")
+	}
 	seed := time.Now().UnixNano() % 100000
 	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointUpdate, seed))
 	const n = 200
@@ -220,6 +226,9 @@ func TestImportCrashUpdateNeverDuplicatesComments(t *testing.T) {
 }
 
 func TestImportCrashReplyNeverDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills the binary again and again")
+	}
 	seed := time.Now().UnixNano() % 100000
 	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointReply, seed))
 	const n = 200

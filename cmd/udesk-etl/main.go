@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // Exit codes, as CLI.md documents them.
@@ -138,6 +140,7 @@ var errHelp = errors.New("help requested")
 
 func exitCode(a *app, name string, err error) int {
 	var ue usageError
+	var ce *pipeline.ConfigError
 	var re rejectedError
 	switch {
 	case err == nil:
@@ -150,7 +153,7 @@ func exitCode(a *app, name string, err error) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(a.stderr, "udesk-etl %s: interrupted; state is saved, run the same command again to resume\n", name)
 		return exitInterrupted
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ce):
 		fmt.Fprintf(a.stderr, "udesk-etl %s: %v\n", name, err)
 		return exitUsage
 	default:

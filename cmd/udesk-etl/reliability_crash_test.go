@@ -171,6 +171,9 @@ type relImportCrash struct {
 // and run again: no row lost, none written twice, the server and the
 // results as after a clean run.
 func TestCrashMatrixImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills the binary again and again")
+	}
 	rows, minKills := relSize(200, 50000), relSize(10, 20)
 	latency := time.Duration(relSize(int(10*time.Millisecond), 0))
 	for _, op := range []relImportCrash{

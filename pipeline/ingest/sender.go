@@ -1,4 +1,4 @@
-package sinks
+package ingest
 
 import (
 	"context"
@@ -10,86 +10,79 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
-// TicketAPI is the part of the Udesk client an import uses; *udesk.Client
-// implements it, tests substitute fakes.
-type TicketAPI interface {
+// ticketWriter is the part of the API the sender uses.
+type ticketWriter interface {
 	CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, error)
 	UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error
 	Reply(ctx context.Context, r *udesk.Reply) error
 	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
 }
 
-// Error codes of rows the API sink could not write (errors.csv's error_code).
-const (
-	CodeOutcomeUnknown = "outcome_unknown" // may have taken effect; not resent
-	CodeAPIError       = "api_error"       // refused by Udesk without a status code
-)
-
-// Actions written to success.csv.
+// Actions of success.csv's action column.
 const (
 	ActionCreated = "created"
 	ActionUpdated = "updated"
 	ActionReplied = "replied"
 )
 
-// Result is the outcome of one row.
-type Result struct {
-	Row        int
-	TicketID   int64  // the created, updated or replied-to ticket
-	Action     string // set on success
-	Code       string // set on failure
-	Message    string
-	Reconciled bool // a create found on the server after its outcome was unknown
+// result is the outcome of one row.
+type result struct {
+	row        int
+	ticketID   int64  // the created, updated or replied-to ticket
+	action     string // set on success
+	code       string // set on failure
+	message    string
+	reconciled bool // a create found on the server after its outcome was unknown
 }
 
-// APIOptions configure an APISink.
-type APIOptions struct {
-	Journal     *pipeline.Journal
-	Concurrency int // workers sending at once (the client caps requests in flight too)
-	// MarkerField, for creates, is the field_name of a text custom field that
+func resultOf(e pipeline.JournalEntry, reconciled bool) result {
+	return result{row: e.Row, ticketID: e.TicketID, action: e.Action, code: e.Code, message: e.Message, reconciled: reconciled}
+}
+
+type senderOptions struct {
+	journal     *pipeline.Journal
+	concurrency int // writes in flight at once (the client caps requests too)
+	// markerField, for creates, is the field_name of a text custom field that
 	// receives a unique marker per row (udesk-etl:<run>:<row>) so that an
-	// unknown outcome can be settled by the marker rather than by content.
-	MarkerField string
-	RunID       string
-	// OnResult receives every settled row; it is called from several goroutines.
-	OnResult func(Result)
+	// unknown outcome is settled by the marker rather than by content.
+	markerField string
+	runID       string
+	// onResult receives every settled row, from several goroutines.
+	onResult func(result)
 }
 
-// CreatedAtMargin is how far before an intent's time a found ticket's
+// createdAtMargin is how far before an intent's time a found ticket's
 // created_at may be and still count as the intent's: clocks differ.
-const CreatedAtMargin = 10 * time.Minute
+const createdAtMargin = 10 * time.Minute
 
 // maxSettleRounds bounds how often one row is settled and resent in a run
 // when each resend ends with an unknown outcome again.
 const maxSettleRounds = 3
 
-// APISink sends create, update and reply operations exactly once: every
+// sender sends create, update and reply operations exactly once: every
 // write is preceded by a durable intent in the journal and followed by its
 // outcome; a write whose outcome is unknown is settled (looked up) before it
-// is ever resent, once no other write is in flight.
-type APISink struct {
-	api  TicketAPI
-	opts APIOptions
-
-	jobs   chan job
-	wg     sync.WaitGroup
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+// is ever resent, once no other write is in flight. startSender makes one
+// with the tickets earlier runs created; then send each row, then close.
+type sender struct {
+	api    ticketWriter
+	opts   senderOptions
+	parent context.Context // the run's: settling goes on after the workers
+	g      *errgroup.Group
+	ctx    context.Context // the workers': ends at the first error
 
 	mu       sync.Mutex
 	claimed  map[int64]bool // tickets that belong to some row already
-	doubtful []doubt        // rows whose outcome is unknown, settled in Close
+	doubtful []doubt        // rows whose outcome is unknown, settled in close
 	resent   map[int]int    // settle rounds per row
 	settled  int            // rows settled by a look-up
-}
-
-type job struct {
-	op mapping.Operation
 }
 
 type doubt struct {
@@ -97,72 +90,55 @@ type doubt struct {
 	intent pipeline.JournalEntry
 }
 
-// NewAPISink returns a sink; Start it before Send.
-func NewAPISink(api TicketAPI, opts APIOptions) *APISink {
-	if opts.Concurrency < 1 {
-		opts.Concurrency = 1
-	}
-	return &APISink{api: api, opts: opts, claimed: map[int64]bool{}, resent: map[int]int{}}
-}
-
-// Claim records tickets that earlier runs created for rows of this import,
-// so that settling another row never takes them for its own.
-func (s *APISink) Claim(ids ...int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, id := range ids {
+// startSender returns a sender whose workers stop when ctx ends or close is
+// called. claimed are the tickets earlier runs of the import created: settling
+// an unknown create never takes one of them for its own.
+func startSender(ctx context.Context, api ticketWriter, opts senderOptions, claimed []int64) *sender {
+	s := &sender{api: api, opts: opts, parent: ctx, claimed: map[int64]bool{}, resent: map[int]int{}}
+	for _, id := range claimed {
 		s.claimed[id] = true
 	}
+	s.g, s.ctx = errgroup.WithContext(ctx)
+	s.g.SetLimit(max(1, opts.concurrency))
+	return s
 }
 
-// Start starts the workers; they stop when ctx ends or Close is called.
-func (s *APISink) Start(ctx context.Context) {
-	s.ctx, s.cancel = context.WithCancelCause(ctx)
-	s.jobs = make(chan job)
-	for i := 0; i < s.opts.Concurrency; i++ {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			for j := range s.jobs {
-				if s.ctx.Err() != nil {
-					continue
-				}
-				if err := s.send(s.ctx, j.op); err != nil {
-					s.cancel(err)
-				}
-			}
-		}()
-	}
-}
-
-// Send queues op, blocking while every worker is busy. It returns an error
-// once the run cannot go on (the context ended, the journal failed, Udesk is
-// unavailable).
-func (s *APISink) Send(op mapping.Operation) error {
-	select {
-	case s.jobs <- job{op}:
+// send writes op, blocking while every worker is busy. When prior is the
+// intent an earlier run journaled without learning the outcome, op is held
+// and settled in close, once nothing else is in flight. send returns an
+// error once the run cannot go on (the context ended, the journal failed,
+// Udesk is unavailable).
+func (s *sender) send(op mapping.Operation, prior pipeline.JournalEntry) error {
+	if prior.Type == pipeline.EntryIntent {
+		s.doubt(op, prior)
 		return nil
-	case <-s.ctx.Done():
+	}
+	if s.ctx.Err() != nil {
 		return context.Cause(s.ctx)
 	}
+	s.g.Go(func() error {
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		return s.write(s.ctx, op)
+	})
+	return nil
 }
 
-// SendInDoubt queues a row that an earlier run sent without learning the
-// outcome (the journal's last entry for it is intent). It is settled in
-// Close, once nothing else is in flight.
-func (s *APISink) SendInDoubt(op mapping.Operation, intent pipeline.JournalEntry) {
+func (s *sender) doubt(op mapping.Operation, intent pipeline.JournalEntry) {
 	s.mu.Lock()
 	s.doubtful = append(s.doubtful, doubt{op, intent})
 	s.mu.Unlock()
 }
 
-// Close waits for the writes in flight, then settles the rows whose outcome
+// close waits for the writes in flight, then settles the rows whose outcome
 // is unknown one at a time, resending those proven not to have taken effect.
-func (s *APISink) Close() error {
-	close(s.jobs)
-	s.wg.Wait()
-	if err := context.Cause(s.ctx); err != nil {
+func (s *sender) close() error {
+	if err := s.g.Wait(); err != nil {
 		return err
+	}
+	if s.parent.Err() != nil {
+		return context.Cause(s.parent)
 	}
 	for {
 		s.mu.Lock()
@@ -174,32 +150,25 @@ func (s *APISink) Close() error {
 		}
 		sort.Slice(todo, func(i, k int) bool { return todo[i].op.Pos.Row < todo[k].op.Pos.Row })
 		for _, d := range todo {
-			if err := s.settle(s.ctx, d); err != nil {
+			if err := s.settle(s.parent, d); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// Settled is how many rows a look-up found already written.
-func (s *APISink) Settled() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.settled
-}
-
-// send writes one row: intent, request, outcome.
-func (s *APISink) send(ctx context.Context, op mapping.Operation) error {
+// write sends one row: intent, request, outcome.
+func (s *sender) write(ctx context.Context, op mapping.Operation) error {
 	row := op.Pos.Row
 	intent := pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: row, At: time.Now()}
-	if op.Kind == mapping.Create && s.opts.MarkerField != "" {
-		intent.Key = Marker(s.opts.RunID, row)
+	if op.Kind == mapping.Create && s.opts.markerField != "" {
+		intent.Key = marker(s.opts.runID, row)
 		if op.Create.TicketField == nil {
 			op.Create.TicketField = map[string]string{}
 		}
-		op.Create.TicketField[s.opts.MarkerField] = intent.Key
+		op.Create.TicketField[s.opts.markerField] = intent.Key
 	}
-	if err := s.opts.Journal.Append(intent); err != nil {
+	if err := s.opts.journal.Append(intent); err != nil {
 		return err
 	}
 	var id int64
@@ -221,7 +190,9 @@ func (s *APISink) send(ctx context.Context, op mapping.Operation) error {
 	switch {
 	case err == nil:
 		if op.Kind == mapping.Create {
-			s.Claim(id)
+			s.mu.Lock()
+			s.claimed[id] = true
+			s.mu.Unlock()
 		}
 		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: id, Action: action}, false)
 	case ctx.Err() != nil:
@@ -229,14 +200,12 @@ func (s *APISink) send(ctx context.Context, op mapping.Operation) error {
 		// without an outcome and the next run settles it.
 		return nil
 	case udesk.IsOutcomeUnknown(err):
-		s.mu.Lock()
-		s.doubtful = append(s.doubtful, doubt{op, intent})
-		s.mu.Unlock()
+		s.doubt(op, intent)
 		return nil
 	case udesk.IsTransient(err):
 		// Not taken (throttled or unreachable after every retry): the row
 		// is sent again by the next run; this one stops.
-		if jerr := s.opts.Journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); jerr != nil {
+		if jerr := s.opts.journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); jerr != nil {
 			return jerr
 		}
 		return fmt.Errorf("%s: Udesk is unavailable (%w); run the same command again to resume", op.Pos, err)
@@ -247,24 +216,19 @@ func (s *APISink) send(ctx context.Context, op mapping.Operation) error {
 }
 
 // finish journals an outcome and reports it.
-func (s *APISink) finish(e pipeline.JournalEntry, reconciled bool) error {
-	if err := s.opts.Journal.Append(e); err != nil {
+func (s *sender) finish(e pipeline.JournalEntry, reconciled bool) error {
+	if err := s.opts.journal.Append(e); err != nil {
 		return err
 	}
-	if s.opts.OnResult != nil {
-		s.opts.OnResult(ResultOf(e, reconciled))
+	if s.opts.onResult != nil {
+		s.opts.onResult(resultOf(e, reconciled))
 	}
 	return nil
 }
 
-// ResultOf turns a journal outcome into a Result.
-func ResultOf(e pipeline.JournalEntry, reconciled bool) Result {
-	return Result{Row: e.Row, TicketID: e.TicketID, Action: e.Action, Code: e.Code, Message: e.Message, Reconciled: reconciled}
-}
-
 // settle decides one row whose outcome is unknown, and resends it when the
 // write provably did not take effect.
-func (s *APISink) settle(ctx context.Context, d doubt) error {
+func (s *sender) settle(ctx context.Context, d doubt) error {
 	row := d.op.Pos.Row
 	v, found, why, err := s.lookup(ctx, d)
 	if err != nil {
@@ -289,10 +253,10 @@ func (s *APISink) settle(ctx context.Context, d doubt) error {
 		// next run rather than loop.
 		return nil
 	}
-	if err := s.opts.Journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); err != nil {
+	if err := s.opts.journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); err != nil {
 		return err
 	}
-	return s.send(ctx, d.op)
+	return s.write(ctx, d.op)
 }
 
 type verdict int
@@ -304,7 +268,7 @@ const (
 )
 
 // lookup finds out whether an unknown write took effect.
-func (s *APISink) lookup(ctx context.Context, d doubt) (verdict, int64, string, error) {
+func (s *sender) lookup(ctx context.Context, d doubt) (verdict, int64, string, error) {
 	op := d.op
 	switch op.Kind {
 	case mapping.Update:
@@ -336,11 +300,11 @@ func (s *APISink) lookup(ctx context.Context, d doubt) (verdict, int64, string, 
 		}
 		return 0, 0, "", fmt.Errorf("%s: looking up the tickets of %s to settle a create whose outcome is unknown: %w", op.Pos, email, err)
 	}
-	since := d.intent.At.Add(-CreatedAtMargin)
+	since := d.intent.At.Add(-createdAtMargin)
 	var best int64
 	s.mu.Lock()
 	for _, tk := range tickets {
-		if s.claimed[tk.ID] || !matches(&tk, t, s.opts.MarkerField, d.intent.Key, since) {
+		if s.claimed[tk.ID] || !matches(&tk, t, s.opts.markerField, d.intent.Key, since) {
 			continue
 		}
 		if best == 0 || tk.ID < best {
@@ -377,7 +341,7 @@ func norm(s string) string {
 }
 
 // customerTickets reads every ticket of the customer with this email.
-func (s *APISink) customerTickets(ctx context.Context, email string) ([]udesk.Ticket, error) {
+func (s *sender) customerTickets(ctx context.Context, email string) ([]udesk.Ticket, error) {
 	var all []udesk.Ticket
 	for page := 1; ; page++ {
 		p, err := s.api.Page(ctx, udesk.Listing{CustomerEmail: email}, page, 100)
@@ -391,8 +355,8 @@ func (s *APISink) customerTickets(ctx context.Context, email string) ([]udesk.Ti
 	}
 }
 
-// Marker is the value a create carries in the marker field.
-func Marker(runID string, row int) string {
+// marker is the value a create carries in the marker field.
+func marker(runID string, row int) string {
 	return "udesk-etl:" + runID + ":" + strconv.Itoa(row)
 }
 

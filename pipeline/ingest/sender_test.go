@@ -1,4 +1,4 @@
-package sinks
+package ingest
 
 import (
 	"context"
@@ -107,35 +107,41 @@ func createOp(row int, subject, email string) mapping.Operation {
 }
 
 type sinkRun struct {
-	sink    *APISink
+	sink    *sender
 	journal string
 	mu      sync.Mutex
-	results map[int]Result
+	results map[int]result
 }
 
-func startSink(t *testing.T, api TicketAPI, opts APIOptions) *sinkRun {
+func startSink(t *testing.T, api ticketWriter, opts senderOptions) *sinkRun {
 	t.Helper()
-	r := &sinkRun{journal: filepath.Join(t.TempDir(), "journal.jsonl"), results: map[int]Result{}}
+	r := &sinkRun{journal: filepath.Join(t.TempDir(), "journal.jsonl"), results: map[int]result{}}
 	j, err := pipeline.CreateJournal(r.journal, pipeline.JournalHeader{Op: "test", RunID: "run1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	opts.Journal, opts.RunID = j, "run1"
-	opts.OnResult = func(res Result) {
+	opts.journal, opts.runID = j, "run1"
+	opts.onResult = func(res result) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if _, dup := r.results[res.Row]; dup {
-			t.Errorf("row %d reported twice", res.Row)
+		if _, dup := r.results[res.row]; dup {
+			t.Errorf("row %d reported twice", res.row)
 		}
-		r.results[res.Row] = res
+		r.results[res.row] = res
 	}
-	r.sink = NewAPISink(api, opts)
-	r.sink.Start(context.Background())
+	r.sink = startSender(context.Background(), api, opts, nil)
 	return r
 }
 
-func TestAPISinkCreateOutcomeUnknownIsSettled(t *testing.T) {
+// settledCount is how many rows a look-up found already written.
+func (s *sender) settledCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settled
+}
+
+func TestSenderCreateOutcomeUnknownIsSettled(t *testing.T) {
 	api := newFakeAPI()
 	// Every other create fails after it was applied (a reset after
 	// processing); row 3's first attempt fails before it was applied.
@@ -148,13 +154,13 @@ func TestAPISinkCreateOutcomeUnknownIsSettled(t *testing.T) {
 		}
 		return nil, true
 	}
-	r := startSink(t, api, APIOptions{Concurrency: 1})
+	r := startSink(t, api, senderOptions{concurrency: 1})
 	for row := 2; row <= 5; row++ {
-		if err := r.sink.Send(createOp(row, "s", "a@x.com")); err != nil { // identical rows on purpose
+		if err := r.sink.send(createOp(row, "s", "a@x.com"), pipeline.JournalEntry{}); err != nil { // identical rows on purpose
 			t.Fatal(err)
 		}
 	}
-	if err := r.sink.Close(); err != nil {
+	if err := r.sink.close(); err != nil {
 		t.Fatal(err)
 	}
 	if len(api.tickets) != 4 {
@@ -163,16 +169,16 @@ func TestAPISinkCreateOutcomeUnknownIsSettled(t *testing.T) {
 	ids := map[int64]int{}
 	for row := 2; row <= 5; row++ {
 		res := r.results[row]
-		if res.Action != ActionCreated || res.TicketID == 0 {
+		if res.action != ActionCreated || res.ticketID == 0 {
 			t.Fatalf("row %d: %+v", row, res)
 		}
-		ids[res.TicketID]++
+		ids[res.ticketID]++
 	}
 	if len(ids) != 4 {
 		t.Fatalf("each row must own a distinct ticket: %v", ids)
 	}
-	if r.sink.Settled() != 2 {
-		t.Fatalf("2 creates were found by look-up, settled %d", r.sink.Settled())
+	if r.sink.settledCount() != 2 {
+		t.Fatalf("2 creates were found by look-up, settled %d", r.sink.settledCount())
 	}
 	st, err := pipeline.ReadJournal(r.journal)
 	if err != nil {
@@ -183,7 +189,7 @@ func TestAPISinkCreateOutcomeUnknownIsSettled(t *testing.T) {
 	}
 }
 
-func TestAPISinkMarkerSettles(t *testing.T) {
+func TestSenderMarkerSettles(t *testing.T) {
 	api := newFakeAPI()
 	api.fail = func(method string, n int) (error, bool) {
 		if n == 1 {
@@ -191,13 +197,13 @@ func TestAPISinkMarkerSettles(t *testing.T) {
 		}
 		return nil, true
 	}
-	r := startSink(t, api, APIOptions{Concurrency: 2, MarkerField: "TextField_1"})
+	r := startSink(t, api, senderOptions{concurrency: 2, markerField: "TextField_1"})
 	for row := 2; row <= 3; row++ {
-		if err := r.sink.Send(createOp(row, "same", "a@x.com")); err != nil {
+		if err := r.sink.send(createOp(row, "same", "a@x.com"), pipeline.JournalEntry{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := r.sink.Close(); err != nil {
+	if err := r.sink.close(); err != nil {
 		t.Fatal(err)
 	}
 	if len(api.tickets) != 2 {
@@ -206,17 +212,17 @@ func TestAPISinkMarkerSettles(t *testing.T) {
 	for _, tk := range api.tickets {
 		row := 0
 		for r := 2; r <= 3; r++ {
-			if tk.CustomFields["TextField_1"] == Marker("run1", r) {
+			if tk.CustomFields["TextField_1"] == marker("run1", r) {
 				row = r
 			}
 		}
-		if row == 0 || r.results[row].TicketID != tk.ID {
+		if row == 0 || r.results[row].ticketID != tk.ID {
 			t.Fatalf("ticket %d marker %q not matched to its row: %+v", tk.ID, tk.CustomFields["TextField_1"], r.results)
 		}
 	}
 }
 
-func TestAPISinkRepliesAndCommentsNeverResent(t *testing.T) {
+func TestSenderRepliesAndCommentsNeverResent(t *testing.T) {
 	api := newFakeAPI()
 	api.fail = func(method string, n int) (error, bool) {
 		if n == 1 {
@@ -224,7 +230,7 @@ func TestAPISinkRepliesAndCommentsNeverResent(t *testing.T) {
 		}
 		return nil, true
 	}
-	r := startSink(t, api, APIOptions{Concurrency: 1})
+	r := startSink(t, api, senderOptions{concurrency: 1})
 	ops := []mapping.Operation{
 		{Pos: pipeline.Position{Row: 2}, Kind: mapping.Reply, ID: 7, Reply: &udesk.Reply{ID: 7, ReplyContent: "r1", Email: "a@x.com"}},
 		{Pos: pipeline.Position{Row: 3}, Kind: mapping.Reply, ID: 7, Reply: &udesk.Reply{ID: 7, ReplyContent: "r2", Email: "a@x.com"}},
@@ -232,20 +238,20 @@ func TestAPISinkRepliesAndCommentsNeverResent(t *testing.T) {
 		{Pos: pipeline.Position{Row: 5}, Kind: mapping.Update, ID: 9, Update: &udesk.TicketUpdate{Status: "closed"}},
 	}
 	for _, op := range ops {
-		if err := r.sink.Send(op); err != nil {
+		if err := r.sink.send(op, pipeline.JournalEntry{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := r.sink.Close(); err != nil {
+	if err := r.sink.close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := api.replies[7]; len(got) != 2 {
 		t.Fatalf("replies to 7: %v (the unknown one must not be resent)", got)
 	}
-	if r.results[2].Code != CodeOutcomeUnknown || r.results[3].Action != ActionReplied {
+	if r.results[2].code != CodeOutcomeUnknown || r.results[3].action != ActionReplied {
 		t.Fatalf("reply results: %+v %+v", r.results[2], r.results[3])
 	}
-	if r.results[4].Code != CodeOutcomeUnknown || r.results[5].Action != ActionUpdated {
+	if r.results[4].code != CodeOutcomeUnknown || r.results[5].action != ActionUpdated {
 		t.Fatalf("update results: %+v %+v", r.results[4], r.results[5])
 	}
 	// A commented update that failed unknown and a plain one: the plain one
@@ -257,38 +263,38 @@ func TestAPISinkRepliesAndCommentsNeverResent(t *testing.T) {
 		}
 		return nil, true
 	}
-	r2 := startSink(t, api2, APIOptions{Concurrency: 1})
-	r2.sink.Send(ops[2])
-	r2.sink.Send(ops[3])
-	if err := r2.sink.Close(); err != nil {
+	r2 := startSink(t, api2, senderOptions{concurrency: 1})
+	r2.sink.send(ops[2], pipeline.JournalEntry{})
+	r2.sink.send(ops[3], pipeline.JournalEntry{})
+	if err := r2.sink.close(); err != nil {
 		t.Fatal(err)
 	}
-	if r2.results[4].Code != CodeOutcomeUnknown || r2.results[5].Action != ActionUpdated || api2.calls["update"] != 3 {
+	if r2.results[4].code != CodeOutcomeUnknown || r2.results[5].action != ActionUpdated || api2.calls["update"] != 3 {
 		t.Fatalf("commented update %+v, plain update %+v, %d update calls", r2.results[4], r2.results[5], api2.calls["update"])
 	}
 }
 
-func TestAPISinkSettlesInDoubtRows(t *testing.T) {
+func TestSenderSettlesInDoubtRows(t *testing.T) {
 	api := newFakeAPI()
 	// A crash earlier: row 2 was created, row 3 never arrived, row 4 has no
 	// email, row 5 went to a customer who does not exist yet.
 	api.CreateTicket(context.Background(), createOp(2, "two", "a@x.com").Create)
 	api.calls["create"] = 0
-	r := startSink(t, api, APIOptions{Concurrency: 2})
+	r := startSink(t, api, senderOptions{concurrency: 2})
 	at := time.Now().Add(-time.Minute)
 	for _, op := range []mapping.Operation{createOp(2, "two", "a@x.com"), createOp(3, "three", "a@x.com"), createOp(4, "four", ""), createOp(5, "five", "new@x.com")} {
-		r.sink.SendInDoubt(op, pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: op.Pos.Row, At: at})
+		r.sink.send(op, pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: op.Pos.Row, At: at})
 	}
-	if err := r.sink.Close(); err != nil {
+	if err := r.sink.close(); err != nil {
 		t.Fatal(err)
 	}
-	if !r.results[2].Reconciled || r.results[2].TicketID != 1 {
+	if !r.results[2].reconciled || r.results[2].ticketID != 1 {
 		t.Fatalf("row 2 must be found as ticket 1: %+v", r.results[2])
 	}
-	if r.results[3].Action != ActionCreated || r.results[5].Action != ActionCreated || api.calls["create"] != 2 {
+	if r.results[3].action != ActionCreated || r.results[5].action != ActionCreated || api.calls["create"] != 2 {
 		t.Fatalf("rows 3 and 5 must be created once each: %+v %+v, %d creates", r.results[3], r.results[5], api.calls["create"])
 	}
-	if r.results[4].Code != CodeOutcomeUnknown {
+	if r.results[4].code != CodeOutcomeUnknown {
 		t.Fatalf("row 4 (no email) must be reported unknown: %+v", r.results[4])
 	}
 	var subjects []string
@@ -301,7 +307,7 @@ func TestAPISinkSettlesInDoubtRows(t *testing.T) {
 	}
 }
 
-func TestAPISinkErrors(t *testing.T) {
+func TestSenderErrors(t *testing.T) {
 	api := newFakeAPI()
 	api.fail = func(method string, n int) (error, bool) {
 		if n == 1 {
@@ -309,18 +315,41 @@ func TestAPISinkErrors(t *testing.T) {
 		}
 		return &udesk.Error{HTTPStatus: 503, Class: udesk.Transient, Attempts: 6}, false
 	}
-	r := startSink(t, api, APIOptions{Concurrency: 1})
-	r.sink.Send(mapping.Operation{Pos: pipeline.Position{Row: 2}, Kind: mapping.Update, ID: 99, Update: &udesk.TicketUpdate{Status: "open"}})
-	r.sink.Send(mapping.Operation{Pos: pipeline.Position{Row: 3}, Kind: mapping.Update, ID: 5, Update: &udesk.TicketUpdate{Status: "open"}})
-	err := r.sink.Close()
+	r := startSink(t, api, senderOptions{concurrency: 1})
+	r.sink.send(mapping.Operation{Pos: pipeline.Position{Row: 2}, Kind: mapping.Update, ID: 99, Update: &udesk.TicketUpdate{Status: "open"}}, pipeline.JournalEntry{})
+	r.sink.send(mapping.Operation{Pos: pipeline.Position{Row: 3}, Kind: mapping.Update, ID: 5, Update: &udesk.TicketUpdate{Status: "open"}}, pipeline.JournalEntry{})
+	err := r.sink.close()
 	if err == nil || !udesk.IsTransient(err) {
 		t.Fatalf("a transient failure after retries must stop the run: %v", err)
 	}
-	if res := r.results[2]; res.Code != "api_1003" || res.TicketID != 99 {
+	if res := r.results[2]; res.code != "api_1003" || res.ticketID != 99 {
 		t.Fatalf("row 2: %+v", res)
 	}
 	st, _ := pipeline.ReadJournal(r.journal)
 	if st.Rows[3].Type != pipeline.EntryVoid {
 		t.Fatalf("the row that was not taken must be void (resent next run): %+v", st.Rows[3])
+	}
+}
+
+// A ticket an earlier run created for another row is never taken by the
+// look-up that settles a row in doubt, even when it matches.
+func TestSenderNeverTakesAClaimedTicket(t *testing.T) {
+	api := newFakeAPI()
+	id, _ := api.CreateTicket(context.Background(), createOp(2, "same", "a@x.com").Create)
+	api.calls["create"] = 0
+	j, err := pipeline.CreateJournal(filepath.Join(t.TempDir(), "journal.jsonl"), pipeline.JournalHeader{Op: "test", RunID: "run1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var got []result
+	s := startSender(context.Background(), api, senderOptions{journal: j, concurrency: 1, runID: "run1", onResult: func(r result) { got = append(got, r) }}, []int64{id})
+	op := createOp(3, "same", "a@x.com")
+	s.send(op, pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: 3, At: time.Now().Add(-time.Minute)})
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].reconciled || got[0].ticketID == id || api.calls["create"] != 1 || len(api.tickets) != 2 {
+		t.Fatalf("row 3 must be created anew, not given ticket %d: %+v, %d creates", id, got, api.calls["create"])
 	}
 }

@@ -1,0 +1,28 @@
+// Package ingest puts tickets into Udesk from files: the journaled import
+// (Run), its dry run (Plan), and the same mapping written to a file without
+// the API (Convert). It owns the read → map → send loop, the exactly-once
+// sending of writes, the round trip of an edited export (only changed fields
+// are sent), success.csv and errors.csv, and the table of errors.csv's codes
+// (ErrorCodes).
+//
+// Run sends one write per input row, exactly once across crashes and
+// re-runs. Its state folder (pipeline.StateDir beside the input, kind
+// "import-<op>", keyed by the tenant URL, the input's absolute path, the
+// operation, the sheet and the mapping file's absolute path) holds:
+//
+//	fields.json    the field catalog read at the start (a resumed run uses it)
+//	journal.jsonl  append-only: a header (input hash, run id, results folder,
+//	               marker field), then per row an intent, fsynced before the
+//	               write is sent, and its outcome (ok with the ticket id, fail,
+//	               unknown, void); "complete" once every row has an outcome
+//
+// A re-run of an unfinished import skips rows with an outcome and settles
+// rows with only an intent (looks them up) before resending them; settling a
+// create never takes a ticket an earlier row already owns. A re-run of a
+// complete import writes nothing and says so (Report.AlreadyImported);
+// Options.Fresh starts over. An input that changed since the journal began
+// is refused (*InputChangedError). success.csv and errors.csv are rendered
+// from the journal and the input at the end of every run, before the
+// journal's complete marker, so that a crash between the two renders them
+// again.
+package ingest

@@ -1,0 +1,131 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// PlanReport is what an import would send, as Plan found it.
+type PlanReport struct {
+	pipeline.Report
+	Creates          int64
+	Updates          int64
+	CommentedUpdates int64
+	Replies          int64
+	TicketReads      int64  // reads before the writes (EditOptions.CheckConflicts)
+	ErrorsFile       string // the rejected rows
+	// Changes are the round trip's changed fields, nil without originals.
+	Changes []mapping.Change
+
+	ed *editRun
+}
+
+// Writes is the number of writes the import would send.
+func (p *PlanReport) Writes() int64 { return p.Creates + p.Updates + p.CommentedUpdates + p.Replies }
+
+// Plan checks every row of input against the tenant's live catalog and
+// counts what Run would send; it sends nothing and keeps no state. The
+// rejected rows go to errors.csv in Options.Results (default: a folder
+// beside the input). Rejected rows are counted in the report's Failed.
+func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport, error) {
+	f, mf, err := opts.open(input)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cat, err := FetchCatalog(ctx, api)
+	if err != nil {
+		return nil, err
+	}
+	obs := opts.observer()
+	ops, ed, _, err := rowOpsFor(cat, f, mf, input, opts, api, obs, true)
+	if err != nil {
+		return nil, err
+	}
+	prog := obs.Phase("checking", "rows", 0)
+	t := newTally(prog)
+	p := &PlanReport{ed: ed}
+	p.Read, err = mapRows(ctx, f, ops, t, rowSteps{emit: func(_ pipeline.Record, op mapping.Operation) error {
+		prog.Add(1)
+		switch {
+		case op.Kind == mapping.Create:
+			p.Creates++
+		case op.Kind == mapping.Reply:
+			p.Replies++
+		case op.Update.Comment != nil:
+			p.CommentedUpdates++
+		default:
+			p.Updates++
+		}
+		return nil
+	}})
+	prog.Finish()
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.Results
+	if dir == "" {
+		dir = defaultResultsDir(input.Path, opts.Op.String()+"-dryrun", time.Now())
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("results folder: %w", err)
+	}
+	p.Results, p.ErrorsFile = dir, filepath.Join(dir, "errors.csv")
+	if err := t.writeErrorsCSV(p.ErrorsFile, f.header); err != nil {
+		return nil, err
+	}
+	p.Failed = t.failed()
+	p.TicketReads = ed.reads()
+	if ed != nil {
+		p.Changes = ed.changes
+	}
+	p.SetFact("creates", p.Creates)
+	p.SetFact("updates", p.Updates)
+	p.SetFact("commented_updates", p.CommentedUpdates)
+	p.SetFact("replies", p.Replies)
+	return p, ed.finish(&p.Report)
+}
+
+// Print writes the plan for a reader: the round trip's changes, the writes
+// by kind, the requests and about how long they take at the budget r
+// (written spec by the user).
+func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
+	p.ed.printDiff(w)
+	fmt.Fprintf(w, "dry run: %d rows read, %d would be sent, %d rejected", p.Read, p.Writes(), p.Failed)
+	if p.Failed > 0 {
+		fmt.Fprintf(w, " (see %s)", p.ErrorsFile)
+	}
+	fmt.Fprintln(w)
+	for _, c := range []struct {
+		n    int64
+		what string
+	}{{p.Creates, "creates (POST /api/v1/tickets.json)"}, {p.Updates, "updates (PUT /api/v1/tickets/:id.json)"},
+		{p.CommentedUpdates, "updates with a comment (PUT /api/v1/tickets/:id.json)"}, {p.Replies, "replies (POST /api/v1/tickets/reply.json)"}} {
+		if c.n > 0 {
+			fmt.Fprintf(w, "  %d %s\n", c.n, c.what)
+		}
+	}
+	fmt.Fprintf(w, "API calls: %d writes", p.Writes())
+	if p.TicketReads > 0 {
+		fmt.Fprintf(w, " + %d ticket reads (--check-conflicts)", p.TicketReads)
+	}
+	fmt.Fprintln(w, " + 1 field catalog read (done)")
+	if r.Limit == rate.Inf || r.Limit <= 0 {
+		fmt.Fprintf(w, "time: no request budget (%s): bounded by latency and --concurrency\n", spec)
+		return
+	}
+	secs := math.Max(0, float64(p.Writes()+p.TicketReads-int64(r.Burst))) / float64(r.Limit)
+	fmt.Fprintf(w, "time: about %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n",
+		(time.Duration(secs * float64(time.Second))).Round(time.Second), spec)
+}

@@ -1,0 +1,182 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
+)
+
+// tally collects a run's results: rows written, rows rejected, with the
+// cells of every row that is still being sent (errors.csv repeats them). It
+// is safe for concurrent use.
+type tally struct {
+	mu        sync.Mutex
+	pending   map[int][]string
+	successes []result
+	failures  []rowFailure
+	written   int64 // written by this run
+	earlier   int64 // written by an earlier run of the same import
+	unknown   int64
+	found     int64 // creates found on the server after an unknown outcome
+	prog      pipeline.Progress
+}
+
+func newTally(prog pipeline.Progress) *tally {
+	return &tally{pending: map[int][]string{}, prog: prog}
+}
+
+type rowFailure struct {
+	row           int
+	cells         []string
+	code, message string
+}
+
+func (t *tally) fail(row int, cells []string, code, msg string) {
+	t.mu.Lock()
+	t.failures = append(t.failures, rowFailure{row, cells, code, msg})
+	if code == CodeOutcomeUnknown {
+		t.unknown++
+	}
+	t.mu.Unlock()
+	t.prog.Add(1)
+}
+
+// onResult is the sender's callback.
+func (t *tally) onResult(r result) {
+	t.mu.Lock()
+	cells := t.pending[r.row]
+	delete(t.pending, r.row)
+	if r.code == "" {
+		t.successes = append(t.successes, r)
+		t.written++
+		if r.reconciled {
+			t.found++
+		}
+		t.mu.Unlock()
+		t.prog.Add(1)
+		return
+	}
+	t.mu.Unlock()
+	t.fail(r.row, cells, r.code, fmt.Sprintf("row %d: %s", r.row, r.message))
+}
+
+// writtenEarlier records a row that an earlier run of the import wrote.
+func (t *tally) writtenEarlier(e pipeline.JournalEntry) {
+	t.mu.Lock()
+	t.successes = append(t.successes, resultOf(e, false))
+	t.earlier++
+	t.mu.Unlock()
+	t.prog.Add(1)
+}
+
+// sending keeps a row's cells until its outcome, for errors.csv.
+func (t *tally) sending(row int, cells []string) {
+	t.mu.Lock()
+	t.pending[row] = cells
+	t.mu.Unlock()
+}
+
+// inFlight is the number of rows sent without an outcome yet.
+func (t *tally) inFlight() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pending)
+}
+
+func (t *tally) failed() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int64(len(t.failures))
+}
+
+// summarize puts the run's counts in the report.
+func (t *tally) summarize(r *pipeline.Report) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r.Written = t.written
+	r.Failed = int64(len(t.failures))
+	r.Skipped = t.earlier
+	r.SetFact("written_earlier", t.earlier)
+	r.SetFact("found_after_unknown_outcome", t.found)
+	r.SetFact("outcome_unknown", t.unknown)
+	if t.found > 0 {
+		r.Note("%d creates whose outcome was unknown were found on the server and not sent again", t.found)
+	}
+	if t.unknown > 0 {
+		r.Note("%d rows have an unknown outcome (error_code %s): they were not resent; check them in Udesk, or re-run with --resend-unknown", t.unknown, CodeOutcomeUnknown)
+	}
+}
+
+// writeResults writes success.csv (row, ticket_id, action) and errors.csv
+// (the input's columns unchanged, plus error_code and error_message) into
+// dir, in input row order, UTF-8 with a BOM, mode 0600, each atomically.
+// They are rendered from the journal and the input on every run, so a
+// resumed run's files cover the whole import.
+func (t *tally) writeResults(dir string, header []string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("results folder: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sort.Slice(t.successes, func(i, k int) bool { return t.successes[i].row < t.successes[k].row })
+	ok := [][]string{{"row", "ticket_id", "action"}}
+	for _, r := range t.successes {
+		ok = append(ok, []string{strconv.Itoa(r.row), strconv.FormatInt(r.ticketID, 10), r.action})
+	}
+	if err := writeCSVFile(filepath.Join(dir, "success.csv"), ok); err != nil {
+		return err
+	}
+	return t.writeErrors(filepath.Join(dir, "errors.csv"), header)
+}
+
+// writeErrorsCSV writes the rejected rows so that, once fixed, the file
+// imports again: the same columns, cells exactly as read (a formula escape
+// included), and two more columns that import ignores.
+func (t *tally) writeErrorsCSV(path string, header []string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writeErrors(path, header)
+}
+
+func (t *tally) writeErrors(path string, header []string) error {
+	sort.SliceStable(t.failures, func(i, k int) bool { return t.failures[i].row < t.failures[k].row })
+	recs := [][]string{append(append([]string{}, header...), colErrorCode, colErrorMessage)}
+	for _, f := range t.failures {
+		rec := make([]string, len(header), len(header)+2)
+		copy(rec, f.cells)
+		recs = append(recs, append(rec, f.code, f.message))
+	}
+	return writeCSVFile(path, recs)
+}
+
+// writeCSVFile writes records as UTF-8 CSV with a BOM (so Excel reads it as
+// UTF-8), keeping line breaks inside cells verbatim, mode 0600.
+func writeCSVFile(path string, recs [][]string) error {
+	var b bytes.Buffer
+	b.WriteString("\uFEFF")
+	w := csv.NewWriter(&b)
+	if err := w.WriteAll(recs); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := pipeline.WriteFileAtomic(path, b.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// resultsWritten says whether dir holds both results files.
+func resultsWritten(dir string) bool {
+	for _, name := range []string{"success.csv", "errors.csv"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,450 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// API is the part of the Udesk client a job uses; *udesk.Client implements it.
+type API interface {
+	Fields(ctx context.Context) ([]udesk.Field, error)
+	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
+	CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, error)
+	UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error
+	Reply(ctx context.Context, r *udesk.Reply) error
+	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
+}
+
+// Options configure Run and Plan.
+type Options struct {
+	Op mapping.OpKind // what each row becomes: mapping.Create, Update or Reply
+	// Tenant is the tenant's URL as the user gave it: with the input, the
+	// operation, the sheet and the mapping file it names the state folder,
+	// so that the same import of the same file resumes.
+	Tenant string
+	// Results is the folder for success.csv and errors.csv; "" is a folder
+	// beside the input named after it, the operation and the first run's time.
+	Results string
+	// Fresh discards the saved state of this import and starts over.
+	Fresh bool
+	// ResendUnknown sends again the rows whose outcome is unknown (may
+	// duplicate a reply or comment).
+	ResendUnknown bool
+	// MarkerField, for creates, names a text custom field that receives a
+	// unique marker per row, used to find a create whose outcome is unknown.
+	MarkerField string
+	Edit        EditOptions
+	Concurrency int               // writes in flight at most (default 1)
+	Observer    pipeline.Observer // progress and log lines (default pipeline.Quiet)
+}
+
+// open refuses options that contradict each other, then opens the input.
+func (o Options) open(in Input) (*inputFile, *mapping.MappingFile, error) {
+	if o.MarkerField != "" && o.Op != mapping.Create {
+		return nil, nil, pipeline.Configf("--marker-field applies to --create only")
+	}
+	return openInput(in)
+}
+
+func (o Options) observer() pipeline.Observer {
+	if o.Observer == nil {
+		return pipeline.Quiet{}
+	}
+	return o.Observer
+}
+
+// Report is what Run did. Rows Udesk or the mapping refused are in Failed
+// (and errors.csv), not in Run's error.
+type Report struct {
+	pipeline.Report
+	// AlreadyImported is set when an earlier run completed this import and
+	// its results are in place: nothing was read or sent.
+	AlreadyImported bool `json:"-"`
+}
+
+// InputChangedError refuses to resume an import whose input changed since
+// its journal began; Run returns it inside a *pipeline.ConfigError.
+type InputChangedError struct {
+	Input, StateDir string
+	Sent, Written   int // rows of the journal with an entry, and written
+}
+
+func (e *InputChangedError) Error() string {
+	return fmt.Sprintf("%s changed since the import in %s started (%d rows already sent, %d written); run with --fresh to import it again as a new file (every row is sent again), or restore the file to resume",
+		e.Input, e.StateDir, e.Sent, e.Written)
+}
+
+// Run imports input: one write per row, exactly once across crashes and
+// re-runs (see the package comment). It returns the report, also with an
+// error once the job began; the error is a *pipeline.ConfigError when the
+// input, the options or the saved state must be fixed first, ctx's error
+// when interrupted (the state is kept: run again to resume), else what
+// stopped the sending. Rejected rows are counted in Report.Failed.
+func Run(ctx context.Context, api API, input Input, opts Options) (*Report, error) {
+	start := time.Now()
+	f, mf, err := opts.open(input)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	job := &job{api: api, in: input, o: opts, obs: opts.observer(), f: f, start: start}
+	if done, err := job.openState(); err != nil || done {
+		if done {
+			return &Report{Report: pipeline.Report{State: job.dir, Results: job.prev.Header.Meta["results"]}, AlreadyImported: true}, nil
+		}
+		return nil, err
+	}
+	cat, err := job.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if job.ops, job.ed, job.marker, err = rowOpsFor(cat, f, mf, input, opts, api, job.obs, false); err != nil {
+		return nil, err
+	}
+	if err := job.openJournal(); err != nil {
+		return nil, err
+	}
+	defer job.j.Close()
+	job.results = resultsDir(opts, job.st.Header)
+	job.obs.Logf("results: %s", job.results)
+	job.rep = &Report{Report: pipeline.Report{State: job.dir, Results: job.results}}
+	readErr, sendErr := job.send(ctx)
+	return job.rep, job.finish(ctx, errors.Join(readErr, sendErr))
+}
+
+// rowOpsFor checks the input and options against the catalog and returns
+// how each row becomes an operation, the round trip's edit run (nil when
+// not comparing with originals) and the marker field's field_name.
+func rowOpsFor(cat *mapping.Catalog, f *inputFile, mf *mapping.MappingFile, input Input, o Options, api API, obs pipeline.Observer, dry bool) (rowOps, *editRun, string, error) {
+	im, err := newImporter(cat, f, o.Op, input, mf)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	marker, err := markerField(cat, f.header, o.Op, o.MarkerField)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	ops, ed, err := prepareEdit(o.Op, o.Edit, input.Path, f, im, api, obs, dry)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return ops, ed, marker, nil
+}
+
+// FetchCatalog reads the tenant's field catalog.
+func FetchCatalog(ctx context.Context, api interface {
+	Fields(context.Context) ([]udesk.Field, error)
+}) (*mapping.Catalog, error) {
+	fields, err := api.Fields(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the field catalog: %w", err)
+	}
+	return mapping.NewCatalog(fields), nil
+}
+
+// job is one real (not dry) import. Run calls its steps in order:
+// openState, catalog, openJournal, send, finish.
+type job struct {
+	api   API
+	in    Input
+	o     Options
+	obs   pipeline.Observer
+	f     *inputFile
+	start time.Time
+
+	dir      string // the state folder
+	inHash   string // the input's SHA-256: a resumed run refuses a changed file
+	inSize   int64
+	prev     *pipeline.JournalState // what an earlier run left; nil on a first run
+	rerender bool                   // a finished import run again only to write its results
+
+	ops    rowOps
+	ed     *editRun
+	marker string // the marker field's field_name, "" without it
+
+	j       *pipeline.Journal
+	st      *pipeline.JournalState // every row's last entry when this run began
+	results string                 // the results folder
+	t       *tally
+	rep     *Report
+}
+
+func (job *job) journalPath() string { return filepath.Join(job.dir, "journal.jsonl") }
+
+// openState makes the state folder (emptied first when Fresh) and reads the
+// journal an earlier run of the same import left there. done is true when
+// that run finished and there is nothing left to do.
+func (job *job) openState() (done bool, err error) {
+	o, in := job.o, job.in
+	op := o.Op.String()
+	// The same command on the same file resumes the same state.
+	job.dir = pipeline.StateDir(in.Path, "import-"+op, o.Tenant, pipeline.AbsPath(in.Path), op, in.Sheet, pipeline.AbsPath(in.MappingFile))
+	if o.Fresh {
+		if err := os.RemoveAll(job.dir); err != nil {
+			return false, fmt.Errorf("--fresh: removing %s: %w", job.dir, err)
+		}
+	}
+	if err := pipeline.MakeStateDir(job.dir); err != nil {
+		return false, fmt.Errorf("state folder %s: %w", job.dir, err)
+	}
+	job.obs.Logf("state: %s", job.dir)
+	if job.inHash, job.inSize, err = fileSHA256(in.Path); err != nil {
+		return false, err
+	}
+	prev, err := pipeline.ReadJournal(job.journalPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
+	}
+	job.prev = prev
+	return job.checkPrevious()
+}
+
+// fileSHA256 hashes the input so that a resumed import can tell whether it
+// changed since the journal was started.
+func fileSHA256(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, &pipeline.ConfigError{Err: err}
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, pipeline.Configf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// checkPrevious refuses to resume on a changed input, and stops a re-run of
+// a finished import unless it has rows to resend or results to write again.
+func (job *job) checkPrevious() (done bool, err error) {
+	o, prev := job.o, job.prev
+	written := prev.Count(pipeline.EntryOK)
+	if prev.Header.InputSHA256 != job.inHash {
+		return false, &pipeline.ConfigError{Err: &InputChangedError{Input: job.in.Path, StateDir: job.dir, Sent: len(prev.Rows), Written: written}}
+	}
+	finished := prev.Complete && !(o.ResendUnknown && prev.Count(pipeline.EntryUnknown) > 0)
+	if !finished {
+		return false, nil
+	}
+	// A crash between the complete marker and the results files leaves them
+	// missing: the re-run renders them again from the journal.
+	if results := resultsDir(o, prev.Header); !resultsWritten(results) {
+		job.rerender = true
+		job.obs.Logf("%s was already imported, but its results are missing from %s: writing them again from the saved state", job.in.Path, results)
+		return false, nil
+	}
+	job.obs.Logf("%s was already imported (%d rows written, %d failed, %d outcome unknown, started %s); results in %s\nuse --fresh to import it again",
+		job.in.Path, written, prev.Count(pipeline.EntryFail), prev.Count(pipeline.EntryUnknown),
+		prev.Header.Started.Local().Format("2006-01-02 15:04:05"), prev.Header.Meta["results"])
+	return true, nil
+}
+
+// catalog is the field catalog the rows are checked against: a resumed run
+// uses the one saved with the state, so that every row of an import is
+// checked the same way; a first run reads it and saves it.
+func (job *job) catalog(ctx context.Context) (*mapping.Catalog, error) {
+	path := filepath.Join(job.dir, "fields.json")
+	if job.prev != nil {
+		cat, err := mapping.LoadCatalog(path)
+		if err != nil {
+			return nil, fmt.Errorf("the saved field catalog: %v (run with --fresh to start over)", err)
+		}
+		return cat, nil
+	}
+	fields, err := job.api.Fields(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the field catalog: %w", err)
+	}
+	var b strings.Builder
+	if err := udesk.WriteFields(&b, fields); err != nil {
+		return nil, err
+	}
+	if err := pipeline.WriteFileAtomic(path, []byte(b.String()), 0o600); err != nil {
+		return nil, fmt.Errorf("saving the field catalog: %w", err)
+	}
+	return mapping.NewCatalog(fields), nil
+}
+
+// openJournal starts a first run's journal, or reopens an earlier run's. A
+// resumed run must use the same marker field: the markers of its creates
+// are how the sender finds those whose outcome is unknown.
+func (job *job) openJournal() error {
+	o, path := job.o, job.journalPath()
+	if job.prev == nil {
+		results := o.Results
+		if results == "" {
+			results = defaultResultsDir(job.in.Path, o.Op.String()+"-results", job.start)
+		}
+		h := pipeline.JournalHeader{Op: o.Op.String(), RunID: newRunID(job.start), Input: job.in.Path, InputSHA256: job.inHash, InputSize: job.inSize,
+			Started: job.start, Meta: map[string]string{"results": pipeline.AbsPath(results), "marker_field": job.marker}}
+		j, err := pipeline.CreateJournal(path, h)
+		if err != nil {
+			return err
+		}
+		job.j, job.st = j, &pipeline.JournalState{Header: h, Rows: map[int]pipeline.JournalEntry{}}
+		return nil
+	}
+	j, st, err := pipeline.OpenJournal(path)
+	if err != nil {
+		return err
+	}
+	if m := st.Header.Meta["marker_field"]; m != job.marker {
+		j.Close()
+		return pipeline.Configf("--marker-field %q differs from the interrupted run's %q; use the same, or --fresh", o.MarkerField, m)
+	}
+	job.obs.Logf("resuming: %d rows written, %d in doubt (checked before anything is resent)",
+		st.Count(pipeline.EntryOK), st.Count(pipeline.EntryIntent))
+	job.j, job.st = j, st
+	return nil
+}
+
+// resultsDir is where success.csv and errors.csv go: Options.Results, else
+// the folder the import's first run chose.
+func resultsDir(o Options, h pipeline.JournalHeader) string {
+	if o.Results != "" {
+		return o.Results
+	}
+	return h.Meta["results"]
+}
+
+// send reads every row and hands those without an outcome yet to the
+// sender, which journals each write. It returns the error that stopped the
+// reading, if any, and the sender's.
+func (job *job) send(ctx context.Context) (readErr, sendErr error) {
+	st := job.st
+	prog := job.obs.Phase("import", "rows", 0)
+	t := newTally(prog)
+	job.t = t
+	// Settling an unknown create must never take a ticket that an earlier
+	// run created for another row.
+	var claimed []int64
+	for _, e := range st.Rows {
+		if e.Type == pipeline.EntryOK && e.Action == ActionCreated {
+			claimed = append(claimed, e.TicketID)
+		}
+	}
+	snd := startSender(ctx, job.api, senderOptions{journal: job.j, concurrency: job.o.Concurrency, markerField: job.marker,
+		runID: st.Header.RunID, onResult: t.onResult}, claimed)
+	job.rep.Read, readErr = mapRows(ctx, job.f, job.ops, t, rowSteps{
+		settled: func(rec pipeline.Record) bool {
+			job.ed.saw(rec)
+			prior, seen := st.Rows[rec.Pos.Row]
+			return seen && job.replay(rec, prior)
+		},
+		emit: func(rec pipeline.Record, op mapping.Operation) error {
+			t.sending(rec.Pos.Row, rec.Cells)
+			if err := snd.send(op, st.Rows[rec.Pos.Row]); err != nil {
+				return errStop // close reports why
+			}
+			return nil
+		},
+	})
+	sendErr = snd.close()
+	prog.Finish()
+	return readErr, sendErr
+}
+
+// replay reports a row whose outcome an earlier run journaled, and says
+// whether that settles it: written and refused rows are never sent again,
+// rows of unknown outcome only with ResendUnknown.
+func (job *job) replay(rec pipeline.Record, prior pipeline.JournalEntry) bool {
+	row := rec.Pos.Row
+	switch prior.Type {
+	case pipeline.EntryOK:
+		job.t.writtenEarlier(prior)
+		return true
+	case pipeline.EntryFail:
+		job.t.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
+		return true
+	case pipeline.EntryUnknown:
+		if !job.o.ResendUnknown {
+			job.t.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
+			return true
+		}
+	}
+	return false
+}
+
+// finish writes the results, marks the journal complete once every row has
+// an outcome, and fills in the report. runErr is what stopped sending.
+func (job *job) finish(ctx context.Context, runErr error) error {
+	t, rep := job.t, job.rep
+	// Rows sent but still without an outcome (interrupted, or still in
+	// doubt after several resends) keep the journal open for the next run.
+	open := t.inFlight()
+	if open > 0 && runErr == nil && ctx.Err() == nil {
+		runErr = fmt.Errorf("the import stopped with %d rows still in doubt (sent, but Udesk's reply never came); they are checked before anything is sent again", open)
+	}
+	// The results go first: a crash before the complete marker leaves a
+	// run that renders them again.
+	if err := t.writeResults(job.results, job.f.header); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	if runErr == nil && ctx.Err() == nil && open == 0 && !job.rerender {
+		if err := job.j.Append(pipeline.JournalEntry{Type: pipeline.EntryComplete}); err != nil {
+			runErr = err
+		}
+	}
+	t.summarize(&rep.Report)
+	if err := job.ed.finish(&rep.Report); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case runErr != nil:
+		return fmt.Errorf("%w (run the same command again to resume)", runErr)
+	}
+	return nil
+}
+
+// markerField checks the marker field: a text custom field that no column
+// of the file fills. It returns the field's field_name.
+func markerField(cat *mapping.Catalog, header []string, op mapping.OpKind, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	f, err := cat.Lookup(name)
+	if err != nil {
+		return "", pipeline.Configf("--marker-field: %w", err)
+	}
+	if f.ContentType != udesk.TypeText && f.ContentType != udesk.TypeAreaText {
+		return "", pipeline.Configf("--marker-field %s is a %s field; it must be a text field", name, f.ContentType)
+	}
+	for _, h := range header {
+		if g, err := cat.Lookup(h); err == nil && g.Name == f.Name {
+			return "", pipeline.Configf("--marker-field %s is also the file's column %q; choose a field the file does not fill", name, h)
+		}
+	}
+	return f.Name, nil
+}
+
+// defaultResultsDir is a folder beside the input named after it, the
+// operation and the time: tickets.create-results-20261127-171500.
+func defaultResultsDir(input, what string, t time.Time) string {
+	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
+	return filepath.Join(filepath.Dir(input), fmt.Sprintf("%s.%s-%s", stem, what, t.Format("20060102-150405")))
+}
+
+func newRunID(t time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
