@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // Exit codes, as CLI.md documents them.
@@ -63,7 +65,6 @@ func commands() []command {
 		{"fields", "print the ticket field catalog, or save it with -o", runFieldsCommand},
 		{"filters", "list ticket filters", runFiltersCommand},
 		{"sim", "serve the built-in Udesk simulator", runSimCommand},
-		{"bench", "measure throughput against the embedded simulator", runBenchCommand},
 		{"version", "print the version", runVersionCommand},
 	}
 }
@@ -138,6 +139,7 @@ var errHelp = errors.New("help requested")
 
 func exitCode(a *app, name string, err error) int {
 	var ue usageError
+	var ce *pipeline.ConfigError
 	var re rejectedError
 	switch {
 	case err == nil:
@@ -150,7 +152,7 @@ func exitCode(a *app, name string, err error) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(a.stderr, "udesk-etl %s: interrupted; state is saved, run the same command again to resume\n", name)
 		return exitInterrupted
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ce):
 		fmt.Fprintf(a.stderr, "udesk-etl %s: %v\n", name, err)
 		return exitUsage
 	default:
