@@ -534,3 +534,8 @@ func TestExportCompletedStartsNewSnapshot(t *testing.T) {
 		t.Errorf("manifest:\n%s", man)
 	}
 }
+
+// discard is a stream that keeps nothing, for runs whose output is not checked.
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
