@@ -219,6 +219,9 @@ func TestExportSurvivesSIGKILL(t *testing.T) {
 // tickets under it: no ticket is written twice, every ticket that existed
 // for the whole run is written, and the summary says the listing changed.
 func TestExportChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exports under churn at several rates")
+	}
 	for _, tc := range []struct {
 		name  string
 		churn udesktest.Churn

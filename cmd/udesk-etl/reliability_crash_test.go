@@ -104,6 +104,9 @@ func relEpisodes(t *testing.T, minKills int, episode func(want int) int) {
 // writes files identical to a clean run's, and no output path ever holds a
 // partial file.
 func TestCrashMatrixExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the crash matrix kills the binary many times")
+	}
 	tickets, minKills := relSize(2000, 50000), relSize(10, 20)
 	latency := time.Duration(relSize(int(15*time.Millisecond), 0))
 	sim := newSim(t, udesktest.Options{Tickets: tickets, Seed: 31, Latency: latency})
@@ -171,6 +174,9 @@ type relImportCrash struct {
 // and run again: no row lost, none written twice, the server and the
 // results as after a clean run.
 func TestCrashMatrixImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the crash matrix kills the binary many times")
+	}
 	rows, minKills := relSize(200, 50000), relSize(10, 20)
 	latency := time.Duration(relSize(int(10*time.Millisecond), 0))
 	for _, op := range []relImportCrash{
