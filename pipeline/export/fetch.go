@@ -403,16 +403,34 @@ type onePage struct {
 	Contents   []*udesk.Ticket `json:"contents"`
 }
 
-// forEach runs fn for every item, dispatched in order, on workers goroutines
-// and returns the first error, cancelling the others.
+// forEach runs fn for every item on workers goroutines and returns the
+// first error, cancelling the others. The workers take the items from one
+// channel, so that the requests go out in the order given: a goroutine
+// started per item would run in no set order (the newest often first), and
+// the order is what keeps a pass immune to deletions.
 func forEach(ctx context.Context, workers int, items []int, fn func(ctx context.Context, item int) error) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	for _, it := range items {
-		if gctx.Err() != nil {
-			break
+	next := make(chan int)
+	g.Go(func() error {
+		defer close(next)
+		for _, it := range items {
+			select {
+			case next <- it:
+			case <-gctx.Done():
+				return nil
+			}
 		}
-		g.Go(func() error { return fn(gctx, it) })
+		return nil
+	})
+	for range min(workers, len(items)) {
+		g.Go(func() error {
+			for it := range next {
+				if err := fn(gctx, it); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
