@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/internal/exporttest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -125,7 +126,7 @@ func TestCrashMatrixExport(t *testing.T) {
 	for _, n := range names {
 		want[n], _ = os.ReadFile(filepath.Join(ref, n))
 	}
-	wantParquet := readExportParquet(t, filepath.Join(ref, "t.parquet"))
+	wantParquet := exporttest.ReadParquet(t, filepath.Join(ref, "t.parquet"))
 	same := func(dir, when string) {
 		t.Helper()
 		for _, n := range names {
@@ -136,7 +137,7 @@ func TestCrashMatrixExport(t *testing.T) {
 			}
 			// Parquet bytes may differ (encoder choices); its rows may not.
 			if n == "t.parquet" {
-				if !reflect.DeepEqual(readExportParquet(t, path), wantParquet) {
+				if !reflect.DeepEqual(exporttest.ReadParquet(t, path), wantParquet) {
 					t.Fatalf("%s: %s holds other rows than the clean run's", when, n)
 				}
 			} else if !bytes.Equal(got, want[n]) {

@@ -53,10 +53,7 @@ func exportAtBudget(tb testing.TB, tickets int) (util float64, requests, throttl
 	}
 	defer sim.Close()
 	budget, _ := udesk.ParseRate("10/s")
-	c, err := udesk.NewClient(udesk.Config{BaseURL: sim.URL(), Signer: udesk.NewMD5Signer(sim.Secret()), Rate: budget})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	c := newClient(tb, sim, udesk.Config{Rate: budget})
 	if _, err := Run(context.Background(), c, Options{Tenant: sim.URL(), Concurrency: 4, Outputs: []string{filepath.Join(tb.TempDir(), "t.jsonl")}}); err != nil {
 		tb.Fatalf("export: %v", err)
 	}
@@ -84,15 +81,7 @@ func exportAtBudget(tb testing.TB, tickets int) (util float64, requests, throttl
 // simulator's own allocations (it serves from the same process).
 func BenchmarkExportParquet100k(b *testing.B) {
 	const tickets = 100_000
-	s, err := udesktest.NewServer(udesktest.Options{Tickets: tickets, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	c, err := udesk.NewClient(udesk.Config{BaseURL: s.URL(), Signer: udesk.NewMD5Signer(s.Secret())})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, c := newSim(b, udesktest.Options{Tickets: tickets, Seed: 1})
 	opts := Options{Tenant: s.URL(), Concurrency: 4, Outputs: []string{filepath.Join(b.TempDir(), "t.parquet")}}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -109,15 +98,7 @@ func BenchmarkExportParquet100k(b *testing.B) {
 // tickets decoded, mapped and written to Parquet (B/op is the export's own).
 func BenchmarkExportRenderParquet100k(b *testing.B) {
 	const tickets = 100_000
-	s, err := udesktest.NewServer(udesktest.Options{Tickets: tickets, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	c, err := udesk.NewClient(udesk.Config{BaseURL: s.URL(), Signer: udesk.NewMD5Signer(s.Secret())})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, c := newSim(b, udesktest.Options{Tickets: tickets, Seed: 1})
 	sp, _, err := pipeline.OpenSpool(filepath.Join(b.TempDir(), "state"), false)
 	if err != nil {
 		b.Fatal(err)
