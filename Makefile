@@ -1,11 +1,12 @@
 # udesk-etl: `make demo` runs the tool against the embedded simulator,
-# `make test` runs every test (what CI runs).
+# `make test` runs every test (what CI runs), `make test-short` the quick ones.
 GO      ?= go
 BIN     := bin/udesk-etl
+BENCHER := bin/udesk-etl-bench
 DEMO    := demo-out
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test vet fmt-check demo bench bench-peer fuzz soak clean check-libreoffice
+.PHONY: build test test-short vet fmt-check demo bench bench-peer fuzz soak clean check-libreoffice
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/udesk-etl
@@ -20,6 +21,11 @@ vet:
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
+# The edit-compile-test loop: everything but the crash, soak and budget
+# tests that take seconds to minutes each.
+test-short:
+	$(GO) test -short -count=1 ./...
+
 # The demo: a simulator with sample data on a free loopback port, then the
 # tool against it. Everything it writes lands in demo-out/.
 demo: build
@@ -27,8 +33,9 @@ demo: build
 
 # `make bench` measures: the Go benchmarks (short -benchtime; the optimised
 # hot paths five times more, the report taking each one's best), then
-# `udesk-etl bench`, which writes the report BENCHMARKS.md (and its data as
-# bench-out/bench.json) with the Go benchmarks' output included. About ten
+# udesk-etl-bench (cmd/udesk-etl-bench) measuring bin/udesk-etl, which writes
+# the report BENCHMARKS.md (and its data as bench-out/bench.json) with the Go
+# benchmarks' output included. About ten
 # minutes on two cores. `make bench-peer` adds DuckDB beside the tool: it
 # installs @duckdb/node-api from npm into a temporary folder, removed after.
 BENCHTIME ?= 200ms
@@ -37,7 +44,8 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./... > bench-out/go-bench.txt || { cat bench-out/go-bench.txt; exit 1; }
 	$(GO) test -run '^$$' -bench 'DecodePage|ExporterRow' -benchmem -count 5 ./udesk/ ./mapping/ >> bench-out/go-bench.txt || { cat bench-out/go-bench.txt; exit 1; }
 	@grep -E '^(Benchmark|ok|FAIL)' bench-out/go-bench.txt
-	$(BIN) bench --go-bench bench-out/go-bench.txt --md BENCHMARKS.md --json bench-out/bench.json $(BENCH_FLAGS)
+	$(GO) build -o $(BENCHER) ./cmd/udesk-etl-bench
+	$(BENCHER) --udesk-etl $(BIN) --go-bench bench-out/go-bench.txt --md BENCHMARKS.md --json bench-out/bench.json $(BENCH_FLAGS)
 
 bench-peer:
 	@peer=$$(mktemp -d) && trap 'rm -rf "$$peer"' EXIT && \

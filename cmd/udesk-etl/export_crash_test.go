@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/internal/exporttest"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -90,7 +91,7 @@ func TestExportSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("reference run: exit %d\n%s", code, stderr)
 	}
 	refTook := time.Since(start)
-	refParquet := readExportParquet(t, refOuts[0])
+	refParquet := exporttest.ReadParquet(t, refOuts[0])
 	refCSV, _ := os.ReadFile(refOuts[1])
 
 	seed := time.Now().UnixNano()
@@ -111,7 +112,7 @@ func TestExportSurvivesSIGKILL(t *testing.T) {
 					if !bytes.Equal(got, refCSV) {
 						t.Fatalf("%s: %s differs from the uninterrupted run's (%d bytes, want %d)", when, o, len(got), len(refCSV))
 					}
-				} else if got := readExportParquet(t, o); !reflect.DeepEqual(got, refParquet) {
+				} else if got := exporttest.ReadParquet(t, o); !reflect.DeepEqual(got, refParquet) {
 					t.Fatalf("%s: %s differs from the uninterrupted run's", when, o)
 				}
 			}
@@ -219,6 +220,9 @@ func TestExportSurvivesSIGKILL(t *testing.T) {
 // tickets under it: no ticket is written twice, every ticket that existed
 // for the whole run is written, and the summary says the listing changed.
 func TestExportChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("exports under churn at several rates")
+	}
 	for _, tc := range []struct {
 		name  string
 		churn udesktest.Churn
@@ -329,8 +333,8 @@ func TestExportInterruptResumes(t *testing.T) {
 			t.Errorf("page %d was held but fetched again", page)
 		}
 	}
-	schema, want := expectedExport(t, sim, mapping.ExportOptions{}, sim.Tickets())
-	sameExportTable(t, "csv", readExportCSV(t, out, schema), want, true)
+	schema, want := exporttest.Expected(t, sim, mapping.ExportOptions{}, sim.Tickets())
+	exporttest.Same(t, "csv", exporttest.ReadCSV(t, out, schema), want, true)
 }
 
 // TestExportFreshStartsOver: --fresh discards an interrupted run's pages.

@@ -65,7 +65,6 @@ func commands() []command {
 		{"fields", "print the ticket field catalog, or save it with -o", runFieldsCommand},
 		{"filters", "list ticket filters", runFiltersCommand},
 		{"sim", "serve the built-in Udesk simulator", runSimCommand},
-		{"bench", "measure throughput against the embedded simulator", runBenchCommand},
 		{"version", "print the version", runVersionCommand},
 	}
 }

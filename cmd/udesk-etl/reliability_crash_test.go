@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/internal/exporttest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -104,6 +105,9 @@ func relEpisodes(t *testing.T, minKills int, episode func(want int) int) {
 // writes files identical to a clean run's, and no output path ever holds a
 // partial file.
 func TestCrashMatrixExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the crash matrix kills the binary many times")
+	}
 	tickets, minKills := relSize(2000, 50000), relSize(10, 20)
 	latency := time.Duration(relSize(int(15*time.Millisecond), 0))
 	sim := newSim(t, udesktest.Options{Tickets: tickets, Seed: 31, Latency: latency})
@@ -122,7 +126,7 @@ func TestCrashMatrixExport(t *testing.T) {
 	for _, n := range names {
 		want[n], _ = os.ReadFile(filepath.Join(ref, n))
 	}
-	wantParquet := readExportParquet(t, filepath.Join(ref, "t.parquet"))
+	wantParquet := exporttest.ReadParquet(t, filepath.Join(ref, "t.parquet"))
 	same := func(dir, when string) {
 		t.Helper()
 		for _, n := range names {
@@ -133,7 +137,7 @@ func TestCrashMatrixExport(t *testing.T) {
 			}
 			// Parquet bytes may differ (encoder choices); its rows may not.
 			if n == "t.parquet" {
-				if !reflect.DeepEqual(readExportParquet(t, path), wantParquet) {
+				if !reflect.DeepEqual(exporttest.ReadParquet(t, path), wantParquet) {
 					t.Fatalf("%s: %s holds other rows than the clean run's", when, n)
 				}
 			} else if !bytes.Equal(got, want[n]) {

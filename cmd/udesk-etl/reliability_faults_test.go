@@ -108,6 +108,9 @@ func relCleanExport(t *testing.T) string {
 // TestFaultMatrixExport: under every fault, an export finishes with exactly
 // the clean run's files, having retried.
 func TestFaultMatrixExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the fault matrix runs every fault in turn")
+	}
 	ref := relCleanExport(t)
 	for _, f := range relFaults {
 		t.Run(f.name, func(t *testing.T) {
@@ -138,6 +141,9 @@ func TestFaultMatrixExport(t *testing.T) {
 // exactly once (a create that may have been processed is looked up, not
 // resent blindly) and its results say so.
 func TestFaultMatrixImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the fault matrix runs every fault in turn")
+	}
 	for _, f := range relFaults {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
@@ -179,6 +185,9 @@ func TestFaultMatrixImport(t *testing.T) {
 // reply was lost, the row is reported as outcome unknown (exit 3, a clear
 // errors.csv entry), and the comment is never added twice.
 func TestFaultMatrixCommentedUpdate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the fault matrix runs every fault in turn")
+	}
 	for _, kind := range []string{udesktest.FaultResetAfter, udesktest.FaultCut} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
@@ -267,6 +276,9 @@ func relPages(log []udesktest.RequestRecord) map[int]bool {
 // export with exit 1 and a message naming the state folder to resume from;
 // the re-run fetches only what is missing and writes the clean run's files.
 func TestFaultOutageExportResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out an outage")
+	}
 	ref := relCleanExport(t)
 	sim := newSim(t, udesktest.Options{Tickets: relFaultTickets, Seed: relFaultSeed, Latency: 5 * time.Millisecond})
 	outage, _ := udesktest.ParseFaults("503@list=1")
@@ -332,6 +344,9 @@ func TestFaultOutageImportResumes(t *testing.T) {
 // ticket twice, and every ticket that lived through the run but is missing
 // must be counted in the report with a note saying tickets may be missing.
 func TestFaultChurnExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("churn under faults")
+	}
 	sim := newSim(t, udesktest.Options{Tickets: relFaultTickets, Seed: relFaultSeed, Churn: udesktest.Churn{Every: 1, Create: 2, Delete: 2}})
 	before := map[int64]bool{}
 	for _, tk := range sim.Tickets() {
@@ -376,6 +391,9 @@ func TestFaultChurnExport(t *testing.T) {
 // the same customers keep appearing, so the look-ups page through a moving
 // listing: every row is still written exactly once.
 func TestFaultChurnImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("churn under faults")
+	}
 	sim := newSim(t, udesktest.Options{Tickets: 200, Seed: relFaultSeed, Churn: udesktest.Churn{Every: 1, Create: 5}})
 	emails := relEmails(sim, 2)
 	sim.FailNext("create", udesktest.FaultResetAfter, 4)

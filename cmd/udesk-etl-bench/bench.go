@@ -1,28 +1,31 @@
+// Command udesk-etl-bench measures udesk-etl against the embedded simulator
+// over loopback HTTP and writes the report BENCHMARKS.md (make bench). It
+// runs the tool's export and import as child processes, each started through
+// a small `udesk-etl-bench --measure` process of its own, so that each run's
+// peak memory is that child's alone (the simulator serves from this process),
+// and it takes request counts both from the child's --report and from the
+// simulator's own log: every figure in the report is measured by this run.
 package main
-
-// `udesk-etl bench` measures the tool against the embedded simulator over
-// loopback HTTP. It runs the tool's own export and import as child processes
-// of its own binary, so that each run's peak memory is that child's alone (the
-// simulator serves from this process), and it takes request counts both from
-// the child's --report and from the simulator's own log: every figure in the
-// report is measured by this run.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -39,7 +42,8 @@ type benchOptions struct {
 	peer    string // a folder holding node_modules/@duckdb/node-api, to time DuckDB beside the tool
 	workDir string
 	keep    bool
-	exe     string // the udesk-etl binary the runs use (default: this one)
+	exe     string // the udesk-etl binary the runs use
+	self    string // this binary, which measures each run (--measure)
 
 	// The budget scenario.
 	budgetTickets, budgetRows int
@@ -47,13 +51,41 @@ type benchOptions struct {
 	budgetLatency             time.Duration
 }
 
+// app is the bench's streams, so that tests run it in-process.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := runBenchCommand(ctx, &app{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:])
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(os.Stderr, "udesk-etl-bench: %v\n", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "udesk-etl-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a bad flag: exit 2.
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
 func runBenchCommand(ctx context.Context, a *app, args []string) error {
 	if len(args) > 3 && args[0] == "--measure" && args[2] == "--" {
 		return measureChild(ctx, a, args[1], args[3:])
 	}
 	o := benchOptions{budgetRate: 10, budgetLatency: 200 * time.Millisecond}
 	var sizes string
-	fs := newFlagSet(a, "bench", "[--quick] [--json FILE] [--md FILE] [--tickets N,...] [--go-bench FILE] [--peer DIR]")
+	fs := flag.NewFlagSet("udesk-etl-bench", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.StringVar(&o.exe, "udesk-etl", "bin/udesk-etl", "the udesk-etl `BINARY` to measure")
 	fs.BoolVar(&o.quick, "quick", false, "small sizes (a minute or two): a smoke test of the machinery, not a measurement")
 	fs.StringVar(&o.jsonOut, "json", "", "write the report as JSON to `FILE`")
 	fs.StringVar(&o.mdOut, "md", "", "write the report as Markdown to `FILE` (default: stdout)")
@@ -63,8 +95,14 @@ func runBenchCommand(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&o.workDir, "work", "", "scratch `DIR` for inputs and outputs (default: a temporary folder, removed at the end)")
 	fs.IntVar(&o.budgetTickets, "budget-tickets", 3000, "tickets exported in the budget run")
 	fs.IntVar(&o.budgetRows, "budget-rows", 300, "rows created in the budget run")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (options start with -)", fs.Arg(0))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -92,12 +130,16 @@ func runBenchCommand(ctx context.Context, a *app, args []string) error {
 	if o.budgetTickets < 1 || o.budgetRows < 1 {
 		return usagef("--budget-tickets and --budget-rows must be positive")
 	}
-	if o.exe == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("finding my own binary: %w", err)
-		}
-		o.exe = exe
+	exe, err := filepath.Abs(o.exe) // the runs start in their own folders
+	if err == nil {
+		_, err = os.Stat(exe)
+	}
+	if err != nil {
+		return usagef("--udesk-etl: %v (make build makes bin/udesk-etl)", err)
+	}
+	o.exe = exe
+	if o.self, err = os.Executable(); err != nil {
+		return fmt.Errorf("finding my own binary: %w", err)
 	}
 	rep, err := runBench(ctx, a, &o)
 	if err != nil {
@@ -156,11 +198,21 @@ type benchMachine struct {
 
 // childRun is one child process's measured facts.
 type childRun struct {
-	Args      []string `json:"args"`
-	Wall      float64  `json:"wall_seconds"`
-	CPU       float64  `json:"cpu_seconds"` // user + system, from rusage
-	MaxRSSMiB float64  `json:"max_rss_mib"`
-	Report    summary  `json:"report"`
+	Args      []string    `json:"args"`
+	Wall      float64     `json:"wall_seconds"`
+	CPU       float64     `json:"cpu_seconds"` // user + system, from rusage
+	MaxRSSMiB float64     `json:"max_rss_mib"`
+	Report    childReport `json:"report"`
+}
+
+// childReport is a run's --report: udesk-etl's summary.
+type childReport struct {
+	Command string `json:"command"`
+	pipeline.Report
+	Requests  int64   `json:"requests"`
+	Retried   int64   `json:"retried"`
+	Throttled int64   `json:"throttled"`
+	Seconds   float64 `json:"seconds"`
 }
 
 type budgetResult struct {
@@ -291,7 +343,7 @@ func runBench(ctx context.Context, a *app, o *benchOptions) (*benchReport, error
 }
 
 func benchCommandLine(o *benchOptions) string {
-	parts := []string{"udesk-etl bench"}
+	parts := []string{"udesk-etl-bench"}
 	if o.quick {
 		parts = append(parts, "--quick")
 	}
@@ -329,7 +381,7 @@ func (b *bencher) dir(name string) (string, error) {
 	return d, os.MkdirAll(d, 0o755)
 }
 
-// childUsageReport is what `bench --measure` writes about the command it ran.
+// childUsageReport is what `udesk-etl-bench --measure` writes about the command it ran.
 type childUsageReport struct {
 	Wall      float64 `json:"wall_seconds"`
 	CPU       float64 `json:"cpu_seconds"`
@@ -357,11 +409,11 @@ func measureChild(ctx context.Context, a *app, path string, argv []string) error
 	return err
 }
 
-// measured runs argv through `bench --measure` and returns its usage.
+// measured runs argv through `udesk-etl-bench --measure` and returns its usage.
 func (b *bencher) measured(ctx context.Context, dir string, env []string, stdout io.Writer, argv ...string) (childUsageReport, error) {
 	var u childUsageReport
 	usageFile := filepath.Join(dir, fmt.Sprintf(".usage-%d.json", time.Now().UnixNano()))
-	cmd := exec.CommandContext(ctx, b.o.exe, append([]string{"bench", "--measure", usageFile, "--"}, argv...)...)
+	cmd := exec.CommandContext(ctx, b.o.self, append([]string{"--measure", usageFile, "--"}, argv...)...)
 	cmd.Env = env
 	cmd.Dir = dir
 	var stderr bytes.Buffer

@@ -1,15 +1,12 @@
-package main
+package export
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
-	"github.com/udesk-etl/udesk-etl/sources"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -55,13 +52,10 @@ func exportAtBudget(tb testing.TB, tickets int) (util float64, requests, throttl
 		tb.Fatal(err)
 	}
 	defer sim.Close()
-	dir := tb.TempDir()
-	report := filepath.Join(dir, "report.json")
-	env := simEnv(sim)
-	env["UDESK_RATE"] = "10/s"
-	a := &app{stdout: discard{}, stderr: discard{}, getenv: func(k string) string { return env[k] }}
-	if code := run(context.Background(), a, []string{"export", "--quiet", "--concurrency", "4", "-o", filepath.Join(dir, "t.jsonl"), "--report", report}); code != exitOK {
-		tb.Fatalf("export: exit %d", code)
+	budget, _ := udesk.ParseRate("10/s")
+	c := newClient(tb, sim, udesk.Config{Rate: budget})
+	if _, err := Run(context.Background(), c, Options{Tenant: sim.URL(), Concurrency: 4, Outputs: []string{filepath.Join(tb.TempDir(), "t.jsonl")}}); err != nil {
+		tb.Fatalf("export: %v", err)
 	}
 	log := sim.Log()
 	first, last := log[0].Time, log[0].Time
@@ -76,13 +70,8 @@ func exportAtBudget(tb testing.TB, tickets int) (util float64, requests, throttl
 			throttled++
 		}
 	}
-	var rep summary
-	b, _ := os.ReadFile(report)
-	if err := json.Unmarshal(b, &rep); err != nil {
-		tb.Fatal(err)
-	}
-	if int(rep.Throttled) > throttled {
-		throttled = int(rep.Throttled)
+	if n := int(c.Stats().Throttled); n > throttled {
+		throttled = n
 	}
 	return float64(len(log)-1) / last.Sub(first).Seconds() / 10, len(log), throttled
 }
@@ -92,47 +81,29 @@ func exportAtBudget(tb testing.TB, tickets int) (util float64, requests, throttl
 // simulator's own allocations (it serves from the same process).
 func BenchmarkExportParquet100k(b *testing.B) {
 	const tickets = 100_000
-	s, err := udesktest.NewServer(udesktest.Options{Tickets: tickets, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	dir := b.TempDir()
-	out := filepath.Join(dir, "t.parquet")
-	a := &app{stdin: nil, stdout: discard{}, stderr: discard{}, getenv: func(k string) string { return simEnv(s)[k] }}
+	s, c := newSim(b, udesktest.Options{Tickets: tickets, Seed: 1})
+	opts := Options{Tenant: s.URL(), Concurrency: 4, Outputs: []string{filepath.Join(b.TempDir(), "t.parquet")}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		if code := run(b.Context(), a, []string{"export", "--quiet", "--concurrency", "4", "-o", out}); code != exitOK {
-			b.Fatalf("exit %d", code)
+		if _, err := Run(b.Context(), c, opts); err != nil {
+			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(tickets*b.N)/time.Since(start).Seconds(), "tickets/s")
 }
 
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
 // BenchmarkExportRenderParquet100k measures the render alone: 100k spooled
 // tickets decoded, mapped and written to Parquet (B/op is the export's own).
 func BenchmarkExportRenderParquet100k(b *testing.B) {
 	const tickets = 100_000
-	s, err := udesktest.NewServer(udesktest.Options{Tickets: tickets, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	c, err := udesk.NewClient(udesk.Config{BaseURL: s.URL(), Signer: udesk.NewMD5Signer(s.Secret())})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, c := newSim(b, udesktest.Options{Tickets: tickets, Seed: 1})
 	sp, _, err := pipeline.OpenSpool(filepath.Join(b.TempDir(), "state"), false)
 	if err != nil {
 		b.Fatal(err)
 	}
-	x := &sources.APIExport{Spool: sp, Pages: c, Workers: 4}
+	x := &fetcher{Spool: sp, Pages: c, Workers: 4}
 	if _, err := x.Fetch(b.Context()); err != nil {
 		b.Fatal(err)
 	}
@@ -141,13 +112,12 @@ func BenchmarkExportRenderParquet100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	s.Close()
-	o := &exportOptions{outputs: stringList{filepath.Join(b.TempDir(), "t.parquet")}, headers: "labels", selectValues: "labels", conn: connOptions{quiet: true}}
-	a := &app{stdout: discard{}, stderr: discard{}}
+	o := &Options{Outputs: []string{filepath.Join(b.TempDir(), "t.parquet")}, Observer: pipeline.Quiet{}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		rs, _, err := renderOutputs(b.Context(), a, o, x, fields)
+		rs, _, err := writeOutputs(b.Context(), o, x, fields)
 		if err != nil || rs.Unique != tickets {
 			b.Fatalf("%d tickets, %v", rs.Unique, err)
 		}

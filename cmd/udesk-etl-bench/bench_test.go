@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +20,8 @@ func TestBenchReport(t *testing.T) {
 		t.Skip("runs the binary about twenty times")
 	}
 	var stderr bytes.Buffer
-	a := &app{stdout: &bytes.Buffer{}, stderr: &stderr, getenv: func(string) string { return "" }}
-	o := &benchOptions{exe: binary(t), sizes: []int{300, 700}, workDir: t.TempDir(),
+	a := &app{stdout: &bytes.Buffer{}, stderr: &stderr}
+	o := &benchOptions{exe: build(t, "../udesk-etl", "udesk-etl"), self: build(t, ".", "udesk-etl-bench"), sizes: []int{300, 700}, workDir: t.TempDir(),
 		budgetTickets: 250, budgetRows: 6, budgetRate: 20, budgetLatency: 50 * time.Millisecond}
 	rep, err := runBench(context.Background(), a, o)
 	if err != nil {
@@ -107,4 +109,14 @@ func TestGoBenchMetric(t *testing.T) {
 	if !strings.Contains(notes, "1.90 ms against 5.57 ms for encoding/json alone (2.9x faster, 729 against 5401 allocations)") {
 		t.Errorf("notes do not give the measured decoder figures:\n%s", notes)
 	}
+}
+
+// build builds the command in dir as name in a temporary folder.
+func build(t *testing.T, dir, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
+	}
+	return bin
 }

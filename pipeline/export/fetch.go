@@ -1,60 +1,32 @@
-package sources
+package export
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
-	"strconv"
-	"strings"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
-// PageReader reads one page of a ticket listing; *udesk.Client is one.
-type PageReader interface {
+// pageReader reads one page of a ticket listing; *udesk.Client is one.
+type pageReader interface {
 	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
 }
 
-// TicketReader reads one ticket by id; *udesk.Client is one.
-type TicketReader interface {
+// ticketReader reads one ticket by id; *udesk.Client is one.
+type ticketReader interface {
 	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
-}
-
-// Selector says which tickets an export reads: a listing (every ticket, a
-// filter's, a customer's) or, when IDs is set, those tickets one by one.
-type Selector struct {
-	Listing udesk.Listing
-	IDs     []int64
-}
-
-// String describes the selector; it is also the selector's part of the
-// state key, so two commands share state only when they select the same.
-func (s Selector) String() string {
-	switch {
-	case s.IDs != nil:
-		ids := make([]string, len(s.IDs))
-		for i, id := range s.IDs {
-			ids[i] = strconv.FormatInt(id, 10)
-		}
-		return "ids " + strings.Join(ids, ",")
-	case s.Listing.FilterID != 0 && s.Listing.AgentID != 0:
-		return fmt.Sprintf("filter %d agent %d", s.Listing.FilterID, s.Listing.AgentID)
-	case s.Listing.FilterID != 0:
-		return fmt.Sprintf("filter %d", s.Listing.FilterID)
-	case s.Listing.CustomerEmail != "":
-		return "customer " + s.Listing.CustomerEmail
-	}
-	return "all tickets"
 }
 
 // ticketNotFound is the API's status for an unknown ticket id.
 const ticketNotFound = 1003
 
-// APIExport reads the tickets a Selector names into a spool, resumably, and
+// fetcher reads the tickets a Selector names into a spool, resumably, and
 // renders them from it deduplicated by id.
 //
 // A listing is read in passes. A pass reads page 1 (which tells
@@ -79,11 +51,11 @@ const ticketNotFound = 1003
 // Every reply is spooled before it counts, so a rerun after a crash fetches
 // only the pages not held; the pages' counts are in their file names, so a
 // rerun decides the same as the run it continues without decoding anything.
-type APIExport struct {
+type fetcher struct {
 	Spool     *pipeline.Spool
 	Selector  Selector
-	Pages     PageReader
-	Tickets   TicketReader
+	Pages     pageReader
+	Tickets   ticketReader
 	PerPage   int // default 100, the API's maximum
 	Workers   int // requests kept in flight (default 4); the client caps and paces them
 	MaxPasses int // passes over a changing listing at most (default 2)
@@ -97,8 +69,8 @@ type APIExport struct {
 	mu sync.Mutex // serializes the callbacks
 }
 
-// FetchResult is what Fetch learned.
-type FetchResult struct {
+// fetchResult is what Fetch learned.
+type fetchResult struct {
 	StartTotal int  // the listing's total on the first pass's page 1 (IDs: how many)
 	Total      int  // the listing's total at the last end check
 	Passes     int  // passes made over the listing (1 when nothing changed)
@@ -106,37 +78,37 @@ type FetchResult struct {
 	Spread     int  // the last pass: how far its totals and distinct tickets disagreed (0 when Stable)
 	Fetched    int  // requests made for pages or ids by this run
 	Held       int  // pages or ids found spooled by an earlier run
-	Failed     []IDFailure
+	Failed     []idFailure
 }
 
-// IDFailure is an id of an IDs selector that the API does not know.
-type IDFailure struct {
+// idFailure is an id of an IDs selector that the API does not know.
+type idFailure struct {
 	ID    int64  `json:"id"`
 	Error string `json:"error"`
 }
 
-func (x *APIExport) perPage() int {
+func (x *fetcher) perPage() int {
 	if x.PerPage <= 0 {
 		return 100
 	}
 	return x.PerPage
 }
 
-func (x *APIExport) workers() int {
+func (x *fetcher) workers() int {
 	if x.Workers <= 0 {
 		return 4
 	}
 	return x.Workers
 }
 
-func (x *APIExport) maxPasses() int {
+func (x *fetcher) maxPasses() int {
 	if x.MaxPasses <= 0 {
 		return 2
 	}
 	return x.MaxPasses
 }
 
-func (x *APIExport) addTotal(n int) {
+func (x *fetcher) addTotal(n int) {
 	if x.OnTotal != nil {
 		x.mu.Lock()
 		x.OnTotal(n)
@@ -144,7 +116,7 @@ func (x *APIExport) addTotal(n int) {
 	}
 }
 
-func (x *APIExport) addTickets(n int) {
+func (x *fetcher) addTickets(n int) {
 	if x.OnTickets != nil && n > 0 {
 		x.mu.Lock()
 		x.OnTickets(n)
@@ -155,7 +127,7 @@ func (x *APIExport) addTickets(n int) {
 type pageKey struct{ pass, page int }
 
 // Fetch reads into the spool every page (or id) it does not hold yet.
-func (x *APIExport) Fetch(ctx context.Context) (*FetchResult, error) {
+func (x *fetcher) Fetch(ctx context.Context) (*fetchResult, error) {
 	held, err := x.Spool.Pages()
 	if err != nil {
 		return nil, err
@@ -170,8 +142,8 @@ func (x *APIExport) Fetch(ctx context.Context) (*FetchResult, error) {
 	return x.fetchListing(ctx, have)
 }
 
-func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (res *FetchResult, err error) {
-	res = &FetchResult{Held: len(have), StartTotal: have[pageKey{0, 1}].Total}
+func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (res *fetchResult, err error) {
+	res = &fetchResult{Held: len(have), StartTotal: have[pageKey{0, 1}].Total}
 	pass := 0
 	for k := range have {
 		pass = max(pass, k.pass)
@@ -259,7 +231,7 @@ func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.
 		if pass > 0 {
 			workers = 1
 		}
-		err := x.parallel(ctx, workers, missing, func(ctx context.Context, page int) error {
+		err := forEach(ctx, workers, missing, func(ctx context.Context, page int) error {
 			if page == 0 {
 				_, err := get(ctx, pass, 1, 0)
 				return err
@@ -317,7 +289,7 @@ func (x *APIExport) fetchListing(ctx context.Context, have map[pageKey]pipeline.
 // check standing for page 1, then pages 2..n. seen holds the ids of the
 // pages but page 1 fetched by this run, page1IDs those of page 1 if it was;
 // pages held from an earlier run are decoded into seen.
-func (x *APIExport) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, fetched map[pageKey]bool, seen *idSet, page1IDs []int64) (int, error) {
+func (x *fetcher) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, fetched map[pageKey]bool, seen *idSet, page1IDs []int64) (int, error) {
 	for page := 0; page <= n; page++ {
 		k := pageKey{pass, page}
 		skip := page == 1 // the end check stands for it
@@ -350,101 +322,12 @@ func (x *APIExport) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, f
 	return seen.len(), nil
 }
 
-// idSet is a set of ticket ids as a sparse paged bitset: ids are dense
-// positive integers in practice, so it takes about a bit per id where a map
-// takes tens of bytes, and any int64 still fits.
-type idSet struct {
-	pages map[int64]*[idPageWords]uint64 // by id >> idPageShift
-	n     int
-}
-
-const (
-	idPageShift = 12 // 4096 ids, 512 bytes a page
-	idPageWords = 1 << idPageShift / 64
-)
-
-func newIDSet() *idSet { return &idSet{pages: map[int64]*[idPageWords]uint64{}} }
-
-// has reports whether id is in the set.
-func (s *idSet) has(id int64) bool {
-	p := s.pages[id>>idPageShift]
-	b := id & (1<<idPageShift - 1)
-	return p != nil && p[b/64]&(1<<(b%64)) != 0
-}
-
-// add puts id in the set and reports whether it was new.
-func (s *idSet) add(id int64) bool {
-	p := s.pages[id>>idPageShift]
-	if p == nil {
-		p = new([idPageWords]uint64)
-		s.pages[id>>idPageShift] = p
-	}
-	b := id & (1<<idPageShift - 1)
-	w, bit := &p[b/64], uint64(1)<<(b%64)
-	if *w&bit != 0 {
-		return false
-	}
-	*w |= bit
-	s.n++
-	return true
-}
-
-// addAll puts every id of o in the set.
-func (s *idSet) addAll(o *idSet) {
-	for k, op := range o.pages {
-		p := s.pages[k]
-		if p == nil {
-			p = new([idPageWords]uint64)
-			s.pages[k] = p
-		}
-		for i, w := range op {
-			s.n += bits.OnesCount64(w &^ p[i])
-			p[i] |= w
-		}
-	}
-}
-
-// len is how many ids the set holds.
-func (s *idSet) len() int { return s.n }
-
-// parallel runs fn for every item, in order, on workers goroutines and returns the
-// first error, cancelling the others.
-func (x *APIExport) parallel(ctx context.Context, workers int, items []int, fn func(ctx context.Context, item int) error) error {
-	if len(items) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, len(items)) {
-		wg.Go(func() {
-			for it := range jobs {
-				if err := fn(ctx, it); err != nil {
-					cancel(err)
-				}
-			}
-		})
-	}
-feed:
-	for _, it := range items {
-		select {
-		case jobs <- it:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	return context.Cause(ctx)
-}
-
 // fetchIDs reads the tickets one request per id. Each id is spooled as a
 // one-ticket page (page = its place in the list); an id the API does not
 // know is spooled as a failure, so a rerun neither asks again nor forgets it.
-func (x *APIExport) fetchIDs(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (*FetchResult, error) {
+func (x *fetcher) fetchIDs(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (*fetchResult, error) {
 	ids := x.Selector.IDs
-	res := &FetchResult{StartTotal: len(ids), Total: len(ids), Passes: 1, Stable: true}
+	res := &fetchResult{StartTotal: len(ids), Total: len(ids), Passes: 1, Stable: true}
 	x.addTotal(len(ids))
 	var missing []int
 	for i := range ids {
@@ -456,13 +339,13 @@ func (x *APIExport) fetchIDs(ctx context.Context, have map[pageKey]pipeline.Spoo
 		}
 	}
 	var mu sync.Mutex
-	err := x.parallel(ctx, x.workers(), missing, func(ctx context.Context, page int) error {
+	err := forEach(ctx, x.workers(), missing, func(ctx context.Context, page int) error {
 		id := ids[page-1]
 		t, err := x.Tickets.Ticket(ctx, id)
 		var ue *udesk.Error
 		switch {
 		case errors.As(err, &ue) && ue.Code == ticketNotFound:
-			body, _ := json.Marshal(IDFailure{ID: id, Error: err.Error()})
+			body, _ := json.Marshal(idFailure{ID: id, Error: err.Error()})
 			if err := x.Spool.Put(pipeline.SpoolPage{Page: page, Failed: true}, body); err != nil {
 				return err
 			}
@@ -501,7 +384,7 @@ func (x *APIExport) fetchIDs(ctx context.Context, have map[pageKey]pipeline.Spoo
 		if err != nil {
 			return nil, err
 		}
-		var f IDFailure
+		var f idFailure
 		if err := json.Unmarshal(body, &f); err != nil {
 			return nil, fmt.Errorf("spool %s: page %d: %w", x.Spool.Dir(), p.Page, err)
 		}
@@ -520,156 +403,37 @@ type onePage struct {
 	Contents   []*udesk.Ticket `json:"contents"`
 }
 
-// RenderStats counts what Render passed on and what it dropped.
-type RenderStats struct {
-	Read       int // tickets in the spooled pages rendered (repeats included)
-	Unique     int // tickets passed on
-	Duplicates int // a ticket met again in the same pass (pages shifted under the read)
-	Reread     int // a ticket met again in an earlier pass (a re-read, not a duplicate)
-	LastPass   int // distinct tickets in the last pass
-}
-
-// decodeWorkers decode spooled pages while the caller writes the previous ones.
-const decodeWorkers = 2
-
-// renderBatch is how many tickets Render hands on at once, at least.
-const renderBatch = 500
-
-// Render decodes the spooled pages and hands each ticket to emit once, in
-// batches: the last pass first (the freshest read of a ticket wins), then
-// tickets only earlier passes saw; within a pass, in page order (the end
-// check standing for page 1). The slice
-// passed to emit is reused after emit returns.
-func (x *APIExport) Render(ctx context.Context, emit func([]udesk.Ticket) error) (RenderStats, error) {
-	var st RenderStats
-	pages, err := x.Spool.Pages()
-	if err != nil {
-		return st, err
-	}
-	last := 0
-	var order []pipeline.SpoolPage
-	held := make(map[pageKey]bool, len(pages))
-	for _, p := range pages {
-		last = max(last, p.Pass)
-		held[pageKey{p.Pass, p.Page}] = !p.Failed
-	}
-	for pass := last; pass >= 0; pass-- {
-		for _, p := range pages {
-			// The end check (page 0) is the later read of page 1 and stands
-			// for it; a pass that needed none has only page 1.
-			if p.Pass != pass || p.Failed || (p.Page == 1 && held[pageKey{pass, 0}]) {
-				continue
+// forEach runs fn for every item on workers goroutines and returns the
+// first error, cancelling the others. The workers take the items from one
+// channel, so that the requests go out in the order given: a goroutine
+// started per item would run in no set order (the newest often first), and
+// the order is what keeps a pass immune to deletions.
+func forEach(ctx context.Context, workers int, items []int, fn func(ctx context.Context, item int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	next := make(chan int)
+	g.Go(func() error {
+		defer close(next)
+		for _, it := range items {
+			select {
+			case next <- it:
+			case <-gctx.Done():
+				return nil
 			}
-			order = append(order, p)
 		}
-	}
-	// Passes come from the last down, so a ticket met again is a re-read
-	// when a pass rendered before this one had it, else a duplicate. later
-	// holds the ids of the passes already rendered, cur those of this one.
-	later, cur, curPass := newIDSet(), newIDSet(), last
-	batch := make([]udesk.Ticket, 0, renderBatch+x.perPage())
-	err = decodeOrdered(ctx, x.Spool, order, func(sp pipeline.SpoolPage, pg *udesk.Page) error {
-		if sp.Pass != curPass {
-			later.addAll(cur)
-			cur, curPass = newIDSet(), sp.Pass
-		}
-		for i := range pg.Tickets {
-			t := &pg.Tickets[i]
-			st.Read++
-			if later.has(t.ID) {
-				st.Reread++
-				continue
-			}
-			if !cur.add(t.ID) {
-				st.Duplicates++
-				continue
-			}
-			if sp.Pass == last {
-				st.LastPass++
-			}
-			batch = append(batch, *t)
-		}
-		if len(batch) < renderBatch {
-			return nil
-		}
-		st.Unique += len(batch)
-		err := emit(batch)
-		batch = batch[:0]
-		return err
+		return nil
 	})
-	if err == nil && len(batch) > 0 {
-		st.Unique += len(batch)
-		err = emit(batch)
-	}
-	return st, err
-}
-
-// decodeOrdered decodes pages on decodeWorkers goroutines and calls fn with
-// them in their order, a few pages ahead of fn at most.
-func decodeOrdered(ctx context.Context, sp *pipeline.Spool, pages []pipeline.SpoolPage, fn func(pipeline.SpoolPage, *udesk.Page) error) error {
-	type result struct {
-		pg  *udesk.Page
-		err error
-	}
-	type job struct {
-		i   int
-		out chan result
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	slots := make(chan job, 2*decodeWorkers) // in page order; bounds the read-ahead
-	jobs := make(chan job)
-	var wg sync.WaitGroup
-	for range decodeWorkers {
-		wg.Go(func() {
-			for j := range jobs {
-				p := pages[j.i]
-				body, err := sp.Read(p)
-				var pg *udesk.Page
-				if err == nil {
-					pg, err = udesk.DecodePage(body)
+	for range min(workers, len(items)) {
+		g.Go(func() error {
+			for it := range next {
+				if err := fn(gctx, it); err != nil {
+					return err
 				}
-				if err != nil {
-					err = fmt.Errorf("spooled page %d (pass %d) in %s: %w", p.Page, p.Pass, sp.Dir(), err)
-				}
-				j.out <- result{pg, err}
 			}
+			return nil
 		})
 	}
-	go func() {
-		defer close(slots)
-		defer close(jobs)
-		for i := range pages {
-			j := job{i, make(chan result, 1)}
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case slots <- j:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	var err error
-	for j := range slots {
-		select {
-		case r := <-j.out:
-			if err = r.err; err == nil {
-				err = fn(pages[j.i], r.pg)
-			}
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if err != nil {
-			break
-		}
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	cancel()
-	for range slots { // let the feeder stop
-	}
-	wg.Wait()
-	return err
+	return ctx.Err()
 }

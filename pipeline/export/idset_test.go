@@ -1,4 +1,4 @@
-package sources
+package export
 
 import (
 	"math/rand/v2"

@@ -1,4 +1,4 @@
-package sources
+package export
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func newSpool(t *testing.T) *pipeline.Spool {
 	return s
 }
 
-func renderIDs(t *testing.T, x *APIExport) ([]int64, RenderStats) {
+func renderIDs(t *testing.T, x *fetcher) ([]int64, renderStats) {
 	t.Helper()
 	var ids []int64
 	st, err := x.Render(context.Background(), func(ts []udesk.Ticket) error {
@@ -107,7 +107,7 @@ func TestAPIExportListingRequestsAndOrder(t *testing.T) {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			f := newFakeList(n)
 			var total, read int
-			x := &APIExport{Spool: newSpool(t), Pages: f, PerPage: 100,
+			x := &fetcher{Spool: newSpool(t), Pages: f, PerPage: 100,
 				OnTotal: func(n int) { total += n }, OnTickets: func(n int) { read += n }}
 			res, err := x.Fetch(context.Background())
 			if err != nil {
@@ -142,7 +142,7 @@ func TestAPIExportResumeFetchesOnlyMissingPages(t *testing.T) {
 	f := newFakeList(950)
 	f.failing[7] = errors.New("connection reset")
 	sp := newSpool(t)
-	x := &APIExport{Spool: sp, Pages: f, Workers: 1}
+	x := &fetcher{Spool: sp, Pages: f, Workers: 1}
 	if _, err := x.Fetch(context.Background()); err == nil {
 		t.Fatal("Fetch succeeded despite a failing page")
 	}
@@ -151,7 +151,7 @@ func TestAPIExportResumeFetchesOnlyMissingPages(t *testing.T) {
 	for p, c := range f.calls {
 		before[p] = c
 	}
-	x2 := &APIExport{Spool: sp, Pages: f, Workers: 3}
+	x2 := &fetcher{Spool: sp, Pages: f, Workers: 3}
 	res, err := x2.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestAPIExportResumeFetchesOnlyMissingPages(t *testing.T) {
 	}
 	// A third run finds everything held and asks for nothing.
 	n := f.requests()
-	if _, err := (&APIExport{Spool: sp, Pages: f}).Fetch(context.Background()); err != nil || f.requests() != n {
+	if _, err := (&fetcher{Spool: sp, Pages: f}).Fetch(context.Background()); err != nil || f.requests() != n {
 		t.Errorf("a run over a full spool made %d requests (err %v)", f.requests()-n, err)
 	}
 }
@@ -195,7 +195,7 @@ func TestAPIExportChurnRereads(t *testing.T) {
 			f.ids = f.ids[30:]
 		}
 	}
-	x := &APIExport{Spool: newSpool(t), Pages: f, Workers: 1}
+	x := &fetcher{Spool: newSpool(t), Pages: f, Workers: 1}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestAPIExportOnePassSurvivesDeletions(t *testing.T) {
 			f.ids = slices.Delete(f.ids, i, i+1)
 		}
 	}
-	x := &APIExport{Spool: newSpool(t), Pages: f, Workers: 1, MaxPasses: 1}
+	x := &fetcher{Spool: newSpool(t), Pages: f, Workers: 1, MaxPasses: 1}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +268,7 @@ func TestAPIExportBalancedChurnRereads(t *testing.T) {
 		f.ids = append(f.ids, next)
 		next++
 	}
-	x := &APIExport{Spool: newSpool(t), Pages: f, Workers: 1}
+	x := &fetcher{Spool: newSpool(t), Pages: f, Workers: 1}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +287,7 @@ func TestAPIExportUnstableListingStopsAfterMaxPasses(t *testing.T) {
 			next++
 		}
 	}
-	x := &APIExport{Spool: newSpool(t), Pages: f, Workers: 1, MaxPasses: 2}
+	x := &fetcher{Spool: newSpool(t), Pages: f, Workers: 1, MaxPasses: 2}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func (g *gatePages) Page(ctx context.Context, l udesk.Listing, page, perPage int
 
 func TestAPIExportKeepsWorkersBusy(t *testing.T) {
 	g := &gatePages{fakeList: newFakeList(1000), want: 4, open: make(chan struct{})}
-	x := &APIExport{Spool: newSpool(t), Pages: g, Workers: 4}
+	x := &fetcher{Spool: newSpool(t), Pages: g, Workers: 4}
 	if _, err := x.Fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestAPIExportIDs(t *testing.T) {
 	ft := &countingTickets{fakeTickets: fakeTickets{1: true, 2: true, 5: true}, calls: map[int64]int{}}
 	sp := newSpool(t)
 	sel := Selector{IDs: []int64{5, 4, 1, 2}}
-	x := &APIExport{Spool: sp, Selector: sel, Tickets: ft}
+	x := &fetcher{Spool: sp, Selector: sel, Tickets: ft}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +366,7 @@ func TestAPIExportIDs(t *testing.T) {
 		t.Fatalf("result %+v; want id 4 failed, 4 requests", res)
 	}
 	// A rerun asks for nothing and still knows the failure.
-	res, err = (&APIExport{Spool: sp, Selector: sel, Tickets: ft}).Fetch(context.Background())
+	res, err = (&fetcher{Spool: sp, Selector: sel, Tickets: ft}).Fetch(context.Background())
 	if err != nil || res.Fetched != 0 || len(res.Failed) != 1 || res.Held != 4 {
 		t.Errorf("rerun: %+v, %v", res, err)
 	}
@@ -393,7 +393,7 @@ func TestAPIExportIDs(t *testing.T) {
 func TestAPIExportStopsOnOtherErrors(t *testing.T) {
 	f := newFakeList(500)
 	f.failing[3] = &udesk.Error{Code: 2002, Message: "签名错", Class: udesk.Permanent}
-	_, err := (&APIExport{Spool: newSpool(t), Pages: f}).Fetch(context.Background())
+	_, err := (&fetcher{Spool: newSpool(t), Pages: f}).Fetch(context.Background())
 	var ue *udesk.Error
 	if !errors.As(err, &ue) || ue.Code != 2002 {
 		t.Errorf("err = %v, want the 2002 error", err)
@@ -401,7 +401,7 @@ func TestAPIExportStopsOnOtherErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	// The fake ignores ctx; the worker pool must not.
-	if _, err := (&APIExport{Spool: newSpool(t), Pages: newFakeList(500)}).Fetch(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := (&fetcher{Spool: newSpool(t), Pages: newFakeList(500)}).Fetch(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("fetch under a cancelled context: %v, want context.Canceled", err)
 	}
 }

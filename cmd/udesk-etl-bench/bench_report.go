@@ -38,9 +38,9 @@ func (rep *benchReport) markdown() string {
 	p("# udesk-etl benchmarks")
 	p("")
 	p("Produced by `make bench` (`%s`) on %s, in %.0f s. Every figure below was measured by that run: "+
-		"the tool ran as child processes of its own binary against the embedded simulator over loopback HTTP; "+
+		"the udesk-etl binary ran as child processes of the bench, which serves the embedded simulator over loopback HTTP; "+
 		"request counts come from the tool's `--report` and from the simulator's own log, peak memory from each child's rusage (each started through a small "+
-		"`bench --measure` process, as Linux would otherwise count the bench's own peak into a child's).",
+		"`udesk-etl-bench --measure` process, as Linux would otherwise count the bench's own peak into a child's).",
 		rep.Command, rep.Started.Format("2006-01-02 15:04 MST"), rep.Seconds)
 	p("")
 	p("Machine: %d CPUs (%s), %s, %s. Load average (1/5/15 min) %.2f/%.2f/%.2f before, %.2f/%.2f/%.2f after, highest 1-minute figure seen between runs %.2f: "+

@@ -1,0 +1,337 @@
+// Package export is the export job: it reads the tickets a Selector names
+// out of Udesk and writes them, each once, to Parquet, XLSX, CSV and JSON
+// lines files, resumably.
+//
+// The package owns every invariant of the job: the state folder (a spool of
+// the API's replies and a manifest, compatible across versions so that an
+// interrupted export of an older release resumes), the field catalog read
+// once per snapshot, the passes over a listing that changes while it is read
+// and their checks, the deduplication by ticket id, the outputs written in
+// one pass through pipeline.Tee (with the original rows kept for round-trip
+// editing) and committed before the snapshot is marked complete.
+//
+// Run is the whole job; progress and log lines go to the Options' Observer.
+package export
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// API is what an export asks of Udesk; *udesk.Client is one.
+type API interface {
+	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
+	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
+	Fields(ctx context.Context) ([]udesk.Field, error)
+}
+
+// Selector says which tickets an export reads: a listing (every ticket, a
+// filter's, a customer's) or, when IDs is set, those tickets one by one.
+type Selector struct {
+	Listing udesk.Listing
+	IDs     []int64
+}
+
+// String describes the selector; it is also the selector's part of the
+// state key, so two exports share state only when they select the same.
+func (s Selector) String() string {
+	switch {
+	case s.IDs != nil:
+		ids := make([]string, len(s.IDs))
+		for i, id := range s.IDs {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		return "ids " + strings.Join(ids, ",")
+	case s.Listing.FilterID != 0 && s.Listing.AgentID != 0:
+		return fmt.Sprintf("filter %d agent %d", s.Listing.FilterID, s.Listing.AgentID)
+	case s.Listing.FilterID != 0:
+		return fmt.Sprintf("filter %d", s.Listing.FilterID)
+	case s.Listing.CustomerEmail != "":
+		return "customer " + s.Listing.CustomerEmail
+	}
+	return "all tickets"
+}
+
+// Options say what to export, where to, and how.
+type Options struct {
+	Selector Selector
+	// Tenant names the Udesk tenant (its URL, any password masked) in the
+	// state key and the manifest, so that two tenants never share state.
+	Tenant string
+	// Outputs are the files to write, the format by extension (.parquet,
+	// .xlsx, .csv, .jsonl or .ndjson); "-" writes JSON lines to Stdout.
+	Outputs []string
+	Stdout  io.Writer
+
+	Headers      string // custom field headers: mapping.HeadersLabels (default) or mapping.HeadersNames
+	SelectValues string // select values: mapping.SelectLabels (default) or mapping.SelectIndexes
+	NoBOM        bool   // CSV files without the UTF-8 byte order mark
+	// NoOriginals leaves out the rows as written (a hidden sheet in .xlsx,
+	// a copy beside a .csv) that let an edited file be imported as changes.
+	NoOriginals bool
+
+	Fresh       bool              // discard the state of an interrupted run and start over
+	StateDir    string            // the state folder (default: pipeline.StateDir beside the first output file)
+	Concurrency int               // requests in flight (default 4); the client caps and paces them
+	Observer    pipeline.Observer // progress and log lines (default: pipeline.Quiet)
+}
+
+// outputExts are the formats an export writes, by file extension.
+var outputExts = map[string]bool{".parquet": true, ".xlsx": true, ".csv": true, ".jsonl": true, ".ndjson": true}
+
+// Validate checks the options before any request is made; its errors are
+// *pipeline.ConfigError.
+func (o *Options) Validate() error {
+	if len(o.Outputs) == 0 {
+		return pipeline.Configf("no output: name a .parquet, .xlsx, .csv or .jsonl file (- for JSON lines on stdout)")
+	}
+	seen := map[string]bool{}
+	for _, out := range o.Outputs {
+		key := pipeline.AbsPath(out)
+		if seen[key] {
+			return pipeline.Configf("-o %s is given twice", out)
+		}
+		seen[key] = true
+		if out == "-" {
+			if o.Stdout == nil {
+				return pipeline.Configf("output - (JSON lines on stdout) needs a Stdout writer")
+			}
+			continue
+		}
+		if ext := strings.ToLower(filepath.Ext(out)); !outputExts[ext] {
+			return pipeline.Configf("-o %s: unknown format %q (want .parquet, .xlsx, .csv or .jsonl, or - for JSON lines on stdout)", out, ext)
+		}
+		if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
+			return pipeline.Configf("-o %s: the folder %s does not exist", out, filepath.Dir(out))
+		}
+	}
+	switch o.Headers {
+	case "", mapping.HeadersLabels, mapping.HeadersNames:
+	default:
+		return pipeline.Configf("--headers %q: want labels or names", o.Headers)
+	}
+	switch o.SelectValues {
+	case "", mapping.SelectLabels, mapping.SelectIndexes:
+	default:
+		return pipeline.Configf("--select-values %q: want labels or indexes", o.SelectValues)
+	}
+	return nil
+}
+
+// NotFoundError is returned, with the report, when ids of an IDs selector
+// are unknown to Udesk; the others were exported, and the report's notes
+// name the missing ones.
+type NotFoundError struct {
+	IDs []int64 // the ids not found
+	Of  int     // how many ids were asked for
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%d of the %d ids were not found (listed in the summary); the others were exported", len(e.IDs), e.Of)
+}
+
+// manifest describes a snapshot in its state folder (never the secret).
+// Its fields and names are the state's format: change them only compatibly.
+type manifest struct {
+	Version     int        `json:"version"`
+	URL         string     `json:"url"`
+	Selector    string     `json:"selector"`
+	PerPage     int        `json:"per_page"`
+	StartedAt   time.Time  `json:"started_at"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	Outputs     []string   `json:"outputs,omitempty"`
+	Passes      int        `json:"passes,omitempty"`
+	StartTotal  int        `json:"total_at_start,omitempty"`
+	EndTotal    int        `json:"total_at_end,omitempty"`
+	Tickets     int        `json:"tickets_written,omitempty"`
+}
+
+const (
+	manifestFile = "manifest.json"
+	catalogFile  = "catalog.json"
+	pageSize     = 100 // the API's largest page
+)
+
+// Run exports the tickets opts.Selector names into opts.Outputs. A run that
+// fails or is cancelled keeps its state: the same call again resumes it,
+// fetching only what is not held yet. The report is returned whenever the
+// state folder was opened (with the error too), so that a caller can name
+// the folder.
+func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := &opts
+	if o.Observer == nil {
+		o.Observer = pipeline.Quiet{}
+	}
+	dir := o.StateDir
+	if dir == "" {
+		// Beside the first output file (the working folder when the only
+		// output is stdout).
+		beside := o.Outputs[0]
+		for _, out := range o.Outputs {
+			if out != "-" {
+				beside = out
+				break
+			}
+		}
+		dir = pipeline.StateDir(beside, "export", o.Tenant, o.Selector.String())
+	}
+	if err := pipeline.MakeStateDir(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("state folder: %w", err)
+	}
+	spool, resumed, err := pipeline.OpenSpool(dir, o.Fresh)
+	if err != nil {
+		return nil, fmt.Errorf("state folder: %w", err)
+	}
+	defer spool.Close()
+	held, err := spool.Pages()
+	if err != nil {
+		return nil, fmt.Errorf("state folder %s: %w", dir, err)
+	}
+	if resumed {
+		o.Observer.Logf("export: state folder %s (resuming: %d pages held)", spool.Dir(), len(held))
+	} else {
+		o.Observer.Logf("export: state folder %s (new snapshot)", spool.Dir())
+	}
+	rep := &pipeline.Report{State: spool.Dir(), Outputs: o.Outputs}
+	return rep, run(ctx, api, o, spool, rep)
+}
+
+func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *pipeline.Report) error {
+	man, err := loadOrStartManifest(spool, o.Tenant, o.Selector.String())
+	if err != nil {
+		return err
+	}
+
+	// The catalog is read once per snapshot, while page 1 is in flight: page
+	// 1 first, as the other pages wait for its total_pages.
+	var fields []udesk.Field
+	var catalog errgroup.Group
+	startCatalog := sync.OnceFunc(func() {
+		catalog.Go(func() (err error) {
+			fields, err = loadOrFetchCatalog(ctx, api, spool)
+			return err
+		})
+	})
+	if o.Selector.IDs != nil {
+		startCatalog()
+	}
+
+	prog := o.Observer.Phase("export", "tickets", 0)
+	var total int
+	x := &fetcher{
+		Spool: spool, Selector: o.Selector, Pages: &beforePage{api, startCatalog}, Tickets: api,
+		PerPage: pageSize, Workers: o.Concurrency,
+		OnTotal:   func(n int) { total += n; prog.SetTotal(int64(total)) },
+		OnTickets: prog.Add,
+	}
+	res, err := x.Fetch(ctx)
+	prog.Finish()
+	startCatalog() // when every page was held
+	if cerr := catalog.Wait(); err == nil && cerr != nil {
+		err = fmt.Errorf("reading the field catalog: %w", cerr)
+	}
+	if err != nil {
+		return err
+	}
+
+	rs, stats, err := writeOutputs(ctx, o, x, fields)
+	if err != nil {
+		return err
+	}
+
+	now := time.Now().UTC()
+	man.CompletedAt, man.Outputs = &now, o.Outputs
+	man.Passes, man.StartTotal, man.EndTotal, man.Tickets = res.Passes, res.StartTotal, res.Total, rs.Unique
+	if err := writeManifest(spool, man); err != nil {
+		return err
+	}
+	if err := spool.Complete(); err != nil {
+		return fmt.Errorf("marking %s complete: %w", spool.Dir(), err)
+	}
+	return fillReport(rep, o, res, rs, stats)
+}
+
+// beforePage calls start as each page request is made (start is a
+// sync.OnceFunc that starts the catalog request in the background).
+type beforePage struct {
+	pageReader
+	start func()
+}
+
+func (b *beforePage) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	b.start()
+	return b.pageReader.Page(ctx, l, page, perPage)
+}
+
+func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manifest, error) {
+	b, err := spool.ReadFile(manifestFile)
+	if err == nil {
+		var m manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w (pass --fresh to start over)", filepath.Join(spool.Dir(), manifestFile), err)
+		}
+		if m.URL != tenant || m.Selector != selector || m.PerPage != pageSize {
+			return nil, fmt.Errorf("%s belongs to another export (%s of %s); pass --fresh to start over",
+				spool.Dir(), m.Selector, m.URL)
+		}
+		return &m, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	m := &manifest{Version: 1, URL: tenant, Selector: selector, PerPage: pageSize, StartedAt: time.Now().UTC()}
+	return m, writeManifest(spool, m)
+}
+
+func writeManifest(spool *pipeline.Spool, m *manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return spool.WriteFile(manifestFile, append(b, '\n'))
+}
+
+// loadOrFetchCatalog returns the snapshot's field catalog, reading it from
+// the API (and saving it) only the first time.
+func loadOrFetchCatalog(ctx context.Context, api API, spool *pipeline.Spool) ([]udesk.Field, error) {
+	b, err := spool.ReadFile(catalogFile)
+	if err == nil {
+		fields, err := udesk.ReadFields(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(spool.Dir(), catalogFile), err)
+		}
+		return fields, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	fields, err := api.Fields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := udesk.WriteFields(&buf, fields); err != nil {
+		return nil, err
+	}
+	return fields, spool.WriteFile(catalogFile, buf.Bytes())
+}

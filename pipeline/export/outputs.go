@@ -1,0 +1,244 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/sinks"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// outputStats is what the writers reported, the largest over the outputs.
+type outputStats struct {
+	raw, tooLong int64
+	rawIn        string
+	tooLongIn    string
+}
+
+// writeOutputs writes the spooled tickets, each once, into every output
+// through one pipeline.Tee.
+func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Field) (renderStats, outputStats, error) {
+	var st outputStats
+	selectValues := o.SelectValues
+	if selectValues == "" {
+		selectValues = mapping.SelectLabels
+	}
+	exp := mapping.NewExporter(mapping.NewCatalog(fields), mapping.ExportOptions{Headers: o.Headers, SelectValues: selectValues})
+	schema := exp.Schema()
+	meta := make(map[string]string, len(schema.Meta)+2)
+	for k, v := range schema.Meta {
+		meta[k] = v
+	}
+	meta["udesk.export.selector"] = o.Selector.String()
+	meta["udesk.export.select_values"] = selectValues
+	schema.Meta = meta
+
+	outs := make([]pipeline.RowWriter, 0, len(o.Outputs))
+	stats := make([]pipeline.StatsReporter, len(o.Outputs))
+	for i, out := range o.Outputs {
+		w, err := openOutput(o, out, schema)
+		if err != nil {
+			_ = pipeline.Tee(outs...).Abort()
+			return renderStats{}, st, err
+		}
+		stats[i], _ = w.(pipeline.StatsReporter)
+		if !o.NoOriginals && out != "-" && strings.EqualFold(filepath.Ext(out), ".csv") {
+			orig, err := openCSVOriginals(out, schema, o.NoBOM)
+			if err != nil {
+				_ = w.Abort()
+				_ = pipeline.Tee(outs...).Abort()
+				return renderStats{}, st, err
+			}
+			w = pipeline.Tee(orig, w) // the originals first: an output never appears without them
+		}
+		outs = append(outs, named{w, out})
+	}
+	all := pipeline.Tee(outs...)
+
+	prog := o.Observer.Phase("write", "tickets", 0)
+	rs, err := x.Render(ctx, func(ts []udesk.Ticket) error {
+		rows := make([]pipeline.Row, len(ts))
+		for i := range ts {
+			rows[i] = exp.Row(&ts[i])
+		}
+		if err := all.WriteRows(rows); err != nil {
+			return err
+		}
+		prog.Add(len(rows))
+		return nil
+	})
+	prog.Finish()
+	if err != nil {
+		_ = all.Abort()
+		return rs, st, err
+	}
+	if err := all.Commit(); err != nil {
+		return rs, st, err
+	}
+	for i, sr := range stats {
+		if sr == nil {
+			continue
+		}
+		ws := sr.Stats()
+		if ws.RawValues > st.raw {
+			st.raw, st.rawIn = ws.RawValues, o.Outputs[i]
+		}
+		if ws.TooLongCells > st.tooLong {
+			st.tooLong, st.tooLongIn = ws.TooLongCells, o.Outputs[i]
+		}
+	}
+	return rs, st, nil
+}
+
+func openOutput(o *Options, out string, schema pipeline.Schema) (pipeline.RowWriter, error) {
+	if out == "-" {
+		return sinks.NewJSONLStreamWriter(o.Stdout, schema)
+	}
+	removeStaleTemps(out)
+	return sinks.NewWriter(out, schema, sinks.Options{CSV: sinks.CSVOptions{NoBOM: o.NoBOM}, XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals}})
+}
+
+// named says which output an error came from.
+type named struct {
+	pipeline.RowWriter
+	out string
+}
+
+func (n named) WriteRows(rows []pipeline.Row) error {
+	if err := n.RowWriter.WriteRows(rows); err != nil {
+		return fmt.Errorf("writing %s: %w", n.out, err)
+	}
+	return nil
+}
+
+func (n named) Commit() error {
+	if err := n.RowWriter.Commit(); err != nil {
+		return fmt.Errorf("writing %s: %w", n.out, err)
+	}
+	return nil
+}
+
+// openCSVOriginals opens the writer of a CSV output's original rows, kept
+// in sinks.CSVOriginalsPath (mode 0600) with the catalog snapshot beside
+// them, so that import --update of the edited file sends only what changed.
+func openCSVOriginals(out string, schema pipeline.Schema, noBOM bool) (pipeline.RowWriter, error) {
+	path := sinks.CSVOriginalsPath(out)
+	if err := pipeline.MakeStateDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("%s: the folder for its original rows: %w", out, err)
+	}
+	removeStaleTemps(path)
+	removeStaleTemps(sinks.CSVCatalogPath(out))
+	w, err := sinks.NewCSVWriter(path, schema, sinks.CSVOptions{NoBOM: noBOM, Private: true})
+	if err != nil {
+		return nil, err
+	}
+	return &csvOriginals{RowWriter: w, out: out, catalog: schema.Meta[mapping.MetaCatalog]}, nil
+}
+
+// csvOriginals writes the original rows and, as they are committed, the
+// catalog they were written with.
+type csvOriginals struct {
+	pipeline.RowWriter
+	out     string
+	catalog string
+}
+
+func (c *csvOriginals) Commit() error {
+	if err := pipeline.WriteFileAtomic(sinks.CSVCatalogPath(c.out), []byte(c.catalog), 0o600); err != nil {
+		return errors.Join(fmt.Errorf("the catalog beside the original rows: %w", err), c.RowWriter.Abort())
+	}
+	if err := c.RowWriter.Commit(); err != nil {
+		return fmt.Errorf("the original rows: %w", err)
+	}
+	return nil
+}
+
+// removeStaleTemps removes the temp files a killed run left beside an
+// output (the writers' ".<name>.tmp-*"); a finished file is never touched.
+func removeStaleTemps(out string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "."+globEscape(filepath.Base(out))+".tmp-*"))
+	for _, p := range stale {
+		_ = os.Remove(p)
+	}
+}
+
+var globMeta = regexp.MustCompile(`[*?[\\]`)
+
+func globEscape(s string) string { return globMeta.ReplaceAllString(s, `\$0`) }
+
+// fillReport fills in the counts and the notes a reader must see, and
+// returns a *NotFoundError when some ids were not found.
+func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderStats, st outputStats) error {
+	rep.Read = int64(rs.Read)
+	rep.Written = int64(rs.Unique)
+	rep.Failed = int64(len(res.Failed))
+	rep.Skipped = int64(rs.Duplicates + rs.Reread)
+	rep.SetFact("pages_fetched", int64(res.Fetched))
+	rep.SetFact("pages_held", int64(res.Held))
+	rep.SetFact("passes", int64(res.Passes))
+	rep.SetFact("total_at_start", int64(res.StartTotal))
+	rep.SetFact("total_at_end", int64(res.Total))
+	rep.SetFact("duplicates_dropped", int64(rs.Duplicates))
+	if res.Held > 0 {
+		rep.Note("resumed: %d pages were already held, %d fetched now", res.Held, res.Fetched)
+	}
+	if rs.Duplicates > 0 {
+		rep.Note("%d duplicate tickets dropped (pages shifted while they were read)", rs.Duplicates)
+	}
+	if res.Passes > 1 {
+		rep.Note("the listing changed while it was read (total %d at the start, %d at the end): it was read %d times, %d repeated tickets dropped",
+			res.StartTotal, res.Total, res.Passes, rs.Reread)
+	}
+	var missing int
+	if o.Selector.IDs == nil {
+		missing = max(0, res.Total-rs.LastPass)
+		if !res.Stable {
+			missing = max(missing, res.Spread)
+		}
+	}
+	rep.SetFact("possibly_missing", int64(missing))
+	switch {
+	case missing > 0 && !res.Stable:
+		rep.Note("up to %d tickets may be missing: the listing was still changing during the last read (tickets came, went or shifted pages); export again later for a complete copy", missing)
+	case missing > 0:
+		rep.Note("up to %d tickets may be missing: the API's total is %d but %d distinct tickets were listed", missing, res.Total, rs.LastPass)
+	}
+	if !o.NoOriginals {
+		for _, out := range o.Outputs {
+			switch strings.ToLower(filepath.Ext(out)) {
+			case ".xlsx":
+				rep.Note("%s is ready for editing: import --update -i %s sends only what changed", out, out)
+			case ".csv":
+				rep.Note("the original rows of %s are kept in %s: import --update -i %s sends only what changed", out, sinks.CSVOriginalsPath(out), out)
+			}
+		}
+	}
+	if st.raw > 0 {
+		rep.Note("%d values did not fit their column's type and were kept as raw text (e.g. in %s)", st.raw, st.rawIn)
+	}
+	if st.tooLong > 0 {
+		rep.Note("%d cells are longer than the format allows and are flagged (e.g. in %s)", st.tooLong, st.tooLongIn)
+	}
+	for i, f := range res.Failed {
+		if i == 10 {
+			rep.Note("... and %d more ids not found", len(res.Failed)-10)
+			break
+		}
+		rep.Note("ticket %d not found: %s", f.ID, f.Error)
+	}
+	if len(res.Failed) == 0 {
+		return nil
+	}
+	nf := &NotFoundError{Of: len(o.Selector.IDs)}
+	for _, f := range res.Failed {
+		nf.IDs = append(nf.IDs, f.ID)
+	}
+	return nf
+}
