@@ -16,7 +16,9 @@ fi
 mkdir -p "$bin"
 echo "installing versitygw $VERSION into $bin (takes a few minutes)" >&2
 # Outside the project's module, so its dependencies stay out of our go.mod.
-cd "$(mktemp -d)"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
 GOBIN="$bin" GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$VERSION"
 rm -f "$bin"/.versitygw-*
 touch "$stamp"

@@ -146,14 +146,14 @@ func (s *Store) write(ctx context.Context, key string, data []byte) error {
 	return nil
 }
 
-// upload copies a local file to an object.
+// upload copies a local Parquet file to an object.
 func (s *Store) upload(ctx context.Context, key, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := s.bucket.Upload(ctx, key, f, nil); err != nil {
+	if err := s.bucket.Upload(ctx, key, f, &blob.WriterOptions{ContentType: "application/vnd.apache.parquet"}); err != nil {
 		return fmt.Errorf("dataset %s: upload %s: %w", s.where, key, err)
 	}
 	return nil
