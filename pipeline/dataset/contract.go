@@ -48,12 +48,12 @@ type Option struct {
 
 // Drift kinds.
 const (
-	DriftNew       = "new field"
-	DriftRemoved   = "removed field"
-	DriftRelabel   = "relabelled field"
-	DriftOptions   = "changed options"
-	DriftType      = "changed type"
-	DriftRestored  = "restored field"
+	DriftNew      = "new field"
+	DriftRemoved  = "removed field"
+	DriftRelabel  = "relabelled field"
+	DriftOptions  = "changed options"
+	DriftType     = "changed type"
+	DriftRestored = "restored field"
 )
 
 // runColumn is the column every row of every table carries: its run.

@@ -277,7 +277,7 @@ func TestRelabelledFieldKeepsItsColumn(t *testing.T) {
 func TestSchemaFreezeAndEvolve(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	t1 := tk(1, "x", map[string]string{"TextField_1": "a", "SelectField_1": "1"})
-	first := commitRun(t, s, 0, feed(t1), nil, Options{})
+	commitRun(t, s, 0, feed(t1), nil, Options{})
 
 	fields := testFields()
 	fields = append(fields, udesk.Field{Name: "TextField_9", Label: "新字段", ContentType: udesk.TypeText})
@@ -322,7 +322,32 @@ func TestSchemaFreezeAndEvolve(t *testing.T) {
 	if ch[0]["changed"] != "新字段" {
 		t.Fatalf("change %v", ch[0])
 	}
-	_ = first
+}
+
+func TestChangedTypeKeepsTheColumnsType(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "x", map[string]string{"NumberField_1": "3", "TextField_1": "a"})), nil, Options{})
+	fields := testFields()
+	fields[4].ContentType = udesk.TypeText   // number -> text
+	fields[0].ContentType = udesk.TypeNumber // text -> number
+	r := commitRun(t, s, 1, feed(tk(1, "x", map[string]string{"NumberField_1": "three", "TextField_1": "7"})), nil, Options{Catalog: fields})
+	var kinds []string
+	for _, d := range r.Drift {
+		kinds = append(kinds, d.String())
+	}
+	slices.Sort(kinds)
+	want := []string{`changed type NumberField_1 (column "数量"): "int64" -> "string"`, `changed type TextField_1 (column "备注"): "string" -> "int64"`}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("drift %q, want %q", kinds, want)
+	}
+	snap := readTable(t, s, TableTickets, r.Run.Run)
+	if snap[0]["数量"] != "three" || snap[0]["备注"] != "7" {
+		t.Fatalf("snapshot row %v", snap[0])
+	}
+	c, _ := s.loadContract(context.Background())
+	if c.Columns[c.index("NumberField_1")].Type != "int64" || c.Columns[c.index("TextField_1")].Type != "string" {
+		t.Fatalf("contract types changed: %+v", c.Columns)
+	}
 }
 
 func TestNewFieldTakingAnExistingColumnName(t *testing.T) {
@@ -399,11 +424,18 @@ func TestRepairPublishesARunWhoseLineWasLost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		oldSchema, err := s.read(ctx, schemaKey)
+		if err != nil {
+			t.Fatal(err)
+		}
 		fields := testFields()
 		fields[0].Label = "Remark"
 		r2 := commitRun(t, s, 1, feed(tk(1, "y", nil)), nil, Options{Catalog: fields})
-		// As if the run stopped after its manifest: the old line list.
+		// As if the run stopped right after its manifest.
 		if err := s.write(ctx, runsKey, oneLine); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.write(ctx, schemaKey, oldSchema); err != nil {
 			t.Fatal(err)
 		}
 		runs, err := s.Published(ctx)
@@ -419,6 +451,10 @@ func TestRepairPublishesARunWhoseLineWasLost(t *testing.T) {
 		data, err := s.read(ctx, runsKey)
 		if err != nil || strings.Count(string(data), "\n") != 2 || !strings.Contains(string(data), r2.Run.Run) {
 			t.Fatalf("repaired %s: %q, %v", runsKey, data, err)
+		}
+		c, err := s.loadContract(ctx)
+		if err != nil || len(c.Columns[c.index("TextField_1")].Labels) != 2 {
+			t.Fatalf("repaired %s: %+v, %v; want the run's contract", schemaKey, c, err)
 		}
 		r3 := commitRun(t, s, 2, feed(tk(1, "y", nil)), nil, Options{Catalog: fields})
 		wantCounts(t, r3.Run.Counts, Counts{Tickets: 1, Unchanged: 1})

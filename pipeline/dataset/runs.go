@@ -53,8 +53,8 @@ func (s *Store) Published(ctx context.Context) ([]Run, error) {
 	return runs, err
 }
 
-// published also returns the manifest of the latest run when its line was
-// missing (nil otherwise), for repair.
+// published also returns the newest manifest whose line is missing (nil
+// when every committed run has its line), for repair.
 func (s *Store) published(ctx context.Context) ([]Run, *manifest, error) {
 	data, err := s.read(ctx, runsKey)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Store) published(ctx context.Context) ([]Run, *manifest, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var latest *manifest
+	var unlisted *manifest
 	for _, k := range keys {
 		run, ok := strings.CutSuffix(strings.TrimPrefix(k, manifestsDir), ".json")
 		if !ok || have[run] {
@@ -88,15 +88,12 @@ func (s *Store) published(ctx context.Context) ([]Run, *manifest, error) {
 			return nil, nil, err
 		}
 		runs = append(runs, m.Run)
-		if latest == nil || m.Run.Run > latest.Run.Run {
-			latest = m
+		if unlisted == nil || m.Run.Run > unlisted.Run.Run {
+			unlisted = m
 		}
 	}
 	slices.SortFunc(runs, func(a, b Run) int { return strings.Compare(a.Run, b.Run) })
-	if latest != nil && latest.Run.Run != runs[len(runs)-1].Run {
-		latest = nil // an older run's line was lost; the contract is the newest's
-	}
-	return runs, latest, nil
+	return runs, unlisted, nil
 }
 
 func (s *Store) manifest(ctx context.Context, run string) (*manifest, error) {
@@ -114,12 +111,13 @@ func (s *Store) manifest(ctx context.Context, run string) (*manifest, error) {
 // Repair finishes the publication of runs whose manifest was written but
 // whose line in _runs.jsonl was not, and returns the committed runs.
 func (s *Store) Repair(ctx context.Context) ([]Run, error) {
-	runs, latest, err := s.published(ctx)
-	if err != nil {
-		return nil, err
+	runs, unlisted, err := s.published(ctx)
+	if err != nil || unlisted == nil {
+		return runs, err
 	}
-	if latest != nil {
-		if err := s.writeSchema(ctx, latest.Schema); err != nil {
+	if unlisted.Run.Run == runs[len(runs)-1].Run {
+		// The run stopped before _schema.json too, maybe.
+		if err := s.writeSchema(ctx, unlisted.Schema); err != nil {
 			return nil, err
 		}
 	}
