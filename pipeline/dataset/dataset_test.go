@@ -129,6 +129,15 @@ func TestCommitTracksInsertsUpdatesDeletes(t *testing.T) {
 			t.Fatalf("run record %+v", r1.Run)
 		}
 
+		wantKeys := []string{
+			"_runs.jsonl", "_runs/20261201T020000Z.json", "_schema.json",
+			"changes/run=20261201T020000Z/part-00000.parquet",
+			"field_history/run=20261201T020000Z/part-00000.parquet",
+			"tickets/run=20261201T020000Z/part-00000.parquet",
+		}
+		if got := keys(t, s, ""); !slices.Equal(got, wantKeys) {
+			t.Fatalf("layout after the first run:\n%q\nwant\n%q", got, wantKeys)
+		}
 		snap := readTable(t, s, TableTickets, r1.Run.Run)
 		if len(snap) != 3 {
 			t.Fatalf("snapshot has %d rows, want 3", len(snap))

@@ -33,6 +33,9 @@ const (
 	OpDelete = "delete"
 )
 
+// changesSchema: an update lists the snapshot columns whose value changed
+// (updated_at among them); inserts and deletes have no list. A delete's
+// updated_at is the ticket's last one seen.
 var changesSchema = pipeline.Schema{Columns: []pipeline.Column{
 	{Name: "op", Field: "op", Kind: pipeline.String},
 	{Name: "id", Field: "id", Kind: pipeline.Int64},
@@ -41,6 +44,8 @@ var changesSchema = pipeline.Schema{Columns: []pipeline.Column{
 	{Name: runColumn, Field: runColumn, Kind: pipeline.String},
 }}
 
+// historySchema: one row per changed value of an updated ticket, old and
+// new as text (valueText), null for no value.
 var historySchema = pipeline.Schema{Columns: []pipeline.Column{
 	{Name: "id", Field: "id", Kind: pipeline.Int64},
 	{Name: "column", Field: "column", Kind: pipeline.String},
