@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -521,5 +522,23 @@ func TestMissingIDs(t *testing.T) {
 func TestOpenRejectsABucketlessURL(t *testing.T) {
 	if _, err := Open(context.Background(), "s3:///prefix"); err == nil || !strings.Contains(err.Error(), "no bucket") {
 		t.Fatalf("s3:///prefix: %v", err)
+	}
+}
+
+func TestStrayTempFilesOfAKilledWriteGo(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	commitRun(t, s, 0, feed(tk(1, "x", nil)), nil, Options{})
+	stray := []string{filepath.Join(dir, "_runs.jsonl.18c2f3a.tmp"), filepath.Join(dir, "_runs", "20261201T030000Z.json.18c2f3b.tmp")}
+	for _, f := range stray {
+		if err := os.WriteFile(f, []byte("torn"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commitRun(t, s, 1, feed(tk(1, "x", nil)), nil, Options{})
+	for _, f := range stray {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s is still there: %v", f, err)
+		}
 	}
 }

@@ -158,6 +158,9 @@ func (s *Store) writeRuns(ctx context.Context, runs []Run) error {
 // cleanUnpublished removes the run folders that no committed run owns: what
 // a crashed or failed run left behind.
 func (s *Store) cleanUnpublished(ctx context.Context, runs []Run) error {
+	if err := s.removeStrayTemps(); err != nil {
+		return err
+	}
 	committed := map[string]bool{}
 	for _, r := range runs {
 		committed[r.Run] = true

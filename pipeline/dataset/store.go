@@ -232,3 +232,25 @@ func (s *Store) removeRun(ctx context.Context, table, run string) error {
 	}
 	return nil
 }
+
+// removeStrayTemps removes the temp files a process killed while writing
+// _runs.jsonl, _schema.json or a manifest leaves in a local folder (the
+// folder driver writes "KEY.<hex>.tmp" and renames it). Temp files in run
+// folders go with their unpublished run.
+func (s *Store) removeStrayTemps() error {
+	if s.dir == "" {
+		return nil
+	}
+	for _, pattern := range []string{"*.tmp", filepath.Join(manifestsDir, "*.tmp")} {
+		stray, err := filepath.Glob(filepath.Join(s.dir, pattern))
+		if err != nil {
+			return err
+		}
+		for _, f := range stray {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("dataset %s: %w", s.where, err)
+			}
+		}
+	}
+	return nil
+}
