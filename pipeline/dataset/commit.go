@@ -97,7 +97,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	d, err := newDiffer(tmp, contract, run, map[string]string{mapping.MetaCatalog: exp.Schema().Meta[mapping.MetaCatalog]})
+	d, err := newDiffer(tmp, contract, optionRelabels(stored, contract), run, map[string]string{mapping.MetaCatalog: exp.Schema().Meta[mapping.MetaCatalog]})
 	if err != nil {
 		return nil, err
 	}

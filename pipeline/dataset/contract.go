@@ -236,6 +236,36 @@ func optionsText(opts []Option) string {
 	return strings.Join(parts, ", ")
 }
 
+// optionRelabels maps, per column of c (by index), the old label of each
+// select option that old knew under another label to its label now: a
+// ticket whose option was only renamed has not changed.
+func optionRelabels(old, c *Contract) map[int]map[string]string {
+	if old == nil {
+		return nil
+	}
+	out := map[int]map[string]string{}
+	for j, col := range c.Columns {
+		i := old.index(col.Field)
+		if i < 0 || slices.Equal(old.Columns[i].Options, col.Options) {
+			continue
+		}
+		now := map[string]string{}
+		for _, o := range col.Options {
+			now[o.Index] = o.Label
+		}
+		m := map[string]string{}
+		for _, o := range old.Columns[i].Options {
+			if label, ok := now[o.Index]; ok && label != o.Label {
+				m[o.Label] = label
+			}
+		}
+		if len(m) > 0 {
+			out[j] = m
+		}
+	}
+	return out
+}
+
 // schema is the snapshot's Parquet schema: the contract's columns, then _run.
 func (c *Contract) schema() pipeline.Schema {
 	s := pipeline.Schema{Meta: map[string]string{}}

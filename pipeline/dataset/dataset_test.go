@@ -542,3 +542,24 @@ func TestStrayTempFilesOfAKilledWriteGo(t *testing.T) {
 		}
 	}
 }
+
+func TestRenamedOptionIsNoUpdate(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	t1 := tk(1, "x", map[string]string{"SelectField_1": "0", "SelectField_2": "0,2"})
+	t2 := tk(2, "y", map[string]string{"SelectField_1": "1"})
+	commitRun(t, s, 0, feed(t1, t2), nil, Options{})
+	fields := testFields()
+	fields[1].Options[0].Label = "Low" // 低 -> Low
+	fields[2].Options[2].Label = "WeChat"
+	t2.CustomFields["SelectField_1"] = "0" // a real change
+	r := commitRun(t, s, 1, feed(t1, t2), nil, Options{Catalog: fields})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Updated: 1, Unchanged: 1})
+	h := readTable(t, s, TableHistory, r.Run.Run)
+	if len(h) != 1 || h[0]["id"] != "2" || h[0]["old"] != "高" || h[0]["new"] != "Low" {
+		t.Fatalf("history %v", h)
+	}
+	snap := readTable(t, s, TableTickets, r.Run.Run)
+	if snap[0]["级别"] != "Low" || snap[0]["渠道"] != "电话,WeChat" {
+		t.Fatalf("snapshot row %v: want the current labels", snap[0])
+	}
+}

@@ -72,6 +72,7 @@ type differ struct {
 	buf, buf2     []byte
 
 	prevPath string
+	relabel  map[int]map[string]string // optionRelabels, applied to old rows
 	prev     map[int64]prevTicket
 	fresh    map[int64]struct{} // ids inserted by this run
 	pending  map[int64]pipeline.Row
@@ -81,9 +82,9 @@ type differ struct {
 	counts Counts
 }
 
-func newDiffer(tmp string, c *Contract, run string, meta map[string]string) (*differ, error) {
+func newDiffer(tmp string, c *Contract, relabel map[int]map[string]string, run string, meta map[string]string) (*differ, error) {
 	d := &differ{
-		c: c, run: run, seed: maphash.MakeSeed(),
+		c: c, relabel: relabel, run: run, seed: maphash.MakeSeed(),
 		idCol: c.index("id"), updCol: c.index("updated_at"),
 		prev: map[int64]prevTicket{}, fresh: map[int64]struct{}{}, pending: map[int64]pipeline.Row{},
 		tables: map[string]*tableWriter{},
@@ -122,9 +123,31 @@ func (d *differ) hash(values []any, raw map[int]string) uint64 {
 
 func (d *differ) loadPrevious(ctx context.Context, path string) error {
 	d.prevPath = path
-	return readSnapshot(ctx, path, d.c, false, func(r *snapshotRow) error {
+	return d.readPrevious(ctx, func(r *snapshotRow) error {
 		d.prev[r.id] = prevTicket{hash: d.hash(r.values, r.raw)}
 		return nil
+	})
+}
+
+// readPrevious streams the previous snapshot, its select values under
+// their current labels.
+func (d *differ) readPrevious(ctx context.Context, fn func(*snapshotRow) error) error {
+	return readSnapshot(ctx, d.prevPath, d.c, false, func(r *snapshotRow) error {
+		for j, m := range d.relabel {
+			switch v := r.values[j].(type) {
+			case string:
+				if l, ok := m[v]; ok {
+					r.values[j] = l
+				}
+			case []string:
+				for i, s := range v {
+					if l, ok := m[s]; ok {
+						v[i] = l
+					}
+				}
+			}
+		}
+		return fn(r)
 	})
 }
 
@@ -216,7 +239,7 @@ func (d *differ) flush(ctx context.Context) error {
 	if len(d.pending) == 0 && len(d.deleted) == 0 {
 		return nil
 	}
-	err := readSnapshot(ctx, d.prevPath, d.c, false, func(old *snapshotRow) error {
+	err := d.readPrevious(ctx, func(old *snapshotRow) error {
 		if d.deleted[old.id] {
 			delete(d.deleted, old.id)
 			return d.change(OpDelete, old.id, old.values[d.updCol], nil)
