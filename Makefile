@@ -6,7 +6,7 @@ BENCHER := bin/udesk-etl-bench
 DEMO    := demo-out
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test test-short vet fmt-check demo bench bench-peer fuzz soak clean check-libreoffice
+.PHONY: build test test-short vet fmt-check demo bench bench-peer fuzz soak clean check-libreoffice tools
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/udesk-etl
@@ -18,7 +18,7 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: fmt-check vet
+test: fmt-check vet tools
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # The edit-compile-test loop: everything but the crash, soak and budget
@@ -76,3 +76,10 @@ soak:
 check-libreoffice:
 	@command -v soffice >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends libreoffice-calc-nogui; }
 	$(GO) test -count=1 -run '^TestEditWorkbookInLibreOffice$$' -v ./cmd/udesk-etl/
+
+# Test tools the project installs itself into .tools/bin: versitygw, the
+# S3-compatible server the dataset tests run against (a few minutes to build
+# the first time; nothing to do after). The bucket tests fail without it,
+# unless UDESK_SKIP_S3_TESTS=1.
+tools:
+	@bash scripts/install-versitygw.sh

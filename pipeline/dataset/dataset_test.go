@@ -1,0 +1,565 @@
+package dataset
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/udesk-etl/udesk-etl/sources"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+func testFields() []udesk.Field {
+	return []udesk.Field{
+		{Name: "TextField_1", Label: "备注", ContentType: udesk.TypeText},
+		{Name: "SelectField_1", Label: "级别", ContentType: udesk.TypeDroplist,
+			Options: []udesk.Option{{Index: "0", Label: "低"}, {Index: "1", Label: "高"}}},
+		{Name: "SelectField_2", Label: "渠道", ContentType: udesk.TypeCheckbox,
+			Options: []udesk.Option{{Index: "0", Label: "电话"}, {Index: "1", Label: "邮件"}, {Index: "2", Label: "微信"}}},
+		{Name: "TextField_2", Label: "到期", ContentType: udesk.TypeDate},
+		{Name: "NumberField_1", Label: "数量", ContentType: udesk.TypeNumber},
+	}
+}
+
+func tk(id int64, subject string, cf map[string]string) udesk.Ticket {
+	return udesk.Ticket{
+		ID: id, Subject: subject, Status: "open", Priority: "标准",
+		CreatedAt: "2026-11-01 10:00:00 +0800", UpdatedAt: "2026-11-30 10:00:00 +0800",
+		CustomFields: cf,
+	}
+}
+
+func feed(ts ...udesk.Ticket) TicketFeed {
+	return func(ctx context.Context, emit func([]udesk.Ticket) error) error { return emit(ts) }
+}
+
+// lookupOf answers from found and deleted, recording the ids asked.
+func lookupOf(asked *[]int64, found []udesk.Ticket, deleted ...int64) LookupFunc {
+	return func(ctx context.Context, ids []int64) ([]udesk.Ticket, []int64, error) {
+		*asked = append(*asked, ids...)
+		return found, deleted, nil
+	}
+}
+
+var runBase = time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+
+func runAt(n int) time.Time { return runBase.Add(time.Duration(n) * time.Hour) }
+
+func commitRun(t *testing.T, s *Store, n int, tickets TicketFeed, lookup LookupFunc, opts Options) *Result {
+	t.Helper()
+	opts.Started = runAt(n)
+	if opts.Catalog == nil {
+		opts.Catalog = testFields()
+	}
+	opts.TempDir = t.TempDir()
+	res, err := Commit(context.Background(), s, tickets, lookup, opts)
+	if err != nil {
+		t.Fatalf("run %d: %v", n, err)
+	}
+	return res
+}
+
+// readTable reads a run's file of a table with the project's Parquet reader
+// (which renders cells as the CSV export writes them), by id then column.
+func readTable(t *testing.T, s *Store, table, run string) []map[string]string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "part.parquet")
+	if err := s.download(context.Background(), partKey(table, run), path); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sources.OpenParquet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var rows []map[string]string
+	for {
+		rec, err := r.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for i, h := range r.Header() {
+			m[h] = rec.Cells[i]
+		}
+		rows = append(rows, m)
+	}
+	slices.SortStableFunc(rows, func(a, b map[string]string) int {
+		if c := strings.Compare(a["id"], b["id"]); c != 0 {
+			return c
+		}
+		return strings.Compare(a["column"], b["column"])
+	})
+	return rows
+}
+
+func wantCounts(t *testing.T, got, want Counts) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("counts %+v, want %+v", got, want)
+	}
+}
+
+func keys(t *testing.T, s *Store, prefix string) []string {
+	t.Helper()
+	k, err := s.list(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestCommitTracksInsertsUpdatesDeletes(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		t1 := tk(1, "printer", map[string]string{"TextField_1": "a", "SelectField_1": "0", "SelectField_2": "0,2", "TextField_2": "2026-12-24", "NumberField_1": "3"})
+		t2 := tk(2, "screen", map[string]string{"SelectField_1": "1"})
+		t3 := tk(3, "mouse", nil)
+		r1 := commitRun(t, s, 0, feed(t1, t2, t3), nil, Options{Selector: "all", Requests: func() int64 { return 7 }})
+		wantCounts(t, r1.Run.Counts, Counts{Tickets: 3, Inserted: 3})
+		if r1.Run.Run != "20261201T020000Z" || r1.Run.Requests != 7 || !strings.HasPrefix(r1.Run.CatalogHash, "sha256:") {
+			t.Fatalf("run record %+v", r1.Run)
+		}
+
+		wantKeys := []string{
+			"_runs.jsonl", "_runs/20261201T020000Z.json", "_schema.json",
+			"changes/run=20261201T020000Z/part-00000.parquet",
+			"field_history/run=20261201T020000Z/part-00000.parquet",
+			"tickets/run=20261201T020000Z/part-00000.parquet",
+		}
+		if got := keys(t, s, ""); !slices.Equal(got, wantKeys) {
+			t.Fatalf("layout after the first run:\n%q\nwant\n%q", got, wantKeys)
+		}
+		snap := readTable(t, s, TableTickets, r1.Run.Run)
+		if len(snap) != 3 {
+			t.Fatalf("snapshot has %d rows, want 3", len(snap))
+		}
+		if got := snap[0]; got["级别"] != "低" || got["渠道"] != "电话,微信" || got["到期"] != "2026-12-24" ||
+			got["数量"] != "3" || got["updated_at"] != "2026-11-30 10:00:00 +0800" || got["_run"] != r1.Run.Run {
+			t.Fatalf("ticket 1 in the snapshot: %v", got)
+		}
+		for _, c := range readTable(t, s, TableChanges, r1.Run.Run) {
+			if c["op"] != OpInsert || c["changed"] != "" {
+				t.Fatalf("first run's change %v, want inserts only", c)
+			}
+		}
+
+		// Run 2: ticket 1 changed, 2 not listed but found, 3 gone, 4 new.
+		t1b := t1
+		t1b.Subject, t1b.UpdatedAt = "printer jam", "2026-12-01 09:00:00 +0800"
+		t1b.CustomFields = map[string]string{"TextField_1": "a", "SelectField_1": "1", "SelectField_2": "0,2", "TextField_2": "2026-12-24", "NumberField_1": "3"}
+		t4 := tk(4, "keyboard", nil)
+		var asked []int64
+		r2 := commitRun(t, s, 1, feed(t1b, t4), lookupOf(&asked, []udesk.Ticket{t2}, 3), Options{})
+		wantCounts(t, r2.Run.Counts, Counts{Tickets: 3, Inserted: 1, Updated: 1, Deleted: 1, Unchanged: 1, Recovered: 1})
+		if !slices.Equal(asked, []int64{2, 3}) {
+			t.Fatalf("looked up %v, want [2 3]", asked)
+		}
+		ids := []string{}
+		for _, r := range readTable(t, s, TableTickets, r2.Run.Run) {
+			ids = append(ids, r["id"])
+		}
+		if !slices.Equal(ids, []string{"1", "2", "4"}) {
+			t.Fatalf("run 2 snapshot ids %v", ids)
+		}
+		changes := readTable(t, s, TableChanges, r2.Run.Run)
+		want := []string{"1 update subject,updated_at,级别 2026-12-01 09:00:00 +0800", "3 delete  2026-11-30 10:00:00 +0800", "4 insert  2026-11-30 10:00:00 +0800"}
+		var got []string
+		for _, c := range changes {
+			got = append(got, c["id"]+" "+c["op"]+" "+c["changed"]+" "+c["updated_at"])
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("changes\n%q\nwant\n%q", got, want)
+		}
+		hist := readTable(t, s, TableHistory, r2.Run.Run)
+		got = nil
+		for _, h := range hist {
+			got = append(got, h["id"]+" "+h["column"]+" "+h["old"]+" -> "+h["new"]+" "+h["_run"])
+		}
+		want = []string{
+			"1 subject printer -> printer jam 20261201T030000Z",
+			"1 updated_at 2026-11-30 10:00:00 +0800 -> 2026-12-01 09:00:00 +0800 20261201T030000Z",
+			"1 级别 低 -> 高 20261201T030000Z",
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("history\n%q\nwant\n%q", got, want)
+		}
+
+		runs, err := s.Published(context.Background())
+		if err != nil || len(runs) != 2 || runs[1].Run != r2.Run.Run || runs[1].Counts != r2.Run.Counts {
+			t.Fatalf("published %+v, %v", runs, err)
+		}
+	})
+}
+
+func TestUnchangedTicketsCompareAsValues(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	t1 := tk(1, "x", map[string]string{"TextField_1": "a", "SelectField_1": "0", "SelectField_2": "2,0", "TextField_2": "2026-12-24", "NumberField_1": "3"})
+	t2 := tk(2, "y", map[string]string{"NumberField_1": "not a number"}) // kept raw
+	commitRun(t, s, 0, feed(t1, t2), nil, Options{})
+	// The same instants spelled otherwise, and every kind read back from
+	// Parquet: nothing changed.
+	t1.UpdatedAt = "2026-11-30T02:00:00Z"
+	r := commitRun(t, s, 1, feed(t1, t2), nil, Options{})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Unchanged: 2})
+
+	t2.CustomFields = map[string]string{"NumberField_1": "still not"}
+	r = commitRun(t, s, 2, feed(t1, t2), nil, Options{})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Updated: 1, Unchanged: 1})
+	h := readTable(t, s, TableHistory, r.Run.Run)
+	if len(h) != 1 || h[0]["column"] != "数量" || h[0]["old"] != "not a number" || h[0]["new"] != "still not" {
+		t.Fatalf("history of a raw value: %v", h)
+	}
+}
+
+func TestDiffInBoundedBatches(t *testing.T) {
+	defer func(n int) { pendingLimit = n }(pendingLimit)
+	pendingLimit = 2
+	s := openStore(t, t.TempDir())
+	var before, after []udesk.Ticket
+	for id := int64(1); id <= 9; id++ {
+		before = append(before, tk(id, "v1", nil))
+		subject := "v1"
+		if id%3 != 0 {
+			subject = "v2"
+		}
+		after = append(after, tk(id, subject, nil))
+	}
+	commitRun(t, s, 0, feed(before...), nil, Options{})
+	r := commitRun(t, s, 1, feed(after...), nil, Options{})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 9, Updated: 6, Unchanged: 3})
+	hist := readTable(t, s, TableHistory, r.Run.Run)
+	if len(hist) != 6 {
+		t.Fatalf("history has %d rows, want 6", len(hist))
+	}
+	for _, h := range hist {
+		if h["column"] != "subject" || h["old"] != "v1" || h["new"] != "v2" {
+			t.Fatalf("history row %v", h)
+		}
+	}
+}
+
+func TestRelabelledFieldKeepsItsColumn(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	t1 := tk(1, "x", map[string]string{"TextField_1": "a"})
+	commitRun(t, s, 0, feed(t1), nil, Options{})
+
+	fields := testFields()
+	fields[0].Label = "Remark"
+	t1.CustomFields["TextField_1"] = "b"
+	r := commitRun(t, s, 1, feed(t1), nil, Options{Catalog: fields})
+	if len(r.Drift) != 1 || r.Drift[0].Kind != DriftRelabel || r.Drift[0].Column != "备注" || r.Drift[0].New != "Remark" {
+		t.Fatalf("drift %v", r.Drift)
+	}
+	snap := readTable(t, s, TableTickets, r.Run.Run)
+	if snap[0]["备注"] != "b" {
+		t.Fatalf("snapshot row %v: want the value under the column's first name", snap[0])
+	}
+	if _, ok := snap[0]["Remark"]; ok {
+		t.Fatal("the relabelled field got a second column")
+	}
+	h := readTable(t, s, TableHistory, r.Run.Run)
+	if len(h) != 1 || h[0]["column"] != "备注" {
+		t.Fatalf("history %v", h)
+	}
+	c, err := s.loadContract(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := c.Columns[c.index("TextField_1")]
+	if len(col.Labels) != 2 || col.Labels[1].Label != "Remark" || col.Labels[1].Run != r.Run.Run {
+		t.Fatalf("label history %+v", col.Labels)
+	}
+	if runs, _ := s.Published(context.Background()); len(runs[1].Drift) != 1 {
+		t.Fatalf("the run's line does not report the drift: %+v", runs[1])
+	}
+}
+
+func TestSchemaFreezeAndEvolve(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	t1 := tk(1, "x", map[string]string{"TextField_1": "a", "SelectField_1": "1"})
+	commitRun(t, s, 0, feed(t1), nil, Options{})
+
+	fields := testFields()
+	fields = append(fields, udesk.Field{Name: "TextField_9", Label: "新字段", ContentType: udesk.TypeText})
+	fields[1].Options = append(fields[1].Options, udesk.Option{Index: "2", Label: "紧急"})
+	fields = slices.Delete(fields, 4, 5) // NumberField_1 removed
+	t1.CustomFields["TextField_9"] = "new"
+
+	_, err := Commit(context.Background(), s, feed(t1), nil,
+		Options{Started: runAt(1), Catalog: fields, Schema: SchemaFreeze, TempDir: t.TempDir()})
+	var de *DriftError
+	if !errors.As(err, &de) {
+		t.Fatalf("freeze: %v, want a DriftError", err)
+	}
+	var kinds []string
+	for _, d := range de.Drift {
+		kinds = append(kinds, d.Kind+" "+d.Field)
+	}
+	slices.Sort(kinds)
+	want := []string{"changed options SelectField_1", "new field TextField_9", "removed field NumberField_1"}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("drift %q, want %q", kinds, want)
+	}
+	if runs, _ := s.Published(context.Background()); len(runs) != 1 {
+		t.Fatalf("a frozen run was published: %+v", runs)
+	}
+	if k := keys(t, s, "tickets/"); len(k) != 1 {
+		t.Fatalf("a frozen run left files: %v", k)
+	}
+
+	r := commitRun(t, s, 1, feed(t1), nil, Options{Catalog: fields})
+	if len(r.Drift) != 3 {
+		t.Fatalf("evolve drift %v", r.Drift)
+	}
+	// The new column is filled; the removed one stays, empty, and its
+	// vanishing does not count as an update of every ticket.
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 1, Updated: 1})
+	snap := readTable(t, s, TableTickets, r.Run.Run)
+	if v, ok := snap[0]["数量"]; !ok || v != "" || snap[0]["新字段"] != "new" {
+		t.Fatalf("evolved snapshot row %v", snap[0])
+	}
+	ch := readTable(t, s, TableChanges, r.Run.Run)
+	if ch[0]["changed"] != "新字段" {
+		t.Fatalf("change %v", ch[0])
+	}
+}
+
+func TestChangedTypeKeepsTheColumnsType(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "x", map[string]string{"NumberField_1": "3", "TextField_1": "a"})), nil, Options{})
+	fields := testFields()
+	fields[4].ContentType = udesk.TypeText   // number -> text
+	fields[0].ContentType = udesk.TypeNumber // text -> number
+	r := commitRun(t, s, 1, feed(tk(1, "x", map[string]string{"NumberField_1": "three", "TextField_1": "7"})), nil, Options{Catalog: fields})
+	var kinds []string
+	for _, d := range r.Drift {
+		kinds = append(kinds, d.String())
+	}
+	slices.Sort(kinds)
+	want := []string{`changed type NumberField_1 (column "数量"): "int64" -> "string"`, `changed type TextField_1 (column "备注"): "string" -> "int64"`}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("drift %q, want %q", kinds, want)
+	}
+	snap := readTable(t, s, TableTickets, r.Run.Run)
+	if snap[0]["数量"] != "three" || snap[0]["备注"] != "7" {
+		t.Fatalf("snapshot row %v", snap[0])
+	}
+	c, _ := s.loadContract(context.Background())
+	if c.Columns[c.index("NumberField_1")].Type != "int64" || c.Columns[c.index("TextField_1")].Type != "string" {
+		t.Fatalf("contract types changed: %+v", c.Columns)
+	}
+}
+
+func TestNewFieldTakingAnExistingColumnName(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "x", nil)), nil, Options{})
+	fields := testFields()
+	fields[0].Label = "Remark" // 备注 keeps its column
+	fields = append(fields, udesk.Field{Name: "TextField_7", Label: "备注", ContentType: udesk.TypeText})
+	r := commitRun(t, s, 1, feed(tk(1, "x", map[string]string{"TextField_1": "old field", "TextField_7": "new field"})), nil, Options{Catalog: fields})
+	snap := readTable(t, s, TableTickets, r.Run.Run)
+	if snap[0]["备注"] != "old field" || snap[0]["TextField_7"] != "new field" {
+		t.Fatalf("snapshot row %v", snap[0])
+	}
+}
+
+func TestFailedRunPublishesNothing(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		ctx := context.Background()
+		first := commitRun(t, s, 0, feed(tk(1, "x", nil), tk(2, "y", nil)), nil, Options{})
+		before := keys(t, s, "")
+
+		// Ticket 2 is missing and its lookup answers neither way.
+		var asked []int64
+		_, err := Commit(ctx, s, feed(tk(1, "changed", nil)), lookupOf(&asked, nil),
+			Options{Started: runAt(1), Catalog: testFields(), TempDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "ticket 2") {
+			t.Fatalf("unconfirmed delete: %v", err)
+		}
+		// The feed fails half way.
+		boom := errors.New("listing broke")
+		_, err = Commit(ctx, s, func(ctx context.Context, emit func([]udesk.Ticket) error) error {
+			if err := emit([]udesk.Ticket{tk(1, "changed", nil)}); err != nil {
+				return err
+			}
+			return boom
+		}, nil, Options{Started: runAt(1), Catalog: testFields(), TempDir: t.TempDir()})
+		if !errors.Is(err, boom) {
+			t.Fatalf("feed error: %v", err)
+		}
+		if after := keys(t, s, ""); !slices.Equal(before, after) {
+			t.Fatalf("a failed run changed the dataset:\n%v\n%v", before, after)
+		}
+
+		// A crash after uploading a run's objects but before its manifest
+		// leaves a folder that readers ignore and the next run removes.
+		crashed := RunID(runAt(1))
+		if err := s.write(ctx, partKey(TableTickets, crashed), []byte("torn")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.write(ctx, partKey(TableChanges, crashed), []byte("torn")); err != nil {
+			t.Fatal(err)
+		}
+		runs, err := s.Published(ctx)
+		if err != nil || len(runs) != 1 || runs[0].Run != first.Run.Run {
+			t.Fatalf("published with a crashed run's folder: %+v, %v", runs, err)
+		}
+		r := commitRun(t, s, 2, feed(tk(1, "x", nil), tk(2, "y", nil)), nil, Options{})
+		wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Unchanged: 2})
+		for _, k := range keys(t, s, "") {
+			if strings.Contains(k, crashed) {
+				t.Fatalf("the crashed run's %s is still there", k)
+			}
+		}
+	})
+}
+
+func TestRepairPublishesARunWhoseLineWasLost(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		ctx := context.Background()
+		commitRun(t, s, 0, feed(tk(1, "x", nil)), nil, Options{})
+		oneLine, err := s.read(ctx, runsKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldSchema, err := s.read(ctx, schemaKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := testFields()
+		fields[0].Label = "Remark"
+		r2 := commitRun(t, s, 1, feed(tk(1, "y", nil)), nil, Options{Catalog: fields})
+		// As if the run stopped right after its manifest.
+		if err := s.write(ctx, runsKey, oneLine); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.write(ctx, schemaKey, oldSchema); err != nil {
+			t.Fatal(err)
+		}
+		runs, err := s.Published(ctx)
+		if err != nil || len(runs) != 2 || runs[1].Run != r2.Run.Run || runs[1].Counts != r2.Run.Counts {
+			t.Fatalf("published %+v, %v; want the manifest's run too", runs, err)
+		}
+		if data, _ := s.read(ctx, runsKey); string(data) != string(oneLine) {
+			t.Fatal("Published wrote to the dataset")
+		}
+		if _, err := s.Repair(ctx); err != nil {
+			t.Fatal(err)
+		}
+		data, err := s.read(ctx, runsKey)
+		if err != nil || strings.Count(string(data), "\n") != 2 || !strings.Contains(string(data), r2.Run.Run) {
+			t.Fatalf("repaired %s: %q, %v", runsKey, data, err)
+		}
+		c, err := s.loadContract(ctx)
+		if err != nil || len(c.Columns[c.index("TextField_1")].Labels) != 2 {
+			t.Fatalf("repaired %s: %+v, %v; want the run's contract", schemaKey, c, err)
+		}
+		r3 := commitRun(t, s, 2, feed(tk(1, "y", nil)), nil, Options{Catalog: fields})
+		wantCounts(t, r3.Run.Counts, Counts{Tickets: 1, Unchanged: 1})
+	})
+}
+
+func TestKeepRemovesOldSnapshotsOnly(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		var runs []string
+		for n := range 4 {
+			r := commitRun(t, s, n, feed(tk(1, strings.Repeat("x", n+1), nil)), nil, Options{Keep: 2})
+			runs = append(runs, r.Run.Run)
+		}
+		ctx := context.Background()
+		snaps, err := s.runFolders(ctx, TableTickets)
+		if err != nil || !slices.Equal(snaps, runs[2:]) {
+			t.Fatalf("snapshots %v, %v; want %v", snaps, err, runs[2:])
+		}
+		for _, table := range []string{TableChanges, TableHistory} {
+			if got, _ := s.runFolders(ctx, table); !slices.Equal(got, runs) {
+				t.Fatalf("%s runs %v, want all %v", table, got, runs)
+			}
+		}
+		if p, _ := s.Published(ctx); len(p) != 4 {
+			t.Fatalf("published %d runs, want 4", len(p))
+		}
+	})
+}
+
+func TestRunMustStartAfterTheLatest(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 1, feed(tk(1, "x", nil)), nil, Options{})
+	_, err := Commit(context.Background(), s, feed(tk(1, "x", nil)), nil,
+		Options{Started: runAt(1), Catalog: testFields(), TempDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "does not start after") {
+		t.Fatalf("same run twice: %v", err)
+	}
+}
+
+func TestMissingIDs(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	ctx := context.Background()
+	none, err := MissingIDs(ctx, s, t.TempDir(), feed())
+	if err != nil || len(none) != 0 {
+		t.Fatalf("new dataset: %v, %v", none, err)
+	}
+	commitRun(t, s, 0, feed(tk(5, "a", nil), tk(2, "b", nil), tk(9, "c", nil), tk(7, "d", nil)), nil, Options{})
+	got, err := MissingIDs(ctx, s, t.TempDir(), feed(tk(9, "c", nil), tk(11, "new", nil), tk(5, "a", nil)))
+	if err != nil || !slices.Equal(got, []int64{2, 7}) {
+		t.Fatalf("missing %v, %v; want [2 7]", got, err)
+	}
+}
+
+func TestOpenRejectsABucketlessURL(t *testing.T) {
+	if _, err := Open(context.Background(), "s3:///prefix"); err == nil || !strings.Contains(err.Error(), "no bucket") {
+		t.Fatalf("s3:///prefix: %v", err)
+	}
+}
+
+func TestStrayTempFilesOfAKilledWriteGo(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	commitRun(t, s, 0, feed(tk(1, "x", nil)), nil, Options{})
+	stray := []string{filepath.Join(dir, "_runs.jsonl.18c2f3a.tmp"), filepath.Join(dir, "_runs", "20261201T030000Z.json.18c2f3b.tmp")}
+	for _, f := range stray {
+		if err := os.WriteFile(f, []byte("torn"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commitRun(t, s, 1, feed(tk(1, "x", nil)), nil, Options{})
+	for _, f := range stray {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s is still there: %v", f, err)
+		}
+	}
+}
+
+func TestRenamedOptionIsNoUpdate(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	t1 := tk(1, "x", map[string]string{"SelectField_1": "0", "SelectField_2": "0,2"})
+	t2 := tk(2, "y", map[string]string{"SelectField_1": "1"})
+	commitRun(t, s, 0, feed(t1, t2), nil, Options{})
+	fields := testFields()
+	fields[1].Options[0].Label = "Low" // 低 -> Low
+	fields[2].Options[2].Label = "WeChat"
+	t2.CustomFields["SelectField_1"] = "0" // a real change
+	r := commitRun(t, s, 1, feed(t1, t2), nil, Options{Catalog: fields})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Updated: 1, Unchanged: 1})
+	h := readTable(t, s, TableHistory, r.Run.Run)
+	if len(h) != 1 || h[0]["id"] != "2" || h[0]["old"] != "高" || h[0]["new"] != "Low" {
+		t.Fatalf("history %v", h)
+	}
+	snap := readTable(t, s, TableTickets, r.Run.Run)
+	if snap[0]["级别"] != "Low" || snap[0]["渠道"] != "电话,WeChat" {
+		t.Fatalf("snapshot row %v: want the current labels", snap[0])
+	}
+}
