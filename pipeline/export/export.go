@@ -73,7 +73,8 @@ func (s Selector) String() string {
 type Options struct {
 	Selector Selector
 	// Tenant names the Udesk tenant (its URL, any password masked) in the
-	// state key and the manifest, so that two tenants never share state.
+	// state key (as pipeline.TenantKey spells it) and the manifest, so that
+	// two tenants never share state.
 	Tenant string
 	// Outputs are the files to write, the format by extension (.parquet,
 	// .xlsx, .csv, .jsonl or .ndjson); "-" writes JSON lines to Stdout.
@@ -104,7 +105,7 @@ func (o *Options) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, out := range o.Outputs {
-		key := pipeline.AbsPath(out)
+		key := pipeline.RealPath(out)
 		if seen[key] {
 			return pipeline.Configf("-o %s is given twice", out)
 		}
@@ -193,10 +194,7 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 				break
 			}
 		}
-		dir = pipeline.StateDir(beside, "export", o.Tenant, o.Selector.String())
-	}
-	if err := pipeline.MakeStateDir(filepath.Dir(dir)); err != nil {
-		return nil, fmt.Errorf("state folder: %w", err)
+		dir = stateDir(beside, o.Tenant, o.Selector.String())
 	}
 	spool, resumed, err := pipeline.OpenSpool(dir, o.Fresh)
 	if err != nil {
@@ -214,6 +212,25 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 	}
 	rep := &pipeline.Report{State: spool.Dir(), Outputs: o.Outputs}
 	return rep, run(ctx, api, o, spool, rep)
+}
+
+// stateDir is an export's state folder: beside the real path of its first
+// output file, keyed by the tenant (pipeline.TenantKey) and the selector,
+// so that the same export resumes whatever the spelling of the URL or of the
+// output's path. For a URL written as the tenant key writes it, this is the
+// folder earlier releases used; a folder an older release keyed by another
+// spelling of the URL is used while it exists.
+func stateDir(beside, tenant, selector string) string {
+	dir := pipeline.StateDir(pipeline.RealPath(beside), "export", pipeline.TenantKey(tenant), selector)
+	if _, err := os.Stat(dir); err == nil {
+		return dir
+	}
+	if legacy := pipeline.StateDir(beside, "export", tenant, selector); legacy != dir {
+		if _, err := os.Stat(legacy); err == nil {
+			return legacy
+		}
+	}
+	return dir
 }
 
 func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *pipeline.Report) error {
@@ -290,7 +307,7 @@ func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manif
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w (pass --fresh to start over)", filepath.Join(spool.Dir(), manifestFile), err)
 		}
-		if m.URL != tenant || m.Selector != selector || m.PerPage != pageSize {
+		if pipeline.TenantKey(m.URL) != pipeline.TenantKey(tenant) || m.Selector != selector || m.PerPage != pageSize {
 			return nil, fmt.Errorf("%s belongs to another export (%s of %s); pass --fresh to start over",
 				spool.Dir(), m.Selector, m.URL)
 		}
