@@ -271,6 +271,10 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		return err
 	}
 
+	acc, err := x.account(ctx, res, man.StartedAt)
+	if err != nil {
+		return err
+	}
 	rs, stats, err := writeOutputs(ctx, o, x, fields)
 	if err != nil {
 		return err
@@ -285,7 +289,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	if err := spool.Complete(); err != nil {
 		return fmt.Errorf("marking %s complete: %w", spool.Dir(), err)
 	}
-	return fillReport(rep, o, res, rs, stats)
+	return fillReport(rep, o, res, rs, stats, acc)
 }
 
 // beforePage calls start as each page request is made (start is a
