@@ -1,13 +1,13 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/pipeline/ingest/ingesttest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -59,11 +59,7 @@ func TestImportSecondRunAtOnceExits1(t *testing.T) {
 // symlinked folder is the same job: nothing is created again.
 func TestImportSameJobUnderAnotherSpelling(t *testing.T) {
 	sim := newSim(t, udesktest.Options{})
-	dir := t.TempDir()
-	link := filepath.Join(t.TempDir(), "link")
-	if err := os.Symlink(dir, link); err != nil {
-		t.Skip(err)
-	}
+	dir, link := ingesttest.LinkedDir(t)
 	in := filepath.Join(dir, "t.csv")
 	writeCSVTest(t, in, relCreateRows("spelling", 3, []string{"a@example.com"}))
 	if code, _, stderr := runCLI(t, simEnv(sim), "import", "--create", "-i", in, "--quiet"); code != exitOK {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,11 +20,7 @@ import (
 // input's path: a finished one run again another way sends nothing.
 func TestRunSameImportAnySpelling(t *testing.T) {
 	sim := newSim(t, udesktest.Options{})
-	dir := t.TempDir()
-	link := filepath.Join(t.TempDir(), "link")
-	if err := os.Symlink(dir, link); err != nil {
-		t.Skip(err)
-	}
+	dir, link := ingesttest.LinkedDir(t)
 	in := filepath.Join(dir, "t.csv")
 	ingesttest.WriteCSV(t, in, [][]string{{"subject", "content", "email"}, {"one", "c", "a@example.com"}, {"two", "c", "a@example.com"}})
 	mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}, 0)
