@@ -264,19 +264,24 @@ func (job *job) stateDir() (string, error) {
 func (job *job) refuseChangedInput() error {
 	real := pipeline.RealPath(job.in.Path)
 	prefix := strings.TrimSuffix(filepath.Base(real), filepath.Ext(real)) + ".import-" + job.o.Op.String() + "-"
-	others, _ := filepath.Glob(filepath.Join(filepath.Dir(job.dir), prefix+"*"))
-	for _, other := range others {
+	entries, _ := os.ReadDir(filepath.Dir(job.dir))
+	for _, e := range entries {
+		other := filepath.Join(filepath.Dir(job.dir), e.Name())
+		if !strings.HasPrefix(e.Name(), prefix) || other == job.dir {
+			continue
+		}
 		st, err := pipeline.ReadJournal(filepath.Join(other, journalName))
-		if err != nil || other == job.dir || st.Header.InputSHA256 == job.inHash {
+		if err != nil || st.Header.InputSHA256 == job.inHash {
 			continue
 		}
 		h := st.Header
-		if h.Meta["input"] == "" { // an older release's journal: the input as given
-			h.Meta["input"] = pipeline.RealPath(h.Input)
+		input := h.Meta["input"]
+		if input == "" { // an older release's journal: the input as given
+			input = pipeline.RealPath(h.Input)
 		} else if h.Meta["tenant"] != pipeline.TenantKey(job.o.Tenant) || h.Meta["sheet"] != job.in.Sheet {
 			continue
 		}
-		if h.Meta["input"] == real {
+		if input == real {
 			return &pipeline.ConfigError{Err: &InputChangedError{Input: job.in.Path, StateDir: other, Sent: len(st.Rows), Written: st.Count(pipeline.EntryOK)}}
 		}
 	}
