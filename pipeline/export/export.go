@@ -6,7 +6,8 @@
 // the API's replies and a manifest, compatible across versions so that an
 // interrupted export of an older release resumes), the field catalog read
 // once per snapshot, the passes over a listing that changes while it is read
-// and their checks, the deduplication by ticket id, the outputs written in
+// and their checks (with the lookup by id of the ids they cannot account
+// for), the deduplication by ticket id, the outputs written in
 // one pass through pipeline.Tee (with the original rows kept for round-trip
 // editing) and committed before the snapshot is marked complete.
 //
