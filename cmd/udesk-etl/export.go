@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline/export"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -18,43 +20,61 @@ import (
 
 // exportOptions are the export command's flags, parsed and checked.
 type exportOptions struct {
-	conn         connOptions
-	outputs      stringList
-	filter       int64
-	agent        int64
-	customer     string
-	ids          string
-	headers      string
-	selectValues string
-	bom          bool
-	fresh        bool
-	report       string
-	originals    bool
+	conn           connOptions
+	outputs        []string
+	filter         int64
+	agent          int64
+	customer       string
+	ids            string
+	headers        string
+	selectValues   string
+	bom            bool
+	escapeFormulas bool
+	fresh          bool
+	report         string
+	originals      bool
 
 	selector export.Selector
 	idDups   int // ids given more than once
 }
 
-const exportSynopsis = "[--filter ID [--agent ID] | --customer EMAIL | --ids LIST|@FILE] -o FILE [-o FILE ...]"
-
-func runExportCommand(ctx context.Context, a *app, args []string) error {
+func newExportCommand(a *app) *cobra.Command {
 	var o exportOptions
-	fs := newFlagSet(a, "export", exportSynopsis)
-	o.conn.register(fs)
-	fs.Var(&o.outputs, "o", "write to `FILE`: .parquet, .xlsx, .csv or .jsonl by extension; - writes JSON lines to stdout (repeatable: several formats in one pass)")
+	c := &cobra.Command{
+		Use:   "export [--filter ID [--agent ID] | --customer EMAIL | --ids LIST|@FILE] -o FILE [-o FILE ...]",
+		Short: "tickets out of Udesk into .parquet, .xlsx, .csv or .jsonl files",
+		Long: `Export tickets out of Udesk: every ticket, or those of a filter, a customer or a list of ids.
+The format follows each output file's extension (.parquet, .xlsx, .csv, .jsonl); several -o
+write several formats from one pass over the API, and -o - writes JSON lines to stdout.
+An interrupted export resumes when the same command is run again.`,
+		Example: `  udesk-etl export -o tickets.parquet
+  udesk-etl export --filter 2 -o urgent.xlsx -o urgent.csv
+  udesk-etl export --customer li.lei@example.com -o - | jq .subject
+  udesk-etl export --ids @ids.txt -o some.csv --escape-formulas=false`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
+	}
+	fs := c.Flags()
 	fs.Int64Var(&o.filter, "filter", 0, "export the tickets of the ticket filter with this `ID` (see udesk-etl filters)")
 	fs.Int64Var(&o.agent, "agent", 0, "with --filter: read the filter as the agent with this `ID`")
 	fs.StringVar(&o.customer, "customer", "", "export the tickets of the customer with this `EMAIL`")
-	fs.StringVar(&o.ids, "ids", "", "export these tickets: `LIST` of ids (1,2,3) or @FILE with ids separated by commas, spaces or lines")
-	fs.StringVar(&o.headers, "headers", mapping.HeadersLabels, "custom field column headers: labels (field_label) or names (field_name)")
-	fs.StringVar(&o.selectValues, "select-values", mapping.SelectLabels, "select field values: labels or indexes")
+	fs.StringVar(&o.ids, "ids", "", "export these tickets: a `LIST` of ids (1,2,3) or @FILE with ids separated by commas, spaces or lines")
+	fs.StringArrayVarP(&o.outputs, "output", "o", nil, "write to `FILE`: .parquet, .xlsx, .csv or .jsonl by extension; - writes JSON lines to stdout (repeatable: several formats in one pass)")
+	fs.StringVar(&o.headers, "headers", mapping.HeadersLabels, "custom field column headers: `labels` (field_label) or names (field_name)")
+	fs.StringVar(&o.selectValues, "select-values", mapping.SelectLabels, "select field values: `labels` or indexes")
 	fs.BoolVar(&o.bom, "bom", true, "start CSV files with a UTF-8 byte order mark (so Excel reads them as UTF-8)")
-	fs.BoolVar(&o.fresh, "fresh", false, "discard the saved state of an interrupted run and start over")
-	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
+	fs.BoolVar(&o.escapeFormulas, "escape-formulas", true, "CSV: put ' before text a spreadsheet would run as a formula; =false for files meant for analysis only")
 	fs.BoolVar(&o.originals, "originals", true, "keep the rows as written (a hidden sheet in .xlsx, a copy in .udesk-etl beside a .csv) so that import --update of the edited file sends only what changed")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
+	fs.BoolVar(&o.fresh, "fresh", false, "discard the saved state of an interrupted run and start over")
+	inGroup(fs, groupSelection, "filter", "agent", "customer", "ids")
+	inGroup(fs, groupOutput, "output", "headers", "select-values", "bom", "escape-formulas", "originals", "report")
+	inGroup(fs, groupBehaviour, "fresh")
+	o.conn.register(fs)
+	return c
+}
+
+func (o *exportOptions) run(ctx context.Context, a *app) error {
 	if err := o.check(); err != nil {
 		return err
 	}
@@ -66,7 +86,7 @@ func runExportCommand(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return runExport(ctx, a, c, &o, opts)
+	return runExport(ctx, a, c, o, opts)
 }
 
 // check validates the selector flags and builds the selector; the job's
@@ -147,7 +167,7 @@ func parseIDs(spec string) (ids []int64, dups int, err error) {
 func (o *exportOptions) jobOptions(a *app) export.Options {
 	return export.Options{
 		Selector: o.selector, Tenant: o.tenantURL(a), Outputs: o.outputs, Stdout: a.stdout,
-		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoOriginals: !o.originals,
+		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoFormulaEscape: !o.escapeFormulas, NoOriginals: !o.originals,
 		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: observer{a, o.conn.quiet},
 	}
 }

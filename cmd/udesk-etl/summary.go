@@ -72,3 +72,11 @@ func (s *summary) writeReport(path string) error {
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
+
+// plural is n and the noun, with an s unless n is 1: "1 request", "2 requests".
+func plural[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

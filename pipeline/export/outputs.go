@@ -102,7 +102,7 @@ func openOutput(o *Options, out string, schema pipeline.Schema) (pipeline.RowWri
 		return sinks.NewJSONLStreamWriter(o.Stdout, schema)
 	}
 	removeStaleTemps(out)
-	return sinks.NewWriter(out, schema, sinks.Options{CSV: sinks.CSVOptions{NoBOM: o.NoBOM}, XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals}})
+	return sinks.NewWriter(out, schema, sinks.Options{CSV: sinks.CSVOptions{NoBOM: o.NoBOM, NoFormulaEscape: o.NoFormulaEscape}, XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals}})
 }
 
 // named says which output an error came from.

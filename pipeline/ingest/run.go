@@ -108,10 +108,11 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 		return nil, err
 	}
 	cat, err := job.catalog(ctx)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		job.ops, job.ed, job.marker, err = rowOpsFor(cat, f, mf, input, opts, api, job.obs, false)
 	}
-	if job.ops, job.ed, job.marker, err = rowOpsFor(cat, f, mf, input, opts, api, job.obs, false); err != nil {
+	if err != nil {
+		job.dropNewState()
 		return nil, err
 	}
 	if err := job.openJournal(); err != nil {
@@ -213,6 +214,17 @@ func (job *job) openState() (done bool, err error) {
 	}
 	job.prev = prev
 	return job.checkPrevious()
+}
+
+// dropNewState removes the state folder openState made for a first run that
+// failed before its journal began (a wrong secret, a column the catalog does
+// not know): there is nothing to resume. os.Remove leaves a folder that holds
+// anything.
+func (job *job) dropNewState() {
+	if job.prev == nil {
+		os.Remove(job.dir)
+		os.Remove(filepath.Dir(job.dir))
+	}
 }
 
 // fileSHA256 hashes the input so that a resumed import can tell whether it
