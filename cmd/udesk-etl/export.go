@@ -204,7 +204,7 @@ func runExport(ctx context.Context, a *app, c *udesk.Client, o *exportOptions, o
 	case err == nil:
 	case errors.As(err, &nf):
 		err = rejectedError{rows: int64(len(nf.IDs)), msg: nf.Error()}
-	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
+	case rep != nil && rep.State != "" && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
 		// The API refused: a rerun would too; anything else a rerun resumes.
 		err = fmt.Errorf("%w (run the same command again to resume from %s)", err, rep.State)
 	}

@@ -50,7 +50,7 @@ func newFieldsCommand(a *app) *cobra.Command {
 the catalog as JSON with -o FILE for 'udesk-etl convert --fields FILE' (-o - writes it to stdout).`,
 		Example: `  udesk-etl fields
   udesk-etl fields -o fields.json
-  udesk-etl fields -o - | jq '.[].field_label'`,
+  udesk-etl fields -o - | jq '.ticket_fields[].field_label'`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runFields(c.Context(), a, &conn, out) },
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // Exit codes, as CLI.md documents them.
@@ -149,7 +150,8 @@ func exitCode(a *app, name string, err error) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(a.stderr, "%s: interrupted; state is saved, run the same command again to resume\n", name)
 		return exitInterrupted
-	case errors.As(err, &ue), errors.As(err, &ce):
+	case errors.As(err, &ue), errors.As(err, &ce), udesk.IsAuthError(err):
+		// A wrong secret is configuration, like a missing one.
 		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitUsage
 	default:

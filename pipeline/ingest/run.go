@@ -218,12 +218,11 @@ func (job *job) openState() (done bool, err error) {
 
 // dropNewState removes the state folder openState made for a first run that
 // failed before its journal began (a wrong secret, a column the catalog does
-// not know): there is nothing to resume. os.Remove leaves a folder that holds
-// anything.
+// not know): there is nothing to resume, only the cached catalog.
 func (job *job) dropNewState() {
-	if job.prev == nil {
-		os.Remove(job.dir)
-		os.Remove(filepath.Dir(job.dir))
+	if _, err := os.Stat(job.journalPath()); job.prev == nil && errors.Is(err, os.ErrNotExist) {
+		os.RemoveAll(job.dir)
+		os.Remove(filepath.Dir(job.dir)) // the .udesk-etl folder, when nothing else is in it
 	}
 }
 
