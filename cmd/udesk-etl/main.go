@@ -134,6 +134,9 @@ func (e rejectedError) Error() string {
 	if e.msg != "" {
 		return e.msg
 	}
+	if e.rows == 1 {
+		return "1 row was rejected; see errors.csv in the results folder"
+	}
 	return fmt.Sprintf("%d rows were rejected; see errors.csv in the results folder", e.rows)
 }
 

@@ -32,8 +32,8 @@ func (s *summary) finish(c *udesk.Client, start time.Time) {
 }
 
 func (s *summary) print(w io.Writer) {
-	fmt.Fprintf(w, "%s: %d read, %d written, %d failed, %d skipped; %d requests (%d retried, %d throttled); %s\n",
-		s.Command, s.Read, s.Written, s.Failed, s.Skipped, s.Requests, s.Retried, s.Throttled,
+	fmt.Fprintf(w, "%s: %d read, %d written, %d failed, %d skipped; %s (%d retried, %d throttled); %s\n",
+		s.Command, s.Read, s.Written, s.Failed, s.Skipped, plural(s.Requests, "request"), s.Retried, s.Throttled,
 		(time.Duration(s.Seconds * float64(time.Second))).Round(time.Millisecond))
 	for _, o := range s.Outputs {
 		fmt.Fprintf(w, "  wrote %s\n", o)

@@ -275,6 +275,10 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		PerPage: pageSize, Workers: o.Concurrency,
 		OnTotal:   func(n int) { total += n; prog.SetTotal(int64(total)) },
 		OnTickets: prog.Add,
+		OnHeld:    func(n int) { pipeline.AddDone(prog, n) },
+		OnPass: func(pass, max int) {
+			o.Observer.Logf("export: the listing changed while it was read; reading it again (pass %d of at most %d)", pass, max)
+		},
 	}
 	res, err := x.Fetch(ctx)
 	prog.Finish()
@@ -286,7 +290,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		return err
 	}
 
-	rs, stats, err := writeOutputs(ctx, o, x, fields)
+	rs, stats, err := writeOutputs(ctx, o, x, fields, res.Total)
 	if err != nil {
 		return err
 	}

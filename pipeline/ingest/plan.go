@@ -55,6 +55,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 		return nil, err
 	}
 	prog := obs.Phase("checking", "rows", 0)
+	defer countRows(ctx, input, prog)()
 	t := newTally(prog)
 	p := &PlanReport{ed: ed}
 	p.Read, err = mapRows(ctx, f, ops, t, rowSteps{emit: func(_ pipeline.Record, op mapping.Operation) error {
