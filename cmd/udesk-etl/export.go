@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/export"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
@@ -33,6 +34,7 @@ type exportOptions struct {
 	fresh          bool
 	report         string
 	originals      bool
+	dryRun         bool
 
 	selector export.Selector
 	idDups   int // ids given more than once
@@ -67,9 +69,10 @@ An interrupted export resumes when the same command is run again.`,
 	fs.BoolVar(&o.originals, "originals", true, "keep the rows as written (a hidden sheet in .xlsx, a copy in .udesk-etl beside a .csv) so that import --update of the edited file sends only what changed")
 	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
 	fs.BoolVar(&o.fresh, "fresh", false, "discard the saved state of an interrupted run and start over")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print how many tickets and requests the export takes, and the time at the budget, from one request; write nothing")
 	inGroup(fs, groupSelection, "filter", "agent", "customer", "ids")
 	inGroup(fs, groupOutput, "output", "headers", "select-values", "bom", "escape-formulas", "originals", "report")
-	inGroup(fs, groupBehaviour, "fresh")
+	inGroup(fs, groupBehaviour, "fresh", "dry-run")
 	o.conn.register(fs)
 	return c
 }
@@ -79,14 +82,54 @@ func (o *exportOptions) run(ctx context.Context, a *app) error {
 		return err
 	}
 	opts := o.jobOptions(a)
-	if err := opts.Validate(); err != nil {
+	if err := opts.Validate(); err != nil && !(o.dryRun && len(o.outputs) == 0) {
 		return err
 	}
 	c, err := o.conn.client(a)
 	if err != nil {
 		return err
 	}
+	if o.filter != 0 {
+		if err := warnInactiveFilter(ctx, c, o.filter, o.agent, opts.Observer); err != nil {
+			return err
+		}
+	}
+	if o.dryRun {
+		return o.printPlan(ctx, a, c)
+	}
 	return runExport(ctx, a, c, o, opts)
+}
+
+// warnInactiveFilter says so when the filter is inactive in Udesk: it may
+// still list tickets, but not the ones its users expect.
+func warnInactiveFilter(ctx context.Context, c *udesk.Client, id, agent int64, obs pipeline.Observer) error {
+	filters, err := c.Filters(ctx, agent)
+	if err != nil {
+		return err
+	}
+	for _, f := range filters {
+		if f.ID == id && !f.Active {
+			obs.Logf("warning: filter %d (%s) is inactive in Udesk: its tickets are exported all the same; check it is the filter you mean (udesk-etl filters)", id, f.Name)
+		}
+	}
+	return nil
+}
+
+// printPlan is the dry run: the tickets and requests from one request, and
+// the time they take at the budget.
+func (o *exportOptions) printPlan(ctx context.Context, a *app, c *udesk.Client) error {
+	est, err := export.EstimateRun(ctx, c, o.selector)
+	if err != nil {
+		return err
+	}
+	r, spec, err := o.conn.budget(a)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "dry run: %s (%s); nothing was written\n", plural(est.Tickets, "ticket"), o.selector)
+	fmt.Fprintf(a.stdout, "API calls: %s\n", plural(est.Requests, "request"))
+	fmt.Fprintf(a.stdout, "time: %s\n", timeAtBudget(int64(est.Requests), r, spec))
+	return nil
 }
 
 // check validates the selector flags and builds the selector; the job's

@@ -136,3 +136,30 @@ func TestExportWithoutOriginalsIsRefused(t *testing.T) {
 		t.Errorf("%d updates sent by dry runs", n)
 	}
 }
+
+// export --dry-run says how many tickets and requests from one request and
+// writes nothing; an inactive filter is exported with a warning.
+func TestExportDryRunAndInactiveFilter(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 250, Seed: 4})
+	env := simEnv(sim)
+	env["UDESK_RATE"] = "60/min"
+	dir := t.TempDir()
+	code, stdout, stderr := runCLI(t, env, "export", "--dry-run", "-o", filepath.Join(dir, "t.csv"))
+	// 3 pages of 100, the end check and the field catalog.
+	if code != exitOK || !strings.Contains(stdout, "250 tickets") || !strings.Contains(stdout, "5 requests") || !strings.Contains(stdout, "at the budget of 60/min") {
+		t.Errorf("dry run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n := len(sim.Log()); n != 1 {
+		t.Errorf("the dry run made %d requests, want 1", n)
+	}
+	noStateIn(t, "export --dry-run", dir)
+
+	_, _, stderr = runCLI(t, simEnv(sim), "export", "--filter", "5", "-o", filepath.Join(dir, "f.csv"), "--quiet")
+	if !strings.Contains(stderr, "warning: filter 5") || !strings.Contains(stderr, "inactive") {
+		t.Errorf("no warning for an inactive filter:\n%s", stderr)
+	}
+	_, _, stderr = runCLI(t, simEnv(sim), "export", "--filter", "1", "-o", filepath.Join(dir, "g.csv"), "--quiet")
+	if strings.Contains(stderr, "inactive") {
+		t.Errorf("a warning for an active filter:\n%s", stderr)
+	}
+}
