@@ -242,3 +242,40 @@ func TestTableAlignsWideCharacters(t *testing.T) {
 		}
 	}
 }
+
+// Every udesk-etl command line in the README's shell examples parses: the
+// README shows what the help shows.
+func TestReadmeExamplesParse(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, block := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		for _, line := range strings.Split(block[1], "\n") {
+			line, _, _ = strings.Cut(line, " #")
+			line, _, _ = strings.Cut(line, " | ")
+			line, _, _ = strings.Cut(line, " > ")
+			words := strings.Fields(line)
+			if len(words) < 2 || words[0] != "udesk-etl" {
+				continue
+			}
+			n++
+			root := newRoot(&app{})
+			root.InitDefaultHelpCmd()
+			root.InitDefaultCompletionCmd()
+			root.InitDefaultVersionFlag()
+			c, rest, err := root.Find(words[1:])
+			if err != nil || (c == root && !strings.HasPrefix(words[1], "-")) {
+				t.Errorf("%s: no such command (%v)", line, err)
+				continue
+			}
+			if err := c.ParseFlags(rest); err != nil || c.Flags().NArg() > 0 && c.Name() != "help" {
+				t.Errorf("%s: %v (arguments left: %q)", line, err, c.Flags().Args())
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("only %d command lines found in the README", n)
+	}
+}
