@@ -262,6 +262,9 @@ func arrowCell(t testing.TB, a arrow.Array, r int) string {
 		return strconv.FormatFloat(a.Value(r), 'f', -1, 64)
 	case *array.Date32:
 		return a.Value(r).ToTime().Format("2006-01-02")
+	case *array.Time32:
+		// A time-of-day field is Parquet TIME(ms); read as text, like sources does.
+		return a.Value(r).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format("15:04:05")
 	case *array.Timestamp:
 		unit := a.DataType().(*arrow.TimestampType).Unit
 		return strconv.FormatInt(a.Value(r).ToTime(unit).Unix(), 10)
