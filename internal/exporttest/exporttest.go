@@ -40,8 +40,6 @@ type Table struct {
 	Rows   map[int64][]string
 }
 
-const tsLayout = "2006-01-02 15:04:05 -0700"
-
 // canon is a typed value in the one text form the tests compare: dates as
 // 2006-01-02, timestamps as Unix seconds, lists joined with ",".
 func canon(k pipeline.Kind, v any) string {
@@ -68,7 +66,7 @@ func canon(k pipeline.Kind, v any) string {
 // canonText reads a text cell as written by the CSV and JSON lines writers.
 func canonText(k pipeline.Kind, s string) string {
 	if k == pipeline.Timestamp {
-		if t, err := time.Parse(tsLayout, s); err == nil {
+		if t, err := time.Parse(mapping.TimestampLayout, s); err == nil {
 			return strconv.FormatInt(t.Unix(), 10)
 		}
 	}
