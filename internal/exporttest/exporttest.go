@@ -297,7 +297,7 @@ func ReadXLSX(t testing.TB, path string, schema pipeline.Schema) *Table {
 		cells := make([]string, len(schema.Columns))
 		copy(cells, row)
 		for i, c := range schema.Columns {
-			s := mapping.UnescapeFormula(cells[i])
+			s := cells[i] // text cells hold the API's value as it is, unescaped
 			if serial, err := strconv.ParseFloat(s, 64); err == nil && (c.Kind == pipeline.Date || c.Kind == pipeline.Timestamp) {
 				sec := int64(math.Round(serial * 86400))
 				wall := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second)
