@@ -91,8 +91,16 @@ func TestRunCreate(t *testing.T) {
 			if b[0].Status != "resolved" || b[0].Priority != "紧急" || b[0].CustomFields["SelectField_1"] != "2" || b[0].CustomFields["SelectField_2"] != "1" {
 				t.Errorf("ticket b: %+v", b[0])
 			}
-			if c[0].Status != "open" || c[0].Priority != "标准" || c[0].Content != "=SUM(A1)" || c[0].CustomFields["SelectField_3"] != "1" {
-				t.Errorf("ticket c (defaults, formula escape undone): %+v", c[0])
+			// The text files' leading quote is the formula escape and is
+			// undone; a workbook we did not write holds its text as it is, so
+			// the quote is part of the stored value (Excel's own quote prefix
+			// is a cell style, not text).
+			content := "=SUM(A1)"
+			if wr.name == "xlsx" {
+				content = "'=SUM(A1)"
+			}
+			if c[0].Status != "open" || c[0].Priority != "标准" || c[0].Content != content || c[0].CustomFields["SelectField_3"] != "1" {
+				t.Errorf("ticket c (defaults, content %q): %+v", content, c[0])
 			}
 			// The customer lookup: both of li.lei's tickets go to one customer.
 			if a[0].UserEmail != "li.lei@example.com" || b[0].User != a[0].User || c[0].UserEmail != "han.meimei@example.com" {
