@@ -169,7 +169,12 @@ func mapRows(ctx context.Context, f *inputFile, ops rowOps, t *tally, steps rowS
 		var re *pipeline.RowError
 		if errors.As(err, &re) {
 			read++
-			t.fail(rec.Pos.Row, rec.Cells, CodeUnreadableRow, rowErrorMessage(rec.Pos, err))
+			code := CodeUnreadableRow
+			var ragged *sources.RaggedRowError
+			if errors.As(err, &ragged) {
+				code = CodeRaggedRow
+			}
+			t.fail(rec.Pos.Row, rec.Cells, code, rowErrorMessage(rec.Pos, err))
 			continue
 		}
 		if err != nil {

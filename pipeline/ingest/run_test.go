@@ -476,3 +476,40 @@ func TestPlanRolledOverWorkbookNeedsSheet(t *testing.T) {
 		t.Errorf("sheet \"Tickets 2\": %v %+v", err, p)
 	}
 }
+
+// A CSV row with more or fewer cells than the header is rejected as
+// ragged_row, naming both counts; the rows around it are created.
+func TestRunRaggedRows(t *testing.T) {
+	sim := newSim(t, udesktest.Options{})
+	in := filepath.Join(t.TempDir(), "ragged.csv")
+	ingesttest.WriteCSV(t, in, [][]string{
+		{"subject", "content", "email"},
+		{"good one", "x", "a@example.com"},
+		{"too long", "x", "a@example.com", "extra", "more"},
+		{"too short", "x"},
+		{"good two", "x", "a@example.com"},
+	})
+	mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}, 2)
+	got := ingesttest.TicketsBySubject(sim)
+	if len(got["good one"]) != 1 || len(got["good two"]) != 1 || len(sim.Tickets()) != 2 {
+		t.Errorf("tickets: %+v", sim.Tickets())
+	}
+	errs := ingesttest.ReadCSV(t, filepath.Join(ingesttest.ResultsDir(t, in, "create-results"), "errors.csv"))
+	col := map[string]int{}
+	for i, h := range errs[0] {
+		col[h] = i
+	}
+	want := map[string]string{ // subject -> message
+		"too long":  "row 3: the row has 5 cells but the header has 3 columns",
+		"too short": "row 4: the row has 2 cells but the header has 3 columns",
+	}
+	if len(errs) != 3 {
+		t.Fatalf("errors.csv: %v", errs)
+	}
+	for _, e := range errs[1:] {
+		subject := e[col["subject"]]
+		if e[col["error_code"]] != ingest.CodeRaggedRow || e[col["error_message"]] != want[subject] {
+			t.Errorf("errors.csv row %q: code %q message %q, want %q %q", subject, e[col["error_code"]], e[col["error_message"]], ingest.CodeRaggedRow, want[subject])
+		}
+	}
+}
