@@ -46,10 +46,9 @@ var relBadInputs = []struct {
 	// rejected: a left-out cell would shift the ones after it.
 	{"ragged rows", "ragged-rows.csv", nil, exitRejected, regexp.MustCompile(`^row (3: the row has 5|4: the row has 2) cells but the header has 3 columns$`),
 		[]string{"ragged-ok-1", "ragged-ok-2"}, 2, "ragged_row"},
-	// Reading starts again on the line after the one whose quote is
-	// never closed, instead of swallowing the rest of the file.
-	{"unbalanced quotes", "unbalanced-quotes.csv", nil, exitRejected, regexp.MustCompile(`row 3: .*never closed`),
-		[]string{"quote-ok-1", "quote-after"}, 1, "unreadable_row"},
+	// A quote never closed leaves where the rows after it start unknown:
+	// the whole file is refused, naming the line where the quote opened.
+	{"unbalanced quotes", "unbalanced-quotes.csv", nil, exitUsage, regexp.MustCompile(`line 3: a quoted field opens here and is never closed`), nil, 0, ""},
 	{"cell over Excel's limit", "too-long-cell.xlsx", nil, exitRejected, regexp.MustCompile(`row 3: .*(32767|limit|long)`),
 		[]string{"long-ok-1", "long-ok-2"}, 1, "unreadable_row"},
 }
