@@ -24,6 +24,7 @@ func testFields() []udesk.Field {
 			Options: []udesk.Option{{Index: "0", Label: "电话"}, {Index: "1", Label: "邮件"}, {Index: "2", Label: "微信"}}},
 		{Name: "TextField_2", Label: "到期", ContentType: udesk.TypeDate},
 		{Name: "NumberField_1", Label: "数量", ContentType: udesk.TypeNumber},
+		{Name: "TextField_3", Label: "时刻", ContentType: udesk.TypeTime},
 	}
 }
 
@@ -203,7 +204,7 @@ func TestCommitTracksInsertsUpdatesDeletes(t *testing.T) {
 
 func TestUnchangedTicketsCompareAsValues(t *testing.T) {
 	s := openStore(t, t.TempDir())
-	t1 := tk(1, "x", map[string]string{"TextField_1": "a", "SelectField_1": "0", "SelectField_2": "2,0", "TextField_2": "2026-12-24", "NumberField_1": "3"})
+	t1 := tk(1, "x", map[string]string{"TextField_1": "a", "SelectField_1": "0", "SelectField_2": "2,0", "TextField_2": "2026-12-24", "NumberField_1": "3", "TextField_3": "15:04:05"})
 	t2 := tk(2, "y", map[string]string{"NumberField_1": "not a number"}) // kept raw
 	commitRun(t, s, 0, feed(t1, t2), nil, Options{})
 	// The same instants spelled otherwise, and every kind read back from
