@@ -83,6 +83,17 @@ func openInput(in Input) (*inputFile, *mapping.MappingFile, error) {
 	return f, mf, nil
 }
 
+// noteReader puts in r what the reader said about how it read the file
+// (sources.NoteReader, e.g. a pandas index column it ignored), so the
+// summary shows it.
+func (f *inputFile) noteReader(r *pipeline.Report) {
+	if nr, ok := f.r.(sources.NoteReader); ok {
+		for _, n := range nr.Notes() {
+			r.Note("%s", n)
+		}
+	}
+}
+
 // cells returns a record's cells without the columns a previous errors.csv
 // added, so that a fixed errors.csv imports like the original file.
 func (f *inputFile) cells(c []string) []string {

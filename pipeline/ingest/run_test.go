@@ -513,3 +513,43 @@ func TestRunRaggedRows(t *testing.T) {
 		}
 	}
 }
+
+// A note of the reader (a pandas index column it ignored) reaches the
+// reports of import, the dry run and convert, which the summary prints.
+func TestReportsCarryReaderNotes(t *testing.T) {
+	sim := newSim(t, udesktest.Options{})
+	dir := t.TempDir()
+	in := filepath.Join(dir, "pandas.csv")
+	ingesttest.WriteCSV(t, in, [][]string{
+		{"", "subject", "content", "email"},
+		{"0", "indexed", "x", "a@example.com"},
+	})
+	hasNote := func(what string, notes []string) {
+		t.Helper()
+		for _, n := range notes {
+			if strings.Contains(n, in) && strings.Contains(n, "pandas") {
+				return
+			}
+		}
+		t.Errorf("%s: notes %q lack the pandas index column's", what, notes)
+	}
+	p, err := ingest.Plan(context.Background(), newClient(t, sim), ingest.Input{Path: in}, ingest.Options{Op: mapping.Create, Results: filepath.Join(dir, "plan")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasNote("plan", p.Notes)
+	fields, err := udesk.ReadFields(bytes.NewReader(udesktest.FieldsReply()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, err := ingest.Convert(context.Background(), ingest.Input{Path: in}, ingest.ConvertOptions{Op: mapping.Create, Catalog: mapping.NewCatalog(fields), Output: filepath.Join(dir, "out.csv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasNote("convert", conv.Notes)
+	rep := mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}, 0)
+	hasNote("import", rep.Notes)
+	if got := ingesttest.TicketsBySubject(sim)["indexed"]; len(got) != 1 {
+		t.Errorf("tickets: %+v", sim.Tickets())
+	}
+}
