@@ -257,7 +257,11 @@ func (r *editRun) finish(s *pipeline.Report) error {
 	if r.check {
 		s.SetFact("conflicts", r.conflicts)
 		if r.conflicts > 0 {
-			s.Note("%d rows were left alone: their ticket changed in Udesk since the export (error_code %s)", r.conflicts, mapping.CodeConflict)
+			rows := fmt.Sprintf("%d rows were left alone: their tickets", r.conflicts)
+			if r.conflicts == 1 {
+				rows = "1 row was left alone: its ticket"
+			}
+			s.Note("%s changed in Udesk since the export (error_code %s)", rows, mapping.CodeConflict)
 		}
 	}
 	if len(missing) > 0 {
