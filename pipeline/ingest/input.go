@@ -83,6 +83,17 @@ func openInput(in Input) (*inputFile, *mapping.MappingFile, error) {
 	return f, mf, nil
 }
 
+// noteReader puts in r what the reader said about how it read the file
+// (sources.NoteReader, e.g. a pandas index column it ignored), so the
+// summary shows it.
+func (f *inputFile) noteReader(r *pipeline.Report) {
+	if nr, ok := f.r.(sources.NoteReader); ok {
+		for _, n := range nr.Notes() {
+			r.Note("%s", n)
+		}
+	}
+}
+
 // cells returns a record's cells without the columns a previous errors.csv
 // added, so that a fixed errors.csv imports like the original file.
 func (f *inputFile) cells(c []string) []string {
@@ -169,7 +180,12 @@ func mapRows(ctx context.Context, f *inputFile, ops rowOps, t *tally, steps rowS
 		var re *pipeline.RowError
 		if errors.As(err, &re) {
 			read++
-			t.fail(rec.Pos.Row, rec.Cells, CodeUnreadableRow, rowErrorMessage(rec.Pos, err))
+			code := CodeUnreadableRow
+			var ragged *sources.RaggedRowError
+			if errors.As(err, &ragged) {
+				code = CodeRaggedRow
+			}
+			t.fail(rec.Pos.Row, rec.Cells, code, rowErrorMessage(rec.Pos, err))
 			continue
 		}
 		if err != nil {
@@ -231,4 +247,36 @@ func rowErrorMessage(pos pipeline.Position, err error) string {
 	}
 	walk(err)
 	return fmt.Sprintf("row %d: %s", pos.Row, strings.Join(parts, "; "))
+}
+
+// countRows sets prog's total to the input's data rows, counted by a second
+// reader in the background (no format states its row count cheaply), so that
+// the progress shows a percentage and an ETA once the count is in. stop ends
+// the count and waits for it.
+func countRows(ctx context.Context, in Input, prog pipeline.Progress) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r, err := sources.Open(in.Path, sources.OpenOptions{Sheet: in.Sheet, Encoding: in.Encoding})
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		var n int64
+		for {
+			_, err := r.Next(ctx)
+			var re *pipeline.RowError
+			switch {
+			case errors.Is(err, io.EOF):
+				prog.SetTotal(n)
+				return
+			case err == nil, errors.As(err, &re):
+				n++ // an unreadable row is a row of the progress too
+			default:
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
