@@ -188,6 +188,15 @@ func AbsPath(p string) string {
 // missing) readable by its owner only, whatever the umask, and makes its
 // creation durable (the parent folder is fsynced).
 func MakeStateDir(dir string) error {
+	// top is the highest folder MkdirAll creates: every folder from its
+	// parent down to dir's parent gains an entry to make durable.
+	top := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		top = d
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -195,5 +204,15 @@ func MakeStateDir(dir string) error {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return err
 	}
-	return SyncDir(filepath.Dir(dir))
+	if top == "" {
+		return nil
+	}
+	for d := filepath.Dir(filepath.Clean(dir)); ; d = filepath.Dir(d) {
+		if err := SyncDir(d); err != nil {
+			return err
+		}
+		if d == filepath.Dir(top) {
+			return nil
+		}
+	}
 }

@@ -80,3 +80,28 @@ func TestRealPathThroughSymlink(t *testing.T) {
 		}
 	}
 }
+
+// A state folder and the folders made above it are the owner's only, and a
+// state folder an older release left open is closed.
+func TestMakeStateDirOwnerOnly(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, ".udesk-etl", "job")
+	if err := MakeStateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(base, ".udesk-etl", "old")
+	if err := os.Mkdir(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := MakeStateDir(old); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Dir(dir), dir, old} {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v %v, want 0700", d, fi.Mode().Perm(), err)
+		}
+	}
+}
