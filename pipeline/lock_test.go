@@ -100,8 +100,12 @@ func TestMakeStateDirOwnerOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{filepath.Dir(dir), dir, old} {
-		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
-			t.Errorf("%s: %v %v, want 0700", d, fi.Mode().Perm(), err)
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: mode %v, want 0700", d, fi.Mode().Perm())
 		}
 	}
 }
