@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,7 +131,7 @@ func (s *sender) doubt(op mapping.Operation, intent pipeline.JournalEntry) {
 }
 
 // close waits for the writes in flight, then settles the rows whose outcome
-// is unknown one at a time, resending those proven not to have taken effect.
+// is unknown, resending those proven not to have taken effect.
 func (s *sender) close() error {
 	if err := s.g.Wait(); err != nil {
 		return err
@@ -148,11 +147,8 @@ func (s *sender) close() error {
 		if len(todo) == 0 {
 			return nil
 		}
-		sort.Slice(todo, func(i, k int) bool { return todo[i].op.Pos.Row < todo[k].op.Pos.Row })
-		for _, d := range todo {
-			if err := s.settle(s.parent, d); err != nil {
-				return err
-			}
+		if err := s.settleRound(s.parent, todo); err != nil {
+			return err
 		}
 	}
 }
@@ -224,135 +220,6 @@ func (s *sender) finish(e pipeline.JournalEntry, reconciled bool) error {
 		s.opts.onResult(resultOf(e, reconciled))
 	}
 	return nil
-}
-
-// settle decides one row whose outcome is unknown, and resends it when the
-// write provably did not take effect.
-func (s *sender) settle(ctx context.Context, d doubt) error {
-	row := d.op.Pos.Row
-	v, found, why, err := s.lookup(ctx, d)
-	if err != nil {
-		return err
-	}
-	switch v {
-	case verdictFound:
-		s.mu.Lock()
-		s.claimed[found] = true
-		s.settled++
-		s.mu.Unlock()
-		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: found, Action: ActionCreated, Key: d.intent.Key}, true)
-	case verdictUnknown:
-		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryUnknown, Row: row, TicketID: d.op.ID, Code: CodeOutcomeUnknown, Message: why}, false)
-	}
-	s.mu.Lock()
-	s.resent[row]++
-	rounds := s.resent[row]
-	s.mu.Unlock()
-	if rounds > maxSettleRounds {
-		// Still in doubt after several resends: leave the intent for the
-		// next run rather than loop.
-		return nil
-	}
-	if err := s.opts.journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); err != nil {
-		return err
-	}
-	return s.write(ctx, d.op)
-}
-
-type verdict int
-
-const (
-	verdictAbsent  verdict = iota // provably not written: send (again)
-	verdictFound                  // the create is on the server
-	verdictUnknown                // cannot tell: report, never resend silently
-)
-
-// lookup finds out whether an unknown write took effect.
-func (s *sender) lookup(ctx context.Context, d doubt) (verdict, int64, string, error) {
-	op := d.op
-	switch op.Kind {
-	case mapping.Update:
-		if op.Update.Comment == nil {
-			return verdictAbsent, 0, "", nil // a plain update is idempotent
-		}
-		return verdictUnknown, 0, fmt.Sprintf("the update of ticket %d with a comment may or may not have been applied (a comment cannot be looked up); not resent: check the ticket, then fix or drop this row, or re-run with --resend-unknown", op.ID), nil
-	case mapping.Reply:
-		return verdictUnknown, 0, fmt.Sprintf("the reply to ticket %d may or may not have been added (a reply cannot be looked up); not resent: check the ticket, then fix or drop this row, or re-run with --resend-unknown", op.ID), nil
-	}
-	t := op.Create
-	email := strings.TrimSpace(t.Email)
-	if email == "" {
-		return verdictUnknown, 0, "the create may or may not have reached Udesk and the row has no email to look the customer's tickets up by; not resent: check Udesk, then drop this row or re-run with --resend-unknown", nil
-	}
-	tickets, err := s.customerTickets(ctx, email)
-	var ue *udesk.Error
-	if errors.As(err, &ue) && ue.Class == udesk.Permanent && (ue.Code == 1002 || ue.Code == 1004) {
-		// No customer with this email: a create would have made one,
-		// unless it went to a customer found by token or cellphone first.
-		if t.CustomerToken == "" && t.Cellphone == "" {
-			return verdictAbsent, 0, "", nil
-		}
-		return verdictUnknown, 0, fmt.Sprintf("the create may or may not have reached Udesk: no customer has email %s, and the ticket may belong to the customer found by customer_token or cellphone; not resent", email), nil
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, 0, "", ctx.Err()
-		}
-		return 0, 0, "", fmt.Errorf("%s: looking up the tickets of %s to settle a create whose outcome is unknown: %w", op.Pos, email, err)
-	}
-	since := d.intent.At.Add(-createdAtMargin)
-	var best int64
-	s.mu.Lock()
-	for _, tk := range tickets {
-		if s.claimed[tk.ID] || !matches(&tk, t, s.opts.markerField, d.intent.Key, since) {
-			continue
-		}
-		if best == 0 || tk.ID < best {
-			best = tk.ID
-		}
-	}
-	s.mu.Unlock()
-	if best != 0 {
-		return verdictFound, best, "", nil
-	}
-	if t.CustomerToken != "" {
-		return verdictUnknown, 0, fmt.Sprintf("the create may or may not have reached Udesk: %s has no such ticket, but the ticket may belong to the customer with this customer_token; not resent", email), nil
-	}
-	return verdictAbsent, 0, "", nil
-}
-
-// matches says whether a listed ticket is the one a create made: by marker
-// when there is one, else by subject, content and creation time.
-func matches(tk *udesk.Ticket, t *udesk.NewTicket, markerField, key string, since time.Time) bool {
-	if markerField != "" && key != "" {
-		return tk.CustomFields[markerField] == key
-	}
-	if norm(tk.Subject) != norm(t.Subject) || norm(tk.Content) != norm(t.Content) {
-		return false
-	}
-	if c, err := time.Parse("2006-01-02 15:04:05 -0700", tk.CreatedAt); err == nil && c.Before(since.Truncate(time.Second)) {
-		return false
-	}
-	return true
-}
-
-func norm(s string) string {
-	return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
-}
-
-// customerTickets reads every ticket of the customer with this email.
-func (s *sender) customerTickets(ctx context.Context, email string) ([]udesk.Ticket, error) {
-	var all []udesk.Ticket
-	for page := 1; ; page++ {
-		p, err := s.api.Page(ctx, udesk.Listing{CustomerEmail: email}, page, 100)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, p.Tickets...)
-		if len(p.Tickets) == 0 || page >= p.TotalPages {
-			return all, nil
-		}
-	}
 }
 
 // marker is the value a create carries in the marker field.
