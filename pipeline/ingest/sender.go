@@ -33,21 +33,32 @@ const (
 
 // result is the outcome of one row.
 type result struct {
-	row        int
-	ticketID   int64  // the created, updated or replied-to ticket
-	action     string // set on success
-	code       string // set on failure
-	message    string
-	reconciled bool // a create found on the server after its outcome was unknown
+	row      int
+	ticketID int64  // the created, updated or replied-to ticket
+	action   string // set on success
+	code     string // set on failure
+	message  string
+	// foundBy: how a create whose outcome was unknown was found on the
+	// server (foundByMarker, foundByMatch), "" otherwise.
+	foundBy string
 }
 
-func resultOf(e pipeline.JournalEntry, reconciled bool) result {
-	return result{row: e.Row, ticketID: e.TicketID, action: e.Action, code: e.Code, message: e.Message, reconciled: reconciled}
+// How a create in doubt was found.
+const (
+	foundByMarker = "marker"
+	foundByMatch  = "match"
+)
+
+func resultOf(e pipeline.JournalEntry, foundBy string) result {
+	return result{row: e.Row, ticketID: e.TicketID, action: e.Action, code: e.Code, message: e.Message, foundBy: foundBy}
 }
 
 type senderOptions struct {
 	journal     *pipeline.Journal
 	concurrency int // writes in flight at once (the client caps requests too)
+	// abort ends the writes already sent; the context given to startSender
+	// only stops new ones (nil: it does both).
+	abort context.Context
 	// markerField, for creates, is the field_name of a text custom field that
 	// receives a unique marker per row (udesk-etl:<run>:<row>) so that an
 	// unknown outcome is settled by the marker rather than by content.
@@ -74,6 +85,7 @@ type sender struct {
 	api    ticketWriter
 	opts   senderOptions
 	parent context.Context // the run's: settling goes on after the workers
+	abort  context.Context // ends requests already sent
 	g      *errgroup.Group
 	ctx    context.Context // the workers': ends at the first error
 
@@ -82,6 +94,7 @@ type sender struct {
 	doubtful []doubt        // rows whose outcome is unknown, settled in close
 	resent   map[int]int    // settle rounds per row
 	settled  int            // rows settled by a look-up
+	voided   int            // intents proven not sent or not applied
 }
 
 type doubt struct {
@@ -93,7 +106,10 @@ type doubt struct {
 // called. claimed are the tickets earlier runs of the import created: settling
 // an unknown create never takes one of them for its own.
 func startSender(ctx context.Context, api ticketWriter, opts senderOptions, claimed []int64) *sender {
-	s := &sender{api: api, opts: opts, parent: ctx, claimed: map[int64]bool{}, resent: map[int]int{}}
+	s := &sender{api: api, opts: opts, parent: ctx, abort: opts.abort, claimed: map[int64]bool{}, resent: map[int]int{}}
+	if s.abort == nil {
+		s.abort = ctx
+	}
 	for _, id := range claimed {
 		s.claimed[id] = true
 	}
@@ -153,10 +169,12 @@ func (s *sender) close() error {
 	}
 }
 
-// write sends one row: intent, request, outcome.
-func (s *sender) write(ctx context.Context, op mapping.Operation) error {
+// write sends one row: intent, request, outcome. The intent is journaled
+// only when the request is about to leave (see onWire): a write stopped
+// while it waited for its turn leaves nothing in the journal.
+func (s *sender) write(stop context.Context, op mapping.Operation) error {
 	row := op.Pos.Row
-	intent := pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: row, At: time.Now()}
+	intent := pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: row}
 	if op.Kind == mapping.Create && s.opts.markerField != "" {
 		intent.Key = marker(s.opts.runID, row)
 		if op.Create.TicketField == nil {
@@ -164,9 +182,8 @@ func (s *sender) write(ctx context.Context, op mapping.Operation) error {
 		}
 		op.Create.TicketField[s.opts.markerField] = intent.Key
 	}
-	if err := s.opts.journal.Append(intent); err != nil {
-		return err
-	}
+	ctx, w, done := s.onWire(stop, intent)
+	defer done()
 	var id int64
 	var action string
 	var err error
@@ -183,41 +200,111 @@ func (s *sender) write(ctx context.Context, op mapping.Operation) error {
 	default:
 		return fmt.Errorf("%s: unknown operation kind %d", op.Pos, op.Kind)
 	}
+	intent, sent, jerr := w.state()
 	switch {
+	case jerr != nil:
+		return jerr
+	case !sent:
+		// Stopped before its turn came: never sent, nothing journaled.
+		return nil
 	case err == nil:
 		if op.Kind == mapping.Create {
 			s.mu.Lock()
 			s.claimed[id] = true
 			s.mu.Unlock()
 		}
-		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: id, Action: action}, false)
-	case ctx.Err() != nil:
-		// Interrupted: the request may be on the wire. The intent stays
-		// without an outcome and the next run settles it.
-		return nil
+		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: id, Action: action}, "")
 	case udesk.IsOutcomeUnknown(err):
+		if s.abort.Err() != nil {
+			// Aborted on the wire: the intent stays open and the next run
+			// settles it.
+			return nil
+		}
 		s.doubt(op, intent)
 		return nil
 	case udesk.IsTransient(err):
-		// Not taken (throttled or unreachable after every retry): the row
-		// is sent again by the next run; this one stops.
+		// Not taken (throttled, unreachable, or aborted before it left):
+		// the row is sent again by the next run; this one stops.
 		if jerr := s.opts.journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); jerr != nil {
 			return jerr
+		}
+		s.mu.Lock()
+		s.voided++
+		s.mu.Unlock()
+		if s.abort.Err() != nil {
+			return nil
 		}
 		return fmt.Errorf("%s: Udesk is unavailable (%w); run the same command again to resume", op.Pos, err)
 	default:
 		code, msg := errorCode(err)
-		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryFail, Row: row, TicketID: op.ID, Code: code, Message: msg}, false)
+		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryFail, Row: row, TicketID: op.ID, Code: code, Message: msg}, "")
 	}
 }
 
-// finish journals an outcome and reports it.
-func (s *sender) finish(e pipeline.JournalEntry, reconciled bool) error {
+// wire is one write's passage onto the network.
+type wire struct {
+	mu     sync.Mutex
+	intent pipeline.JournalEntry
+	sent   bool  // the intent is journaled and the request left (or is leaving)
+	err    error // the journal's, when the intent could not be written
+}
+
+func (w *wire) state() (pipeline.JournalEntry, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.intent, w.sent, w.err
+}
+
+// onWire returns the context of one write's request. The client calls back
+// when the request holds its slot and budget token and is about to leave
+// (udesk.WithBeforeSend): the intent is journaled then, and from then on
+// only the abort context ends the request, so that a write on the wire gets
+// its outcome; before, stop ends it unsent. done releases the context.
+func (s *sender) onWire(stop context.Context, intent pipeline.JournalEntry) (ctx context.Context, w *wire, done func()) {
+	ctx, cancel := context.WithCancel(s.abort)
+	w = &wire{intent: intent}
+	unhook := context.AfterFunc(stop, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.sent {
+			cancel()
+		}
+	})
+	ctx = udesk.WithBeforeSend(ctx, func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.sent {
+			return nil // a retry: the intent is journaled
+		}
+		if err := stop.Err(); err != nil {
+			return err
+		}
+		w.intent.At = time.Now()
+		if err := s.opts.journal.Append(w.intent); err != nil {
+			w.err = err
+			return err
+		}
+		w.sent = true
+		return nil
+	})
+	return ctx, w, func() { unhook(); cancel() }
+}
+
+// voidedCount is how many writes were proven never sent or not applied.
+func (s *sender) voidedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.voided
+}
+
+// finish journals an outcome and reports it; foundBy says how a row in
+// doubt was found written ("" when it was not in doubt).
+func (s *sender) finish(e pipeline.JournalEntry, foundBy string) error {
 	if err := s.opts.journal.Append(e); err != nil {
 		return err
 	}
 	if s.opts.onResult != nil {
-		s.opts.onResult(resultOf(e, reconciled))
+		s.opts.onResult(resultOf(e, foundBy))
 	}
 	return nil
 }

@@ -44,6 +44,9 @@ func (f *fakeAPI) check(method string) (error, bool) {
 }
 
 func (f *fakeAPI) CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, error) {
+	if err := udesk.BeforeSend(ctx); err != nil {
+		return 0, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err, applied := f.check("create")
@@ -65,6 +68,9 @@ func (f *fakeAPI) CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, 
 }
 
 func (f *fakeAPI) UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error {
+	if err := udesk.BeforeSend(ctx); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err, applied := f.check("update")
@@ -75,6 +81,9 @@ func (f *fakeAPI) UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpd
 }
 
 func (f *fakeAPI) Reply(ctx context.Context, r *udesk.Reply) error {
+	if err := udesk.BeforeSend(ctx); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err, applied := f.check("reply")
@@ -298,7 +307,7 @@ func TestSenderSettlesInDoubtRows(t *testing.T) {
 	if err := r.sink.close(); err != nil {
 		t.Fatal(err)
 	}
-	if !r.results[2].reconciled || r.results[2].ticketID != 1 {
+	if r.results[2].foundBy == "" || r.results[2].ticketID != 1 {
 		t.Fatalf("row 2 must be found as ticket 1: %+v", r.results[2])
 	}
 	if r.results[3].action != ActionCreated || r.results[5].action != ActionCreated || api.calls["create"] != 2 {
@@ -359,7 +368,7 @@ func TestSenderNeverTakesAClaimedTicket(t *testing.T) {
 	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].reconciled || got[0].ticketID == id || api.calls["create"] != 1 || len(api.tickets) != 2 {
+	if len(got) != 1 || got[0].foundBy != "" || got[0].ticketID == id || api.calls["create"] != 1 || len(api.tickets) != 2 {
 		t.Fatalf("row 3 must be created anew, not given ticket %d: %+v, %d creates", id, got, api.calls["create"])
 	}
 }

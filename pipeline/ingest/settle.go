@@ -64,11 +64,15 @@ func (s *sender) settleRound(ctx context.Context, todo []doubt) error {
 			s.claimed[dec.id] = true
 			s.settled++
 			s.mu.Unlock()
-			if err := s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: dec.id, Action: ActionCreated, Key: d.intent.Key}, true); err != nil {
+			by := foundByMatch
+			if s.opts.markerField != "" && d.intent.Key != "" {
+				by = foundByMarker
+			}
+			if err := s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: dec.id, Action: ActionCreated, Key: d.intent.Key}, by); err != nil {
 				return err
 			}
 		case verdictUnknown:
-			if err := s.finish(pipeline.JournalEntry{Type: pipeline.EntryUnknown, Row: row, TicketID: d.op.ID, Code: CodeOutcomeUnknown, Message: dec.why}, false); err != nil {
+			if err := s.finish(pipeline.JournalEntry{Type: pipeline.EntryUnknown, Row: row, TicketID: d.op.ID, Code: CodeOutcomeUnknown, Message: dec.why}, ""); err != nil {
 				return err
 			}
 		default:
@@ -89,6 +93,9 @@ func (s *sender) settleRound(ctx context.Context, todo []doubt) error {
 		if err := s.opts.journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); err != nil {
 			return err
 		}
+		s.mu.Lock()
+		s.voided++
+		s.mu.Unlock()
 		if err := s.write(ctx, d.op); err != nil {
 			return err
 		}
