@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,14 +61,14 @@ func TestImportCtrlCExits130AndResumes(t *testing.T) {
 
 // syncBuffer is a child's stderr, read while it is written.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	lockedWriter
+	b bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+func newSyncBuffer() *syncBuffer {
+	s := &syncBuffer{}
+	s.w = &s.b
+	return s
 }
 
 func (s *syncBuffer) String() string {
@@ -90,7 +89,7 @@ func startImport(t *testing.T, sim *udesktest.Server, tag string) (cmd *exec.Cmd
 	args = []string{"import", "--create", "-i", input, "--results", results, "--concurrency", "4", "--rate", "10/s", "--quiet"}
 	cmd = exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), relSimEnv(sim)...)
-	stderr = &syncBuffer{}
+	stderr = newSyncBuffer()
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
