@@ -77,9 +77,10 @@ const createdAtMargin = 10 * time.Minute
 const maxSettleRounds = 3
 
 // sender sends create, update and reply operations exactly once: every
-// write is preceded by a durable intent in the journal and followed by its
-// outcome; a write whose outcome is unknown is settled (looked up) before it
-// is ever resent, once no other write is in flight. startSender makes one
+// write is preceded by a durable intent in the journal, written when its
+// request holds its turn and is about to leave, and followed by its outcome;
+// a write whose outcome is unknown is settled (looked up) before it is ever
+// resent, once no other write is in flight. startSender makes one
 // with the tickets earlier runs created; then send each row, then close.
 type sender struct {
 	api    ticketWriter
@@ -102,8 +103,9 @@ type doubt struct {
 	intent pipeline.JournalEntry
 }
 
-// startSender returns a sender whose workers stop when ctx ends or close is
-// called. claimed are the tickets earlier runs of the import created: settling
+// startSender returns a sender whose workers stop sending when ctx ends or
+// at the first error; a write already sent still gets its outcome unless
+// opts.abort ends too. claimed are the tickets earlier runs of the import created: settling
 // an unknown create never takes one of them for its own.
 func startSender(ctx context.Context, api ticketWriter, opts senderOptions, claimed []int64) *sender {
 	s := &sender{api: api, opts: opts, parent: ctx, abort: opts.abort, claimed: map[int64]bool{}, resent: map[int]int{}}
