@@ -46,7 +46,7 @@ func (t *tally) fail(row int, cells []string, code, msg string) {
 		t.unknown++
 	}
 	t.mu.Unlock()
-	t.prog.Add(1)
+	pipeline.AddFailed(t.prog, 1)
 }
 
 // onResult is the sender's callback.
@@ -74,7 +74,7 @@ func (t *tally) writtenEarlier(e pipeline.JournalEntry) {
 	t.successes = append(t.successes, resultOf(e, ""))
 	t.earlier++
 	t.mu.Unlock()
-	t.prog.Add(1)
+	pipeline.AddDone(t.prog, 1)
 }
 
 // void records the writes the sender proved never sent or not applied.
