@@ -563,3 +563,31 @@ func TestRenamedOptionIsNoUpdate(t *testing.T) {
 		t.Fatalf("snapshot row %v: want the current labels", snap[0])
 	}
 }
+
+func TestMergeCarriesTheTicketsNotHandedOver(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "dataset"))
+	t1 := tk(1, "printer", map[string]string{"SelectField_1": "0"})
+	t2 := tk(2, "screen", map[string]string{"TextField_1": "kept"})
+	commitRun(t, s, 0, feed(t1, t2, tk(3, "mouse", nil)), nil, Options{})
+	t1b := t1
+	t1b.Subject, t1b.UpdatedAt = "printer jam", "2026-12-01 09:00:00 +0800"
+	fail := func(ctx context.Context, ids []int64) ([]udesk.Ticket, []int64, error) {
+		t.Fatalf("a merge looked up %v", ids)
+		return nil, nil, nil
+	}
+	r := commitRun(t, s, 1, feed(t1b, tk(4, "keyboard", nil)), fail, Options{Merge: true})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 4, Inserted: 1, Updated: 1, Unchanged: 2})
+	var got []string
+	for _, row := range readTable(t, s, TableTickets, r.Run.Run) {
+		got = append(got, row["id"]+" "+row["subject"]+" "+row["备注"]+" "+row["_run"])
+	}
+	want := []string{"1 printer jam  20261201T030000Z", "2 screen kept 20261201T030000Z", "3 mouse  20261201T030000Z", "4 keyboard  20261201T030000Z"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("merged snapshot\n%q\nwant\n%q", got, want)
+	}
+	for _, c := range readTable(t, s, TableChanges, r.Run.Run) {
+		if c["op"] == OpDelete {
+			t.Fatalf("a merge deleted %v", c)
+		}
+	}
+}
