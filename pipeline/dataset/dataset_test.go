@@ -591,3 +591,12 @@ func TestMergeCarriesTheTicketsNotHandedOver(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeOfDayValueIsUnchangedWhenRead(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "dataset"))
+	cat := []udesk.Field{{Name: "TextField_4", Label: "时间", ContentType: udesk.TypeTime}}
+	tick := tk(1, "a", map[string]string{"TextField_4": "14:58:30"})
+	commitRun(t, s, 0, feed(tick), nil, Options{Catalog: cat})
+	r := commitRun(t, s, 1, feed(tick), nil, Options{Catalog: cat})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 1, Unchanged: 1})
+}
