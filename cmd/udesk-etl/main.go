@@ -64,6 +64,7 @@ func commands() []command {
 		{"convert", "map a file as import would, without the API", runConvertCommand},
 		{"fields", "print the ticket field catalog, or save it with -o", runFieldsCommand},
 		{"filters", "list ticket filters", runFiltersCommand},
+		{"sync", "keep a Parquet dataset of the tickets up to date: snapshot, changes, field history per run", runSyncCommand},
 		{"sim", "serve the built-in Udesk simulator", runSimCommand},
 		{"version", "print the version", runVersionCommand},
 	}

@@ -342,26 +342,23 @@ const updatedLayout = "2006-01-02 15:04:05 -0700"
 // planLine states what this run and the other kind of run cost: requests
 // and time at the budget. total is this run's listing total.
 func (o *Options) planLine(p plan, total int) string {
-	full, changed := "", ""
-	if p.full {
-		full = fmt.Sprintf("this full run lists %d tickets: %s + 1 per ticket of the previous run not listed", total, o.cost(total))
-		changed = "a --changed-filter run lists only the filter's C tickets: ⌈C/100⌉ + 2 requests"
-		if o.ChangedFilter == 0 {
-			changed += " (e.g. " + o.cost(100) + " for 100)"
-		}
-	} else {
-		changed = fmt.Sprintf("this changed-filter run lists %d tickets: %s", total, o.cost(total))
-		full = fmt.Sprintf("a full run lists about %d tickets: %s + 1 per vanished ticket", p.previous.Counts.Tickets, o.cost(int(p.previous.Counts.Tickets)))
+	changed := "a --changed-filter run of C tickets: ⌈C/100⌉ + 2 requests (" + o.cost(100) + " for 100)"
+	if !p.full {
+		changed = fmt.Sprintf("this changed-filter run of %d tickets: %s", total, o.cost(total))
 	}
+	full := fmt.Sprintf("this full run of %d tickets: %s", total, o.cost(total))
+	if !p.full {
+		full = fmt.Sprintf("a full run of about %d tickets: %s", p.previous.Counts.Tickets, o.cost(int(p.previous.Counts.Tickets)))
+	}
+	full += ", plus 1 per ticket of the previous run not listed"
 	if p.full {
 		return "sync plan: " + full + "; " + changed
 	}
 	return "sync plan: " + changed + "; " + full
 }
 
-// cost is the requests a listing of n tickets takes (its pages, the end
-// check of a listing of several pages, the field catalog) and their time
-// at the budget.
+// cost is the requests a listing of n tickets takes and their time at the
+// budget.
 func (o *Options) cost(n int) string {
 	req := Requests(n)
 	if o.Rate.Limit <= 0 || math.IsInf(float64(o.Rate.Limit), 1) {
