@@ -105,4 +105,3 @@ func versityBinary(t testing.TB) string {
 	}
 	return bin
 }
-
