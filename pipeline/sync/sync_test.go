@@ -13,6 +13,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
+	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -404,5 +405,49 @@ func (c cancelAfterPlan) Logf(format string, args ...any) {
 	c.logs.Logf(format, args...)
 	if strings.HasPrefix(fmt.Sprintf(format, args...), "sync plan") {
 		c.cancel()
+	}
+}
+
+// A vanished ticket whose lookup fails is not taken as deleted: the run
+// fails and commits nothing.
+func TestUnconfirmedDeleteFailsTheRun(t *testing.T) {
+	tn := newTenant(t, udesktest.Options{Tickets: 300, Seed: 6})
+	dir := filepath.Join(t.TempDir(), "dataset")
+	opts := tn.options(dir)
+	tn.syncOK(t, opts)
+	tn.DeleteTicket(42)
+	tn.FailNext(udesktest.EndpointTicket, udesktest.Fault500, 100)
+	c, err := udesk.NewClient(udesk.Config{BaseURL: tn.URL(), Signer: udesk.NewMD5Signer(tn.Secret()), MaxAttempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), c, opts)
+	if err == nil || !strings.Contains(err.Error(), "ticket 42") || !strings.Contains(err.Error(), "not confirmed") {
+		t.Fatalf("got %v, want the unconfirmed delete of ticket 42", err)
+	}
+	if runs := published(t, dir); len(runs) != 1 {
+		t.Fatalf("%d runs published", len(runs))
+	}
+}
+
+func TestSchemaFreezeFailsOnDrift(t *testing.T) {
+	tn := newTenant(t, udesktest.Options{Tickets: 300, Seed: 6})
+	dir := filepath.Join(t.TempDir(), "dataset")
+	opts := tn.options(dir)
+	opts.Schema = dataset.SchemaFreeze
+	tn.syncOK(t, opts)
+	tn.RelabelField("TextField_2", "说明")
+	_, err := Run(context.Background(), tn.client, opts)
+	var de *dataset.DriftError
+	if !errors.As(err, &de) || len(de.Drift) != 1 || de.Drift[0].Kind != dataset.DriftRelabel {
+		t.Fatalf("got %v, want the relabel as drift", err)
+	}
+	if runs := published(t, dir); len(runs) != 1 {
+		t.Fatalf("%d runs published under freeze with drift", len(runs))
+	}
+	opts.Schema = dataset.SchemaEvolve
+	rep, _ := tn.syncOK(t, opts)
+	if len(rep.Drift) != 1 || !strings.Contains(strings.Join(rep.Notes, "\n"), "drift: relabelled field TextField_2") {
+		t.Fatalf("evolve run: drift %v, notes %q", rep.Drift, rep.Notes)
 	}
 }
