@@ -19,12 +19,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -361,7 +361,7 @@ func (o *Options) planLine(p plan, total int) string {
 // budget.
 func (o *Options) cost(n int) string {
 	req := Requests(n)
-	if o.Rate.Limit <= 0 || math.IsInf(float64(o.Rate.Limit), 1) {
+	if o.Rate.Limit <= 0 || o.Rate.Limit == rate.Inf {
 		return fmt.Sprintf("%d requests (no budget)", req)
 	}
 	secs := float64(req) / float64(o.Rate.Limit)
