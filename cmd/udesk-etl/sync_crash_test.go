@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
-	"github.com/udesk-etl/udesk-etl/sources"
+	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -54,33 +54,17 @@ func TestSyncSurvivesSIGKILL(t *testing.T) {
 			t.Fatal(err)
 		}
 		stop := make(chan struct{})
-		killWhen := func(ready func() bool, pause time.Duration) {
-			go func() {
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Millisecond):
-					}
-					if ready() {
-						time.Sleep(pause)
-						cmd.Process.Signal(syscall.SIGKILL)
-						return
-					}
-				}
-			}()
-		}
 		var point string
 		switch {
 		case kills < 2: // while fetching
 			target := 1 + rng.IntN(12)
 			base := sim.Requests()[udesktest.EndpointList]
 			point = fmt.Sprintf("after %d more page requests", target)
-			killWhen(func() bool { return sim.Requests()[udesktest.EndpointList]-base >= target }, 0)
+			killWhen(cmd, stop, func() bool { return sim.Requests()[udesktest.EndpointList]-base >= target }, 0)
 		case kills < 4: // while committing: the commit's staging folder exists
 			pause := time.Duration(rng.Int64N(int64(80 * time.Millisecond)))
 			point = fmt.Sprintf("%v into the commit", pause)
-			killWhen(func() bool {
+			killWhen(cmd, stop, func() bool {
 				staged, _ := filepath.Glob(filepath.Join(dir, ".udesk-etl", "*", "snap-*", "dataset-*"))
 				return len(staged) > 0
 			}, pause)
@@ -151,18 +135,8 @@ func wholeRuns(t *testing.T, ds string) []dataset.Run {
 	}
 	for _, r := range runs {
 		for _, table := range []string{dataset.TableTickets, dataset.TableChanges, dataset.TableHistory} {
-			p, err := sources.OpenParquet(filepath.Join(ds, table, "run="+r.Run, "part-00000.parquet"))
-			if err != nil {
-				t.Fatalf("run %s is published but its %s file is not whole: %v", r.Run, table, err)
-			}
-			n := 0
-			for {
-				if _, err := p.Next(context.Background()); err != nil {
-					break
-				}
-				n++
-			}
-			p.Close()
+			_, rows := datasettest.ReadTable(t, filepath.Join(ds, table, "run="+r.Run, "part-00000.parquet"))
+			n := len(rows)
 			if table == dataset.TableTickets && int64(n) != r.Counts.Tickets {
 				t.Fatalf("run %s: snapshot has %d rows, its line says %d", r.Run, n, r.Counts.Tickets)
 			}

@@ -3,7 +3,6 @@ package dataset
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/sources"
+	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -73,26 +72,7 @@ func readTable(t *testing.T, s *Store, table, run string) []map[string]string {
 	if err := s.download(context.Background(), partKey(table, run), path); err != nil {
 		t.Fatal(err)
 	}
-	r, err := sources.OpenParquet(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var rows []map[string]string
-	for {
-		rec, err := r.Next(context.Background())
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]string{}
-		for i, h := range r.Header() {
-			m[h] = rec.Cells[i]
-		}
-		rows = append(rows, m)
-	}
+	_, rows := datasettest.ReadTable(t, path)
 	slices.SortStableFunc(rows, func(a, b map[string]string) int {
 		if c := strings.Compare(a["id"], b["id"]); c != 0 {
 			return c

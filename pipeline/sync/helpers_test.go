@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
-	"github.com/udesk-etl/udesk-etl/sources"
+	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -95,27 +94,9 @@ func (tn *tenant) syncOK(t *testing.T, opts Options) (*Report, int) {
 // row, column -> cell as the CSV export writes it, sorted by id.
 func table(t *testing.T, dir, name, run string) (header []string, rows []map[string]string) {
 	t.Helper()
-	r, err := sources.OpenParquet(filepath.Join(dir, name, "run="+run, "part-00000.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for {
-		rec, err := r.Next(context.Background())
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]string{}
-		for i, h := range r.Header() {
-			m[h] = rec.Cells[i]
-		}
-		rows = append(rows, m)
-	}
+	header, rows = datasettest.ReadTable(t, filepath.Join(dir, name, "run="+run, "part-00000.parquet"))
 	sort.SliceStable(rows, func(i, j int) bool { return idOf(rows[i]) < idOf(rows[j]) })
-	return r.Header(), rows
+	return header, rows
 }
 
 func idOf(row map[string]string) int64 {
