@@ -14,7 +14,8 @@ import (
 func runStores(t *testing.T, fn func(t *testing.T, target string)) {
 	t.Run("folder", func(t *testing.T) { fn(t, filepath.Join(t.TempDir(), "dataset")) })
 	t.Run("s3", func(t *testing.T) {
-		fn(t, datasettest.StartS3(t)+"/reports/tickets")
+		bucket, _ := datasettest.StartS3(t)
+		fn(t, bucket+"/reports/tickets")
 	})
 }
 

@@ -14,7 +14,8 @@ import (
 // The same job against a bucket of a real S3-compatible server: the runs,
 // their counts and requests as with a folder, and the state kept locally.
 func TestSyncIntoABucket(t *testing.T) {
-	target := datasettest.StartS3(t) + "/reports/tickets/"
+	bucket, _ := datasettest.StartS3(t)
+	target := bucket + "/reports/tickets/"
 	tn := newTenant(t, udesktest.Options{Tickets: 1200, Seed: 8})
 	opts := tn.options(target)
 	opts.StateDir = filepath.Join(t.TempDir(), "state")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
+	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -52,10 +53,25 @@ func setField(t *udesktest.Ticket, name, v string) {
 	t.CustomFields = m
 }
 
+// Three syncs, with 40 tickets updated, 7 deleted, 12 created and a field
+// and an option relabelled before the second, into a folder and into a
+// bucket of the S3 test server.
 func TestSyncRecordsExactlyTheChanges(t *testing.T) {
+	t.Run("folder", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "dataset")
+		testExactChanges(t, dir, dir)
+	})
+	t.Run("s3", func(t *testing.T) {
+		bucket, files := datasettest.StartS3(t)
+		testExactChanges(t, bucket+"/reports/tickets", filepath.Join(files, "reports", "tickets"))
+	})
+}
+
+// testExactChanges syncs into target, whose files dir holds.
+func testExactChanges(t *testing.T, target, dir string) {
 	tn := newTenant(t, udesktest.Options{Tickets: 5000, Seed: 3})
-	dir := filepath.Join(t.TempDir(), "dataset")
-	opts := tn.options(dir)
+	opts := tn.options(target)
+	opts.StateDir = filepath.Join(t.TempDir(), "state")
 
 	r1, req := tn.syncOK(t, opts)
 	if r1.Run.Counts != (dataset.Counts{Tickets: 5000, Inserted: 5000}) || !r1.Full {
@@ -182,7 +198,7 @@ func TestSyncRecordsExactlyTheChanges(t *testing.T) {
 			t.Fatalf("third run: %d rows in %s, want none", len(rows), tbl)
 		}
 	}
-	if runs := published(t, dir); len(runs) != 3 || runs[2].Run != r3.Run.Run {
+	if runs := published(t, target); len(runs) != 3 || runs[2].Run != r3.Run.Run {
 		t.Fatalf("published runs %+v", runs)
 	}
 }

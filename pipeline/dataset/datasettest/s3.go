@@ -25,9 +25,11 @@ const (
 
 // StartS3 starts versitygw on a free loopback port with a temp folder
 // as its storage, points the AWS variables at it, stops it when t ends, and
-// returns the URL of its bucket, "s3://BUCKET". The test fails when versitygw
-// is not installed (make tools), unless UDESK_SKIP_S3_TESTS is set.
-func StartS3(t testing.TB) string {
+// returns the URL of its bucket, "s3://BUCKET", and the local folder where
+// the server keeps the bucket's objects as files (for reading them back).
+// The test fails when versitygw is not installed (make tools), unless
+// UDESK_SKIP_S3_TESTS is set.
+func StartS3(t testing.TB) (bucket, files string) {
 	t.Helper()
 	bin := versityBinary(t)
 	root := t.TempDir()
@@ -75,7 +77,7 @@ func StartS3(t testing.TB) string {
 	t.Setenv("AWS_ENDPOINT_URL", "http://"+addr)
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(root, "no-config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(root, "no-credentials"))
-	return "s3://" + testBucket
+	return "s3://" + testBucket, filepath.Join(root, testBucket)
 }
 
 // versityBinary finds .tools/bin/versitygw at the module's root.
