@@ -136,7 +136,7 @@ func arrowValue(a arrow.Array, i int) any {
 		return a.Value(i).ToTime()
 	case *array.Timestamp:
 		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
-	case *array.Time32: // a TimeOfDay column: its "15:04:05" string
+	case *array.Time32: // a time-of-day field, TIME(ms); the row holds "15:04:05"
 		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format(mapping.TimeLayout)
 	case *array.List:
 		start, end := a.ValueOffsets(i)
