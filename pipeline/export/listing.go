@@ -19,6 +19,7 @@ type Listing struct {
 
 	x   *fetcher
 	res *fetchResult
+	rs  renderStats
 }
 
 // ListingOptions say how FetchListing reads.
@@ -52,9 +53,22 @@ func FetchListing(ctx context.Context, api API, spool *pipeline.Spool, l udesk.L
 
 // Render hands each ticket of the listing to emit once, in batches (the
 // slice is reused after emit returns): dataset.TicketFeed's shape.
-func (l *Listing) Render(ctx context.Context, emit func([]udesk.Ticket) error) error {
-	_, err := l.x.Render(ctx, emit)
+func (l *Listing) Render(ctx context.Context, emit func([]udesk.Ticket) error) (err error) {
+	l.rs, err = l.x.Render(ctx, emit)
 	return err
+}
+
+// PossiblyMissing is, after Render, how many tickets the listing may have
+// left out: its total beyond the distinct tickets of the last pass, or how
+// far its totals disagreed when it was still changing during that pass.
+func (l *Listing) PossiblyMissing() int { return possiblyMissing(l.res, l.rs) }
+
+func possiblyMissing(res *fetchResult, rs renderStats) int {
+	missing := max(0, res.Total-rs.LastPass)
+	if !res.Stable {
+		missing = max(missing, res.Spread)
+	}
+	return missing
 }
 
 // Passes is how many times the listing was read (1 when it did not change

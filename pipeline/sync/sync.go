@@ -275,6 +275,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 	})
 	if !p.full {
 		feed = windowChecked(feed, o.ChangedFilter, p.previous.Started)
+		feed = completeChecked(feed, l, o.ChangedFilter)
 	}
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
 		Started: st.Started, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
@@ -333,6 +334,22 @@ func windowChecked(feed dataset.TicketFeed, filter int64, since time.Time) datas
 			err = &WindowError{Filter: filter, Oldest: oldest, Previous: since}
 		}
 		return err
+	}
+}
+
+// completeChecked fails a changed-filter run's feed, after it handed over
+// every ticket, when the listing may have left tickets out (it changed while
+// it was read): a ticket a merge misses is not looked up, so it would stay
+// stale until a full run.
+func completeChecked(feed dataset.TicketFeed, l *export.Listing, filter int64) dataset.TicketFeed {
+	return func(ctx context.Context, emit func([]udesk.Ticket) error) error {
+		if err := feed(ctx, emit); err != nil {
+			return err
+		}
+		if n := l.PossiblyMissing(); n > 0 {
+			return fmt.Errorf("changed filter %d changed while it was read: up to %d of its tickets may be missing, and a changed-filter run does not look them up; nothing was committed: run again with --fresh, or run a full sync (without --changed-filter)", filter, n)
+		}
+		return nil
 	}
 }
 

@@ -449,3 +449,20 @@ func TestSchemaFreezeFailsOnDrift(t *testing.T) {
 		t.Fatalf("evolve run: drift %v, notes %q", rep.Drift, rep.Notes)
 	}
 }
+
+// A changed filter that changes while it is read may leave tickets out,
+// which a merge would not look up: the run fails, commits nothing.
+func TestChangedFilterThatChangesWhileReadFails(t *testing.T) {
+	tn := newTenant(t, udesktest.Options{Tickets: 1000, Seed: 4, Churn: udesktest.Churn{Every: 1, Create: 6, Delete: 6}})
+	dir := filepath.Join(t.TempDir(), "dataset")
+	opts := tn.options(dir)
+	opts.ChangedFilter = 1
+	tn.syncOK(t, opts)
+	_, err := Run(context.Background(), tn.client, opts)
+	if err == nil || !strings.Contains(err.Error(), "changed while it was read") {
+		t.Fatalf("got %v, want the incomplete listing refused", err)
+	}
+	if runs := published(t, dir); len(runs) != 1 {
+		t.Fatalf("%d runs published", len(runs))
+	}
+}
