@@ -21,6 +21,9 @@ type state struct {
 	Dataset  string    `json:"dataset"`
 	Selector string    `json:"selector"`
 	Started  time.Time `json:"started"`
+	// Requests made by the earlier attempts that ended (a killed one's are
+	// not counted).
+	Requests int64 `json:"requests,omitempty"`
 }
 
 const stateFile = "sync.json"
@@ -69,11 +72,15 @@ func (o *Options) startOrResume(dir string, spool **pipeline.Spool, resumed bool
 		started = next
 	}
 	st = &state{Version: 1, URL: o.Tenant, Dataset: where, Selector: p.selector, Started: started}
+	return st, true, writeState(*spool, st)
+}
+
+func writeState(spool *pipeline.Spool, st *state) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
-		return nil, false, err
+		return err
 	}
-	return st, true, (*spool).WriteFile(stateFile, append(b, '\n'))
+	return spool.WriteFile(stateFile, append(b, '\n'))
 }
 
 // readState reads the spool's state; nil when it has none.

@@ -231,8 +231,20 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 		return rep, finish(spool, rep)
 	}
 
-	res, err := o.commit(ctx, api, spool, store, p, st, rep)
+	// The run's line counts the requests of every attempt that ended.
+	requests := o.Requests
+	if requests != nil {
+		base := requests()
+		requests = func() int64 { return st.Requests + o.Requests() - base }
+	}
+	res, err := o.commit(ctx, api, spool, store, p, st, requests, rep)
 	if err != nil {
+		if requests != nil {
+			st.Requests = requests()
+			if werr := writeState(spool, st); werr != nil {
+				return rep, errors.Join(err, werr)
+			}
+		}
 		return rep, err
 	}
 	rep.Run, rep.Drift = res.Run, res.Drift
@@ -246,7 +258,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 }
 
 // commit fetches the run's listing and commits it to the dataset.
-func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, store *dataset.Store, p plan, st *state, rep *Report) (*dataset.Result, error) {
+func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, store *dataset.Store, p plan, st *state, requests func() int64, rep *Report) (*dataset.Result, error) {
 	prog := o.Observer.Phase("sync", "tickets", 0)
 	planned := false
 	l, err := export.FetchListing(ctx, api, spool, p.listing, export.ListingOptions{
@@ -279,7 +291,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 	}
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
 		Started: st.Started, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
-		Selector: p.selector, Merge: !p.full, Requests: o.Requests, TempDir: spool.Dir(), Now: o.Now,
+		Selector: p.selector, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
 	})
 	if err != nil {
 		return nil, err

@@ -352,6 +352,8 @@ func TestInterruptedSyncResumesAsTheSameRun(t *testing.T) {
 	start := time.Now().Add(time.Hour)
 	opts.Now = func() time.Time { return start }
 	opts.Observer = &logs{}
+	opts.Requests = func() int64 { return int64(tn.requests()) }
+	before := tn.requests()
 	interrupted := opts
 	interrupted.Observer = cancelAfterPlan{&logs{}, cancel}
 	if _, err := Run(ctx, tn.client, interrupted); !errors.Is(err, context.Canceled) {
@@ -360,6 +362,7 @@ func TestInterruptedSyncResumesAsTheSameRun(t *testing.T) {
 	if runs := published(t, dir); len(runs) != 1 {
 		t.Fatalf("%d runs published by an interrupted run", len(runs))
 	}
+	mid := tn.requests()
 
 	later := start.Add(30 * time.Minute)
 	opts.Now = func() time.Time { return later }
@@ -369,6 +372,9 @@ func TestInterruptedSyncResumesAsTheSameRun(t *testing.T) {
 	}
 	if rep.Run.Run != dataset.RunID(start) || rep.Run.Counts.Updated != 1 {
 		t.Fatalf("resumed run %s %+v, want run %s with 1 update", rep.Run.Run, rep.Run.Counts, dataset.RunID(start))
+	}
+	if spent := int64(tn.requests() - before); rep.Run.Requests != spent || mid == before {
+		t.Fatalf("the run's line counts %d requests; both attempts made %d (the first %d)", rep.Run.Requests, spent, mid-before)
 	}
 
 	// Interrupted again, then resumed after more than ResumeWithin: a new run.
