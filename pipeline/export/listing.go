@@ -27,8 +27,10 @@ type ListingOptions struct {
 	Concurrency int               // requests in flight (default 4)
 	Progress    pipeline.Progress // counts the tickets read; nil shows nothing
 	// OnTotal, when set, is told the listing's total as each pass's page 1
-	// tells it.
+	// tells it; OnPass that the listing changed while it was read and is
+	// read again.
 	OnTotal func(total int)
+	OnPass  func(pass, max int)
 }
 
 // FetchListing reads into spool every page of the listing it does not hold
@@ -40,11 +42,8 @@ func FetchListing(ctx context.Context, api API, spool *pipeline.Spool, l udesk.L
 	if prog == nil {
 		prog = pipeline.Quiet{}.Phase("", "", 0)
 	}
-	onTotal := opts.OnTotal
-	if onTotal == nil {
-		onTotal = func(int) {}
-	}
-	x, res, fields, err := fetchWithCatalog(ctx, api, spool, Selector{Listing: l}, opts.Concurrency, prog, onTotal)
+	x, res, fields, err := fetchWithCatalog(ctx, api, spool, Selector{Listing: l}, opts.Concurrency, prog,
+		fetchHooks{OnTotal: opts.OnTotal, OnPass: opts.OnPass})
 	if err != nil {
 		return nil, err
 	}
@@ -78,11 +77,17 @@ func (l *Listing) Passes() int  { return l.res.Passes }
 func (l *Listing) Fetched() int { return l.res.Fetched }
 func (l *Listing) Held() int    { return l.res.Held }
 
+// fetchHooks are told what a fetch learns, beyond its progress; nil hooks
+// are not called.
+type fetchHooks struct {
+	OnTotal func(total int)     // each pass's total (the progress's total is their sum)
+	OnPass  func(pass, max int) // the listing changed while it was read: it is read again
+}
+
 // fetchWithCatalog fetches the selector into the spool with the field
 // catalog read once per snapshot, while page 1 is in flight: page 1 first,
-// as the other pages wait for its total_pages. onTotal is told each pass's
-// total (prog's total is their sum).
-func fetchWithCatalog(ctx context.Context, api API, spool *pipeline.Spool, sel Selector, concurrency int, prog pipeline.Progress, onTotal func(int)) (*fetcher, *fetchResult, []udesk.Field, error) {
+// as the other pages wait for its total_pages.
+func fetchWithCatalog(ctx context.Context, api API, spool *pipeline.Spool, sel Selector, concurrency int, prog pipeline.Progress, hooks fetchHooks) (*fetcher, *fetchResult, []udesk.Field, error) {
 	var fields []udesk.Field
 	var catalog errgroup.Group
 	startCatalog := sync.OnceFunc(func() {
@@ -98,8 +103,16 @@ func fetchWithCatalog(ctx context.Context, api API, spool *pipeline.Spool, sel S
 	x := &fetcher{
 		Spool: spool, Selector: sel, Pages: &beforePage{api, startCatalog}, Tickets: api,
 		PerPage: pageSize, Workers: concurrency,
-		OnTotal:   func(n int) { total += n; prog.SetTotal(int64(total)); onTotal(n) },
+		OnTotal: func(n int) {
+			total += n
+			prog.SetTotal(int64(total))
+			if hooks.OnTotal != nil {
+				hooks.OnTotal(n)
+			}
+		},
 		OnTickets: prog.Add,
+		OnHeld:    func(n int) { pipeline.AddDone(prog, n) },
+		OnPass:    hooks.OnPass,
 	}
 	res, err := x.Fetch(ctx)
 	prog.Finish()

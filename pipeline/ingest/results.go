@@ -45,7 +45,7 @@ func (t *tally) fail(row int, cells []string, code, msg string) {
 		t.unknown++
 	}
 	t.mu.Unlock()
-	t.prog.Add(1)
+	pipeline.AddFailed(t.prog, 1)
 }
 
 // onResult is the sender's callback.
@@ -73,7 +73,7 @@ func (t *tally) writtenEarlier(e pipeline.JournalEntry) {
 	t.successes = append(t.successes, resultOf(e, false))
 	t.earlier++
 	t.mu.Unlock()
-	t.prog.Add(1)
+	pipeline.AddDone(t.prog, 1)
 }
 
 // sending keeps a row's cells until its outcome, for errors.csv.
