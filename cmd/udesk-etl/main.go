@@ -113,7 +113,7 @@ is resumable: run the same command again after an interruption.`,
 	root.SetHelpFunc(func(c *cobra.Command, _ []string) { printHelp(c.OutOrStdout(), c) })
 	root.SetUsageFunc(func(c *cobra.Command) error { printHelp(c.OutOrStdout(), c); return nil })
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newExportCommand(a), newImportCommand(a), newConvertCommand(a),
+	root.AddCommand(newExportCommand(a), newImportCommand(a), newConvertCommand(a), newSyncCommand(a),
 		newFieldsCommand(a), newFiltersCommand(a), newSimCommand(a), newVersionCommand(a))
 	return root
 }
