@@ -59,3 +59,14 @@ func SyncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// RemoveTemps removes from dir the temp files that writes through
+// WriteFileAtomic (or a spool's pages) left when their process was killed:
+// they are not state. The caller holds the folder's lock, so no live write
+// is among them.
+func RemoveTemps(dir string) {
+	stale, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+	for _, p := range stale {
+		os.Remove(p)
+	}
+}

@@ -79,12 +79,8 @@ func OpenSpool(stateDir string, fresh bool) (s *Spool, resumed bool, err error) 
 			if !fresh {
 				// Temp files of writes a killed run left (pages, the
 				// manifest, the COMPLETE mark) are not state.
-				for _, d := range []string{last, filepath.Join(last, pagesDir)} {
-					stale, _ := filepath.Glob(filepath.Join(d, ".*.tmp-*"))
-					for _, p := range stale {
-						os.Remove(p)
-					}
-				}
+				RemoveTemps(last)
+				RemoveTemps(filepath.Join(last, pagesDir))
 				return &Spool{dir: last, unlock: unlock}, true, nil
 			}
 			if err := os.RemoveAll(last); err != nil {

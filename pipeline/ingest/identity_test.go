@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,5 +85,24 @@ func TestRunSecondRunAtOnceIsRefused(t *testing.T) {
 	rep, err := runImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{})
 	if err != nil || !rep.AlreadyImported {
 		t.Fatalf("third run: %v, %+v; want already imported", err, rep)
+	}
+}
+
+// A run killed while writing a state file leaves its temp file; the next run
+// of the import, holding the lock, removes it.
+func TestRunRemovesAKilledRunsTempFiles(t *testing.T) {
+	sim := newSim(t, udesktest.Options{})
+	in := filepath.Join(t.TempDir(), "t.csv")
+	ingesttest.WriteCSV(t, in, [][]string{{"subject", "content", "email"}, {"one", "c", "a@example.com"}})
+	rep := mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}, 0)
+	temp := filepath.Join(rep.State, ".fields.json.tmp-12345")
+	if err := os.WriteFile(temp, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := runImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}); err != nil || !rep.AlreadyImported {
+		t.Fatalf("re-run: %v %+v", err, rep)
+	}
+	if _, err := os.Stat(temp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed run's temp file is still there: %v", err)
 	}
 }

@@ -220,6 +220,7 @@ func (job *job) openState() (done bool, err error) {
 			return false, fmt.Errorf("--fresh: clearing %s: %w", job.dir, err)
 		}
 	}
+	pipeline.RemoveTemps(job.dir) // a killed run's half-written catalog
 	job.obs.Logf("state: %s", job.dir)
 	prev, err := pipeline.ReadJournal(job.journalPath())
 	if errors.Is(err, os.ErrNotExist) {
