@@ -24,11 +24,14 @@ type PlanReport struct {
 	CommentedUpdates int64
 	Replies          int64
 	TicketReads      int64  // reads before the writes (EditOptions.CheckConflicts)
+	ListRequests     int64  // an upsert's listing of the tickets for the key index
+	Unchanged        int64  // upsert rows whose ticket already holds their values
 	ErrorsFile       string // the rejected rows
 	// Changes are the round trip's changed fields, nil without originals.
 	Changes []mapping.Change
 
-	ed *editRun
+	ed  *editRun
+	ups *upsertRun
 }
 
 // Writes is the number of writes the import would send.
@@ -53,9 +56,14 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	if err != nil {
 		return nil, err
 	}
+	p := &PlanReport{ed: ed}
+	if p.ups, _ = ops.(*upsertRun); p.ups != nil {
+		if p.ups.index, err = listKeys(ctx, api, p.ups.u.KeyField(), obs); err != nil {
+			return nil, err
+		}
+	}
 	prog := obs.Phase("checking", "rows", 0)
 	t := newTally(prog)
-	p := &PlanReport{ed: ed}
 	p.Read, err = mapRows(ctx, f, ops, t, rowSteps{emit: func(_ pipeline.Record, op mapping.Operation) error {
 		prog.Add(1)
 		switch {
@@ -76,7 +84,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	}
 	dir := opts.Results
 	if dir == "" {
-		dir = defaultResultsDir(input.Path, opts.Op.String()+"-dryrun", time.Now())
+		dir = defaultResultsDir(input.Path, opts.opName()+"-dryrun", time.Now())
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("results folder: %w", err)
@@ -94,6 +102,11 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	p.SetFact("updates", p.Updates)
 	p.SetFact("commented_updates", p.CommentedUpdates)
 	p.SetFact("replies", p.Replies)
+	if p.ups != nil {
+		p.ListRequests, p.Unchanged = int64(p.ups.index.Pages), p.ups.unchanged
+		p.Changes = p.ups.changes
+		p.ups.finish(&p.Report, rollbackInfo{})
+	}
 	return p, ed.finish(&p.Report)
 }
 
@@ -102,6 +115,9 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 // (written spec by the user).
 func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 	p.ed.printDiff(w)
+	if p.ups != nil {
+		p.ups.printPlan(w)
+	}
 	fmt.Fprintf(w, "dry run: %d rows read, %d would be sent, %d rejected", p.Read, p.Writes(), p.Failed)
 	if p.Failed > 0 {
 		fmt.Fprintf(w, " (see %s)", p.ErrorsFile)
@@ -120,12 +136,15 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 	if p.TicketReads > 0 {
 		fmt.Fprintf(w, " + %d ticket reads (--check-conflicts)", p.TicketReads)
 	}
+	if p.ListRequests > 0 {
+		fmt.Fprintf(w, " + %d listing pages (the key index)", p.ListRequests)
+	}
 	fmt.Fprintln(w, " + 1 field catalog read (done)")
 	if r.Limit == rate.Inf || r.Limit <= 0 {
 		fmt.Fprintf(w, "time: no request budget (%s): bounded by latency and --concurrency\n", spec)
 		return
 	}
-	secs := math.Max(0, float64(p.Writes()+p.TicketReads-int64(r.Burst))) / float64(r.Limit)
+	secs := math.Max(0, float64(p.Writes()+p.TicketReads+p.ListRequests-int64(r.Burst))) / float64(r.Limit)
 	fmt.Fprintf(w, "time: about %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n",
 		(time.Duration(secs * float64(time.Second))).Round(time.Second), spec)
 }

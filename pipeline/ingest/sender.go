@@ -39,7 +39,8 @@ type result struct {
 	action     string // set on success
 	code       string // set on failure
 	message    string
-	reconciled bool // a create found on the server after its outcome was unknown
+	reconciled bool     // a create found on the server after its outcome was unknown
+	cells      []string // the input row's cells, for success.csv
 }
 
 func resultOf(e pipeline.JournalEntry, reconciled bool) result {
@@ -162,11 +163,14 @@ func (s *sender) write(ctx context.Context, op mapping.Operation) error {
 	row := op.Pos.Row
 	intent := pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: row, At: time.Now()}
 	if op.Kind == mapping.Create && s.opts.markerField != "" {
-		intent.Key = marker(s.opts.runID, row)
-		if op.Create.TicketField == nil {
-			op.Create.TicketField = map[string]string{}
+		// An upsert's create carries its key, which is its marker.
+		if intent.Key = op.Create.TicketField[s.opts.markerField]; intent.Key == "" {
+			intent.Key = marker(s.opts.runID, row)
+			if op.Create.TicketField == nil {
+				op.Create.TicketField = map[string]string{}
+			}
+			op.Create.TicketField[s.opts.markerField] = intent.Key
 		}
-		op.Create.TicketField[s.opts.markerField] = intent.Key
 	}
 	if err := s.opts.journal.Append(intent); err != nil {
 		return err
