@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -47,6 +49,9 @@ func writeRollback(dir string, changes []mapping.Change, info *rollbackInfo) err
 	}
 	for _, c := range changes {
 		recs[row[c.ID]][col[c.Field]] = mapping.EscapeFormula(c.Old)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("results folder: %w", err)
 	}
 	*info = rollbackInfo{path: filepath.Join(dir, "rollback.csv"), tickets: len(recs), fields: len(changes), empty: emptyBefore(changes)}
 	return writeCSVFile(info.path, append([][]string{header}, recs...))
