@@ -74,8 +74,12 @@ func registerEdit(fs *flag.FlagSet, e *ingest.EditOptions) {
 
 func runImportCommand(ctx context.Context, a *app, args []string) error {
 	var o importOptions
-	fs := newFlagSet(a, "import", "(--create|--update|--reply) -i FILE [options]")
+	fs := newFlagSet(a, "import", "(--create|--update|--reply|--upsert --key FIELD) -i FILE [options]")
 	op := opFlags(fs, 0)
+	var upsert bool
+	fs.BoolVar(&upsert, "upsert", false, "make each row true in Udesk, keyed by --key: create it, update only the fields that differ, or send nothing")
+	fs.StringVar(&o.opts.UpsertKey, "key", "", "--upsert: the text custom `FIELD` (field_name or label) that holds each row's source id")
+	fs.IntVar(&o.opts.Limit, "limit", 0, "handle only the first `N` rows (a pilot); the same command without --limit continues after them")
 	o.inputOptions.register(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check every row and print the plan; send no write")
 	fs.StringVar(&o.opts.Results, "results", "", "write success.csv and errors.csv into `DIR` (default: a folder beside the input)")
@@ -89,8 +93,17 @@ func runImportCommand(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	var err error
-	if o.opts.Op, err = op(); err != nil {
-		return err
+	switch _, opErr := op(); {
+	case upsert && o.opts.UpsertKey == "":
+		return usagef("--upsert needs --key FIELD: the text custom field that holds each row's source id")
+	case upsert && opErr == nil:
+		return usagef("choose one of --create, --update, --reply and --upsert, not several")
+	case !upsert && o.opts.UpsertKey != "":
+		return usagef("--key applies to --upsert only")
+	case !upsert:
+		if o.opts.Op, err = op(); err != nil {
+			return err
+		}
 	}
 	if o.in.Path == "" {
 		return usagef("no input: pass -i FILE")
@@ -113,6 +126,9 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		o.opts.Tenant = a.getenv("UDESK_URL")
 	}
 	command := "import --" + o.opts.Op.String()
+	if o.opts.UpsertKey != "" {
+		command = "import --upsert"
+	}
 	if o.dryRun {
 		p, err := ingest.Plan(ctx, client, o.in, o.opts)
 		if err != nil {
