@@ -70,13 +70,21 @@ func TestZendeskSample(t *testing.T) {
 	}
 	var got []*udesk.NewTicket
 	var rows []int
-	err = Convert(context.Background(), r, im, func(op Operation) error {
+	for {
+		rec, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		op, err := im.Operation(rec)
+		if err != nil {
+			t.Errorf("row %d: %v", rec.Pos.Row, err)
+			continue
+		}
 		got = append(got, op.Create)
 		rows = append(rows, op.Pos.Row)
-		return nil
-	}, func(rec pipeline.Record, err error) { t.Errorf("row %d: %v", rec.Pos.Row, err) })
-	if err != nil {
-		t.Fatal(err)
 	}
 	marker := "migrated from Zendesk"
 	want := []*udesk.NewTicket{
@@ -199,37 +207,6 @@ func TestMappingJSONAndOptions(t *testing.T) {
 	// A value translated to nothing is empty.
 	_, err = im.Operation(rec(3, "-", "b"))
 	wantErr(t, err, `row 3 column "Title": is empty`)
-}
-
-// Convert hands bad rows to bad with their record, good ones to emit, and
-// stops at a reader's non-row error or emit's error.
-func TestConvert(t *testing.T) {
-	im := mustImporter(t, Reply, []string{"id", "reply_content", "email"}, nil)
-	readErr := &pipeline.RowError{Pos: pipeline.Position{File: "in.csv", Row: 3}, Err: errors.New("bad quote")}
-	r := &sliceReader{header: []string{"id", "reply_content", "email"},
-		recs: []pipeline.Record{rec(2, "1", "hi", "a@x.example"), rec(3), rec(4, "x", "hi", "a@x.example"), rec(5, "2", "yo", "b@x.example")},
-		errs: map[int]error{1: readErr}}
-	var ids []int64
-	var bad []int
-	err := Convert(context.Background(), r, im, func(op Operation) error { ids = append(ids, op.ID); return nil },
-		func(rec pipeline.Record, err error) { bad = append(bad, rec.Pos.Row) })
-	if err != nil || !reflect.DeepEqual(ids, []int64{1, 2}) || !reflect.DeepEqual(bad, []int{3, 4}) {
-		t.Errorf("err %v ids %v bad %v", err, ids, bad)
-	}
-	fatal := errors.New("disk gone")
-	r = &sliceReader{recs: []pipeline.Record{rec(2, "1", "hi", "a@x.example")}, errs: map[int]error{0: fatal}}
-	if err := Convert(context.Background(), r, im, nil, nil); !errors.Is(err, fatal) {
-		t.Errorf("reader error: %v", err)
-	}
-	r = &sliceReader{recs: []pipeline.Record{rec(2, "1", "hi", "a@x.example")}}
-	if err := Convert(context.Background(), r, im, func(Operation) error { return fatal }, nil); !errors.Is(err, fatal) {
-		t.Errorf("emit error: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := Convert(ctx, r, im, nil, nil); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled: %v", err)
-	}
 }
 
 func TestOperationJSON(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package benchreport
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func TestBenchReport(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	a := &app{stdout: &bytes.Buffer{}, stderr: &stderr}
-	o := &benchOptions{exe: build(t, "../udesk-etl", "udesk-etl"), self: build(t, ".", "udesk-etl-bench"), sizes: []int{300, 700}, workDir: t.TempDir(),
+	o := &benchOptions{exe: build(t, "../../cmd/udesk-etl", "udesk-etl"), self: build(t, "../../cmd/udesk-etl-bench", "udesk-etl-bench"), sizes: []int{300, 700}, workDir: t.TempDir(),
 		budgetTickets: 250, budgetRows: 6, budgetRate: 20, budgetLatency: 50 * time.Millisecond}
 	rep, err := runBench(context.Background(), a, o)
 	if err != nil {

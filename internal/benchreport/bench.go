@@ -1,11 +1,11 @@
-// Command udesk-etl-bench measures udesk-etl against the embedded simulator
+// Package benchreport measures udesk-etl against the embedded simulator
 // over loopback HTTP and writes the report BENCHMARKS.md (make bench). It
 // runs the tool's export and import as child processes, each started through
 // a small `udesk-etl-bench --measure` process of its own, so that each run's
 // peak memory is that child's alone (the simulator serves from this process),
 // and it takes request counts both from the child's --report and from the
 // simulator's own log: every figure in the report is measured by this run.
-package main
+package benchreport
 
 import (
 	"bufio"
@@ -57,7 +57,7 @@ type app struct {
 	stdout, stderr io.Writer
 }
 
-func main() {
+func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := runBenchCommand(ctx, &app{os.Stdin, os.Stdout, os.Stderr}, os.Args[1:])
 	stop()

@@ -1,4 +1,4 @@
-package main
+package benchreport
 
 import (
 	"fmt"
@@ -18,15 +18,26 @@ func benchNotes(rep *benchReport) []string {
 	std, stdOK := goBenchMetric(rep.GoBench, "BenchmarkDecodePageEncodingJSON", "ns/op")
 	fastA, _ := goBenchMetric(rep.GoBench, "BenchmarkDecodePage/fast", "allocs/op")
 	stdA, _ := goBenchMetric(rep.GoBench, "BenchmarkDecodePageEncodingJSON", "allocs/op")
-	decode := "Optimised: decoding of ticket pages (the export's main cost, done twice per page: when fetched and when rendered from the spool). " +
-		"udesk.DecodePage now reads the API's usual form in one pass over the bytes, with strings sliced from one copy of the body " +
-		"(udesk/decode_fast.go); anything else (numbers where strings belong, keys in another case, invalid JSON) falls back to encoding/json, " +
-		"and FuzzDecodePageFast checks that both give the same result."
+	decode := "Decision: ticket pages are decoded with github.com/bytedance/sonic (string validation on), not with a hand-written decoder. " +
+		"The project had one (540 lines, positional key indexes, unsafe); on the same 100-ticket page it measured 0.90 ms against sonic's 1.28 ms " +
+		"(medians of 20 runs on 2 shared cores: hand-written 110.8k tickets/s, sonic 78.3k, goccy/go-json 77.3k, json v2 44.0k, encoding/json 28.8k). " +
+		"A 1.4x gain on a stage that is not the export's bottleneck (the fetch is) did not pay for 540 lines of unsafe code, so it went; " +
+		"sonic was chosen over goccy/go-json because it agreed with encoding/json on the decoder's fuzz corpus (keys in another case, control " +
+		"characters, invalid UTF-8) where goccy did not. Pages sonic refuses fall back to encoding/json."
 	if fastOK && stdOK && fast > 0 {
 		decode += fmt.Sprintf(" Measured in this run on a 100-ticket page (best of the Go benchmark's runs): %.2f ms against %.2f ms for encoding/json alone (%.1fx faster, %.0f against %.0f allocations).",
 			fast/1e6, std/1e6, std/fast, fastA, stdA)
 	}
 	notes = append(notes, decode)
+	xlsx := "Decision: XLSX input is read by our own streaming reader (sources/xlsx.go), not excelize's Rows. On a 100k-row export " +
+		"(BenchmarkXLSXReaders) ours read 27.3k rows/s with 10.8M allocations and a 9.2 MB peak heap, excelize's Rows 3.3k rows/s formatted " +
+		"(1.42 GB allocated) and 21.2k rows/s with raw values (880 MB allocated). Speed alone would not justify it; it stays because excelize's " +
+		"raw mode gives dates as serial numbers without the cell's style while streaming, cannot tell a text cell from a number (formula " +
+		"escaping depends on it) nor a formula without a saved value from an empty cell, and has no limits against zip bombs."
+	if r, ok := goBenchMetric(rep.GoBench, "BenchmarkXLSXReaders/ours", "rows/s"); ok {
+		xlsx += fmt.Sprintf(" Measured in this run: ours %.0f rows/s.", r)
+	}
+	notes = append(notes, xlsx)
 	row := "Optimised: mapping.Exporter.Row boxes select labels and the few values of status, priority, platform and content_type once per export " +
 		"instead of once per row (26 allocations per row before, with BenchmarkExporterRow's ticket)."
 	if a, ok := goBenchMetric(rep.GoBench, "BenchmarkExporterRow", "allocs/op"); ok {
