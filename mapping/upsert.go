@@ -106,29 +106,57 @@ func (u *Upserter) Create(rec pipeline.Record) (Operation, error) {
 // ticket's value as an export writes it). An empty cell leaves the field as
 // it is. ErrUnchanged: nothing differs.
 func (u *Upserter) Update(rec pipeline.Record, current *udesk.Ticket) (Operation, []Change, error) {
-	row := u.exp.Row(current)
-	use := make([]bool, len(u.update.bindings))
+	cells := make([]string, u.idCell+1)
+	copy(cells, rec.Cells)
+	cells[u.idCell] = strconv.FormatInt(current.ID, 10)
+	rec = pipeline.Record{Pos: rec.Pos, Cells: cells}
+	use, changes := u.update.differing(u.exp, rec, current)
+	if len(changes) == 0 {
+		return Operation{Pos: rec.Pos, Kind: Update, ID: current.ID}, nil, ErrUnchanged
+	}
+	op, err := u.update.operation(rec, func(j int) bool { return use[j] })
+	return op, changes, err
+}
+
+// differing compares an update row with the ticket as it is: which bindings
+// set a value that differs from the ticket's (and the id's), and the changes.
+func (im *Importer) differing(exp *Exporter, rec pipeline.Record, current *udesk.Ticket) ([]bool, []Change) {
+	row := exp.Row(current)
+	use := make([]bool, len(im.bindings))
 	var changes []Change
-	for j := range u.update.bindings {
-		b := &u.update.bindings[j]
+	for j := range im.bindings {
+		b := &im.bindings[j]
 		if b.t.a == attrID {
 			use[j] = true
 			continue
 		}
 		v := b.value(rec.Cells)
-		now, ok := u.exp.current(row, b.t)
+		now, ok := exp.current(row, b.t)
 		if blank(v) || !ok || sameValue(b.t, now, v) {
 			continue
 		}
 		use[j] = true
 		changes = append(changes, Change{Row: rec.Pos.Row, ID: current.ID, Column: b.header, Field: b.t.name, Old: now, New: v, bind: j})
 	}
-	if len(changes) == 0 {
-		return Operation{Pos: rec.Pos, Kind: Update, ID: current.ID}, nil, ErrUnchanged
-	}
-	cells := make([]string, u.idCell+1)
-	copy(cells, rec.Cells)
-	cells[u.idCell] = strconv.FormatInt(current.ID, 10)
-	op, err := u.update.operation(pipeline.Record{Pos: rec.Pos, Cells: cells}, func(j int) bool { return use[j] })
-	return op, changes, err
+	return use, changes
+}
+
+// Previous reads what the rows of an update file would overwrite, for a
+// rollback: each field a row sets whose value differs from the ticket's.
+type Previous struct {
+	im  *Importer
+	exp *Exporter
+}
+
+// NewPrevious prepares the comparison for an update Importer.
+func NewPrevious(im *Importer) *Previous {
+	return &Previous{im: im, exp: NewExporter(im.cat, ExportOptions{})}
+}
+
+// Changes are the fields rec would change on current, with the ticket's
+// value as Old. Fields the ticket does not show (tags, followers, a comment)
+// are not among them: they cannot be read back.
+func (p *Previous) Changes(rec pipeline.Record, current *udesk.Ticket) []Change {
+	_, changes := p.im.differing(p.exp, rec, current)
+	return changes
 }

@@ -79,6 +79,7 @@ func runImportCommand(ctx context.Context, a *app, args []string) error {
 	var upsert bool
 	fs.BoolVar(&upsert, "upsert", false, "make each row true in Udesk, keyed by --key: create it, update only the fields that differ, or send nothing")
 	fs.StringVar(&o.opts.UpsertKey, "key", "", "--upsert: the text custom `FIELD` (field_name or label) that holds each row's source id")
+	fs.BoolVar(&o.opts.Rollback, "rollback", false, "--update: read each ticket before the first update to save what it overwrites in rollback.csv (an upsert and a round-trip edit write it without reading)")
 	fs.IntVar(&o.opts.Limit, "limit", 0, "handle only the first `N` rows (a pilot); the same command without --limit continues after them")
 	o.inputOptions.register(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check every row and print the plan; send no write")

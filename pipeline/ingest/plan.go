@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,6 +25,7 @@ type PlanReport struct {
 	CommentedUpdates int64
 	Replies          int64
 	TicketReads      int64  // reads before the writes (EditOptions.CheckConflicts)
+	RollbackReads    int64  // reads of the tickets a plain update changes (Options.Rollback)
 	ListRequests     int64  // an upsert's listing of the tickets for the key index
 	Unchanged        int64  // upsert rows whose ticket already holds their values
 	ErrorsFile       string // the rejected rows
@@ -95,6 +97,9 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	}
 	p.Failed = t.failed()
 	p.TicketReads = ed.reads()
+	if opts.Rollback && ed == nil {
+		p.RollbackReads = p.Updates + p.CommentedUpdates
+	}
 	if ed != nil {
 		p.Changes = ed.changes
 	}
@@ -105,7 +110,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	if p.ups != nil {
 		p.ListRequests, p.Unchanged = int64(p.ups.index.Pages), p.ups.unchanged
 		p.Changes = p.ups.changes
-		p.ups.finish(&p.Report, rollbackInfo{})
+		p.ups.finish(&p.Report)
 	}
 	return p, ed.finish(&p.Report)
 }
@@ -132,9 +137,13 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 			fmt.Fprintf(w, "  %d %s\n", c.n, c.what)
 		}
 	}
+	p.printIrreversible(w)
 	fmt.Fprintf(w, "API calls: %d writes", p.Writes())
 	if p.TicketReads > 0 {
 		fmt.Fprintf(w, " + %d ticket reads (--check-conflicts)", p.TicketReads)
+	}
+	if p.RollbackReads > 0 {
+		fmt.Fprintf(w, " + %d ticket reads (--rollback: each ticket is read first to save what the update overwrites in rollback.csv)", p.RollbackReads)
 	}
 	if p.ListRequests > 0 {
 		fmt.Fprintf(w, " + %d listing pages (the key index)", p.ListRequests)
@@ -144,7 +153,24 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 		fmt.Fprintf(w, "time: no request budget (%s): bounded by latency and --concurrency\n", spec)
 		return
 	}
-	secs := math.Max(0, float64(p.Writes()+p.TicketReads+p.ListRequests-int64(r.Burst))) / float64(r.Limit)
+	secs := math.Max(0, float64(p.Writes()+p.TicketReads+p.RollbackReads+p.ListRequests-int64(r.Burst))) / float64(r.Limit)
 	fmt.Fprintf(w, "time: about %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n",
 		(time.Duration(secs * float64(time.Second))).Round(time.Second), spec)
+}
+
+// printIrreversible lists what rollback.csv cannot undo.
+func (p *PlanReport) printIrreversible(w io.Writer) {
+	var parts []string
+	if n := emptyBefore(p.Changes); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d fields that were empty (the API cannot clear a field)", n))
+	}
+	if p.CommentedUpdates > 0 {
+		parts = append(parts, fmt.Sprintf("%d comments", p.CommentedUpdates))
+	}
+	if p.Replies > 0 {
+		parts = append(parts, fmt.Sprintf("%d replies", p.Replies))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "cannot be undone (rollback.csv does not restore them): %s\n", strings.Join(parts, ", "))
+	}
 }

@@ -51,7 +51,11 @@ type Options struct {
 	UpsertKey string
 	// Limit, when above 0, handles only the first Limit rows; the same
 	// import without it continues after them (it is not part of the job).
-	Limit       int
+	Limit int
+	// Rollback, for a plain --update, reads each ticket before the first
+	// update is sent, to save what it overwrites in rollback.csv (an upsert
+	// and a round trip know it without reading).
+	Rollback    bool
 	Edit        EditOptions
 	Concurrency int               // writes in flight at most (default 1)
 	Observer    pipeline.Observer // progress and log lines (default pipeline.Quiet)
@@ -64,6 +68,8 @@ func (o Options) open(in Input) (*inputFile, *mapping.MappingFile, error) {
 		return nil, nil, pipeline.Configf("--upsert: the key settles creates and the tickets are the originals; --marker-field and the round-trip options do not apply")
 	case o.MarkerField != "" && o.Op != mapping.Create:
 		return nil, nil, pipeline.Configf("--marker-field applies to --create only")
+	case o.Rollback && (o.Op != mapping.Update || o.UpsertKey != ""):
+		return nil, nil, pipeline.Configf("--rollback applies to --update (an upsert writes rollback.csv without it)")
 	case o.Limit < 0:
 		return nil, nil, pipeline.Configf("--limit %d: want a number of rows above 0", o.Limit)
 	}
@@ -145,9 +151,12 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	job.obs.Logf("results: %s", job.results)
 	job.rep = &Report{Report: pipeline.Report{State: job.dir, Results: job.results}}
 	if job.ups, _ = job.ops.(*upsertRun); job.ups != nil {
-		if err := job.prepareUpsert(ctx); err != nil {
-			return job.rep, err
-		}
+		err = job.prepareUpsert(ctx)
+	} else {
+		err = job.prepareRollback(ctx)
+	}
+	if err != nil {
+		return job.rep, err
 	}
 	readErr, sendErr := job.send(ctx)
 	return job.rep, job.finish(ctx, errors.Join(readErr, sendErr))
@@ -455,8 +464,9 @@ func (job *job) finish(ctx context.Context, runErr error) error {
 		runErr = errors.Join(runErr, err)
 	}
 	if job.ups != nil {
-		job.ups.finish(&rep.Report, job.rollback)
+		job.ups.finish(&rep.Report)
 	}
+	job.rollback.note(&rep.Report)
 	if job.f.cut {
 		rep.Note("--limit %d: the first %d rows were handled; run the same command without --limit to continue after them", job.o.Limit, job.o.Limit)
 	}

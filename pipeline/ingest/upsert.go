@@ -97,6 +97,8 @@ func (r *upsertRun) Operation(_ context.Context, rec pipeline.Record) (mapping.O
 		Err: fmt.Errorf("key %q is held by %d tickets (%s): which one to update cannot be told; nothing was sent", key, len(tickets), idList(ids, 10))}}
 }
 
+func (r *upsertRun) changeList() []mapping.Change { return r.changes }
+
 func (r *upsertRun) count(n *int64, changes []mapping.Change) {
 	r.mu.Lock()
 	*n++
@@ -105,8 +107,8 @@ func (r *upsertRun) count(n *int64, changes []mapping.Change) {
 }
 
 // prepareUpsert readies a real run: the key index (listed, or the one the
-// job's state holds), the creates an interrupted run left in doubt (settled
-// by listing again), and rollback.csv, written before any update is sent.
+// job's state holds), rollback.csv, written before any update is sent, and
+// the creates an interrupted run left in doubt (settled by listing again).
 func (job *job) prepareUpsert(ctx context.Context) error {
 	r := job.ups
 	path := filepath.Join(job.dir, "keyindex.json")
@@ -126,39 +128,20 @@ func (job *job) prepareUpsert(ctx context.Context) error {
 		return err
 	}
 	r.index = idx
-	pre, doubtful, err := job.upsertPrepass(ctx)
-	if err != nil {
-		return err
-	}
-	if err := job.settleDoubtfulCreates(ctx, doubtful); err != nil {
-		return err
-	}
-	return writeRollback(job.results, pre.changes, &job.rollback)
-}
-
-// upsertPrepass maps every row the run handles, without sending, for the
-// fields rollback.csv must hold, and returns the keys of the creates an
-// earlier run sent without learning their outcome, by row.
-func (job *job) upsertPrepass(ctx context.Context) (*upsertRun, map[int]string, error) {
-	f, _, err := job.o.open(job.in)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	pre := newUpsertRun(job.ups.u, job.ups.index)
+	// The creates an interrupted run sent without learning their outcome:
+	// their rows' keys, which no ticket held when the index was listed.
 	doubtful := map[int]string{}
-	_, err = mapRows(ctx, f, pre, newTally(pipeline.Quiet{}.Phase("", "", 0)), rowSteps{
-		settled: func(rec pipeline.Record) bool {
-			prior := job.st.Rows[rec.Pos.Row]
-			key := job.ups.u.Key(rec)
-			if (prior.Type == pipeline.EntryIntent || prior.Type == pipeline.EntryUnknown) && key != "" && len(pre.index.ByKey[key]) == 0 {
-				doubtful[rec.Pos.Row] = key
-			}
-			return false
-		},
-		emit: func(pipeline.Record, mapping.Operation) error { return nil },
+	err = job.writeRollbackFirst(ctx, newUpsertRun(r.u, idx), func(rec pipeline.Record) bool {
+		prior := job.st.Rows[rec.Pos.Row]
+		if k := r.u.Key(rec); k != "" && len(idx.ByKey[k]) == 0 && (prior.Type == pipeline.EntryIntent || prior.Type == pipeline.EntryUnknown) {
+			doubtful[rec.Pos.Row] = k
+		}
+		return false
 	})
-	return pre, doubtful, err
+	if err != nil {
+		return err
+	}
+	return job.settleDoubtfulCreates(ctx, doubtful)
 }
 
 // settleDoubtfulCreates lists the tenant again and journals each create in
@@ -191,7 +174,7 @@ func (job *job) settleDoubtfulCreates(ctx context.Context, doubtful map[int]stri
 }
 
 // finish puts the upsert's counts in the report.
-func (r *upsertRun) finish(s *pipeline.Report, rb rollbackInfo) {
+func (r *upsertRun) finish(s *pipeline.Report) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s.Skipped += r.unchanged
@@ -202,7 +185,6 @@ func (r *upsertRun) finish(s *pipeline.Report, rb rollbackInfo) {
 	s.SetFact("key_index_requests", int64(r.index.Pages))
 	s.Note("upsert by %s: %d rows created, %d updated (%d fields), %d unchanged (nothing sent for them)",
 		r.u.KeyField(), r.creates, r.updates, len(r.changes), r.unchanged)
-	rb.note(s)
 }
 
 // printPlan prints the upsert's plan: the key index, then each change.
@@ -216,7 +198,4 @@ func (r *upsertRun) printPlan(w io.Writer) {
 		fmt.Fprintf(w, "  #%d %s: %s -> %s\n", c.ID, c.Column, showCell(c.Old), showCell(c.New))
 	}
 	fmt.Fprintf(w, "%d rows create a ticket, %d update one (%d fields), %d unchanged\n", r.creates, r.updates, len(r.changes), r.unchanged)
-	if lost := emptyBefore(r.changes); lost > 0 {
-		fmt.Fprintf(w, "cannot be undone: %d fields that were empty (the API cannot clear a field), and every create\n", lost)
-	}
 }
