@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
@@ -175,9 +176,11 @@ func jsonText(raw json.RawMessage) (string, error) {
 	}
 	switch raw[0] {
 	case '"':
+		// JSON text is literal: escaped like a CSV cell, which is the form
+		// import undoes, so a leading = or ' reaches Udesk as it is here.
 		var s string
 		err := json.Unmarshal(raw, &s)
-		return s, err
+		return mapping.EscapeFormula(s), err
 	case 'n':
 		return "", nil
 	case '[':

@@ -192,10 +192,11 @@ func (r *ParquetReader) cell(a arrow.Array, i int) string {
 		return ""
 	}
 	switch a := a.(type) {
+	// Text is literal: escaped like a CSV cell, the form import undoes.
 	case *array.String:
-		return a.Value(i)
+		return mapping.EscapeFormula(a.Value(i))
 	case *array.LargeString:
-		return a.Value(i)
+		return mapping.EscapeFormula(a.Value(i))
 	case *array.Binary:
 		return string(a.Value(i))
 	case *array.Int64:

@@ -1,9 +1,11 @@
 package sources
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/udesk-etl/udesk-etl/mapping"
 )
 
 func writeParquet(t *testing.T, meta map[string]string, rows int) string {
@@ -168,5 +171,39 @@ func TestParquetNaiveTimestampIsWallClock(t *testing.T) {
 	want := []string{"2024-03-05T14:15:00+08:00", "2024-03-05T14:15:00+08:00", "2024-03-05T14:15:00+08:00"}
 	if !reflect.DeepEqual(recs[0].Cells, want) {
 		t.Errorf("cells %q, want %q", recs[0].Cells, want)
+	}
+}
+
+// Text in Parquet and JSON lines is literal (neither format runs formulas):
+// the readers hand it back escaped, the form import undoes, so a value that
+// starts with = or ' reaches Udesk exactly as the file holds it.
+func TestLiteralTextFormats(t *testing.T) {
+	values := []string{"=1+2", "'=SUM(A1)", "''twice", "'plain", "plain"}
+	p := writeParquetColumns(t, []arrow.Field{{Name: "subject", Type: arrow.BinaryTypes.String}}, func(b *array.RecordBuilder) {
+		for _, v := range values {
+			b.Field(0).(*array.StringBuilder).Append(v)
+		}
+	})
+	var jl strings.Builder
+	for _, v := range values {
+		b, _ := json.Marshal(map[string]string{"subject": v})
+		jl.Write(append(b, '\n'))
+	}
+	j := writeFile(t, "t.jsonl", []byte(jl.String()))
+	for _, path := range []string{p, j} {
+		r, err := Open(path, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, errs := readAll(t, r)
+		r.Close()
+		if len(errs) > 0 || len(recs) != len(values) {
+			t.Fatalf("%s: %d records, errors %v", path, len(recs), errs)
+		}
+		for i, rec := range recs {
+			if got := mapping.UnescapeFormula(rec.Cells[0]); got != values[i] {
+				t.Errorf("%s row %d: %q imports as %q", filepath.Ext(path), i+1, values[i], got)
+			}
+		}
 	}
 }

@@ -26,30 +26,31 @@ var relBadInputs = []struct {
 	code int
 	// exit 2: the error names this; exit 3: errors.csv names it.
 	why *regexp.Regexp
-	// exit 3: subjects that must be created, and how many rows are rejected.
+	// exit 3: subjects that must be created, how many rows are rejected and
+	// their errors.csv error_code.
 	good     []string
 	rejected int
+	errCode  string
 }{
-	{"empty file", "empty.csv", nil, exitUsage, regexp.MustCompile(`empty`), nil, 0},
-	{"header only", "header-only.csv", nil, exitUsage, regexp.MustCompile(`(?i)no (data )?rows|only a header|empty`), nil, 0},
-	{"duplicate headers", "duplicate-headers.csv", nil, exitUsage, regexp.MustCompile(`duplicate column`), nil, 0},
-	{"unknown columns", "unknown-columns.csv", nil, exitUsage, regexp.MustCompile(`unknown columns "no_such_field", "客户等级"`), nil, 0},
-	{"binary garbage", "binary-garbage.csv", nil, exitUsage, regexp.MustCompile(`column`), nil, 0},
-	{"mixed encodings", "mixed-encodings.csv", nil, exitUsage, regexp.MustCompile(`line 3 .*mixes encodings`), nil, 0},
-	{"wrong sheet name", "wrong-sheet.xlsx", []string{"--sheet", "Tickets"}, exitUsage, regexp.MustCompile(`no sheet named "Tickets".*"工单"`), nil, 0},
-	{"csv named .xlsx", "csv-named.xlsx", nil, exitUsage, regexp.MustCompile(`not an XLSX file`), nil, 0},
-	{"html named .xlsx", "html-table.xlsx", nil, exitUsage, regexp.MustCompile(`not an XLSX file`), nil, 0},
-	{"truncated xlsx", "truncated.xlsx", nil, exitUsage, regexp.MustCompile(`not an XLSX file|zip`), nil, 0},
-	// A short row reads as if its last cells were empty (spreadsheet tools
-	// drop trailing empty cells); a long one is rejected.
-	{"ragged rows", "ragged-rows.csv", nil, exitRejected, regexp.MustCompile(`row 3: 5 cells but the header has 3 columns`),
-		[]string{"ragged-ok-1", "ragged-short", "ragged-ok-2"}, 1},
-	// Reading starts again on the line after the one whose quote is
-	// never closed, instead of swallowing the rest of the file.
-	{"unbalanced quotes", "unbalanced-quotes.csv", nil, exitRejected, regexp.MustCompile(`row 3: .*never closed`),
-		[]string{"quote-ok-1", "quote-after"}, 1},
+	{"empty file", "empty.csv", nil, exitUsage, regexp.MustCompile(`empty`), nil, 0, ""},
+	{"header only", "header-only.csv", nil, exitUsage, regexp.MustCompile(`(?i)no (data )?rows|only a header|empty`), nil, 0, ""},
+	{"duplicate headers", "duplicate-headers.csv", nil, exitUsage, regexp.MustCompile(`duplicate column`), nil, 0, ""},
+	{"unknown columns", "unknown-columns.csv", nil, exitUsage, regexp.MustCompile(`unknown columns "no_such_field", "客户等级"`), nil, 0, ""},
+	{"binary garbage", "binary-garbage.csv", nil, exitUsage, regexp.MustCompile(`column`), nil, 0, ""},
+	{"mixed encodings", "mixed-encodings.csv", nil, exitUsage, regexp.MustCompile(`line 3 .*mixes encodings`), nil, 0, ""},
+	{"wrong sheet name", "wrong-sheet.xlsx", []string{"--sheet", "Tickets"}, exitUsage, regexp.MustCompile(`no sheet named "Tickets".*"工单"`), nil, 0, ""},
+	{"csv named .xlsx", "csv-named.xlsx", nil, exitUsage, regexp.MustCompile(`not an XLSX file`), nil, 0, ""},
+	{"html named .xlsx", "html-table.xlsx", nil, exitUsage, regexp.MustCompile(`not an XLSX file`), nil, 0, ""},
+	{"truncated xlsx", "truncated.xlsx", nil, exitUsage, regexp.MustCompile(`not an XLSX file|zip`), nil, 0, ""},
+	// A row whose cell count differs from the header's, long or short, is
+	// rejected: a left-out cell would shift the ones after it.
+	{"ragged rows", "ragged-rows.csv", nil, exitRejected, regexp.MustCompile(`^row (3: the row has 5|4: the row has 2) cells but the header has 3 columns$`),
+		[]string{"ragged-ok-1", "ragged-ok-2"}, 2, "ragged_row"},
+	// A quote never closed leaves where the rows after it start unknown:
+	// the whole file is refused, naming the line where the quote opened.
+	{"unbalanced quotes", "unbalanced-quotes.csv", nil, exitUsage, regexp.MustCompile(`line 3: a quoted field opens here and is never closed`), nil, 0, ""},
 	{"cell over Excel's limit", "too-long-cell.xlsx", nil, exitRejected, regexp.MustCompile(`row 3: .*(32767|limit|long)`),
-		[]string{"long-ok-1", "long-ok-2"}, 1},
+		[]string{"long-ok-1", "long-ok-2"}, 1, "unreadable_row"},
 }
 
 // relMaxRSS bounds the memory of a run on bad input: a small file must not
@@ -101,6 +102,9 @@ func TestBadInputCorpus(t *testing.T) {
 				for _, e := range errs[1:] {
 					if !tc.why.MatchString(e[len(e)-1]) {
 						t.Errorf("errors.csv message %q does not match %q", e[len(e)-1], tc.why)
+					}
+					if e[len(e)-2] != tc.errCode {
+						t.Errorf("errors.csv code %q, want %q", e[len(e)-2], tc.errCode)
 					}
 				}
 				by := ticketsBySubject(sim)

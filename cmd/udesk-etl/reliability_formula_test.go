@@ -28,10 +28,11 @@ var relFormulas = []string{
 	`''twice`,
 }
 
-// TestFormulaInjectionEscapedAndRoundTrips: the export formats a spreadsheet
-// opens (CSV, XLSX) write formula-like text with a leading quote, as text,
-// never as a formula; the others keep it as it is; and importing the CSV or
-// XLSX export creates tickets with the original text.
+// TestFormulaInjectionEscapedAndRoundTrips: CSV, which a spreadsheet opens
+// by guessing, writes formula-like text with a leading quote; XLSX writes it
+// as it is in string cells, which are never evaluated; JSON lines keep it as
+// it is; and importing the CSV or XLSX export creates tickets with the
+// original text.
 func TestFormulaInjectionEscapedAndRoundTrips(t *testing.T) {
 	src := newSim(t, udesktest.Options{Tickets: len(relFormulas), Seed: 2})
 	want := map[string]string{} // subject -> content
@@ -67,7 +68,8 @@ func TestFormulaInjectionEscapedAndRoundTrips(t *testing.T) {
 		}
 	}
 
-	// XLSX: text cells with the quote, no formula anywhere.
+	// XLSX: string cells holding the API's text as it is (a string cell is
+	// never evaluated, so it needs no quote), and no formula anywhere.
 	x, err := excelize.OpenFile(out(".xlsx"))
 	if err != nil {
 		t.Fatal(err)
@@ -84,16 +86,25 @@ func TestFormulaInjectionEscapedAndRoundTrips(t *testing.T) {
 				t.Errorf("XLSX %s is a formula: %q", cell, f)
 			}
 		}
+		for _, name := range []string{"subject", "content"} {
+			cell, _ := excelize.CoordinatesToCellName(col[name]+1, r+1)
+			if typ, err := x.GetCellType(sheet, cell); err != nil || (typ != excelize.CellTypeSharedString && typ != excelize.CellTypeInlineString) {
+				t.Errorf("XLSX %s (%s %q): cell type %v (%v), want a string cell", cell, name, rows[r][col[name]], typ, err)
+			}
+		}
 	}
 	x.Close()
-	xgot := map[string]bool{}
+	xgot := map[string]string{}
 	for _, r := range rows[1:] {
-		xgot[r[col["subject"]]] = true
+		xgot[r[col["subject"]]] = r[col["content"]]
 	}
-	for subject := range want {
-		if !xgot["'"+subject] {
-			t.Errorf("XLSX: subject %q not escaped (have %q)", subject, relKeys(xgot))
+	for subject, content := range want {
+		if c, ok := xgot[subject]; !ok || c != content {
+			t.Errorf("XLSX: subject %q content %q not kept as the API gave it (have %q)", subject, content, relKeys(xgot))
 		}
+	}
+	if len(xgot) != len(want) {
+		t.Errorf("XLSX: %d rows, want %d", len(xgot), len(want))
 	}
 
 	// JSON lines are not opened by spreadsheets: the text stays as it is.
@@ -112,7 +123,7 @@ func TestFormulaInjectionEscapedAndRoundTrips(t *testing.T) {
 		}
 	}
 
-	// The round trip: each escaped export imports as the original text.
+	// The round trip: each export imports as the original text.
 	for _, ext := range []string{".csv", ".xlsx"} {
 		t.Run("import "+ext, func(t *testing.T) {
 			dst := newSim(t, udesktest.Options{})

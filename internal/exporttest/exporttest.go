@@ -40,8 +40,6 @@ type Table struct {
 	Rows   map[int64][]string
 }
 
-const tsLayout = "2006-01-02 15:04:05 -0700"
-
 // canon is a typed value in the one text form the tests compare: dates as
 // 2006-01-02, timestamps as Unix seconds, lists joined with ",".
 func canon(k pipeline.Kind, v any) string {
@@ -68,7 +66,7 @@ func canon(k pipeline.Kind, v any) string {
 // canonText reads a text cell as written by the CSV and JSON lines writers.
 func canonText(k pipeline.Kind, s string) string {
 	if k == pipeline.Timestamp {
-		if t, err := time.Parse(tsLayout, s); err == nil {
+		if t, err := time.Parse(mapping.TimestampLayout, s); err == nil {
 			return strconv.FormatInt(t.Unix(), 10)
 		}
 	}
@@ -262,6 +260,9 @@ func arrowCell(t testing.TB, a arrow.Array, r int) string {
 		return strconv.FormatFloat(a.Value(r), 'f', -1, 64)
 	case *array.Date32:
 		return a.Value(r).ToTime().Format("2006-01-02")
+	case *array.Time32:
+		// A time-of-day field is Parquet TIME(ms); read as text, like sources does.
+		return a.Value(r).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format("15:04:05")
 	case *array.Timestamp:
 		unit := a.DataType().(*arrow.TimestampType).Unit
 		return strconv.FormatInt(a.Value(r).ToTime(unit).Unix(), 10)
@@ -296,7 +297,7 @@ func ReadXLSX(t testing.TB, path string, schema pipeline.Schema) *Table {
 		cells := make([]string, len(schema.Columns))
 		copy(cells, row)
 		for i, c := range schema.Columns {
-			s := mapping.UnescapeFormula(cells[i])
+			s := cells[i] // text cells hold the API's value as it is, unescaped
 			if serial, err := strconv.ParseFloat(s, 64); err == nil && (c.Kind == pipeline.Date || c.Kind == pipeline.Timestamp) {
 				sec := int64(math.Round(serial * 86400))
 				wall := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second)

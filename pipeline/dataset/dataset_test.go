@@ -24,6 +24,7 @@ func testFields() []udesk.Field {
 			Options: []udesk.Option{{Index: "0", Label: "电话"}, {Index: "1", Label: "邮件"}, {Index: "2", Label: "微信"}}},
 		{Name: "TextField_2", Label: "到期", ContentType: udesk.TypeDate},
 		{Name: "NumberField_1", Label: "数量", ContentType: udesk.TypeNumber},
+		{Name: "TextField_3", Label: "时刻", ContentType: udesk.TypeTime},
 	}
 }
 
@@ -144,7 +145,7 @@ func TestCommitTracksInsertsUpdatesDeletes(t *testing.T) {
 			t.Fatalf("snapshot has %d rows, want 3", len(snap))
 		}
 		if got := snap[0]; got["级别"] != "低" || got["渠道"] != "电话,微信" || got["到期"] != "2026-12-24" ||
-			got["数量"] != "3" || got["updated_at"] != "2026-11-30 10:00:00 +0800" || got["_run"] != r1.Run.Run {
+			got["数量"] != "3" || got["updated_at"] != "2026-11-30T10:00:00+08:00" || got["_run"] != r1.Run.Run {
 			t.Fatalf("ticket 1 in the snapshot: %v", got)
 		}
 		for _, c := range readTable(t, s, TableChanges, r1.Run.Run) {
@@ -172,7 +173,7 @@ func TestCommitTracksInsertsUpdatesDeletes(t *testing.T) {
 			t.Fatalf("run 2 snapshot ids %v", ids)
 		}
 		changes := readTable(t, s, TableChanges, r2.Run.Run)
-		want := []string{"1 update subject,updated_at,级别 2026-12-01 09:00:00 +0800", "3 delete  2026-11-30 10:00:00 +0800", "4 insert  2026-11-30 10:00:00 +0800"}
+		want := []string{"1 update subject,updated_at,级别 2026-12-01T09:00:00+08:00", "3 delete  2026-11-30T10:00:00+08:00", "4 insert  2026-11-30T10:00:00+08:00"}
 		var got []string
 		for _, c := range changes {
 			got = append(got, c["id"]+" "+c["op"]+" "+c["changed"]+" "+c["updated_at"])
@@ -187,7 +188,7 @@ func TestCommitTracksInsertsUpdatesDeletes(t *testing.T) {
 		}
 		want = []string{
 			"1 subject printer -> printer jam 20261201T030000Z",
-			"1 updated_at 2026-11-30 10:00:00 +0800 -> 2026-12-01 09:00:00 +0800 20261201T030000Z",
+			"1 updated_at 2026-11-30T10:00:00+08:00 -> 2026-12-01T09:00:00+08:00 20261201T030000Z",
 			"1 级别 低 -> 高 20261201T030000Z",
 		}
 		if !slices.Equal(got, want) {
@@ -203,7 +204,7 @@ func TestCommitTracksInsertsUpdatesDeletes(t *testing.T) {
 
 func TestUnchangedTicketsCompareAsValues(t *testing.T) {
 	s := openStore(t, t.TempDir())
-	t1 := tk(1, "x", map[string]string{"TextField_1": "a", "SelectField_1": "0", "SelectField_2": "2,0", "TextField_2": "2026-12-24", "NumberField_1": "3"})
+	t1 := tk(1, "x", map[string]string{"TextField_1": "a", "SelectField_1": "0", "SelectField_2": "2,0", "TextField_2": "2026-12-24", "NumberField_1": "3", "TextField_3": "15:04:05"})
 	t2 := tk(2, "y", map[string]string{"NumberField_1": "not a number"}) // kept raw
 	commitRun(t, s, 0, feed(t1, t2), nil, Options{})
 	// The same instants spelled otherwise, and every kind read back from

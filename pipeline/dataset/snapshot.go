@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/sinks"
 )
 
@@ -135,6 +136,8 @@ func arrowValue(a arrow.Array, i int) any {
 		return a.Value(i).ToTime()
 	case *array.Timestamp:
 		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
+	case *array.Time32: // a time-of-day field, TIME(ms); the row holds "15:04:05"
+		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format(mapping.TimeLayout)
 	case *array.List:
 		start, end := a.ValueOffsets(i)
 		vals := a.ListValues().(*array.String)

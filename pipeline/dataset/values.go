@@ -61,7 +61,7 @@ func (p *projector) project(r pipeline.Row) pipeline.Row {
 }
 
 // valueText is a value as history shows it: the text of the CSV export
-// (timestamps in the API's offset) without the formula escape.
+// (timestamps RFC 3339 in the API's offset) without the formula escape.
 func valueText(k pipeline.Kind, v any) string {
 	switch v := v.(type) {
 	case nil:
@@ -74,7 +74,7 @@ func valueText(k pipeline.Kind, v any) string {
 		if k == pipeline.Date {
 			return v.Format(mapping.DateLayout)
 		}
-		return v.In(mapping.APIZone).Format("2006-01-02 15:04:05 -0700")
+		return v.In(mapping.APIZone).Format(mapping.TimestampLayout)
 	}
 	return mapping.CellText(k, v)
 }

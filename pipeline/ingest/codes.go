@@ -1,6 +1,9 @@
 package ingest
 
-import "github.com/udesk-etl/udesk-etl/mapping"
+import (
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/sources"
+)
 
 // Error codes of errors.csv's error_code column that this package gives.
 // The round trip's codes are mapping's (mapping.CodeConflict...); every code
@@ -8,7 +11,7 @@ import "github.com/udesk-etl/udesk-etl/mapping"
 const (
 	CodeInvalid        = "invalid"               // a value the mapping rejects
 	CodeUnreadableRow  = "unreadable_row"        // a row the reader could not parse
-	CodeRaggedRow      = "ragged_row"            // a row with more cells than the header has columns
+	CodeRaggedRow      = sources.CodeRaggedRow   // a row whose cell count differs from the header's
 	CodeOutcomeUnknown = "outcome_unknown"       // sent, but whether it took effect cannot be told; not resent
 	CodeAPIError       = "api_error"             // refused by Udesk without a code or status
 	CodeConflictCheck  = "conflict_check_failed" // the ticket could not be read to check it for conflicts
@@ -26,7 +29,7 @@ type ErrorCode struct {
 var ErrorCodes = []ErrorCode{
 	{CodeInvalid, "a cell the mapping rejects (unknown value, wrong type, missing required column); error_message names the column"},
 	{CodeUnreadableRow, "the reader could not parse the row (bad quoting, bad encoding, a damaged sheet row)"},
-	{CodeRaggedRow, "the row has more cells than the header has columns"},
+	{CodeRaggedRow, "the row has more or fewer cells than the header has columns (a CSV row cut short or with extra cells); error_message gives both counts"},
 	{CodeOutcomeUnknown, "sent, but Udesk's reply never came and whether it took effect cannot be told (a reply, a commented update, a create that cannot be looked up); not resent: check the ticket, or re-run with --resend-unknown"},
 	{"api_<code>", "Udesk refused the write with this code, e.g. api_1003 (ticket not found); error_message has Udesk's message"},
 	{"http_<status>", "Udesk refused the write with this HTTP status and no code"},

@@ -50,6 +50,7 @@ func Convert(ctx context.Context, input Input, o ConvertOptions) (*pipeline.Repo
 	prog := obs.Phase("convert", "rows", 0)
 	t := newTally(prog)
 	rep := &pipeline.Report{}
+	f.noteReader(rep)
 	const batch = 512
 	rows := make([]pipeline.Row, 0, batch)
 	rep.Read, err = mapRows(ctx, f, importerOps{im}, t, rowSteps{emit: func(_ pipeline.Record, op mapping.Operation) error {

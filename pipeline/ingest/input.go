@@ -87,6 +87,17 @@ func openInput(in Input) (*inputFile, *mapping.MappingFile, error) {
 	return f, mf, nil
 }
 
+// noteReader puts in r what the reader said about how it read the file
+// (sources.NoteReader, e.g. a pandas index column it ignored), so the
+// summary shows it.
+func (f *inputFile) noteReader(r *pipeline.Report) {
+	if nr, ok := f.r.(sources.NoteReader); ok {
+		for _, n := range nr.Notes() {
+			r.Note("%s", n)
+		}
+	}
+}
+
 // cells returns a record's cells without the columns a previous errors.csv
 // added, so that a fixed errors.csv imports like the original file.
 func (f *inputFile) cells(c []string) []string {
@@ -181,7 +192,12 @@ func mapRows(ctx context.Context, f *inputFile, ops rowOps, t *tally, steps rowS
 		var re *pipeline.RowError
 		if errors.As(err, &re) {
 			read++
-			t.fail(rec.Pos.Row, rec.Cells, CodeUnreadableRow, rowErrorMessage(rec.Pos, err))
+			code := CodeUnreadableRow
+			var ragged *sources.RaggedRowError
+			if errors.As(err, &ragged) {
+				code = CodeRaggedRow
+			}
+			t.fail(rec.Pos.Row, rec.Cells, code, rowErrorMessage(rec.Pos, err))
 			continue
 		}
 		if err != nil {

@@ -150,6 +150,7 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	job.results = resultsDir(opts, job.st.Header)
 	job.obs.Logf("results: %s", job.results)
 	job.rep = &Report{Report: pipeline.Report{State: job.dir, Results: job.results}}
+	f.noteReader(&job.rep.Report)
 	if job.ups, _ = job.ops.(*upsertRun); job.ups != nil {
 		err = job.prepareUpsert(ctx)
 	} else {
