@@ -363,7 +363,11 @@ func (job *job) openJournal() error {
 	}
 	if m := st.Header.Meta["marker_field"]; m != job.marker {
 		j.Close()
-		return pipeline.Configf("--marker-field %q differs from the interrupted run's %q; use the same, or --fresh", o.MarkerField, m)
+		flag, now := "--marker-field", o.MarkerField
+		if o.UpsertKey != "" {
+			flag, now = "--key", o.UpsertKey
+		}
+		return pipeline.Configf("%s %q differs from the interrupted run's %q; use the same, or --fresh", flag, now, m)
 	}
 	job.obs.Logf("resuming: %d rows written, %d in doubt (checked before anything is resent)",
 		st.Count(pipeline.EntryOK), st.Count(pipeline.EntryIntent))
