@@ -98,6 +98,24 @@ func (t *tally) sending(row int, cells []string) {
 	t.mu.Unlock()
 }
 
+// touchedRows are the rows an update reached or may have reached.
+func (t *tally) touchedRows() map[int]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := map[int]bool{}
+	for _, r := range t.successes {
+		if r.action == ActionUpdated {
+			m[r.row] = true
+		}
+	}
+	for _, f := range t.failures {
+		if f.code == CodeOutcomeUnknown {
+			m[f.row] = true
+		}
+	}
+	return m
+}
+
 // inFlight is the number of rows sent without an outcome yet.
 func (t *tally) inFlight() int {
 	t.mu.Lock()

@@ -20,6 +20,7 @@ import (
 // sent, so that `import --update -i rollback.csv` undoes the run.
 type rollbackInfo struct {
 	path    string // "" when the run changes nothing
+	changes []mapping.Change
 	tickets int
 	fields  int
 	empty   int // fields that were empty: an update cannot clear them again
@@ -64,7 +65,7 @@ func writeRollback(dir string, changes []mapping.Change, info *rollbackInfo) err
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("results folder: %w", err)
 	}
-	*info = rollbackInfo{path: filepath.Join(dir, "rollback.csv"), tickets: len(recs), fields: len(changes), empty: emptyBefore(changes)}
+	*info = rollbackInfo{path: filepath.Join(dir, "rollback.csv"), changes: changes, tickets: len(recs), fields: len(changes), empty: emptyBefore(changes)}
 	return writeCSVFile(info.path, append([][]string{header}, recs...))
 }
 
@@ -120,6 +121,33 @@ func (job *job) writeRollbackFirst(ctx context.Context, ops changeLister, settle
 		changes = append(earlier, changes...)
 	}
 	return writeRollback(job.results, changes, &job.rollback)
+}
+
+// narrowRollback rewrites rollback.csv, once nothing is in flight, to the
+// rows that were updated or may have been: a row refused, left alone after a
+// conflict check or never sent is not to be undone. Changes of an earlier
+// run's file (row 0) are kept.
+func (job *job) narrowRollback() error {
+	rb := &job.rollback
+	if rb.path == "" {
+		return nil
+	}
+	touched := job.t.touchedRows()
+	var keep []mapping.Change
+	for _, c := range rb.changes {
+		if c.Row == 0 || touched[c.Row] {
+			keep = append(keep, c)
+		}
+	}
+	if len(keep) == len(rb.changes) {
+		return nil
+	}
+	if len(keep) == 0 {
+		err := os.Remove(rb.path)
+		*rb = rollbackInfo{}
+		return err
+	}
+	return writeRollback(job.results, keep, rb)
 }
 
 // readRollback reads the changes a rollback.csv holds (none when there is

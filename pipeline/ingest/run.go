@@ -459,6 +459,9 @@ func (job *job) finish(ctx context.Context, runErr error) error {
 	if err := t.writeResults(job.results, job.f.header); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
+	if open == 0 && ctx.Err() == nil {
+		runErr = errors.Join(runErr, job.narrowRollback())
+	}
 	if runErr == nil && ctx.Err() == nil && open == 0 && !job.rerender && !job.f.cut {
 		if err := job.j.Append(pipeline.JournalEntry{Type: pipeline.EntryComplete}); err != nil {
 			runErr = err
