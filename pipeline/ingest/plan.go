@@ -108,6 +108,9 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	p.SetFact("updates", p.Updates)
 	p.SetFact("commented_updates", p.CommentedUpdates)
 	p.SetFact("replies", p.Replies)
+	if f.cut {
+		p.Note("--limit %d: the plan covers the first %d rows", opts.Limit, opts.Limit)
+	}
 	if p.ups != nil {
 		p.ListRequests, p.Unchanged = int64(p.ups.index.Pages), p.ups.unchanged
 		p.Changes = p.ups.changes
