@@ -8,8 +8,10 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: build test test-short vet fmt-check demo bench bench-peer fuzz soak clean check-libreoffice tools
 
+# -s -w: no symbol table or debug info (a third smaller binary).
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/udesk-etl
+	@echo "building $(BIN) (the first build compiles the Parquet, Excel and S3 libraries: several minutes on a small machine)"
+	$(GO) build -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/udesk-etl
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

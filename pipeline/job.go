@@ -28,6 +28,29 @@ type Progress interface {
 	Finish()
 }
 
+// AddDone records n units that an earlier run of the job did (pages held,
+// rows written before an interruption): counted, but not in the rate, so
+// that a resumed run's ETA is that of its own work. A Progress may have an
+// AddDone(n int) method for that; otherwise they are added as done now.
+func AddDone(p Progress, n int) {
+	if r, ok := p.(interface{ AddDone(int) }); ok {
+		r.AddDone(n)
+		return
+	}
+	p.Add(n)
+}
+
+// AddFailed records n units done that failed (rejected rows), so that the
+// progress can show the failures as they come. A Progress may have an
+// AddFailed(n int) method for that; otherwise they are added as done.
+func AddFailed(p Progress, n int) {
+	if r, ok := p.(interface{ AddFailed(int) }); ok {
+		r.AddFailed(n)
+		return
+	}
+	p.Add(n)
+}
+
 // Quiet is an Observer that shows nothing.
 type Quiet struct{}
 

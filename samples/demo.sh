@@ -9,6 +9,7 @@ mkdir -p "$DEMO/in"
 # Inputs are copied so that each demo's import state starts fresh with its simulator.
 cp samples/create-tickets.csv samples/create-bad-rows.csv samples/update-tickets.xlsx samples/reply-tickets.csv "$DEMO/in/"
 
+echo "starting the simulator with 2000 generated tickets on a free loopback port..."
 "$BIN" sim --tickets 2000 --seed 7 >"$DEMO/sim.out" 2>"$DEMO/sim.log" &
 sim=$!
 trap 'kill "$sim" 2>/dev/null || true' EXIT
@@ -20,6 +21,7 @@ UDESK_URL=$(sed -n 1p "$DEMO/sim.out")
 UDESK_SECRET=$(sed -n 2p "$DEMO/sim.out")
 export UDESK_URL UDESK_SECRET UDESK_RATE=100/s
 step() { printf '\n== %s\n' "$*"; }
+echo "the simulator is ready; the demo takes about half a minute"
 
 step "simulator at $UDESK_URL with 2000 tickets; the field catalog and the filters"
 "$BIN" fields

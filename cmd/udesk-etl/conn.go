@@ -3,12 +3,13 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
@@ -25,15 +26,17 @@ type connOptions struct {
 	quiet       bool
 }
 
-func (o *connOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.url, "url", "", "the tenant's base URL, e.g. https://demo.udesk.cn (env UDESK_URL)")
+func (o *connOptions) register(fs *pflag.FlagSet) {
+	fs.StringVar(&o.url, "url", "", "the tenant's base `URL`, e.g. https://demo.udesk.cn (env UDESK_URL)")
 	fs.StringVar(&o.secretFile, "secret-file", "", "read the API secret from `FILE` (default: env UDESK_SECRET)")
-	fs.StringVar(&o.rate, "rate", "", "request budget shared by the whole run: 60/min, 5/s or unlimited (env UDESK_RATE; default 60/min)")
-	fs.IntVar(&o.concurrency, "concurrency", 4, "requests in flight at most")
-	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "one request's timeout")
+	fs.StringVar(&o.rate, "rate", "", "request budget shared by the whole run: `RATE` 60/min, 5/s or unlimited (env UDESK_RATE; default 60/min)")
+	fs.IntVar(&o.concurrency, "concurrency", 4, "`N` requests in flight at most")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up on one request after `DURATION`")
 	fs.StringVar(&o.caFile, "ca-file", "", "trust the PEM certificates in `FILE` for HTTPS (e.g. a self-signed test server)")
 	fs.BoolVar(&o.debug, "debug", false, "log every request and reply status to stderr (signatures redacted)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress, only errors and the summary")
+	inGroup(fs, groupConnection, "url", "secret-file", "rate", "concurrency", "timeout", "ca-file", "debug")
+	inGroup(fs, groupOutput, "quiet")
 }
 
 // client builds the API client from flags and environment. Missing or bad

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -17,29 +19,43 @@ type convertOptions struct {
 	opts   ingest.ConvertOptions
 	fields string
 	report string
+	op     func() (mapping.OpKind, error)
 }
 
-func runConvertCommand(ctx context.Context, a *app, args []string) error {
+func newConvertCommand(a *app) *cobra.Command {
 	var o convertOptions
-	fs := newFlagSet(a, "convert", "-i FILE -o FILE [--create|--update|--reply] [--mapping FILE] [--fields FILE]")
-	op := opFlags(fs, mapping.Create)
-	o.inputOptions.register(fs)
-	fs.StringVar(&o.opts.Output, "o", "", "the output `FILE` (.csv, .jsonl, .xlsx or .parquet; - for JSON lines on stdout)")
-	fs.StringVar(&o.opts.ErrorsFile, "errors", "", "write the rejected rows to `FILE` (default: <output>.errors.csv beside the output)")
-	fs.StringVar(&o.fields, "fields", "", "the field catalog `FILE` written by `udesk-etl fields -o` (default: read from the tenant)")
-	fs.StringVar(&o.report, "report", "", "write the summary as JSON to `FILE`")
-	o.conn.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	c := &cobra.Command{
+		Use:   "convert -i FILE -o FILE [--create|--update|--reply] [--mapping FILE] [--fields FILE]",
+		Short: "map a file as import would, without the API",
+		Long: "Map a file as import would and write what would be sent, without sending anything. The field\n" +
+			"catalog comes from --fields FILE (written by 'udesk-etl fields -o FILE') or from the tenant.\n\n" + importColumns,
+		Example: `  udesk-etl fields -o fields.json
+  udesk-etl convert -i new.xlsx -o mapped.jsonl --fields fields.json`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
 	}
+	fs := c.Flags()
+	o.op = opFlags(fs, mapping.Create)
+	o.inputOptions.register(fs)
+	fs.StringVar(&o.fields, "fields", "", "the field catalog `FILE` written by 'udesk-etl fields -o' (default: read from the tenant)")
+	fs.StringVarP(&o.opts.Output, "output", "o", "", "the output `FILE` (.csv, .jsonl, .xlsx or .parquet; - for JSON lines on stdout)")
+	fs.StringVar(&o.opts.ErrorsFile, "errors", "", "write the rejected rows to `FILE` (default: <output>.errors.csv beside the output)")
+	fs.StringVar(&o.report, "report", "", "write the summary as JSON to `FILE`")
+	inGroup(fs, groupSelection, "fields")
+	inGroup(fs, groupOutput, "output", "errors", "report")
+	o.conn.register(fs)
+	return c
+}
+
+func (o *convertOptions) run(ctx context.Context, a *app) error {
 	var err error
-	if o.opts.Op, err = op(); err != nil {
+	if o.opts.Op, err = o.op(); err != nil {
 		return err
 	}
 	if o.in.Path == "" || o.opts.Output == "" {
 		return usagef("convert needs -i FILE and -o FILE")
 	}
-	return runConvert(ctx, a, &o)
+	return runConvert(ctx, a, o)
 }
 
 // runConvert is the face of ingest.Convert, with the catalog from --fields

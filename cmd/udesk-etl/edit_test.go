@@ -370,7 +370,7 @@ func TestEditConflictIsLeftAlone(t *testing.T) {
 			t.Errorf("error_message %q does not say %q", msg, part)
 		}
 	}
-	if !strings.Contains(stderr, "1 rows were left alone") {
+	if !strings.Contains(stderr, "1 row was left alone") {
 		t.Errorf("the summary does not report the conflict:\n%s", stderr)
 	}
 }

@@ -11,62 +11,125 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/export"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // exportOptions are the export command's flags, parsed and checked.
 type exportOptions struct {
-	conn         connOptions
-	outputs      stringList
-	filter       int64
-	agent        int64
-	customer     string
-	ids          string
-	headers      string
-	selectValues string
-	bom          bool
-	fresh        bool
-	report       string
-	originals    bool
+	conn           connOptions
+	outputs        []string
+	filter         int64
+	agent          int64
+	customer       string
+	ids            string
+	headers        string
+	selectValues   string
+	bom            bool
+	escapeFormulas bool
+	fresh          bool
+	report         string
+	originals      bool
+	dryRun         bool
 
 	selector export.Selector
 	idDups   int // ids given more than once
 }
 
-const exportSynopsis = "[--filter ID [--agent ID] | --customer EMAIL | --ids LIST|@FILE] -o FILE [-o FILE ...]"
-
-func runExportCommand(ctx context.Context, a *app, args []string) error {
+func newExportCommand(a *app) *cobra.Command {
 	var o exportOptions
-	fs := newFlagSet(a, "export", exportSynopsis)
-	o.conn.register(fs)
-	fs.Var(&o.outputs, "o", "write to `FILE`: .parquet, .xlsx, .csv or .jsonl by extension; - writes JSON lines to stdout (repeatable: several formats in one pass)")
+	c := &cobra.Command{
+		Use:   "export [--filter ID [--agent ID] | --customer EMAIL | --ids LIST|@FILE] -o FILE [-o FILE ...]",
+		Short: "tickets out of Udesk into .parquet, .xlsx, .csv or .jsonl files",
+		Long: `Export tickets out of Udesk: every ticket, or those of a filter, a customer or a list of ids.
+The format follows each output file's extension (.parquet, .xlsx, .csv, .jsonl); several -o
+write several formats from one pass over the API, and -o - writes JSON lines to stdout.
+An interrupted export resumes when the same command is run again.`,
+		Example: `  udesk-etl export -o tickets.parquet
+  udesk-etl export --filter 2 -o urgent.xlsx -o urgent.csv
+  udesk-etl export --customer li.lei@example.com -o - | jq .subject
+  udesk-etl export --ids @ids.txt -o some.csv --escape-formulas=false`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
+	}
+	fs := c.Flags()
 	fs.Int64Var(&o.filter, "filter", 0, "export the tickets of the ticket filter with this `ID` (see udesk-etl filters)")
 	fs.Int64Var(&o.agent, "agent", 0, "with --filter: read the filter as the agent with this `ID`")
 	fs.StringVar(&o.customer, "customer", "", "export the tickets of the customer with this `EMAIL`")
-	fs.StringVar(&o.ids, "ids", "", "export these tickets: `LIST` of ids (1,2,3) or @FILE with ids separated by commas, spaces or lines")
-	fs.StringVar(&o.headers, "headers", mapping.HeadersLabels, "custom field column headers: labels (field_label) or names (field_name)")
-	fs.StringVar(&o.selectValues, "select-values", mapping.SelectLabels, "select field values: labels or indexes")
+	fs.StringVar(&o.ids, "ids", "", "export these tickets: a `LIST` of ids (1,2,3) or @FILE with ids separated by commas, spaces or lines")
+	fs.StringArrayVarP(&o.outputs, "output", "o", nil, "write to `FILE`: .parquet, .xlsx, .csv or .jsonl by extension; - writes JSON lines to stdout (repeatable: several formats in one pass)")
+	fs.StringVar(&o.headers, "headers", mapping.HeadersLabels, "custom field column headers: `labels` (field_label) or names (field_name)")
+	fs.StringVar(&o.selectValues, "select-values", mapping.SelectLabels, "select field values: `labels` or indexes")
 	fs.BoolVar(&o.bom, "bom", true, "start CSV files with a UTF-8 byte order mark (so Excel reads them as UTF-8)")
-	fs.BoolVar(&o.fresh, "fresh", false, "discard the saved state of an interrupted run and start over")
-	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
+	fs.BoolVar(&o.escapeFormulas, "escape-formulas", true, "CSV: put ' before text a spreadsheet would run as a formula; =false for files meant for analysis only")
 	fs.BoolVar(&o.originals, "originals", true, "keep the rows as written (a hidden sheet in .xlsx, a copy in .udesk-etl beside a .csv) so that import --update of the edited file sends only what changed")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
+	fs.BoolVar(&o.fresh, "fresh", false, "discard the saved state of an interrupted run and start over")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print how many tickets and requests the export takes, and the time at the budget, from one request; write nothing")
+	inGroup(fs, groupSelection, "filter", "agent", "customer", "ids")
+	inGroup(fs, groupOutput, "output", "headers", "select-values", "bom", "escape-formulas", "originals", "report")
+	inGroup(fs, groupBehaviour, "fresh", "dry-run")
+	o.conn.register(fs)
+	return c
+}
+
+func (o *exportOptions) run(ctx context.Context, a *app) error {
 	if err := o.check(); err != nil {
 		return err
 	}
 	opts := o.jobOptions(a)
-	if err := opts.Validate(); err != nil {
+	if err := opts.Validate(); err != nil && !(o.dryRun && len(o.outputs) == 0) {
 		return err
 	}
 	c, err := o.conn.client(a)
 	if err != nil {
 		return err
 	}
-	return runExport(ctx, a, c, &o, opts)
+	if o.filter != 0 {
+		if err := warnInactiveFilter(ctx, c, o.filter, o.agent, opts.Observer); err != nil {
+			return err
+		}
+	}
+	if o.dryRun {
+		return o.printPlan(ctx, a, c)
+	}
+	return runExport(ctx, a, c, o, opts)
+}
+
+// warnInactiveFilter says so when the filter is inactive in Udesk: it may
+// still list tickets, but not the ones its users expect.
+func warnInactiveFilter(ctx context.Context, c *udesk.Client, id, agent int64, obs pipeline.Observer) error {
+	filters, err := c.Filters(ctx, agent)
+	if err != nil {
+		return err
+	}
+	for _, f := range filters {
+		if f.ID == id && !f.Active {
+			obs.Logf("warning: filter %d (%s) is inactive in Udesk: its tickets are exported all the same; check it is the filter you mean (udesk-etl filters)", id, f.Name)
+		}
+	}
+	return nil
+}
+
+// printPlan is the dry run: the tickets and requests from one request, and
+// the time they take at the budget.
+func (o *exportOptions) printPlan(ctx context.Context, a *app, c *udesk.Client) error {
+	est, err := export.EstimateRun(ctx, c, o.selector)
+	if err != nil {
+		return err
+	}
+	r, spec, err := o.conn.budget(a)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "dry run: %s (%s); nothing was written\n", plural(est.Tickets, "ticket"), o.selector)
+	fmt.Fprintf(a.stdout, "API calls: %s\n", plural(est.Requests, "request"))
+	fmt.Fprintf(a.stdout, "time: %s\n", timeAtBudget(int64(est.Requests), r, spec))
+	return nil
 }
 
 // check validates the selector flags and builds the selector; the job's
@@ -147,7 +210,7 @@ func parseIDs(spec string) (ids []int64, dups int, err error) {
 func (o *exportOptions) jobOptions(a *app) export.Options {
 	return export.Options{
 		Selector: o.selector, Tenant: o.tenantURL(a), Outputs: o.outputs, Stdout: a.stdout,
-		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoOriginals: !o.originals,
+		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoFormulaEscape: !o.escapeFormulas, NoOriginals: !o.originals,
 		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: observer{a, o.conn.quiet},
 	}
 }
@@ -184,7 +247,7 @@ func runExport(ctx context.Context, a *app, c *udesk.Client, o *exportOptions, o
 	case err == nil:
 	case errors.As(err, &nf):
 		err = rejectedError{rows: int64(len(nf.IDs)), msg: nf.Error()}
-	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
+	case rep != nil && rep.State != "" && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
 		// The API refused: a rerun would too; anything else a rerun resumes.
 		err = fmt.Errorf("%w (run the same command again to resume from %s)", err, rep.State)
 	}

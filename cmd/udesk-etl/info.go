@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"runtime/debug"
-	"text/tabwriter"
+	"strconv"
+	"strings"
+
+	"github.com/rivo/uniseg"
+	"github.com/spf13/cobra"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -15,28 +21,46 @@ import (
 // it comes from the module's build info.
 var version = "dev"
 
-func runVersionCommand(ctx context.Context, a *app, args []string) error {
-	fs := newFlagSet(a, "version", "")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func versionString() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
 	}
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	fmt.Fprintf(a.stdout, "udesk-etl %s\n", v)
-	return nil
+	return version
 }
 
-func runFieldsCommand(ctx context.Context, a *app, args []string) error {
+func newVersionCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version (also: udesk-etl --version)",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintf(a.stdout, "udesk-etl %s\n", versionString())
+			return err
+		},
+	}
+}
+
+func newFieldsCommand(a *app) *cobra.Command {
 	var conn connOptions
 	var out string
-	fs := newFlagSet(a, "fields", "[-o FILE]")
-	conn.register(fs)
-	fs.StringVar(&out, "o", "", "save the catalog as JSON to `FILE` (for convert --fields); default: print a table")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	c := &cobra.Command{
+		Use:   "fields [-o FILE]",
+		Short: "print the ticket field catalog, or save it with -o",
+		Long: `Print the tenant's ticket fields (field_name, label, type, select options) as a table, or save
+the catalog as JSON with -o FILE for 'udesk-etl convert --fields FILE' (-o - writes it to stdout).`,
+		Example: `  udesk-etl fields
+  udesk-etl fields -o fields.json
+  udesk-etl fields -o - | jq '.ticket_fields[].field_label'`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runFields(c.Context(), a, &conn, out) },
 	}
+	c.Flags().StringVarP(&out, "output", "o", "", "save the catalog as JSON to `FILE` (- for stdout; for convert --fields); default: print a table")
+	inGroup(c.Flags(), groupOutput, "output")
+	conn.register(c.Flags())
+	return c
+}
+
+func runFields(ctx context.Context, a *app, conn *connOptions, out string) error {
 	c, err := conn.client(a)
 	if err != nil {
 		return err
@@ -50,51 +74,84 @@ func runFieldsCommand(ctx context.Context, a *app, args []string) error {
 		if err := udesk.WriteFields(&buf, fields); err != nil {
 			return err
 		}
+		if out == "-" {
+			_, err := a.stdout.Write(buf.Bytes())
+			return err
+		}
 		if err := pipeline.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stderr, "saved %d fields to %s\n", len(fields), out)
+		fmt.Fprintf(a.stderr, "saved %s to %s\n", plural(len(fields), "field"), out)
 		return nil
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIELD_NAME\tLABEL\tTYPE\tOPTIONS")
+	rows := [][]string{{"FIELD_NAME", "LABEL", "TYPE", "OPTIONS"}}
 	for _, f := range fields {
-		opts := ""
+		opts := make([]string, len(f.Options))
 		for i, o := range f.Options {
-			if i > 0 {
-				opts += ", "
-			}
-			opts += o.Index + "=" + o.Label
+			opts[i] = o.Index + "=" + o.Label
 		}
+		opt := strings.Join(opts, ", ")
 		if f.Options == nil && len(f.RawOptions) > 0 && string(f.RawOptions) != "null" {
-			opts = "(options not decodable; values pass through)"
+			opt = "(options not decodable; values pass through)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, f.Label, f.ContentType, opts)
+		rows = append(rows, []string{f.Name, f.Label, f.ContentType, opt})
 	}
-	return tw.Flush()
+	return printTable(a.stdout, rows)
 }
 
-func runFiltersCommand(ctx context.Context, a *app, args []string) error {
+func newFiltersCommand(a *app) *cobra.Command {
 	var conn connOptions
 	var agent int64
-	fs := newFlagSet(a, "filters", "[--agent ID]")
-	conn.register(fs)
-	fs.Int64Var(&agent, "agent", 0, "only this agent's filters (`ID`)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	c := &cobra.Command{
+		Use:   "filters [--agent ID]",
+		Short: "list ticket filters (their ids are what export --filter takes)",
+		Example: `  udesk-etl filters
+  udesk-etl filters --agent 7`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := conn.client(a)
+			if err != nil {
+				return err
+			}
+			filters, err := cl.Filters(c.Context(), agent)
+			if err != nil {
+				return err
+			}
+			rows := [][]string{{"ID", "NAME", "ACTIVE", "PERMISSION", "DESCRIPTION"}}
+			for _, f := range filters {
+				rows = append(rows, []string{strconv.FormatInt(f.ID, 10), f.Name, strconv.FormatBool(f.Active), f.Permission, f.Description})
+			}
+			return printTable(a.stdout, rows)
+		},
 	}
-	c, err := conn.client(a)
-	if err != nil {
-		return err
+	c.Flags().Int64Var(&agent, "agent", 0, "only the filters of the agent with this `ID`")
+	inGroup(c.Flags(), groupSelection, "agent")
+	conn.register(c.Flags())
+	return c
+}
+
+// printTable writes rows as columns two spaces apart, padded by display
+// width so that Chinese labels (two columns each on a terminal) line up.
+func printTable(w io.Writer, rows [][]string) error {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], uniseg.StringWidth(cell))
+		}
 	}
-	filters, err := c.Filters(ctx, agent)
-	if err != nil {
-		return err
+	bw := bufio.NewWriter(w)
+	for _, r := range rows {
+		var line strings.Builder
+		for i, cell := range r {
+			line.WriteString(cell)
+			if i < len(r)-1 {
+				line.WriteString(strings.Repeat(" ", widths[i]-uniseg.StringWidth(cell)+2))
+			}
+		}
+		bw.WriteString(strings.TrimRight(line.String(), " ") + "\n")
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tACTIVE\tPERMISSION\tDESCRIPTION")
-	for _, f := range filters {
-		fmt.Fprintf(tw, "%d\t%s\t%v\t%s\t%s\n", f.ID, f.Name, f.Active, f.Permission, f.Description)
-	}
-	return tw.Flush()
+	return bw.Flush()
 }

@@ -13,9 +13,11 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // Exit codes, as CLI.md documents them.
@@ -51,42 +53,52 @@ func main() {
 	os.Exit(code)
 }
 
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, a *app, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"export", "tickets out of Udesk into .parquet, .xlsx, .csv or .jsonl files", runExportCommand},
-		{"import", "create, update or reply to tickets from .csv, .xlsx, .jsonl or .parquet files", runImportCommand},
-		{"convert", "map a file as import would, without the API", runConvertCommand},
-		{"fields", "print the ticket field catalog, or save it with -o", runFieldsCommand},
-		{"filters", "list ticket filters", runFiltersCommand},
-		{"sim", "serve the built-in Udesk simulator", runSimCommand},
-		{"version", "print the version", runVersionCommand},
+// newRoot is the command tree of one run: every command writes to the app's
+// streams, help goes to stdout.
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "udesk-etl COMMAND",
+		Short: "move Udesk helpdesk tickets in bulk",
+		Long: `udesk-etl moves Udesk helpdesk tickets in bulk: out of Udesk into Parquet, Excel, CSV and
+JSON lines files, and into Udesk as creates, updates and replies from such files. Every run
+is resumable: run the same command again after an interruption.`,
+		Example: `  export UDESK_URL=https://demo.udesk.cn UDESK_SECRET=...
+  udesk-etl filters
+  udesk-etl export --filter 2 -o tickets.xlsx
+  udesk-etl import --update -i tickets.xlsx --dry-run`,
+		Version:       versionString(),
+		Args:          unknownCommand,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(c *cobra.Command, _ []string) error {
+			printHelp(c.OutOrStdout(), c)
+			return usagef("no command given: choose one of the commands above")
+		},
 	}
+	root.SuggestionsMinimumDistance = 2
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetVersionTemplate("udesk-etl {{.Version}}\n")
+	root.SetHelpFunc(func(c *cobra.Command, _ []string) { printHelp(c.OutOrStdout(), c) })
+	root.SetUsageFunc(func(c *cobra.Command) error { printHelp(c.OutOrStdout(), c); return nil })
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(newExportCommand(a), newImportCommand(a), newConvertCommand(a),
+		newFieldsCommand(a), newFiltersCommand(a), newSimCommand(a), newVersionCommand(a))
+	return root
 }
 
 // run executes one command line and returns its exit code.
 func run(ctx context.Context, a *app, args []string) int {
 	// Progress, debug lines and workers' messages share stderr.
 	a.stderr = &lockedWriter{w: a.stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(a.stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	root := newRoot(a)
+	root.SetArgs(oneDashLongFlags(root, args))
+	c, err := root.ExecuteContextC(ctx)
+	name := "udesk-etl"
+	if c != nil {
+		name = c.CommandPath()
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return exitCode(a, c.name, c.run(ctx, a, args[1:]))
-		}
-	}
-	fmt.Fprintf(a.stderr, "udesk-etl: unknown command %q (run udesk-etl --help)\n", args[0])
-	return exitUsage
+	return exitCode(a, name, err)
 }
 
 // lockedWriter serialises writes from several goroutines.
@@ -99,15 +111,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: udesk-etl COMMAND [options]   (udesk-etl COMMAND -h for its options)")
-	fmt.Fprintln(w, "\ncommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nConnection: --url or UDESK_URL; the secret from UDESK_SECRET or --secret-file FILE.")
 }
 
 // usageError is a bad flag, missing configuration or an unreadable input: exit 2.
@@ -131,11 +134,11 @@ func (e rejectedError) Error() string {
 	if e.msg != "" {
 		return e.msg
 	}
+	if e.rows == 1 {
+		return "1 row was rejected; see errors.csv in the results folder"
+	}
 	return fmt.Sprintf("%d rows were rejected; see errors.csv in the results folder", e.rows)
 }
-
-// errHelp is returned when -h was asked for; the usage is already printed.
-var errHelp = errors.New("help requested")
 
 func exitCode(a *app, name string, err error) int {
 	var ue usageError
@@ -144,19 +147,18 @@ func exitCode(a *app, name string, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errHelp):
-		return exitOK
 	case errors.As(err, &re):
-		fmt.Fprintf(a.stderr, "udesk-etl %s: %v\n", name, err)
+		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitRejected
 	case errors.Is(err, context.Canceled):
-		fmt.Fprintf(a.stderr, "udesk-etl %s: interrupted; state is saved, run the same command again to resume\n", name)
+		fmt.Fprintf(a.stderr, "%s: interrupted; state is saved, run the same command again to resume\n", name)
 		return exitInterrupted
-	case errors.As(err, &ue), errors.As(err, &ce):
-		fmt.Fprintf(a.stderr, "udesk-etl %s: %v\n", name, err)
+	case errors.As(err, &ue), errors.As(err, &ce), udesk.IsAuthError(err):
+		// A wrong secret is configuration, like a missing one.
+		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitUsage
 	default:
-		fmt.Fprintf(a.stderr, "udesk-etl %s: %v\n", name, err)
+		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitFailed
 	}
 }

@@ -6,39 +6,57 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/time/rate"
 
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
-// runSimCommand serves the built-in simulator until interrupted. Its first
+// newSimCommand serves the built-in simulator until interrupted. Its first
 // stdout line is the URL, the second the secret, so scripts can read both.
 // Its admin API (/_sim/..., signed like the API) changes the data while it
 // runs: see udesk/udesktest.
-func runSimCommand(ctx context.Context, a *app, args []string) error {
-	var (
-		opts    udesktest.Options
-		rateStr string
-		faults  string
-		certOut string
-		churn   string
-	)
-	fs := newFlagSet(a, "sim", "[--addr HOST:PORT] [--tickets N] [--seed N] [--order oldest|newest] [--churn EVERY:CREATE:DELETE] [--rate R] [--latency D] [--faults SPEC] [--secret S]")
-	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "listen on `HOST:PORT` (port 0: a free one)")
-	fs.IntVar(&opts.Tickets, "tickets", 1000, "tickets in the generated data set")
-	fs.Int64Var(&opts.Seed, "seed", 1, "seed of the generated data set and of fault injection")
-	fs.StringVar(&opts.Order, "order", udesktest.OrderOldest, "list order: oldest (ascending id, new tickets last) or newest (descending id, new tickets first)")
-	fs.StringVar(&churn, "churn", "", "tickets change while a client pages: `EVERY:CREATE:DELETE`, before every EVERY-th page request create CREATE tickets and delete DELETE random ones (e.g. 5:1:1)")
-	fs.StringVar(&rateStr, "rate", "unlimited", "request budget; past it the simulator answers 429 with Retry-After (e.g. 60/min, 10/s)")
-	fs.DurationVar(&opts.Latency, "latency", 0, "added to every reply")
-	fs.StringVar(&faults, "faults", "", "inject faults by rate, e.g. 500=0.05,429=0.02,reset-after=0.01,redirect@list=0.01,429-long=0.01 (see udesk/udesktest)")
-	fs.StringVar(&opts.Secret, "secret", "", "the API secret requests must be signed with (default: generated)")
-	fs.BoolVar(&opts.TLS, "tls", false, "serve HTTPS with a self-signed certificate")
-	fs.StringVar(&certOut, "cert-out", "", "with --tls, write the certificate (PEM) to `FILE` for --ca-file")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newSimCommand(a *app) *cobra.Command {
+	var o simOptions
+	c := &cobra.Command{
+		Use:   "sim [--addr HOST:PORT] [--tickets N] [--seed N] [--rate R] [--latency D] [--faults SPEC] [--secret S]",
+		Short: "serve the built-in Udesk simulator",
+		Long: `Serve a built-in Udesk simulator with generated tickets until interrupted. Its first line on
+stdout is its URL, the second the secret requests must be signed with.`,
+		Example: `  udesk-etl sim --tickets 2000 > sim.out &
+  export UDESK_URL=$(sed -n 1p sim.out) UDESK_SECRET=$(sed -n 2p sim.out)
+  udesk-etl sim --faults 500=0.05,429=0.02 --rate 10/s`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
 	}
+	fs := c.Flags()
+	opts := &o.opts
+	fs.StringVar(&opts.Addr, "addr", "127.0.0.1:0", "listen on `HOST:PORT` (port 0: a free one)")
+	fs.IntVar(&opts.Tickets, "tickets", 1000, "`N` tickets in the generated data set")
+	fs.Int64Var(&opts.Seed, "seed", 1, "`N` seeds the generated data set and fault injection")
+	fs.StringVar(&opts.Order, "order", udesktest.OrderOldest, "list `ORDER`: oldest (ascending id, new tickets last) or newest (descending id, new tickets first)")
+	fs.StringVar(&o.churn, "churn", "", "tickets change while a client pages: `EVERY:CREATE:DELETE`, before every EVERY-th page request create CREATE tickets and delete DELETE random ones (e.g. 5:1:1)")
+	fs.StringVar(&o.rate, "rate", "unlimited", "request budget `R`; past it the simulator answers 429 with Retry-After (e.g. 60/min, 10/s)")
+	fs.DurationVar(&opts.Latency, "latency", 0, "`DURATION` added to every reply")
+	fs.StringVar(&o.faults, "faults", "", "inject faults by rate, `SPEC` e.g. 500=0.05,429=0.02,reset-after=0.01,redirect@list=0.01,429-long=0.01 (see udesk/udesktest)")
+	fs.StringVar(&opts.Secret, "secret", "", "the API secret `S` requests must be signed with (default: generated)")
+	fs.BoolVar(&opts.TLS, "tls", false, "serve HTTPS with a self-signed certificate")
+	fs.StringVar(&o.certOut, "cert-out", "", "with --tls, write the certificate (PEM) to `FILE` for --ca-file")
+	inGroup(fs, groupSelection, "tickets", "seed", "order", "churn")
+	inGroup(fs, groupBehaviour, "rate", "latency", "faults")
+	inGroup(fs, groupConnection, "addr", "secret", "tls", "cert-out")
+	return c
+}
+
+// simOptions are the flags of `udesk-etl sim`.
+type simOptions struct {
+	opts                         udesktest.Options
+	rate, faults, certOut, churn string
+}
+
+func (o *simOptions) run(ctx context.Context, a *app) error {
+	opts, rateStr, faults, certOut, churn := o.opts, o.rate, o.faults, o.certOut, o.churn
 	r, err := udesk.ParseRate(rateStr)
 	if err != nil {
 		return usageError{fmt.Errorf("--rate: %w", err)}

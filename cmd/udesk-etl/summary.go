@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
@@ -32,8 +34,8 @@ func (s *summary) finish(c *udesk.Client, start time.Time) {
 }
 
 func (s *summary) print(w io.Writer) {
-	fmt.Fprintf(w, "%s: %d read, %d written, %d failed, %d skipped; %d requests (%d retried, %d throttled); %s\n",
-		s.Command, s.Read, s.Written, s.Failed, s.Skipped, s.Requests, s.Retried, s.Throttled,
+	fmt.Fprintf(w, "%s: %d read, %d written, %d failed, %d skipped; %s (%d retried, %d throttled); %s\n",
+		s.Command, s.Read, s.Written, s.Failed, s.Skipped, plural(s.Requests, "request"), s.Retried, s.Throttled,
 		(time.Duration(s.Seconds * float64(time.Second))).Round(time.Millisecond))
 	for _, o := range s.Outputs {
 		fmt.Fprintf(w, "  wrote %s\n", o)
@@ -71,4 +73,22 @@ func (s *summary) writeReport(path string) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// plural is n and the noun, with an s unless n is 1: "1 request", "2 requests".
+func plural[N int | int64](n N, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// timeAtBudget is about how long n requests take at the budget r (written
+// spec by the user), for dry runs.
+func timeAtBudget(n int64, r udesk.Rate, spec string) string {
+	if r.Limit == rate.Inf || r.Limit <= 0 {
+		return fmt.Sprintf("no request budget (%s): bounded by latency and --concurrency", spec)
+	}
+	secs := max(0, float64(n-int64(r.Burst))) / float64(r.Limit)
+	return fmt.Sprintf("%s at the budget of %s (plus retries)", approx(time.Duration(secs*float64(time.Second))), spec)
 }

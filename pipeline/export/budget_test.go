@@ -117,7 +117,7 @@ func BenchmarkExportRenderParquet100k(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		rs, _, err := writeOutputs(b.Context(), o, x, fields)
+		rs, _, err := writeOutputs(b.Context(), o, x, fields, 0)
 		if err != nil || rs.Unique != tickets {
 			b.Fatalf("%d tickets, %v", rs.Unique, err)
 		}

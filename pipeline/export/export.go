@@ -83,6 +83,9 @@ type Options struct {
 	Headers      string // custom field headers: mapping.HeadersLabels (default) or mapping.HeadersNames
 	SelectValues string // select values: mapping.SelectLabels (default) or mapping.SelectIndexes
 	NoBOM        bool   // CSV files without the UTF-8 byte order mark
+	// NoFormulaEscape writes CSV text as it is, without the ' before text a
+	// spreadsheet would run as a formula (sinks.CSVOptions.NoFormulaEscape).
+	NoFormulaEscape bool
 	// NoOriginals leaves out the rows as written (a hidden sheet in .xlsx,
 	// a copy beside a .csv) that let an edited file be imported as changes.
 	NoOriginals bool
@@ -213,7 +216,36 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 		o.Observer.Logf("export: state folder %s (new snapshot)", spool.Dir())
 	}
 	rep := &pipeline.Report{State: spool.Dir(), Outputs: o.Outputs}
-	return rep, run(ctx, api, o, spool, rep)
+	err = run(ctx, api, o, spool, rep)
+	if pages, _ := spool.Pages(); (err != nil && !resumed && len(pages) == 0) || (err == nil && onlyStdout(o.Outputs)) {
+		// Nothing to resume (the run failed before it held a page: a wrong
+		// secret, an unknown filter) or to edit and import back (stdout):
+		// leave no state behind.
+		spool.Close()
+		dropState(spool.Dir(), dir)
+		rep.State = ""
+	}
+	return rep, err
+}
+
+func onlyStdout(outputs []string) bool {
+	for _, out := range outputs {
+		if out != "-" {
+			return false
+		}
+	}
+	return true
+}
+
+// dropState removes the snapshot folder snap, and its state folder dir and
+// the .udesk-etl folder above it when nothing else is left in them.
+func dropState(snap, dir string) {
+	os.RemoveAll(snap)
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) == 1 && entries[0].Name() == "lock" {
+		os.Remove(filepath.Join(dir, "lock"))
+		os.Remove(dir)
+	}
+	os.Remove(filepath.Dir(dir))
 }
 
 func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *pipeline.Report) error {
@@ -243,6 +275,10 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		PerPage: pageSize, Workers: o.Concurrency,
 		OnTotal:   func(n int) { total += n; prog.SetTotal(int64(total)) },
 		OnTickets: prog.Add,
+		OnHeld:    func(n int) { pipeline.AddDone(prog, n) },
+		OnPass: func(pass, max int) {
+			o.Observer.Logf("export: the listing changed while it was read; reading it again (pass %d of at most %d)", pass, max)
+		},
 	}
 	res, err := x.Fetch(ctx)
 	prog.Finish()
@@ -254,7 +290,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		return err
 	}
 
-	rs, stats, err := writeOutputs(ctx, o, x, fields)
+	rs, stats, err := writeOutputs(ctx, o, x, fields, res.Total)
 	if err != nil {
 		return err
 	}

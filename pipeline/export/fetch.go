@@ -65,6 +65,11 @@ type fetcher struct {
 	// were read (or found spooled). Both may be nil; calls are serialized.
 	OnTotal   func(total int)
 	OnTickets func(n int)
+	// OnHeld is told of tickets on pages an earlier run held (default:
+	// OnTickets); OnPass that the listing changed while it was read and
+	// pass (counted from 1) of at most max reads it again.
+	OnHeld func(n int)
+	OnPass func(pass, max int)
 
 	mu sync.Mutex // serializes the callbacks
 }
@@ -116,10 +121,21 @@ func (x *fetcher) addTotal(n int) {
 	}
 }
 
-func (x *fetcher) addTickets(n int) {
-	if x.OnTickets != nil && n > 0 {
+func (x *fetcher) addTickets(n int) { x.report(x.OnTickets, n) }
+
+// addHeld counts the tickets of a page an earlier run held.
+func (x *fetcher) addHeld(n int) {
+	if x.OnHeld != nil {
+		x.report(x.OnHeld, n)
+	} else {
+		x.addTickets(n)
+	}
+}
+
+func (x *fetcher) report(f func(int), n int) {
+	if f != nil && n > 0 {
 		x.mu.Lock()
-		x.OnTickets(n)
+		f(n)
 		x.mu.Unlock()
 	}
 }
@@ -209,7 +225,11 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 			}
 		}
 		x.addTotal(first.Total)
-		x.addTickets(first.Size)
+		if held && pass == 0 {
+			x.addHeld(first.Size)
+		} else {
+			x.addTickets(first.Size)
+		}
 		if pass == 0 {
 			res.StartTotal = first.Total // when page 1 was fetched now
 		}
@@ -217,7 +237,7 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		var missing []int
 		for page := n; page >= 2; page-- {
 			if p, ok := have[pageKey{pass, page}]; ok {
-				x.addTickets(p.Size)
+				x.addHeld(p.Size)
 			} else {
 				missing = append(missing, page)
 			}
@@ -275,6 +295,9 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 			return nil, err
 		}
 		pass++
+		if x.OnPass != nil {
+			x.OnPass(pass+1, x.maxPasses())
+		}
 		first = check
 		first.Pass, first.Page = pass, 1
 		if err := x.Spool.Put(first, body); err != nil {

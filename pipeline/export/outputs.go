@@ -24,7 +24,7 @@ type outputStats struct {
 
 // writeOutputs writes the spooled tickets, each once, into every output
 // through one pipeline.Tee.
-func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Field) (renderStats, outputStats, error) {
+func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Field, total int) (renderStats, outputStats, error) {
 	var st outputStats
 	selectValues := o.SelectValues
 	if selectValues == "" {
@@ -62,7 +62,7 @@ func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Fi
 	}
 	all := pipeline.Tee(outs...)
 
-	prog := o.Observer.Phase("write", "tickets", 0)
+	prog := o.Observer.Phase("write", "tickets", int64(total))
 	rs, err := x.Render(ctx, func(ts []udesk.Ticket) error {
 		rows := make([]pipeline.Row, len(ts))
 		for i := range ts {
@@ -102,7 +102,7 @@ func openOutput(o *Options, out string, schema pipeline.Schema) (pipeline.RowWri
 		return sinks.NewJSONLStreamWriter(o.Stdout, schema)
 	}
 	removeStaleTemps(out)
-	return sinks.NewWriter(out, schema, sinks.Options{CSV: sinks.CSVOptions{NoBOM: o.NoBOM}, XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals}})
+	return sinks.NewWriter(out, schema, sinks.Options{CSV: sinks.CSVOptions{NoBOM: o.NoBOM, NoFormulaEscape: o.NoFormulaEscape}, XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals}})
 }
 
 // named says which output an error came from.

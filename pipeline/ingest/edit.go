@@ -141,7 +141,9 @@ func prepareEdit(op mapping.OpKind, e EditOptions, input string, f *inputFile, i
 	}
 	if path == "" {
 		if slices.ContainsFunc(f.header, func(h string) bool { return strings.EqualFold(strings.TrimSpace(h), "updated_at") }) {
-			obs.Logf("note: %s looks like an export, but the rows it was exported with were not found: every filled cell is sent; pass --originals PATH to send only what changed (or --no-originals)", input)
+			// Sending every filled cell of an edited export would overwrite
+			// what others changed since: the user must say which they mean.
+			return nil, nil, pipeline.Configf("%s looks like an export (it has an updated_at column), but the rows it was exported with were not found (re-saved by another program, or renamed?): importing it would update every filled cell; pass --originals PATH (the exported workbook, or the .originals.csv in .udesk-etl beside an exported CSV) to send only what changed, or --no-originals to send every filled cell", input)
 		}
 		return importerOps{im}, nil, needs()
 	}
@@ -255,7 +257,11 @@ func (r *editRun) finish(s *pipeline.Report) error {
 	if r.check {
 		s.SetFact("conflicts", r.conflicts)
 		if r.conflicts > 0 {
-			s.Note("%d rows were left alone: their ticket changed in Udesk since the export (error_code %s)", r.conflicts, mapping.CodeConflict)
+			rows := fmt.Sprintf("%d rows were left alone: their tickets", r.conflicts)
+			if r.conflicts == 1 {
+				rows = "1 row was left alone: its ticket"
+			}
+			s.Note("%s changed in Udesk since the export (error_code %s)", rows, mapping.CodeConflict)
 		}
 	}
 	if len(missing) > 0 {

@@ -260,3 +260,35 @@ func rowErrorMessage(pos pipeline.Position, err error) string {
 	walk(err)
 	return fmt.Sprintf("row %d: %s", pos.Row, strings.Join(parts, "; "))
 }
+
+// countRows sets prog's total to the input's data rows, counted by a second
+// reader in the background (no format states its row count cheaply), so that
+// the progress shows a percentage and an ETA once the count is in. stop ends
+// the count and waits for it.
+func countRows(ctx context.Context, in Input, prog pipeline.Progress) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r, err := sources.Open(in.Path, sources.OpenOptions{Sheet: in.Sheet, Encoding: in.Encoding})
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		var n int64
+		for {
+			_, err := r.Next(ctx)
+			var re *pipeline.RowError
+			switch {
+			case errors.Is(err, io.EOF):
+				prog.SetTotal(n)
+				return
+			case err == nil, errors.As(err, &re):
+				n++ // an unreadable row is a row of the progress too
+			default:
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}

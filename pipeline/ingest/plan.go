@@ -42,7 +42,8 @@ func (p *PlanReport) Writes() int64 { return p.Creates + p.Updates + p.Commented
 // Plan checks every row of input against the tenant's live catalog and
 // counts what Run would send; it sends nothing and keeps no state. The
 // rejected rows go to errors.csv in Options.Results (default: a folder
-// beside the input). Rejected rows are counted in the report's Failed.
+// beside the input), made only when a row is rejected. Rejected rows are
+// counted in the report's Failed.
 func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport, error) {
 	f, mf, err := opts.open(input)
 	if err != nil {
@@ -65,6 +66,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 		}
 	}
 	prog := obs.Phase("checking", "rows", 0)
+	defer countRows(ctx, input, prog)()
 	t := newTally(prog)
 	f.noteReader(&p.Report)
 	p.Read, err = mapRows(ctx, f, ops, t, rowSteps{emit: func(_ pipeline.Record, op mapping.Operation) error {
@@ -89,14 +91,17 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	if dir == "" {
 		dir = defaultResultsDir(input.Path, opts.opName()+"-dryrun", time.Now())
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("results folder: %w", err)
-	}
-	p.Results, p.ErrorsFile = dir, filepath.Join(dir, "errors.csv")
-	if err := t.writeErrorsCSV(p.ErrorsFile, f.header); err != nil {
-		return nil, err
-	}
 	p.Failed = t.failed()
+	// A dry run leaves a folder behind only to hold rejected rows.
+	if p.Failed > 0 {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("results folder: %w", err)
+		}
+		p.Results, p.ErrorsFile = dir, filepath.Join(dir, "errors.csv")
+		if err := t.writeErrorsCSV(p.ErrorsFile, f.header); err != nil {
+			return nil, err
+		}
+	}
 	p.TicketReads = ed.reads()
 	if opts.Rollback && ed == nil {
 		p.RollbackReads = p.Updates + p.CommentedUpdates
@@ -158,8 +163,11 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 		return
 	}
 	secs := math.Max(0, float64(p.Writes()+p.TicketReads+p.RollbackReads+p.ListRequests-int64(r.Burst))) / float64(r.Limit)
-	fmt.Fprintf(w, "time: about %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n",
-		(time.Duration(secs * float64(time.Second))).Round(time.Second), spec)
+	about := "under a second"
+	if secs >= 1 {
+		about = "about " + (time.Duration(secs * float64(time.Second))).Round(time.Second).String()
+	}
+	fmt.Fprintf(w, "time: %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n", about, spec)
 }
 
 // printIrreversible lists what rollback.csv cannot undo.

@@ -49,7 +49,7 @@ func (t *tally) fail(row int, cells []string, code, msg string) {
 		t.unknown++
 	}
 	t.mu.Unlock()
-	t.prog.Add(1)
+	pipeline.AddFailed(t.prog, 1)
 }
 
 // onResult is the sender's callback.
@@ -80,7 +80,7 @@ func (t *tally) writtenEarlier(e pipeline.JournalEntry, cells []string) {
 	t.successes = append(t.successes, r)
 	t.earlier++
 	t.mu.Unlock()
-	t.prog.Add(1)
+	pipeline.AddDone(t.prog, 1)
 }
 
 // unchanged records a row whose ticket already holds its values.

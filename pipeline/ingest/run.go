@@ -137,10 +137,11 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 		return nil, err
 	}
 	cat, err := job.catalog(ctx)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		job.ops, job.ed, job.marker, err = rowOpsFor(cat, f, mf, input, opts, api, job.obs, false)
 	}
-	if job.ops, job.ed, job.marker, err = rowOpsFor(cat, f, mf, input, opts, api, job.obs, false); err != nil {
+	if err != nil {
+		job.dropNewState()
 		return nil, err
 	}
 	if err := job.openJournal(); err != nil {
@@ -271,6 +272,16 @@ func (job *job) openState() (done bool, err error) {
 	return job.checkPrevious()
 }
 
+// dropNewState removes the state folder openState made for a first run that
+// failed before its journal began (a wrong secret, a column the catalog does
+// not know): there is nothing to resume, only the cached catalog.
+func (job *job) dropNewState() {
+	if _, err := os.Stat(job.journalPath()); job.prev == nil && errors.Is(err, os.ErrNotExist) {
+		os.RemoveAll(job.dir)
+		os.Remove(filepath.Dir(job.dir)) // the .udesk-etl folder, when nothing else is in it
+	}
+}
+
 // fileSHA256 hashes the input so that a resumed import can tell whether it
 // changed since the journal was started.
 func fileSHA256(path string) (string, int64, error) {
@@ -390,6 +401,7 @@ func resultsDir(o Options, h pipeline.JournalHeader) string {
 func (job *job) send(ctx context.Context) (readErr, sendErr error) {
 	st := job.st
 	prog := job.obs.Phase("import", "rows", 0)
+	defer countRows(ctx, job.in, prog)()
 	t := newTally(prog)
 	job.t = t
 	// Settling an unknown create must never take a ticket that an earlier
