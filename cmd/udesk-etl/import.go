@@ -86,6 +86,8 @@ const importColumns = `Columns (matched by name, case-insensitively; a custom fi
             agent_group_name or agent_group_id, tags, follower_emails or follower_ids, custom fields,
             comment_function, comment_author_email, comment_body; an empty cell leaves the field as it is
   --reply   id, reply_content, email
+  --upsert  the --create columns, --key's field among them: each row is created, or updates only the
+            fields that differ on the ticket holding its key
 Status and priority may be written in Chinese or English; select fields as labels or indexes.
 A file written by export imports as it is; an edited export sends only what changed.`
 
