@@ -21,7 +21,7 @@ func TestUpsertCrashOneTicketPerKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := newSim(t, udesktest.Options{Tickets: 50, Seed: seed, Latency: 5 * time.Millisecond, Faults: faults})
+	sim := newSim(t, udesktest.Options{Tickets: 50, Seed: seed, Latency: 15 * time.Millisecond, Faults: faults})
 	const n, existing = 500, 150
 	for i := 0; i < existing; i++ {
 		sim.CreateTicket(udesktest.Ticket{Subject: "old", Status: "open", CustomFields: map[string]string{"TextField_1": fmt.Sprintf("SRC-%d", i)}})
@@ -33,7 +33,7 @@ func TestUpsertCrashOneTicketPerKey(t *testing.T) {
 			[]string{"open", "解决中", "resolved"}[i%3], fmt.Sprintf("SRC-%d", i)})
 	}
 	writeCSVTest(t, in, recs)
-	code, stderr := crashWithin(t, sim, seed, 5, 2*time.Second, "import", "--upsert", "--key", "单行文本字段", "-i", in, "--quiet")
+	code, stderr := crashWithin(t, sim, seed, 5, 1500*time.Millisecond, "import", "--upsert", "--key", "单行文本字段", "-i", in, "--quiet")
 	if code != exitOK {
 		t.Fatalf("final run: exit %d: %s", code, stderr)
 	}

@@ -35,6 +35,19 @@ func writeRollback(dir string, changes []mapping.Change, info *rollbackInfo) err
 	if len(changes) == 0 {
 		return nil
 	}
+	type at struct {
+		id    int64
+		field string
+	}
+	seen := map[at]bool{}
+	var uniq []mapping.Change
+	for _, c := range changes {
+		if !seen[at{c.ID, c.Field}] {
+			seen[at{c.ID, c.Field}] = true
+			uniq = append(uniq, c)
+		}
+	}
+	changes = uniq
 	col := map[string]int{}
 	header := []string{"id"}
 	row := map[int64]int{}
@@ -54,13 +67,8 @@ func writeRollback(dir string, changes []mapping.Change, info *rollbackInfo) err
 		recs[i] = make([]string, len(header))
 		recs[i][0] = strconv.FormatInt(id, 10)
 	}
-	set := map[[2]int]bool{}
 	for _, c := range changes {
-		at := [2]int{row[c.ID], col[c.Field]}
-		if !set[at] {
-			set[at] = true
-			recs[at[0]][at[1]] = mapping.EscapeFormula(c.Old)
-		}
+		recs[row[c.ID]][col[c.Field]] = mapping.EscapeFormula(c.Old)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("results folder: %w", err)
