@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -143,4 +144,18 @@ func httpClientWithCA(path string, conc int) (*http.Client, error) {
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil
+}
+
+// tenantURL is the URL the client uses, for the state key and the manifest,
+// with any password masked.
+func (o *connOptions) tenantURL(a *app) string {
+	u := o.url
+	if u == "" {
+		u = a.getenv("UDESK_URL")
+	}
+	u = strings.TrimRight(u, "/")
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	return u
 }

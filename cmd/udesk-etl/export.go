@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -209,24 +208,10 @@ func parseIDs(spec string) (ids []int64, dups int, err error) {
 // jobOptions are the export job's options from the flags.
 func (o *exportOptions) jobOptions(a *app) export.Options {
 	return export.Options{
-		Selector: o.selector, Tenant: o.tenantURL(a), Outputs: o.outputs, Stdout: a.stdout,
+		Selector: o.selector, Tenant: o.conn.tenantURL(a), Outputs: o.outputs, Stdout: a.stdout,
 		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoFormulaEscape: !o.escapeFormulas, NoOriginals: !o.originals,
 		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: observer{a, o.conn.quiet},
 	}
-}
-
-// tenantURL is the URL the client uses, for the state key and the manifest,
-// with any password masked.
-func (o *exportOptions) tenantURL(a *app) string {
-	u := o.conn.url
-	if u == "" {
-		u = a.getenv("UDESK_URL")
-	}
-	u = strings.TrimRight(u, "/")
-	if p, err := url.Parse(u); err == nil {
-		return p.Redacted()
-	}
-	return u
 }
 
 // runExport runs the job and turns its report into the summary.

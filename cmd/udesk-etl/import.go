@@ -157,6 +157,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		return err
 	}
 	o.opts.Concurrency = o.conn.concurrency
+	o.opts.Abort = a.abort
 	o.opts.Observer = observer{a: a, quiet: o.conn.quiet}
 	o.opts.Tenant = o.conn.url
 	if o.opts.Tenant == "" {
