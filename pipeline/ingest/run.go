@@ -55,8 +55,8 @@ type Options struct {
 	// Rollback, for a plain --update, reads each ticket before the first
 	// update is sent, to save what it overwrites in rollback.csv (an upsert
 	// and a round trip know it without reading).
-	Rollback    bool
-	Edit        EditOptions
+	Rollback bool
+	Edit     EditOptions
 	// Abort, when set, ends the writes already sent; Run's context then
 	// only stops sending new ones, and those on the wire get their outcome
 	// (the first Ctrl-C stops, the second aborts). Nil: Run's context does both.
