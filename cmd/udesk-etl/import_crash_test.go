@@ -59,6 +59,12 @@ func binary(t *testing.T) string {
 // least minKills times, then lets a run finish and returns its exit code.
 func crashUntilDone(t *testing.T, sim *udesktest.Server, seed int64, minKills int, args ...string) (int, string) {
 	t.Helper()
+	return crashWithin(t, sim, seed, minKills, 150*time.Millisecond, args...)
+}
+
+// crashWithin is crashUntilDone with kills up to maxDelay after each start.
+func crashWithin(t *testing.T, sim *udesktest.Server, seed int64, minKills int, maxDelay time.Duration, args ...string) (int, string) {
+	t.Helper()
 	bin := binary(t)
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
 	t.Logf("crash seed %d", seed)
@@ -76,7 +82,7 @@ func crashUntilDone(t *testing.T, sim *udesktest.Server, seed int64, minKills in
 			t.Fatal(err)
 		}
 		var timer *time.Timer
-		delay := time.Duration(10+rng.IntN(140)) * time.Millisecond
+		delay := 10*time.Millisecond + time.Duration(rng.Int64N(int64(maxDelay-10*time.Millisecond)))
 		if kills < minKills {
 			timer = time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
 		}
