@@ -138,7 +138,10 @@ func TestImportCrashCreateExactlyOnce(t *testing.T) {
 		t.Skip("kills the binary again and again")
 	}
 	seed := time.Now().UnixNano() % 100000
-	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointCreate, seed))
+	faults, err := udesktest.ParseFaults(fmt.Sprintf("reset-after@create=0.15,seed=%d", seed))
+	if err != nil {
+		t.Fatal(err)
+	}
 	sim := newSim(t, udesktest.Options{Latency: 20 * time.Millisecond, Faults: faults})
 	in := filepath.Join(t.TempDir(), "crash.csv")
 	const n = 200
@@ -184,7 +187,10 @@ func TestImportCrashUpdateNeverDuplicatesComments(t *testing.T) {
 		t.Skip("kills the binary again and again")
 	}
 	seed := time.Now().UnixNano() % 100000
-	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointUpdate, seed))
+	faults, err := udesktest.ParseFaults(fmt.Sprintf("reset-after@update=0.15,seed=%d", seed))
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 200
 	sim := newSim(t, udesktest.Options{Tickets: n, Seed: seed, Latency: 20 * time.Millisecond, Faults: faults})
 	in := filepath.Join(t.TempDir(), "upd.csv")
@@ -236,7 +242,10 @@ func TestImportCrashReplyNeverDuplicates(t *testing.T) {
 		t.Skip("kills the binary again and again")
 	}
 	seed := time.Now().UnixNano() % 100000
-	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointReply, seed))
+	faults, err := udesktest.ParseFaults(fmt.Sprintf("reset-after@reply=0.15,seed=%d", seed))
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 200
 	sim := newSim(t, udesktest.Options{Tickets: n, Seed: seed, Latency: 20 * time.Millisecond, Faults: faults})
 	in := filepath.Join(t.TempDir(), "rep.csv")
