@@ -8,115 +8,245 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
-// progress shows how far one phase of a job is: on a terminal a bar redrawn
-// in place, otherwise a timestamped log line every logEvery. Both say the
-// count, the total and percentage once known, the failures, this run's rate
-// and the ETA. It is safe for concurrent use.
+// progress shows how far one phase of a job is. On a terminal it is
+// progressbar's bar: count, total, percentage, rate and ETA of this run's
+// work, with the failures and the units an earlier run did in its
+// description. Off a terminal it is a timestamped log line every logEvery
+// saying the same. It is safe for concurrent use.
 type progress struct {
-	w          io.Writer // nil: quiet
-	terminal   bool
 	desc, unit string
 	start      time.Time
-	done       atomic.Int64 // all units, also those below
-	earlier    atomic.Int64 // done by an earlier run: not in the rate
-	failed     atomic.Int64
-	total      atomic.Int64
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	once       sync.Once
+
+	mu                           sync.Mutex
+	done, earlier, failed, total int64 // done counts all units, also earlier and failed ones
+	finished                     bool
+
+	// On a terminal, spin counts while the total is not known. bar counts
+	// from the start, behind gate until the total is known, so that its
+	// rate and ETA cover the whole phase. Neither counts the units an
+	// earlier run did: its max is total - earlier.
+	spin, bar *progressbar.ProgressBar
+	gate      *gateWriter
+
+	// Off a terminal: the log lines.
+	w    io.Writer
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 var (
 	logEvery  = 5 * time.Second
-	drawEvery = 200 * time.Millisecond
+	drawEvery = 100 * time.Millisecond // at most one redraw of a bar per drawEvery
 )
 
 // newProgress starts showing progress of a phase of total units (0: not
 // known yet). Quiet runs get a progress that shows nothing.
 func newProgress(a *app, quiet bool, desc, unit string, total int64) *progress {
-	p := &progress{w: a.stderr, terminal: a.interactive, desc: desc, unit: unit, start: time.Now(), stop: make(chan struct{})}
-	p.total.Store(total)
-	if quiet {
-		p.w = nil
-		return p
+	p := &progress{desc: desc, unit: unit, start: time.Now(), total: max(total, 0)}
+	switch {
+	case quiet:
+	case a.interactive:
+		p.gate = &gateWriter{w: a.stderr}
+		p.bar = p.newBar(p.gate, 1<<62) // max until the total is known
+		if total > 0 {
+			p.showBar()
+		} else {
+			p.spin = p.newBar(a.stderr, -1)
+		}
+	default:
+		p.w, p.stop = a.stderr, make(chan struct{})
+		p.wg.Add(1)
+		go p.logLoop()
 	}
-	every := logEvery
-	if p.terminal {
-		every = drawEvery
-	}
-	p.wg.Add(1)
-	go p.loop(every)
 	return p
 }
 
-func (p *progress) Add(n int)            { p.done.Add(int64(n)) }
-func (p *progress) SetTotal(total int64) { p.total.Store(total) }
+// newBar is a bar of max units (-1: a spinner that counts) drawn on w.
+func (p *progress) newBar(w io.Writer, max int64) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(p.describe()),
+		progressbar.OptionSetWidth(20),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowTotalBytes(max > 0),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString(p.unit),
+		progressbar.OptionSpinnerType(14),
+		progressbar.OptionThrottle(drawEvery),
+		progressbar.OptionUseANSICodes(true),
+		progressbar.OptionClearOnFinish(),
+		// Drawn at once: the clock of the rate starts now, and a spinner's
+		// own redraws never race with its first.
+		progressbar.OptionSetRenderBlankState(true),
+	)
+}
 
-// AddDone counts units an earlier run did (see pipeline.AddDone).
-func (p *progress) AddDone(n int) { p.done.Add(int64(n)); p.earlier.Add(int64(n)) }
+func (p *progress) Add(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += int64(n)
+	p.addToBars(n)
+}
+
+func (p *progress) SetTotal(total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total = total
+	if p.bar != nil && !p.finished && total > 0 {
+		p.showBar()
+	}
+}
+
+// AddDone counts units an earlier run did (see pipeline.AddDone): shown,
+// but out of the bar's count, so out of its rate and ETA.
+func (p *progress) AddDone(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += int64(n)
+	p.earlier += int64(n)
+	p.redescribe()
+	if p.gate != nil && p.gate.open.Load() && !p.finished {
+		p.fitBar()
+	}
+}
 
 // AddFailed counts units done that failed (see pipeline.AddFailed).
-func (p *progress) AddFailed(n int) { p.done.Add(int64(n)); p.failed.Add(int64(n)) }
+func (p *progress) AddFailed(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += int64(n)
+	p.failed += int64(n)
+	p.redescribe()
+	p.addToBars(n)
+}
 
 // Finish stops the display and clears the bar.
 func (p *progress) Finish() {
-	p.once.Do(func() {
+	p.mu.Lock()
+	if p.finished {
+		p.mu.Unlock()
+		return
+	}
+	for _, b := range p.liveBars() {
+		_ = b.Finish()
+	}
+	p.finished = true
+	p.mu.Unlock()
+	if p.stop != nil {
 		close(p.stop)
 		p.wg.Wait()
-		if p.w != nil && p.terminal {
-			fmt.Fprint(p.w, clearLine)
-		}
-	})
+	}
 }
 
-// clearLine moves to the start of the line and erases it.
-const clearLine = "\r\x1b[K"
+// showBar replaces the spinner with the bar once the total is known.
+func (p *progress) showBar() {
+	if p.spin != nil {
+		_ = p.spin.Finish()
+		p.spin = nil
+	}
+	p.gate.open.Store(true)
+	p.fitBar()
+}
 
-func (p *progress) loop(every time.Duration) {
+// fitBar sets the bar's max to the units this run has to do.
+func (p *progress) fitBar() {
+	if left := p.total - p.earlier; left > 0 {
+		p.bar.ChangeMax64(left)
+	} else {
+		_ = p.bar.Finish()
+	}
+}
+
+func (p *progress) addToBars(n int) {
+	for _, b := range p.liveBars() {
+		_ = b.Add(n)
+	}
+}
+
+// liveBars are the bars still drawing: a bar that reached its max has
+// cleared itself.
+func (p *progress) liveBars() []*progressbar.ProgressBar {
+	var live []*progressbar.ProgressBar
+	for _, b := range []*progressbar.ProgressBar{p.spin, p.bar} {
+		if b != nil && !p.finished && !b.IsFinished() {
+			live = append(live, b)
+		}
+	}
+	return live
+}
+
+// describe is the bar's description: the phase, and what the bar does not
+// count or show by itself.
+func (p *progress) describe() string {
+	var more []string
+	if p.earlier > 0 {
+		more = append(more, fmt.Sprintf("%d done earlier", p.earlier))
+	}
+	if p.failed > 0 {
+		more = append(more, fmt.Sprintf("%d failed", p.failed))
+	}
+	if len(more) == 0 {
+		return p.desc
+	}
+	return p.desc + " (" + strings.Join(more, ", ") + ")"
+}
+
+func (p *progress) redescribe() {
+	for _, b := range p.liveBars() {
+		b.Describe(p.describe())
+	}
+}
+
+// gateWriter drops what is written until it is opened.
+type gateWriter struct {
+	open atomic.Bool
+	w    io.Writer
+}
+
+func (g *gateWriter) Write(b []byte) (int, error) {
+	if !g.open.Load() {
+		return len(b), nil
+	}
+	return g.w.Write(b)
+}
+
+func (p *progress) logLoop() {
 	defer p.wg.Done()
-	t := time.NewTicker(every)
+	t := time.NewTicker(logEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
 		case now := <-t.C:
-			if p.terminal {
-				fmt.Fprint(p.w, clearLine+p.line(now, true))
-			} else {
-				fmt.Fprintln(p.w, stamp(now)+p.line(now, false))
-			}
+			fmt.Fprintln(p.w, stamp(now)+p.line(now))
 		}
 	}
 }
 
-// line is the progress at now: counts, percentage, failures, rate and ETA,
-// with a bar in front when bar is set and the total is known.
-func (p *progress) line(now time.Time, bar bool) string {
-	done, total, failed := p.done.Load(), p.total.Load(), p.failed.Load()
+// line is the log line of the progress at now: counts, percentage,
+// failures, rate and ETA.
+func (p *progress) line(now time.Time) string {
+	p.mu.Lock()
+	done, earlier, total, failed := p.done, p.earlier, p.total, p.failed
+	p.mu.Unlock()
 	var s strings.Builder
-	s.WriteString(p.desc + " ")
 	if total > 0 {
-		pct := min(100, 100*done/total)
-		if bar {
-			const width = 24
-			fill := int(pct) * width / 100
-			s.WriteString("[" + strings.Repeat("=", fill) + strings.Repeat(" ", width-fill) + "] ")
-		}
-		fmt.Fprintf(&s, "%d%% %d/%d %s", pct, done, total, p.unit)
+		fmt.Fprintf(&s, "%s %d%% %d/%d %s", p.desc, min(100, 100*done/total), done, total, p.unit)
 	} else {
-		fmt.Fprintf(&s, "%d %s", done, p.unit)
+		fmt.Fprintf(&s, "%s %d %s", p.desc, done, p.unit)
 	}
 	if failed > 0 {
 		fmt.Fprintf(&s, ", %d failed", failed)
 	}
 	// The rate counts only this run's work: held pages and rows written
 	// before a resume came at no cost and would make the ETA a promise.
-	elapsed := now.Sub(p.start)
-	rate := float64(done-p.earlier.Load()) / elapsed.Seconds()
+	rate := float64(done-earlier) / now.Sub(p.start).Seconds()
 	if rate > 0 {
 		fmt.Fprintf(&s, ", %s %s/s", formatRate(rate), p.unit)
 		if total > done {
@@ -156,8 +286,10 @@ func (o observer) Phase(name, unit string, total int64) pipeline.Progress {
 	return newProgress(o.a, o.quiet, name, unit, total)
 }
 
+// Logf writes a line; on a terminal it first erases the bar, which redraws
+// below it.
 func (o observer) Logf(format string, args ...any) {
-	prefix := clearLine
+	prefix := "\r\x1b[K"
 	if !o.a.interactive {
 		prefix = stamp(time.Now())
 	}
