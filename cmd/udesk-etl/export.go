@@ -211,7 +211,7 @@ func (o *exportOptions) jobOptions(a *app) export.Options {
 	return export.Options{
 		Selector: o.selector, Tenant: o.tenantURL(a), Outputs: o.outputs, Stdout: a.stdout,
 		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoFormulaEscape: !o.escapeFormulas, NoOriginals: !o.originals,
-		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: observer{a, o.conn.quiet},
+		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: a.observer(o.conn.quiet),
 	}
 }
 

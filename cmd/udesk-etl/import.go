@@ -140,7 +140,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		return err
 	}
 	o.opts.Concurrency = o.conn.concurrency
-	o.opts.Observer = observer{a: a, quiet: o.conn.quiet}
+	o.opts.Observer = a.observer(o.conn.quiet)
 	o.opts.Tenant = o.conn.url
 	if o.opts.Tenant == "" {
 		o.opts.Tenant = a.getenv("UDESK_URL")

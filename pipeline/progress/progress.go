@@ -1,4 +1,9 @@
-package main
+// Package progress shows a job's progress to a person: on a terminal a bar
+// drawn by progressbar, elsewhere a timestamped log line every few seconds.
+// Both say the count, the total and percentage once known, the failures,
+// and a rate and ETA of this run's work only. Its Observer is the
+// pipeline.Observer of the command line.
+package progress
 
 import (
 	"fmt"
@@ -45,21 +50,21 @@ var (
 )
 
 // newProgress starts showing progress of a phase of total units (0: not
-// known yet). Quiet runs get a progress that shows nothing.
-func newProgress(a *app, quiet bool, desc, unit string, total int64) *progress {
+// known yet) on o.W. Quiet observers get a progress that shows nothing.
+func newProgress(o Observer, desc, unit string, total int64) *progress {
 	p := &progress{desc: desc, unit: unit, start: time.Now(), total: max(total, 0)}
 	switch {
-	case quiet:
-	case a.interactive:
-		p.gate = &gateWriter{w: a.stderr}
+	case o.Quiet:
+	case o.Terminal:
+		p.gate = &gateWriter{w: o.W}
 		p.bar = p.newBar(p.gate, 1<<62) // max until the total is known
 		if total > 0 {
 			p.showBar()
 		} else {
-			p.spin = p.newBar(a.stderr, -1)
+			p.spin = p.newBar(o.W, -1)
 		}
 	default:
-		p.w, p.stop = a.stderr, make(chan struct{})
+		p.w, p.stop = o.W, make(chan struct{})
 		p.wg.Add(1)
 		go p.logLoop()
 	}
@@ -250,7 +255,7 @@ func (p *progress) line(now time.Time) string {
 	if rate > 0 {
 		fmt.Fprintf(&s, ", %s %s/s", formatRate(rate), p.unit)
 		if total > done {
-			fmt.Fprintf(&s, ", ETA %s", approx(time.Duration(float64(total-done)/rate*float64(time.Second))))
+			fmt.Fprintf(&s, ", ETA %s", Approx(time.Duration(float64(total-done)/rate*float64(time.Second))))
 		}
 	}
 	return s.String()
@@ -263,8 +268,8 @@ func formatRate(r float64) string {
 	return fmt.Sprintf("%.1f", r)
 }
 
-// approx is a duration as a reader wants it: "under a second", "42s", "3m5s".
-func approx(d time.Duration) string {
+// Approx is a duration as a reader wants it: "under a second", "42s", "3m5s".
+func Approx(d time.Duration) string {
 	if d < time.Second {
 		return "under a second"
 	}
@@ -274,24 +279,25 @@ func approx(d time.Duration) string {
 // stamp is the time a log line off a terminal starts with.
 func stamp(t time.Time) string { return t.Format(time.RFC3339) + " " }
 
-// observer is the pipeline.Observer of the command line: progress on stderr
-// as a bar or log lines, and log lines on stderr (over the bar on a
-// terminal, timestamped off one).
-type observer struct {
-	a     *app
-	quiet bool
+// Observer is a pipeline.Observer for a person: progress and log lines on
+// W, as bars when Terminal (log lines then erase the bar, which redraws
+// below them), otherwise as log lines that start with the time. Quiet shows
+// the log lines but no progress. W must take whole writes from several
+// goroutines.
+type Observer struct {
+	W        io.Writer
+	Terminal bool
+	Quiet    bool
 }
 
-func (o observer) Phase(name, unit string, total int64) pipeline.Progress {
-	return newProgress(o.a, o.quiet, name, unit, total)
+func (o Observer) Phase(name, unit string, total int64) pipeline.Progress {
+	return newProgress(o, name, unit, total)
 }
 
-// Logf writes a line; on a terminal it first erases the bar, which redraws
-// below it.
-func (o observer) Logf(format string, args ...any) {
+func (o Observer) Logf(format string, args ...any) {
 	prefix := "\r\x1b[K"
-	if !o.a.interactive {
+	if !o.Terminal {
 		prefix = stamp(time.Now())
 	}
-	fmt.Fprintf(o.a.stderr, prefix+format+"\n", args...)
+	fmt.Fprintf(o.W, prefix+format+"\n", args...)
 }
