@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"strings"
 	"time"
@@ -42,10 +43,7 @@ func (o *connOptions) register(fs *pflag.FlagSet) {
 // client builds the API client from flags and environment. Missing or bad
 // configuration is a usage error that says what to set.
 func (o *connOptions) client(a *app) (*udesk.Client, error) {
-	url := o.url
-	if url == "" {
-		url = a.getenv("UDESK_URL")
-	}
+	url := o.baseURL(a)
 	if url == "" {
 		return nil, usagef("no Udesk URL: set UDESK_URL or pass --url (e.g. --url https://demo.udesk.cn)")
 	}
@@ -87,6 +85,24 @@ func (o *connOptions) client(a *app) (*udesk.Client, error) {
 		}
 	}
 	return udesk.NewClient(cfg)
+}
+
+// baseURL is the tenant's URL as the user gave it: --url or UDESK_URL.
+func (o *connOptions) baseURL(a *app) string {
+	if o.url != "" {
+		return o.url
+	}
+	return a.getenv("UDESK_URL")
+}
+
+// tenant is the URL the client uses, any password masked: what names the
+// tenant in an export's state key and manifest.
+func (o *connOptions) tenant(a *app) string {
+	u := strings.TrimRight(o.baseURL(a), "/")
+	if p, err := neturl.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	return u
 }
 
 // budget is the request budget of the run (--rate, UDESK_RATE or the

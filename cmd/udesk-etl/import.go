@@ -141,10 +141,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	}
 	o.opts.Concurrency = o.conn.concurrency
 	o.opts.Observer = a.observer(o.conn.quiet)
-	o.opts.Tenant = o.conn.url
-	if o.opts.Tenant == "" {
-		o.opts.Tenant = a.getenv("UDESK_URL")
-	}
+	o.opts.Tenant = o.conn.baseURL(a)
 	command := "import --" + o.opts.Op.String()
 	if o.dryRun {
 		p, err := ingest.Plan(ctx, client, o.in, o.opts)
