@@ -158,8 +158,12 @@ func (p *progress) showBar() {
 	p.fitBar()
 }
 
-// fitBar sets the bar's max to the units this run has to do.
+// fitBar sets the bar's max to the units this run has to do. A bar that
+// reached its max has cleared itself and stays so.
 func (p *progress) fitBar() {
+	if p.bar.IsFinished() {
+		return
+	}
 	if left := p.total - p.earlier; left > 0 {
 		p.bar.ChangeMax64(left)
 	} else {
