@@ -51,6 +51,17 @@ step "round trip: an exported workbook imports back as zero changes (edit it in 
 "$BIN" export --filter 2 -o "$DEMO/urgent.xlsx" --quiet
 "$BIN" import --update -i "$DEMO/urgent.xlsx" --dry-run
 
+step "sync: a Parquet dataset for reporting (snapshot, changes, field history per run)"
+"$BIN" sync --dataset "$DEMO/dataset" --quiet
+# Change the tenant behind the tool's back through the simulator's admin API
+# (signed like the API; with no query the sign is md5(secret)).
+sign=$(printf %s "$UDESK_SECRET" | md5sum | cut -d' ' -f1)
+curl -fsS -X POST "$UDESK_URL/_sim/mutate?sign=$sign" -d '{"seed":1,"update":25,"delete":4,"create":6}' >"$DEMO/mutated.json"
+curl -fsS -X PATCH "$UDESK_URL/_sim/fields/TextField_1?sign=$sign" -d '{"field_label":"备注"}' >/dev/null
+echo "changed the tenant: 25 tickets updated, 4 deleted, 6 created, a field relabelled"
+"$BIN" sync --dataset "$DEMO/dataset" --quiet
+"$BIN" sync --dataset "$DEMO/dataset" --status
+
 step "done"
 echo "Outputs are in $DEMO/:"
 ls -l "$DEMO"

@@ -161,6 +161,28 @@ type call struct {
 	decode func(body []byte) (*envelope, error)
 }
 
+type beforeSendKey struct{}
+
+// WithBeforeSend returns a context whose calls run f before each attempt is
+// sent, once the attempt holds its concurrency slot and budget token. A job
+// that journals a write's intent does it there, so that a call that waited
+// for its turn and was cancelled is known never to have left. When f fails
+// the attempt is not sent and the call ends, not retried, with a Permanent
+// *Error wrapping f's error.
+func WithBeforeSend(ctx context.Context, f func() error) context.Context {
+	return context.WithValue(ctx, beforeSendKey{}, f)
+}
+
+// BeforeSend runs the callback WithBeforeSend put in ctx, if any. The
+// Client calls it before each attempt; another implementation of its calls
+// (a test's fake) calls it where a request would leave.
+func BeforeSend(ctx context.Context) error {
+	if f, ok := ctx.Value(beforeSendKey{}).(func() error); ok {
+		return f()
+	}
+	return nil
+}
+
 // do makes the call, retrying as its errors allow. The error returned is
 // scrubbed of every sign value the call sent.
 func (c *Client) do(ctx context.Context, cl *call) error {
@@ -243,6 +265,9 @@ func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Error, time.Dur
 	}
 	if err := c.limiter.Wait(ctx); err != nil {
 		return &Error{Class: Transient, Err: err}, 0
+	}
+	if err := BeforeSend(ctx); err != nil {
+		return &Error{Class: Permanent, Err: err}, 0
 	}
 
 	// Parameters sorted by key (Encode sorts); the string sent is the string

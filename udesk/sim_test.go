@@ -510,3 +510,26 @@ func TestSimWrongSecretIsAuthError(t *testing.T) {
 		t.Errorf("missing ticket: IsAuthError = %v, err = %v", IsAuthError(err), err)
 	}
 }
+
+// WithBeforeSend's callback runs before each attempt leaves, once the
+// attempt holds its turn; when it fails, nothing is sent and the call is
+// not retried.
+func TestSimBeforeSend(t *testing.T) {
+	s, c := newSim(t, udesktest.Options{Tickets: 1, Seed: 1}, nil)
+	s.FailNext("list", udesktest.Fault503, 1)
+	var calls int
+	ctx := WithBeforeSend(context.Background(), func() error {
+		calls++
+		return nil
+	})
+	if _, err := c.Page(ctx, Listing{}, 1, 10); err != nil || calls != 2 || s.Requests()[udesktest.EndpointList] != 2 {
+		t.Fatalf("Page = %v; callback ran %d times for %d requests, want 2 and 2", err, calls, s.Requests()[udesktest.EndpointList])
+	}
+	refuse := errors.New("journal full")
+	ctx = WithBeforeSend(context.Background(), func() error { return refuse })
+	_, err := c.CreateTicket(ctx, &NewTicket{Subject: "s", Content: "c", Email: "a@example.com"})
+	var ue *Error
+	if !errors.Is(err, refuse) || !errors.As(err, &ue) || ue.Class != Permanent || s.Requests()[udesktest.EndpointCreate] != 0 {
+		t.Fatalf("CreateTicket = %v, %d creates sent; want the callback's error, nothing sent", err, s.Requests()[udesktest.EndpointCreate])
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	neturl "net/url"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -95,16 +95,6 @@ func (o *connOptions) baseURL(a *app) string {
 	return a.getenv("UDESK_URL")
 }
 
-// tenant is the URL the client uses, any password masked: what names the
-// tenant in an export's state key and manifest.
-func (o *connOptions) tenant(a *app) string {
-	u := strings.TrimRight(o.baseURL(a), "/")
-	if p, err := neturl.Parse(u); err == nil {
-		return p.Redacted()
-	}
-	return u
-}
-
 // budget is the request budget of the run (--rate, UDESK_RATE or the
 // default 60/min) and how the user wrote it.
 func (o *connOptions) budget(a *app) (udesk.Rate, string, error) {
@@ -159,4 +149,14 @@ func httpClientWithCA(path string, conc int) (*http.Client, error) {
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil
+}
+
+// tenantURL is the URL the client uses, for the state key and the manifest,
+// with any password masked.
+func (o *connOptions) tenantURL(a *app) string {
+	u := strings.TrimRight(o.baseURL(a), "/")
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	return u
 }

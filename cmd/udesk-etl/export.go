@@ -77,7 +77,7 @@ func (o *exportOptions) run(ctx context.Context, a *app) error {
 		return err
 	}
 	opts := export.Options{
-		Selector: o.selector, Tenant: o.conn.tenant(a), Outputs: o.outputs, Stdout: a.stdout,
+		Selector: o.selector, Tenant: o.conn.tenantURL(a), Outputs: o.outputs, Stdout: a.stdout,
 		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoFormulaEscape: !o.escapeFormulas, NoOriginals: !o.originals,
 		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: a.observer(o.conn.quiet),
 	}

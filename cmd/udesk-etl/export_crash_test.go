@@ -72,6 +72,25 @@ func listRequests(t *testing.T, log []udesktest.RequestRecord) map[int]int {
 	return n
 }
 
+// killWhen kills cmd with SIGKILL pause after ready first reports true
+// (polled every millisecond), unless stop is closed first.
+func killWhen(cmd *exec.Cmd, stop <-chan struct{}, ready func() bool, pause time.Duration) {
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if ready() {
+				time.Sleep(pause)
+				cmd.Process.Signal(syscall.SIGKILL)
+				return
+			}
+		}
+	}()
+}
+
 // TestExportSurvivesSIGKILL kills the real binary at seeded random moments
 // (fetching, rendering, committing), reruns it, and checks that the outputs
 // equal an uninterrupted run's, that no output path ever held a partial
@@ -139,22 +158,7 @@ func TestExportSurvivesSIGKILL(t *testing.T) {
 		// (rendering or committing). After 5 kills the run is let finish.
 		var point string
 		stop := make(chan struct{})
-		killWhen := func(ready func() bool, pause time.Duration) {
-			go func() {
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Millisecond):
-					}
-					if ready() {
-						time.Sleep(pause)
-						cmd.Process.Signal(syscall.SIGKILL)
-						return
-					}
-				}
-			}()
-		}
+		killWhen := func(ready func() bool, pause time.Duration) { killWhen(cmd, stop, ready, pause) }
 		missing := totalPages - len(held)
 		switch {
 		case kills < 3 && missing > 2:

@@ -140,6 +140,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		return err
 	}
 	o.opts.Concurrency = o.conn.concurrency
+	o.opts.Abort = a.abort
 	o.opts.Observer = a.observer(o.conn.quiet)
 	o.opts.Tenant = o.conn.baseURL(a)
 	command := "import --" + o.opts.Op.String()

@@ -38,20 +38,51 @@ type app struct {
 	stderr      io.Writer
 	getenv      func(string) string
 	interactive bool // stderr is a terminal: draw progress bars
+	// abort ends the writes already sent when the command's context (stop
+	// sending) has ended; nil: that context does both.
+	abort context.Context
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stderr := &lockedWriter{w: os.Stderr}
 	a := &app{
 		stdin:       os.Stdin,
 		stdout:      os.Stdout,
-		stderr:      os.Stderr,
+		stderr:      stderr,
 		getenv:      os.Getenv,
 		interactive: term.IsTerminal(int(os.Stderr.Fd())),
 	}
-	code := run(ctx, a, os.Args[1:])
-	stop()
+	stop, abort, release := interrupts(stderr)
+	a.abort = abort
+	code := run(stop, a, os.Args[1:])
+	release()
 	os.Exit(code)
+}
+
+// interrupts returns the contexts of Ctrl-C (or SIGTERM): the first ends
+// stop (send nothing new, let the writes already sent get their outcome),
+// the second ends abort as well (stop at once).
+func interrupts(stderr io.Writer) (stop, abort context.Context, release func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	stop, stopNow := context.WithCancel(context.Background())
+	abort, abortNow := context.WithCancel(context.Background())
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		stopNow()
+		fmt.Fprintln(stderr, "udesk-etl: interrupted: finishing the requests already sent (interrupt again to stop at once)")
+		if _, ok := <-sigs; ok {
+			abortNow()
+		}
+	}()
+	return stop, abort, func() {
+		signal.Stop(sigs)
+		close(sigs)
+		stopNow()
+		abortNow()
+	}
 }
 
 // newRoot is the command tree of one run: every command writes to the app's
@@ -83,7 +114,7 @@ is resumable: run the same command again after an interruption.`,
 	root.SetHelpFunc(func(c *cobra.Command, _ []string) { printHelp(c.OutOrStdout(), c) })
 	root.SetUsageFunc(func(c *cobra.Command) error { printHelp(c.OutOrStdout(), c); return nil })
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newExportCommand(a), newImportCommand(a), newConvertCommand(a),
+	root.AddCommand(newExportCommand(a), newImportCommand(a), newConvertCommand(a), newSyncCommand(a),
 		newFieldsCommand(a), newFiltersCommand(a), newSimCommand(a), newVersionCommand(a))
 	return root
 }

@@ -38,6 +38,10 @@ type Options struct {
 	Schema   string        // SchemaEvolve ("" too) or SchemaFreeze
 	Keep     int           // keep the last Keep runs' snapshots; 0 keeps all
 	Selector string        // what was listed, for _runs.jsonl ("all", "filter 12")
+	// Merge makes the tickets the changed ones only: the previous
+	// snapshot's tickets they do not hand over are carried into this run as
+	// they were, and nothing is looked up or deleted.
+	Merge bool
 	// Requests, when set, gives the run's API requests at publication.
 	Requests func() int64
 	// TempDir holds the staged files (the job's state folder); "" is the
@@ -123,7 +127,11 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if err := tickets(ctx, func(ts []udesk.Ticket) error { return add(ts, false) }); err != nil {
 		return nil, err
 	}
-	if missing := d.missing(); len(missing) > 0 {
+	if opts.Merge {
+		if err := d.carry(ctx); err != nil {
+			return nil, err
+		}
+	} else if missing := d.missing(); len(missing) > 0 {
 		if lookup == nil {
 			return nil, fmt.Errorf("dataset: %d tickets of the previous run were not listed and cannot be looked up", len(missing))
 		}

@@ -3,7 +3,6 @@ package dataset
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/sources"
+	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -74,26 +73,7 @@ func readTable(t *testing.T, s *Store, table, run string) []map[string]string {
 	if err := s.download(context.Background(), partKey(table, run), path); err != nil {
 		t.Fatal(err)
 	}
-	r, err := sources.OpenParquet(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var rows []map[string]string
-	for {
-		rec, err := r.Next(context.Background())
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]string{}
-		for i, h := range r.Header() {
-			m[h] = rec.Cells[i]
-		}
-		rows = append(rows, m)
-	}
+	_, rows := datasettest.ReadTable(t, path)
 	slices.SortStableFunc(rows, func(a, b map[string]string) int {
 		if c := strings.Compare(a["id"], b["id"]); c != 0 {
 			return c
@@ -563,4 +543,41 @@ func TestRenamedOptionIsNoUpdate(t *testing.T) {
 	if snap[0]["级别"] != "Low" || snap[0]["渠道"] != "电话,WeChat" {
 		t.Fatalf("snapshot row %v: want the current labels", snap[0])
 	}
+}
+
+func TestMergeCarriesTheTicketsNotHandedOver(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "dataset"))
+	t1 := tk(1, "printer", map[string]string{"SelectField_1": "0"})
+	t2 := tk(2, "screen", map[string]string{"TextField_1": "kept"})
+	commitRun(t, s, 0, feed(t1, t2, tk(3, "mouse", nil)), nil, Options{})
+	t1b := t1
+	t1b.Subject, t1b.UpdatedAt = "printer jam", "2026-12-01 09:00:00 +0800"
+	fail := func(ctx context.Context, ids []int64) ([]udesk.Ticket, []int64, error) {
+		t.Fatalf("a merge looked up %v", ids)
+		return nil, nil, nil
+	}
+	r := commitRun(t, s, 1, feed(t1b, tk(4, "keyboard", nil)), fail, Options{Merge: true})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 4, Inserted: 1, Updated: 1, Unchanged: 2})
+	var got []string
+	for _, row := range readTable(t, s, TableTickets, r.Run.Run) {
+		got = append(got, row["id"]+" "+row["subject"]+" "+row["备注"]+" "+row["_run"])
+	}
+	want := []string{"1 printer jam  20261201T030000Z", "2 screen kept 20261201T030000Z", "3 mouse  20261201T030000Z", "4 keyboard  20261201T030000Z"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("merged snapshot\n%q\nwant\n%q", got, want)
+	}
+	for _, c := range readTable(t, s, TableChanges, r.Run.Run) {
+		if c["op"] == OpDelete {
+			t.Fatalf("a merge deleted %v", c)
+		}
+	}
+}
+
+func TestTimeOfDayValueIsUnchangedWhenRead(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "dataset"))
+	cat := []udesk.Field{{Name: "TextField_4", Label: "时间", ContentType: udesk.TypeTime}}
+	tick := tk(1, "a", map[string]string{"TextField_4": "14:58:30"})
+	commitRun(t, s, 0, feed(tick), nil, Options{Catalog: cat})
+	r := commitRun(t, s, 1, feed(tick), nil, Options{Catalog: cat})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 1, Unchanged: 1})
 }

@@ -205,6 +205,30 @@ func (d *differ) missing() []int64 {
 	return ids
 }
 
+// carry writes the previous snapshot's tickets not handed over into this
+// run's snapshot as they were (a merge run), removed fields empty as in a
+// listed row.
+func (d *differ) carry(ctx context.Context) error {
+	return d.readPrevious(ctx, func(old *snapshotRow) error {
+		if d.prev[old.id].seen {
+			return nil
+		}
+		d.prev[old.id] = prevTicket{hash: d.prev[old.id].hash, seen: true}
+		for j, col := range d.c.Columns {
+			if col.Removed != "" {
+				old.values[j] = nil
+				delete(old.raw, j)
+			}
+		}
+		if err := d.tables[TableTickets].write(pipeline.Row{Values: append(old.values, d.run), Raw: old.raw}); err != nil {
+			return err
+		}
+		d.counts.Tickets++
+		d.counts.Unchanged++
+		return nil
+	})
+}
+
 // confirmDeleted records the lookup's verdict on the missing ids: each must
 // have been found (and added) or be confirmed deleted.
 func (d *differ) confirmDeleted(missing, deleted []int64) error {

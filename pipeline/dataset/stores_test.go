@@ -2,19 +2,11 @@ package dataset
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
-)
 
-// skipS3Env, when set, lets the bucket tests skip where versitygw is not
-// installed; otherwise they fail, so that CI cannot pass without them.
-const skipS3Env = "UDESK_SKIP_S3_TESTS"
+	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
+)
 
 // runStores runs the same assertions against a new dataset in a local
 // folder and in a bucket of a real S3-compatible server (versitygw with its
@@ -22,95 +14,9 @@ const skipS3Env = "UDESK_SKIP_S3_TESTS"
 func runStores(t *testing.T, fn func(t *testing.T, target string)) {
 	t.Run("folder", func(t *testing.T) { fn(t, filepath.Join(t.TempDir(), "dataset")) })
 	t.Run("s3", func(t *testing.T) {
-		startVersity(t)
-		fn(t, "s3://"+testBucket+"/reports/tickets")
+		bucket, _ := datasettest.StartS3(t)
+		fn(t, bucket+"/reports/tickets")
 	})
-}
-
-const (
-	testBucket = "udesk-etl-test"
-	testKey    = "test-access-key"
-	testSecret = "test-secret-key-1234"
-)
-
-// startVersity starts versitygw on a free loopback port with a temp folder
-// as its storage, points the AWS variables at it, and stops it when t ends.
-func startVersity(t *testing.T) {
-	t.Helper()
-	bin := versityBinary(t)
-	root := t.TempDir()
-	if err := os.Mkdir(filepath.Join(root, testBucket), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	var logs strings.Builder
-	cmd := exec.Command(bin, "--access", testKey, "--secret", testSecret, "--port", addr, "--quiet",
-		"posix", "--sidecar", t.TempDir(), root)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-exited:
-			t.Fatalf("versitygw exited at start: %s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not listen on %s: %s", addr, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", testKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecret)
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_ENDPOINT_URL", "http://"+addr)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(root, "no-config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(root, "no-credentials"))
-}
-
-// versityBinary finds .tools/bin/versitygw at the module's root.
-func versityBinary(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-	bin := filepath.Join(dir, ".tools", "bin", "versitygw")
-	if _, err := os.Stat(bin); err != nil {
-		msg := fmt.Sprintf("%s is missing: run scripts/install-versitygw.sh (or make tools) to install the S3 test server", bin)
-		if os.Getenv(skipS3Env) != "" {
-			t.Skip(msg)
-		}
-		t.Fatal(msg + "; or set " + skipS3Env + "=1 to skip the bucket tests")
-	}
-	return bin
 }
 
 func openStore(t *testing.T, target string) *Store {

@@ -25,10 +25,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -254,38 +251,12 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		return err
 	}
 
-	// The catalog is read once per snapshot, while page 1 is in flight: page
-	// 1 first, as the other pages wait for its total_pages.
-	var fields []udesk.Field
-	var catalog errgroup.Group
-	startCatalog := sync.OnceFunc(func() {
-		catalog.Go(func() (err error) {
-			fields, err = loadOrFetchCatalog(ctx, api, spool)
-			return err
-		})
-	})
-	if o.Selector.IDs != nil {
-		startCatalog()
-	}
-
 	prog := o.Observer.Phase("export", "tickets", 0)
-	var total int
-	x := &fetcher{
-		Spool: spool, Selector: o.Selector, Pages: &beforePage{api, startCatalog}, Tickets: api,
-		PerPage: pageSize, Workers: o.Concurrency,
-		OnTotal:   func(n int) { total += n; prog.SetTotal(int64(total)) },
-		OnTickets: prog.Add,
-		OnHeld:    func(n int) { pipeline.AddDone(prog, n) },
+	x, res, fields, err := fetchWithCatalog(ctx, api, spool, o.Selector, o.Concurrency, prog, fetchHooks{
 		OnPass: func(pass, max int) {
 			o.Observer.Logf("export: the listing changed while it was read; reading it again (pass %d of at most %d)", pass, max)
 		},
-	}
-	res, err := x.Fetch(ctx)
-	prog.Finish()
-	startCatalog() // when every page was held
-	if cerr := catalog.Wait(); err == nil && cerr != nil {
-		err = fmt.Errorf("reading the field catalog: %w", cerr)
-	}
+	})
 	if err != nil {
 		return err
 	}

@@ -198,10 +198,7 @@ func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderSta
 	}
 	var missing int
 	if o.Selector.IDs == nil {
-		missing = max(0, res.Total-rs.LastPass)
-		if !res.Stable {
-			missing = max(missing, res.Spread)
-		}
+		missing = possiblyMissing(res, rs)
 	}
 	rep.SetFact("possibly_missing", int64(missing))
 	switch {

@@ -24,12 +24,13 @@ type tally struct {
 	written   int64 // written by this run
 	earlier   int64 // written by an earlier run of the same import
 	unknown   int64
-	found     int64 // creates found on the server after an unknown outcome
+	found     map[string]int64 // creates found on the server after an unknown outcome, by how
+	voided    int64            // writes proven not sent or not applied (sent again, or by the next run)
 	prog      pipeline.Progress
 }
 
 func newTally(prog pipeline.Progress) *tally {
-	return &tally{pending: map[int][]string{}, prog: prog}
+	return &tally{pending: map[int][]string{}, found: map[string]int64{}, prog: prog}
 }
 
 type rowFailure struct {
@@ -56,8 +57,8 @@ func (t *tally) onResult(r result) {
 	if r.code == "" {
 		t.successes = append(t.successes, r)
 		t.written++
-		if r.reconciled {
-			t.found++
+		if r.foundBy != "" {
+			t.found[r.foundBy]++
 		}
 		t.mu.Unlock()
 		t.prog.Add(1)
@@ -70,10 +71,17 @@ func (t *tally) onResult(r result) {
 // writtenEarlier records a row that an earlier run of the import wrote.
 func (t *tally) writtenEarlier(e pipeline.JournalEntry) {
 	t.mu.Lock()
-	t.successes = append(t.successes, resultOf(e, false))
+	t.successes = append(t.successes, resultOf(e, ""))
 	t.earlier++
 	t.mu.Unlock()
 	pipeline.AddDone(t.prog, 1)
+}
+
+// void records the writes the sender proved never sent or not applied.
+func (t *tally) void(n int) {
+	t.mu.Lock()
+	t.voided = int64(n)
+	t.mu.Unlock()
 }
 
 // sending keeps a row's cells until its outcome, for errors.csv.
@@ -104,13 +112,20 @@ func (t *tally) summarize(r *pipeline.Report) {
 	r.Failed = int64(len(t.failures))
 	r.Skipped = t.earlier
 	r.SetFact("written_earlier", t.earlier)
-	r.SetFact("found_after_unknown_outcome", t.found)
+	byMarker, byMatch := t.found[foundByMarker], t.found[foundByMatch]
+	r.SetFact("found_after_unknown_outcome", byMarker+byMatch)
+	r.SetFact("found_by_marker", byMarker)
+	r.SetFact("found_by_match", byMatch)
+	r.SetFact("void", t.voided)
 	r.SetFact("outcome_unknown", t.unknown)
-	if t.found > 0 {
-		r.Note("%d creates whose outcome was unknown were found on the server and not sent again", t.found)
+	if byMarker+byMatch > 0 {
+		r.Note("%d creates whose outcome was unknown were found on the server and not sent again (%d by their marker, %d by a match on every field the row sets)", byMarker+byMatch, byMarker, byMatch)
+	}
+	if t.voided > 0 {
+		r.Note("%d writes were proven never sent or not applied (void): they were sent again, or are sent by the next run", t.voided)
 	}
 	if t.unknown > 0 {
-		r.Note("%d rows have an unknown outcome (error_code %s): they were not resent; check them in Udesk, or re-run with --resend-unknown", t.unknown, CodeOutcomeUnknown)
+		r.Note("%d rows have an unknown outcome (error_code %s): they were not resent; check them in Udesk, or re-run with --resend-unknown (creates that look alike are told apart only by a --marker-field)", t.unknown, CodeOutcomeUnknown)
 	}
 }
 

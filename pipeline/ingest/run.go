@@ -47,6 +47,10 @@ type Options struct {
 	// unique marker per row, used to find a create whose outcome is unknown.
 	MarkerField string
 	Edit        EditOptions
+	// Abort, when set, ends the writes already sent; Run's context then
+	// only stops sending new ones, and those on the wire get their outcome
+	// (the first Ctrl-C stops, the second aborts). Nil: Run's context does both.
+	Abort       context.Context
 	Concurrency int               // writes in flight at most (default 1)
 	Observer    pipeline.Observer // progress and log lines (default pipeline.Quiet)
 }
@@ -354,7 +358,7 @@ func (job *job) send(ctx context.Context) (readErr, sendErr error) {
 		}
 	}
 	snd := startSender(ctx, job.api, senderOptions{journal: job.j, concurrency: job.o.Concurrency, markerField: job.marker,
-		runID: st.Header.RunID, onResult: t.onResult}, claimed)
+		runID: st.Header.RunID, onResult: t.onResult, abort: job.o.Abort}, claimed)
 	job.rep.Read, readErr = mapRows(ctx, job.f, job.ops, t, rowSteps{
 		settled: func(rec pipeline.Record) bool {
 			job.ed.saw(rec)
@@ -370,6 +374,7 @@ func (job *job) send(ctx context.Context) (readErr, sendErr error) {
 		},
 	})
 	sendErr = snd.close()
+	t.void(snd.voidedCount())
 	prog.Finish()
 	return readErr, sendErr
 }

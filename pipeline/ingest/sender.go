@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,21 +33,32 @@ const (
 
 // result is the outcome of one row.
 type result struct {
-	row        int
-	ticketID   int64  // the created, updated or replied-to ticket
-	action     string // set on success
-	code       string // set on failure
-	message    string
-	reconciled bool // a create found on the server after its outcome was unknown
+	row      int
+	ticketID int64  // the created, updated or replied-to ticket
+	action   string // set on success
+	code     string // set on failure
+	message  string
+	// foundBy: how a create whose outcome was unknown was found on the
+	// server (foundByMarker, foundByMatch), "" otherwise.
+	foundBy string
 }
 
-func resultOf(e pipeline.JournalEntry, reconciled bool) result {
-	return result{row: e.Row, ticketID: e.TicketID, action: e.Action, code: e.Code, message: e.Message, reconciled: reconciled}
+// How a create in doubt was found.
+const (
+	foundByMarker = "marker"
+	foundByMatch  = "match"
+)
+
+func resultOf(e pipeline.JournalEntry, foundBy string) result {
+	return result{row: e.Row, ticketID: e.TicketID, action: e.Action, code: e.Code, message: e.Message, foundBy: foundBy}
 }
 
 type senderOptions struct {
 	journal     *pipeline.Journal
 	concurrency int // writes in flight at once (the client caps requests too)
+	// abort ends the writes already sent; the context given to startSender
+	// only stops new ones (nil: it does both).
+	abort context.Context
 	// markerField, for creates, is the field_name of a text custom field that
 	// receives a unique marker per row (udesk-etl:<run>:<row>) so that an
 	// unknown outcome is settled by the marker rather than by content.
@@ -67,14 +77,16 @@ const createdAtMargin = 10 * time.Minute
 const maxSettleRounds = 3
 
 // sender sends create, update and reply operations exactly once: every
-// write is preceded by a durable intent in the journal and followed by its
-// outcome; a write whose outcome is unknown is settled (looked up) before it
-// is ever resent, once no other write is in flight. startSender makes one
+// write is preceded by a durable intent in the journal, written when its
+// request holds its turn and is about to leave, and followed by its outcome;
+// a write whose outcome is unknown is settled (looked up) before it is ever
+// resent, once no other write is in flight. startSender makes one
 // with the tickets earlier runs created; then send each row, then close.
 type sender struct {
 	api    ticketWriter
 	opts   senderOptions
 	parent context.Context // the run's: settling goes on after the workers
+	abort  context.Context // ends requests already sent
 	g      *errgroup.Group
 	ctx    context.Context // the workers': ends at the first error
 
@@ -83,6 +95,7 @@ type sender struct {
 	doubtful []doubt        // rows whose outcome is unknown, settled in close
 	resent   map[int]int    // settle rounds per row
 	settled  int            // rows settled by a look-up
+	voided   int            // intents proven not sent or not applied
 }
 
 type doubt struct {
@@ -90,11 +103,15 @@ type doubt struct {
 	intent pipeline.JournalEntry
 }
 
-// startSender returns a sender whose workers stop when ctx ends or close is
-// called. claimed are the tickets earlier runs of the import created: settling
+// startSender returns a sender whose workers stop sending when ctx ends or
+// at the first error; a write already sent still gets its outcome unless
+// opts.abort ends too. claimed are the tickets earlier runs of the import created: settling
 // an unknown create never takes one of them for its own.
 func startSender(ctx context.Context, api ticketWriter, opts senderOptions, claimed []int64) *sender {
-	s := &sender{api: api, opts: opts, parent: ctx, claimed: map[int64]bool{}, resent: map[int]int{}}
+	s := &sender{api: api, opts: opts, parent: ctx, abort: opts.abort, claimed: map[int64]bool{}, resent: map[int]int{}}
+	if s.abort == nil {
+		s.abort = ctx
+	}
 	for _, id := range claimed {
 		s.claimed[id] = true
 	}
@@ -132,7 +149,7 @@ func (s *sender) doubt(op mapping.Operation, intent pipeline.JournalEntry) {
 }
 
 // close waits for the writes in flight, then settles the rows whose outcome
-// is unknown one at a time, resending those proven not to have taken effect.
+// is unknown, resending those proven not to have taken effect.
 func (s *sender) close() error {
 	if err := s.g.Wait(); err != nil {
 		return err
@@ -148,19 +165,18 @@ func (s *sender) close() error {
 		if len(todo) == 0 {
 			return nil
 		}
-		sort.Slice(todo, func(i, k int) bool { return todo[i].op.Pos.Row < todo[k].op.Pos.Row })
-		for _, d := range todo {
-			if err := s.settle(s.parent, d); err != nil {
-				return err
-			}
+		if err := s.settleRound(s.parent, todo); err != nil {
+			return err
 		}
 	}
 }
 
-// write sends one row: intent, request, outcome.
-func (s *sender) write(ctx context.Context, op mapping.Operation) error {
+// write sends one row: intent, request, outcome. The intent is journaled
+// only when the request is about to leave (see onWire): a write stopped
+// while it waited for its turn leaves nothing in the journal.
+func (s *sender) write(stop context.Context, op mapping.Operation) error {
 	row := op.Pos.Row
-	intent := pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: row, At: time.Now()}
+	intent := pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: row}
 	if op.Kind == mapping.Create && s.opts.markerField != "" {
 		intent.Key = marker(s.opts.runID, row)
 		if op.Create.TicketField == nil {
@@ -168,9 +184,8 @@ func (s *sender) write(ctx context.Context, op mapping.Operation) error {
 		}
 		op.Create.TicketField[s.opts.markerField] = intent.Key
 	}
-	if err := s.opts.journal.Append(intent); err != nil {
-		return err
-	}
+	ctx, w, done := s.onWire(stop, intent)
+	defer done()
 	var id int64
 	var action string
 	var err error
@@ -187,172 +202,113 @@ func (s *sender) write(ctx context.Context, op mapping.Operation) error {
 	default:
 		return fmt.Errorf("%s: unknown operation kind %d", op.Pos, op.Kind)
 	}
+	intent, sent, jerr := w.state()
 	switch {
+	case jerr != nil:
+		return jerr
+	case !sent:
+		// Stopped before its turn came: never sent, nothing journaled.
+		return nil
 	case err == nil:
 		if op.Kind == mapping.Create {
 			s.mu.Lock()
 			s.claimed[id] = true
 			s.mu.Unlock()
 		}
-		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: id, Action: action}, false)
-	case ctx.Err() != nil:
-		// Interrupted: the request may be on the wire. The intent stays
-		// without an outcome and the next run settles it.
-		return nil
+		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: id, Action: action}, "")
 	case udesk.IsOutcomeUnknown(err):
+		if s.abort.Err() != nil {
+			// Aborted on the wire: the intent stays open and the next run
+			// settles it.
+			return nil
+		}
 		s.doubt(op, intent)
 		return nil
 	case udesk.IsTransient(err):
-		// Not taken (throttled or unreachable after every retry): the row
-		// is sent again by the next run; this one stops.
+		// Not taken (throttled, unreachable, or aborted before it left):
+		// the row is sent again by the next run; this one stops.
 		if jerr := s.opts.journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); jerr != nil {
 			return jerr
+		}
+		s.mu.Lock()
+		s.voided++
+		s.mu.Unlock()
+		if s.abort.Err() != nil {
+			return nil
 		}
 		return fmt.Errorf("%s: Udesk is unavailable (%w); run the same command again to resume", op.Pos, err)
 	default:
 		code, msg := errorCode(err)
-		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryFail, Row: row, TicketID: op.ID, Code: code, Message: msg}, false)
+		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryFail, Row: row, TicketID: op.ID, Code: code, Message: msg}, "")
 	}
 }
 
-// finish journals an outcome and reports it.
-func (s *sender) finish(e pipeline.JournalEntry, reconciled bool) error {
+// wire is one write's passage onto the network.
+type wire struct {
+	mu     sync.Mutex
+	intent pipeline.JournalEntry
+	sent   bool  // the intent is journaled and the request left (or is leaving)
+	err    error // the journal's, when the intent could not be written
+}
+
+func (w *wire) state() (pipeline.JournalEntry, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.intent, w.sent, w.err
+}
+
+// onWire returns the context of one write's request. The client calls back
+// when the request holds its slot and budget token and is about to leave
+// (udesk.WithBeforeSend): the intent is journaled then, and from then on
+// only the abort context ends the request, so that a write on the wire gets
+// its outcome; before, stop ends it unsent. done releases the context.
+func (s *sender) onWire(stop context.Context, intent pipeline.JournalEntry) (ctx context.Context, w *wire, done func()) {
+	ctx, cancel := context.WithCancel(s.abort)
+	w = &wire{intent: intent}
+	unhook := context.AfterFunc(stop, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.sent {
+			cancel()
+		}
+	})
+	ctx = udesk.WithBeforeSend(ctx, func() error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.sent {
+			return nil // a retry: the intent is journaled
+		}
+		if err := stop.Err(); err != nil {
+			return err
+		}
+		w.intent.At = time.Now()
+		if err := s.opts.journal.Append(w.intent); err != nil {
+			w.err = err
+			return err
+		}
+		w.sent = true
+		return nil
+	})
+	return ctx, w, func() { unhook(); cancel() }
+}
+
+// voidedCount is how many writes were proven never sent or not applied.
+func (s *sender) voidedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.voided
+}
+
+// finish journals an outcome and reports it; foundBy says how a row in
+// doubt was found written ("" when it was not in doubt).
+func (s *sender) finish(e pipeline.JournalEntry, foundBy string) error {
 	if err := s.opts.journal.Append(e); err != nil {
 		return err
 	}
 	if s.opts.onResult != nil {
-		s.opts.onResult(resultOf(e, reconciled))
+		s.opts.onResult(resultOf(e, foundBy))
 	}
 	return nil
-}
-
-// settle decides one row whose outcome is unknown, and resends it when the
-// write provably did not take effect.
-func (s *sender) settle(ctx context.Context, d doubt) error {
-	row := d.op.Pos.Row
-	v, found, why, err := s.lookup(ctx, d)
-	if err != nil {
-		return err
-	}
-	switch v {
-	case verdictFound:
-		s.mu.Lock()
-		s.claimed[found] = true
-		s.settled++
-		s.mu.Unlock()
-		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: found, Action: ActionCreated, Key: d.intent.Key}, true)
-	case verdictUnknown:
-		return s.finish(pipeline.JournalEntry{Type: pipeline.EntryUnknown, Row: row, TicketID: d.op.ID, Code: CodeOutcomeUnknown, Message: why}, false)
-	}
-	s.mu.Lock()
-	s.resent[row]++
-	rounds := s.resent[row]
-	s.mu.Unlock()
-	if rounds > maxSettleRounds {
-		// Still in doubt after several resends: leave the intent for the
-		// next run rather than loop.
-		return nil
-	}
-	if err := s.opts.journal.Append(pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}); err != nil {
-		return err
-	}
-	return s.write(ctx, d.op)
-}
-
-type verdict int
-
-const (
-	verdictAbsent  verdict = iota // provably not written: send (again)
-	verdictFound                  // the create is on the server
-	verdictUnknown                // cannot tell: report, never resend silently
-)
-
-// lookup finds out whether an unknown write took effect.
-func (s *sender) lookup(ctx context.Context, d doubt) (verdict, int64, string, error) {
-	op := d.op
-	switch op.Kind {
-	case mapping.Update:
-		if op.Update.Comment == nil {
-			return verdictAbsent, 0, "", nil // a plain update is idempotent
-		}
-		return verdictUnknown, 0, fmt.Sprintf("the update of ticket %d with a comment may or may not have been applied (a comment cannot be looked up); not resent: check the ticket, then fix or drop this row, or re-run with --resend-unknown", op.ID), nil
-	case mapping.Reply:
-		return verdictUnknown, 0, fmt.Sprintf("the reply to ticket %d may or may not have been added (a reply cannot be looked up); not resent: check the ticket, then fix or drop this row, or re-run with --resend-unknown", op.ID), nil
-	}
-	t := op.Create
-	email := strings.TrimSpace(t.Email)
-	if email == "" {
-		return verdictUnknown, 0, "the create may or may not have reached Udesk and the row has no email to look the customer's tickets up by; not resent: check Udesk, then drop this row or re-run with --resend-unknown", nil
-	}
-	tickets, err := s.customerTickets(ctx, email)
-	var ue *udesk.Error
-	if errors.As(err, &ue) && ue.Class == udesk.Permanent && (ue.Code == 1002 || ue.Code == 1004) {
-		// No customer with this email: a create would have made one,
-		// unless it went to a customer found by token or cellphone first.
-		if t.CustomerToken == "" && t.Cellphone == "" {
-			return verdictAbsent, 0, "", nil
-		}
-		return verdictUnknown, 0, fmt.Sprintf("the create may or may not have reached Udesk: no customer has email %s, and the ticket may belong to the customer found by customer_token or cellphone; not resent", email), nil
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, 0, "", ctx.Err()
-		}
-		return 0, 0, "", fmt.Errorf("%s: looking up the tickets of %s to settle a create whose outcome is unknown: %w", op.Pos, email, err)
-	}
-	since := d.intent.At.Add(-createdAtMargin)
-	var best int64
-	s.mu.Lock()
-	for _, tk := range tickets {
-		if s.claimed[tk.ID] || !matches(&tk, t, s.opts.markerField, d.intent.Key, since) {
-			continue
-		}
-		if best == 0 || tk.ID < best {
-			best = tk.ID
-		}
-	}
-	s.mu.Unlock()
-	if best != 0 {
-		return verdictFound, best, "", nil
-	}
-	if t.CustomerToken != "" {
-		return verdictUnknown, 0, fmt.Sprintf("the create may or may not have reached Udesk: %s has no such ticket, but the ticket may belong to the customer with this customer_token; not resent", email), nil
-	}
-	return verdictAbsent, 0, "", nil
-}
-
-// matches says whether a listed ticket is the one a create made: by marker
-// when there is one, else by subject, content and creation time.
-func matches(tk *udesk.Ticket, t *udesk.NewTicket, markerField, key string, since time.Time) bool {
-	if markerField != "" && key != "" {
-		return tk.CustomFields[markerField] == key
-	}
-	if norm(tk.Subject) != norm(t.Subject) || norm(tk.Content) != norm(t.Content) {
-		return false
-	}
-	if c, err := time.Parse("2006-01-02 15:04:05 -0700", tk.CreatedAt); err == nil && c.Before(since.Truncate(time.Second)) {
-		return false
-	}
-	return true
-}
-
-func norm(s string) string {
-	return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
-}
-
-// customerTickets reads every ticket of the customer with this email.
-func (s *sender) customerTickets(ctx context.Context, email string) ([]udesk.Ticket, error) {
-	var all []udesk.Ticket
-	for page := 1; ; page++ {
-		p, err := s.api.Page(ctx, udesk.Listing{CustomerEmail: email}, page, 100)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, p.Tickets...)
-		if len(p.Tickets) == 0 || page >= p.TotalPages {
-			return all, nil
-		}
-	}
 }
 
 // marker is the value a create carries in the marker field.

@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,11 +20,15 @@ import (
 type fakeAPI struct {
 	mu      sync.Mutex
 	tickets []udesk.Ticket
+	lastID  int64
 	replies map[int64][]string
 	calls   map[string]int
 	// fail, when set, decides per call whether it errs and whether the
 	// write takes effect anyway.
 	fail func(method string, n int) (err error, applied bool)
+	// beforePage, when set, runs before the n-th page is served (the lock
+	// held): tickets come and go between the pages of a listing.
+	beforePage func(n int)
 }
 
 func newFakeAPI() *fakeAPI {
@@ -38,18 +44,22 @@ func (f *fakeAPI) check(method string) (error, bool) {
 }
 
 func (f *fakeAPI) CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, error) {
+	if err := udesk.BeforeSend(ctx); err != nil {
+		return 0, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err, applied := f.check("create")
 	var id int64
 	if applied {
-		id = int64(len(f.tickets) + 1)
+		f.lastID++
+		id = f.lastID
 		cf := udesk.CustomFields{}
 		for k, v := range t.TicketField {
 			cf[k] = v
 		}
 		f.tickets = append(f.tickets, udesk.Ticket{ID: id, Subject: t.Subject, Content: t.Content, UserEmail: t.Email,
-			CustomFields: cf, CreatedAt: time.Now().Format("2006-01-02 15:04:05 -0700")})
+			Priority: t.Priority, CustomFields: cf, CreatedAt: time.Now().Format("2006-01-02 15:04:05 -0700")})
 	}
 	if err != nil {
 		return 0, err
@@ -58,6 +68,9 @@ func (f *fakeAPI) CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, 
 }
 
 func (f *fakeAPI) UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error {
+	if err := udesk.BeforeSend(ctx); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err, applied := f.check("update")
@@ -68,6 +81,9 @@ func (f *fakeAPI) UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpd
 }
 
 func (f *fakeAPI) Reply(ctx context.Context, r *udesk.Reply) error {
+	if err := udesk.BeforeSend(ctx); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	err, applied := f.check("reply")
@@ -81,6 +97,9 @@ func (f *fakeAPI) Page(ctx context.Context, l udesk.Listing, page, perPage int) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["page"]++
+	if f.beforePage != nil {
+		f.beforePage(f.calls["page"])
+	}
 	var mine []udesk.Ticket
 	for _, t := range f.tickets {
 		if t.UserEmail == l.CustomerEmail {
@@ -288,7 +307,7 @@ func TestSenderSettlesInDoubtRows(t *testing.T) {
 	if err := r.sink.close(); err != nil {
 		t.Fatal(err)
 	}
-	if !r.results[2].reconciled || r.results[2].ticketID != 1 {
+	if r.results[2].foundBy == "" || r.results[2].ticketID != 1 {
 		t.Fatalf("row 2 must be found as ticket 1: %+v", r.results[2])
 	}
 	if r.results[3].action != ActionCreated || r.results[5].action != ActionCreated || api.calls["create"] != 2 {
@@ -349,7 +368,126 @@ func TestSenderNeverTakesAClaimedTicket(t *testing.T) {
 	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].reconciled || got[0].ticketID == id || api.calls["create"] != 1 || len(api.tickets) != 2 {
+	if len(got) != 1 || got[0].foundBy != "" || got[0].ticketID == id || api.calls["create"] != 1 || len(api.tickets) != 2 {
 		t.Fatalf("row 3 must be created anew, not given ticket %d: %+v, %d creates", id, got, api.calls["create"])
+	}
+}
+
+// sendAll sends ops as fresh rows, closes the sender and fails on an error.
+func (r *sinkRun) sendAll(t *testing.T, ops ...mapping.Operation) {
+	t.Helper()
+	for _, op := range ops {
+		if err := r.sink.send(op, pipeline.JournalEntry{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.sink.close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// failCreates makes the n-th create fail with an unknown outcome, applied or
+// not as plan says; creates past the plan succeed.
+func failCreates(plan ...string) func(string, int) (error, bool) {
+	return func(method string, n int) (error, bool) {
+		if n > len(plan) {
+			return nil, true
+		}
+		switch plan[n-1] {
+		case "lost": // reset before Udesk processed it
+			return errUnknown, false
+		case "made": // reset after
+			return errUnknown, true
+		}
+		return nil, true
+	}
+}
+
+// Rows identical in every field: either may take either ticket, but never
+// two rows one ticket, and no resend makes a third.
+func TestSenderSettlesIdenticalRows(t *testing.T) {
+	for _, plan := range [][]string{
+		{"lost", "made"}, {"made", "lost"}, {"lost", "lost", "made"}, {"made", "made"},
+		{"lost", "lost", "lost", "made", "made"}, {"made", "lost", "made"},
+	} {
+		api := newFakeAPI()
+		api.fail = failCreates(plan...)
+		r := startSink(t, api, senderOptions{concurrency: 1})
+		r.sendAll(t, createOp(2, "Password reset", "pat@x.com"), createOp(3, "Password reset", "pat@x.com"))
+		a, b := r.results[2], r.results[3]
+		if len(api.tickets) != 2 || a.action != ActionCreated || b.action != ActionCreated || a.ticketID == b.ticketID {
+			t.Fatalf("plan %v: %d tickets, row 2 %+v, row 3 %+v", plan, len(api.tickets), a, b)
+		}
+	}
+}
+
+// Rows that differ only in what a ticket does not show (the assignee by
+// email is read back by name) cannot be told apart: the ticket one of them
+// made is taken by neither, and neither is resent.
+func TestSenderLookAlikesThatCannotBeToldApartAreUnknown(t *testing.T) {
+	api := newFakeAPI()
+	api.fail = failCreates("lost", "made")
+	r := startSink(t, api, senderOptions{concurrency: 1})
+	a, b := createOp(2, "Password reset", "pat@x.com"), createOp(3, "Password reset", "pat@x.com")
+	a.Create.Assignee = &udesk.Assignee{Email: "ann@x.com"}
+	b.Create.Assignee = &udesk.Assignee{Email: "bob@x.com"}
+	r.sendAll(t, a, b)
+	if len(api.tickets) != 1 || api.calls["create"] != 2 {
+		t.Fatalf("nothing may be resent: %d tickets, %d creates", len(api.tickets), api.calls["create"])
+	}
+	for row := 2; row <= 3; row++ {
+		if res := r.results[row]; res.code != CodeOutcomeUnknown || !strings.Contains(res.message, "--marker-field") {
+			t.Fatalf("row %d must be unknown and suggest --marker-field: %+v", row, res)
+		}
+	}
+}
+
+// A look-alike whose fields differ from the row's is not the row's ticket,
+// nor proof that the row was not written: it may have been changed since.
+func TestSenderLookAlikeWithOtherFieldsIsUnknown(t *testing.T) {
+	api := newFakeAPI()
+	api.fail = failCreates("made")
+	r := startSink(t, api, senderOptions{concurrency: 1})
+	op := createOp(2, "Password reset", "pat@x.com")
+	op.Create.Priority = "低"
+	api.beforePage = func(int) { api.tickets[0].Priority = "紧急" } // an agent raised it
+	r.sendAll(t, op)
+	if res := r.results[2]; res.code != CodeOutcomeUnknown || len(api.tickets) != 1 {
+		t.Fatalf("row 2 must be unknown and not resent: %+v, %d tickets", res, len(api.tickets))
+	}
+}
+
+// A ticket deleted between two pages of the customer's listing moves the
+// created one onto a page already read; the look-up reads the listing
+// again instead of creating the row a second time.
+func TestSenderListingThatChangesIsReadAgain(t *testing.T) {
+	api := newFakeAPI()
+	for i := range 100 {
+		api.CreateTicket(context.Background(), createOp(0, fmt.Sprint("older ", i), "pat@x.com").Create)
+	}
+	api.calls["create"] = 0
+	api.fail = failCreates("made")
+	api.beforePage = func(n int) {
+		if n == 2 {
+			api.tickets = api.tickets[1:]
+		}
+	}
+	r := startSink(t, api, senderOptions{concurrency: 1})
+	r.sendAll(t, createOp(2, "Password reset", "pat@x.com"))
+	if res := r.results[2]; res.action != ActionCreated || res.ticketID != 101 || api.calls["create"] != 1 {
+		t.Fatalf("row 2 must be found as ticket 101, not created again: %+v, %d creates", res, api.calls["create"])
+	}
+	// A listing that never holds still proves nothing: unknown, not resent.
+	api2 := newFakeAPI()
+	for i := range 150 {
+		api2.CreateTicket(context.Background(), createOp(0, fmt.Sprint("older ", i), "pat@x.com").Create)
+	}
+	api2.calls["create"] = 0
+	api2.fail = failCreates("lost")
+	api2.beforePage = func(int) { api2.tickets = api2.tickets[1:] }
+	r2 := startSink(t, api2, senderOptions{concurrency: 1})
+	r2.sendAll(t, createOp(2, "Password reset", "pat@x.com"))
+	if res := r2.results[2]; res.code != CodeOutcomeUnknown || api2.calls["create"] != 1 {
+		t.Fatalf("row 2 must be unknown: %+v, %d creates", res, api2.calls["create"])
 	}
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
+	syncjob "github.com/udesk-etl/udesk-etl/pipeline/sync"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// syncOptions are the sync command's flags.
+type syncOptions struct {
+	conn         connOptions
+	job          syncjob.Options
+	report       string
+	status       bool
+	filter       int64
+	agent        int64
+	resumeWithin time.Duration
+}
+
+func newSyncCommand(a *app) *cobra.Command {
+	var o syncOptions
+	c := &cobra.Command{
+		Use:   "sync --dataset DIR|s3://BUCKET/PREFIX [--filter ID [--agent ID]] [--schema evolve|freeze] [--changed-filter ID [--full-every N]] [--keep N]",
+		Short: "keep a Parquet dataset of the tickets up to date: snapshot, changes, field history per run",
+		Long: `Sync the tickets into a dataset for reporting: each run lists the tickets, compares them with
+the previous run and commits one run (tickets/, changes/ and field_history/ partitioned by
+run=RUN, _schema.json, _runs.jsonl), whole or not at all. A ticket the listing missed is
+looked up by id: a delete is recorded only when Udesk confirms it. An interrupted run
+resumes as the same run when the same command is run again.`,
+		Example: `  udesk-etl sync --dataset reports/tickets
+  udesk-etl sync --dataset s3://bucket/udesk --changed-filter 12 --full-every 24 --keep 30
+  udesk-etl sync --dataset reports/tickets --status`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
+	}
+	fs := c.Flags()
+	fs.StringVar(&o.job.Dataset, "dataset", "", "the dataset: a local `DIR` or s3://BUCKET/PREFIX (AWS_* variables for the bucket)")
+	fs.Int64Var(&o.filter, "filter", 0, "sync the tickets of the ticket filter with this `ID` (default: every ticket)")
+	fs.Int64Var(&o.agent, "agent", 0, "with --filter: read the filter as the agent with this `ID`")
+	fs.Int64Var(&o.job.ChangedFilter, "changed-filter", 0, "read only the saved filter with this `ID` (tickets updated recently) and merge it into the previous run; deletes are found by full runs only")
+	fs.IntVar(&o.job.FullEvery, "full-every", 0, "with --changed-filter: make every `N`th run a full one")
+	fs.StringVar(&o.job.Schema, "schema", dataset.SchemaEvolve, "on a changed field catalog: `evolve` (add columns) or freeze (fail the run, commit nothing)")
+	fs.StringVar(&o.job.Headers, "headers", mapping.HeadersLabels, "name new custom field columns by `labels` (field_label) or names (field_name)")
+	fs.IntVar(&o.job.Keep, "keep", 0, "keep the snapshots of the last `N` runs (0: all); changes and history are kept")
+	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
+	fs.BoolVar(&o.status, "status", false, "print the dataset's runs and the last run's changes, without the API")
+	fs.BoolVar(&o.job.Fresh, "fresh", false, "discard the saved state of an interrupted run and start over")
+	fs.DurationVar(&o.resumeWithin, "resume-within", syncjob.DefaultResumeWithin, "resume an interrupted run that started at most this `DURATION` ago; an older one starts over")
+	inGroup(fs, groupSelection, "filter", "agent", "changed-filter", "full-every")
+	inGroup(fs, groupOutput, "dataset", "schema", "headers", "keep", "report", "status")
+	inGroup(fs, groupBehaviour, "fresh", "resume-within")
+	o.conn.register(fs)
+	return c
+}
+
+func (o *syncOptions) run(ctx context.Context, a *app) error {
+	if o.status {
+		if o.job.Dataset == "" {
+			return usagef("--status needs --dataset")
+		}
+		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset)
+	}
+	if o.agent != 0 && o.filter == 0 {
+		return usagef("--agent needs --filter (it names the agent whose view of the filter is read)")
+	}
+	if o.resumeWithin <= 0 {
+		return usagef("--resume-within %s: want a positive duration", o.resumeWithin)
+	}
+	opts := o.job
+	opts.Listing = udesk.Listing{FilterID: o.filter, AgentID: o.agent}
+	opts.ResumeWithin = o.resumeWithin
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	c, err := o.conn.client(a)
+	if err != nil {
+		return err
+	}
+	if opts.Rate, _, err = o.conn.budget(a); err != nil {
+		return err
+	}
+	opts.Tenant, opts.Concurrency = o.conn.tenantURL(a), o.conn.concurrency
+	opts.Observer = a.observer(o.conn.quiet)
+	opts.Requests = func() int64 { return c.Stats().Requests }
+
+	start := time.Now()
+	rep, err := syncjob.Run(ctx, c, opts)
+	sum := &summary{Command: "sync"}
+	if rep != nil {
+		sum.Report = rep.Report
+	}
+	sum.finish(c, start)
+	var ue *udesk.Error
+	var de *dataset.DriftError
+	var we *syncjob.WindowError
+	switch {
+	case err == nil:
+		sum.print(a.stderr)
+		rep.PrintRun(a.stderr)
+	case errors.As(err, &de):
+		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
+	case errors.As(err, &we):
+	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
+		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
+	}
+	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
+		err = fmt.Errorf("--report: %w", rerr)
+	}
+	return err
+}

@@ -1,0 +1,480 @@
+// Package sync is the sync job: it lists a tenant's tickets the export's
+// way (a spool of pages read in checked passes, resumable) and commits them
+// to a dataset (pipeline/dataset) as one run: the snapshot, its changes
+// since the previous run and the field history.
+//
+// A full run lists every ticket of the selector and looks up by id the
+// previous snapshot's tickets the listing did not return, so that a delete
+// is recorded only when the API confirms it. A changed-filter run lists a
+// saved filter of recently updated tickets and merges it into the previous
+// snapshot; it detects no deletes, and it refuses to guess: it fails unless
+// the filter reaches back to the previous run's start (see Options).
+//
+// The run's state (the spool and the run's start, which names the run) is a
+// local folder, locked while a run uses it, so an interrupted run resumes
+// as the same run and two runs of one dataset never overlap.
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
+	"github.com/udesk-etl/udesk-etl/pipeline/export"
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
+
+// API is what a sync asks of Udesk; *udesk.Client is one.
+type API = export.API
+
+// DefaultResumeWithin is how old an interrupted run's pages may be for a
+// rerun to resume them.
+const DefaultResumeWithin = 6 * time.Hour
+
+// Options say which tickets to sync into which dataset, and how.
+type Options struct {
+	// Dataset is a local folder or s3://BUCKET/PREFIX.
+	Dataset string
+	// Tenant names the Udesk tenant (its URL, any password masked) in the
+	// state key and the state, so that two tenants never share state.
+	Tenant string
+	// Listing is what a full run lists: every ticket (the zero value) or a
+	// filter's.
+	Listing udesk.Listing
+	// ChangedFilter, when set, makes runs read only this saved filter (a
+	// view of recently updated tickets) and merge it into the previous
+	// snapshot. The filter must list at least one ticket last updated at or
+	// before the previous run's start: that proves its window reaches back
+	// to that run (a view of "updated in the last N days" that holds an
+	// older ticket holds every newer one). Otherwise the run fails; a full
+	// run (without ChangedFilter) is then the way on.
+	ChangedFilter int64
+	// FullEvery makes every FullEvery-th run a full one under ChangedFilter
+	// (0: only the first).
+	FullEvery int
+
+	Headers string // new columns named by mapping.HeadersLabels (default) or mapping.HeadersNames
+	Schema  string // dataset.SchemaEvolve (default) or dataset.SchemaFreeze
+	Keep    int    // keep the last Keep runs' snapshots; 0 keeps all
+
+	Fresh        bool          // discard an interrupted run's state and start over
+	ResumeWithin time.Duration // resume an interrupted run whose start is at most this old (default 6h)
+	StateDir     string        // the state folder (default: pipeline.StateDir beside the dataset)
+	Concurrency  int           // requests in flight (default 4)
+	// Rate is the run's request budget, for the plan's time estimates.
+	Rate udesk.Rate
+	// Requests, when set, gives the requests made so far (the client's
+	// count), for the run's line in _runs.jsonl.
+	Requests func() int64
+	Observer pipeline.Observer // progress and log lines (default: pipeline.Quiet)
+	Now      func() time.Time  // the clock (default time.Now)
+}
+
+// Validate checks the options before any request is made; its errors are
+// *pipeline.ConfigError.
+func (o *Options) Validate() error {
+	switch {
+	case o.Dataset == "":
+		return pipeline.Configf("no dataset: name a folder or s3://BUCKET/PREFIX with --dataset")
+	case o.Schema != "" && o.Schema != dataset.SchemaEvolve && o.Schema != dataset.SchemaFreeze:
+		return pipeline.Configf("--schema %q: want evolve or freeze", o.Schema)
+	case o.Headers != "" && o.Headers != mapping.HeadersLabels && o.Headers != mapping.HeadersNames:
+		return pipeline.Configf("--headers %q: want labels or names", o.Headers)
+	case o.Keep < 0:
+		return pipeline.Configf("--keep %d: want 0 (keep every snapshot) or more", o.Keep)
+	case o.ChangedFilter < 0 || o.Listing.FilterID < 0:
+		return pipeline.Configf("--filter and --changed-filter take positive ids")
+	case o.FullEvery < 0:
+		return pipeline.Configf("--full-every %d: want 0 or more", o.FullEvery)
+	case o.FullEvery > 0 && o.ChangedFilter == 0:
+		return pipeline.Configf("--full-every needs --changed-filter (without it every run is full)")
+	case o.ResumeWithin < 0:
+		return pipeline.Configf("--resume-within %s: want a positive duration", o.ResumeWithin)
+	}
+	if o.Listing.CustomerEmail != "" {
+		return pipeline.Configf("a sync lists every ticket or a filter's, not a customer's")
+	}
+	return nil
+}
+
+// Report is what a run did: the summary's counts, the run committed (its
+// line in _runs.jsonl) and the drift found.
+type Report struct {
+	pipeline.Report
+	Dataset string          `json:"dataset"`
+	Run     dataset.Run     `json:"run"`
+	Full    bool            `json:"full"` // a full run (else a changed-filter merge)
+	Drift   []dataset.Drift `json:"-"`
+}
+
+// WindowError fails a changed-filter run whose filter may not reach back to
+// the previous run's start.
+type WindowError struct {
+	Filter   int64
+	Oldest   time.Time // the oldest updated_at the filter listed (zero: none listed)
+	Previous time.Time // the previous run's start
+}
+
+func (e *WindowError) Error() string {
+	what := "listed no ticket"
+	if !e.Oldest.IsZero() {
+		what = "lists no ticket updated before " + e.Oldest.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("changed filter %d %s, so its window may not reach back to the previous run's start (%s) and changes could be missed: widen the filter's window, or run a full sync (without --changed-filter)",
+		e.Filter, what, e.Previous.UTC().Format(time.RFC3339))
+}
+
+// changedPrefix starts the selector of a changed-filter run in _runs.jsonl.
+const changedPrefix = "changed "
+
+// plan is what a run will list.
+type plan struct {
+	full     bool
+	listing  udesk.Listing
+	selector string       // the run's selector in _runs.jsonl and the state
+	previous *dataset.Run // the latest committed run, nil for the first
+}
+
+func planRun(o *Options, runs []dataset.Run) plan {
+	base := export.Selector{Listing: o.Listing}.String()
+	p := plan{full: true, listing: o.Listing, selector: base}
+	if len(runs) > 0 {
+		p.previous = &runs[len(runs)-1]
+	}
+	if o.ChangedFilter == 0 || p.previous == nil {
+		return p
+	}
+	since := 0 // changed-filter runs since the last full one
+	for i := len(runs) - 1; i >= 0 && strings.HasPrefix(runs[i].Selector, changedPrefix); i-- {
+		since++
+	}
+	if o.FullEvery > 0 && since+1 >= o.FullEvery {
+		return p
+	}
+	l := udesk.Listing{FilterID: o.ChangedFilter}
+	return plan{listing: l, previous: p.previous,
+		selector: changedPrefix + export.Selector{Listing: l}.String() + " into " + base}
+}
+
+// Run syncs the tickets into the dataset: one run, committed whole or not
+// at all. A run that fails or is cancelled keeps its state: the same call
+// resumes it as the same run. The report is returned whenever the state
+// folder was opened (with the error too), so that a caller can name it.
+func Run(ctx context.Context, api API, opts Options) (*Report, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := &opts
+	if o.Observer == nil {
+		o.Observer = pipeline.Quiet{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ResumeWithin == 0 {
+		o.ResumeWithin = DefaultResumeWithin
+	}
+	where := Location(o.Dataset)
+	store, err := dataset.Open(ctx, o.Dataset)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+
+	dir := o.StateDir
+	if dir == "" {
+		dir = StateDir(where, o.Tenant, export.Selector{Listing: o.Listing}.String())
+	}
+	if err := pipeline.MakeStateDir(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("state folder: %w", err)
+	}
+	spool, resumed, err := pipeline.OpenSpool(dir, o.Fresh)
+	if errors.Is(err, pipeline.ErrSpoolBusy) {
+		return nil, fmt.Errorf("another sync of %s is running (state folder %s)", where, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state folder: %w", err)
+	}
+	defer func() { spool.Close() }()
+	rep := &Report{Report: pipeline.Report{State: dir}, Dataset: where}
+
+	// Repair first: a run whose commit stopped before its line is
+	// published, and it may be this state's own run.
+	runs, err := store.Repair(ctx)
+	if err != nil {
+		return rep, err
+	}
+	p := planRun(o, runs)
+	st, fresh, err := o.startOrResume(dir, &spool, resumed, p, where, runs)
+	if err != nil {
+		return rep, err
+	}
+	if fresh {
+		o.Observer.Logf("sync: state folder %s (new run %s)", spool.Dir(), dataset.RunID(st.Started))
+	} else {
+		o.Observer.Logf("sync: state folder %s (resuming run %s)", spool.Dir(), dataset.RunID(st.Started))
+	}
+	rep.Full = p.full
+	if done := committed(runs, dataset.RunID(st.Started)); done != nil && !fresh {
+		// The run was published, but its state was not marked complete.
+		rep.Run = *done
+		rep.Note("run %s was already committed by the interrupted run", done.Run)
+		return rep, finish(spool, rep)
+	}
+
+	// The run's line counts the requests of every attempt that ended.
+	requests := o.Requests
+	if requests != nil {
+		base := requests()
+		requests = func() int64 { return st.Requests + o.Requests() - base }
+	}
+	res, err := o.commit(ctx, api, spool, store, p, st, requests, rep)
+	if err != nil {
+		if requests != nil {
+			st.Requests = requests()
+			if werr := writeState(spool, st); werr != nil {
+				return rep, errors.Join(err, werr)
+			}
+		}
+		return rep, err
+	}
+	rep.Run, rep.Drift = res.Run, res.Drift
+	for _, d := range res.Drift {
+		rep.Note("drift: %s", d)
+	}
+	if !p.full {
+		rep.Note("changed-filter run: the filter's tickets were merged into the previous snapshot; deletes are detected by full runs only")
+	}
+	return rep, finish(spool, rep)
+}
+
+// commit fetches the run's listing and commits it to the dataset.
+func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, store *dataset.Store, p plan, st *state, requests func() int64, rep *Report) (*dataset.Result, error) {
+	prog := o.Observer.Phase("sync", "tickets", 0)
+	planned := false
+	l, err := export.FetchListing(ctx, api, spool, p.listing, export.ListingOptions{
+		Concurrency: o.Concurrency, Progress: prog,
+		OnTotal: func(total int) {
+			if !planned {
+				planned = true
+				o.Observer.Logf("%s", o.planLine(p, total))
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if l.Held() > 0 {
+		rep.Note("resumed: %d pages were already held, %d fetched now", l.Held(), l.Fetched())
+	}
+	if l.Passes() > 1 {
+		rep.Note("the listing changed while it was read: it was read %d times", l.Passes())
+	}
+	feed := dataset.TicketFeed(func(ctx context.Context, emit func([]udesk.Ticket) error) error {
+		return l.Render(ctx, func(ts []udesk.Ticket) error {
+			rep.Read += int64(len(ts))
+			return emit(ts)
+		})
+	})
+	if !p.full {
+		feed = windowChecked(feed, o.ChangedFilter, p.previous.Started)
+		feed = completeChecked(feed, l, o.ChangedFilter)
+	}
+	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
+		Started: st.Started, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
+		Selector: p.selector, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// finish marks the run's state complete and fills in the report's counts.
+func finish(spool *pipeline.Spool, rep *Report) error {
+	c := rep.Run.Counts
+	rep.Written = c.Tickets
+	rep.SetFact("tickets", c.Tickets)
+	rep.SetFact("inserted", c.Inserted)
+	rep.SetFact("updated", c.Updated)
+	rep.SetFact("deleted", c.Deleted)
+	rep.SetFact("unchanged", c.Unchanged)
+	rep.SetFact("recovered", c.Recovered)
+	if err := spool.Complete(); err != nil {
+		return fmt.Errorf("run %s is committed, but marking %s complete: %w", rep.Run.Run, spool.Dir(), err)
+	}
+	return nil
+}
+
+func committed(runs []dataset.Run, run string) *dataset.Run {
+	for i := range runs {
+		if runs[i].Run == run {
+			return &runs[i]
+		}
+	}
+	return nil
+}
+
+// windowChecked fails the feed, after it handed over every ticket, unless
+// one of them was last updated at or before since (see
+// Options.ChangedFilter). A failed feed commits nothing.
+func windowChecked(feed dataset.TicketFeed, filter int64, since time.Time) dataset.TicketFeed {
+	return func(ctx context.Context, emit func([]udesk.Ticket) error) error {
+		var oldest time.Time
+		err := feed(ctx, func(ts []udesk.Ticket) error {
+			for i := range ts {
+				at, err := time.Parse(updatedLayout, ts[i].UpdatedAt)
+				if err != nil {
+					return fmt.Errorf("changed filter %d: ticket %d: updated_at %q: want %s", filter, ts[i].ID, ts[i].UpdatedAt, updatedLayout)
+				}
+				if oldest.IsZero() || at.Before(oldest) {
+					oldest = at
+				}
+			}
+			return emit(ts)
+		})
+		if err == nil && (oldest.IsZero() || oldest.After(since)) {
+			err = &WindowError{Filter: filter, Oldest: oldest, Previous: since}
+		}
+		return err
+	}
+}
+
+// completeChecked fails a changed-filter run's feed, after it handed over
+// every ticket, when the listing may have left tickets out (it changed while
+// it was read): a ticket a merge misses is not looked up, so it would stay
+// stale until a full run.
+func completeChecked(feed dataset.TicketFeed, l *export.Listing, filter int64) dataset.TicketFeed {
+	return func(ctx context.Context, emit func([]udesk.Ticket) error) error {
+		if err := feed(ctx, emit); err != nil {
+			return err
+		}
+		if n := l.PossiblyMissing(); n > 0 {
+			return fmt.Errorf("changed filter %d changed while it was read: up to %d of its tickets may be missing, and a changed-filter run does not look them up; nothing was committed: run again with --fresh, or run a full sync (without --changed-filter)", filter, n)
+		}
+		return nil
+	}
+}
+
+// updatedLayout is how the API writes updated_at.
+const updatedLayout = "2006-01-02 15:04:05 -0700"
+
+// planLine states what this run and the other kind of run cost: requests
+// and time at the budget. total is this run's listing total.
+func (o *Options) planLine(p plan, total int) string {
+	changed := "a --changed-filter run of C tickets: ⌈C/100⌉ + 2 requests (" + o.cost(100) + " for 100)"
+	if !p.full {
+		changed = fmt.Sprintf("this changed-filter run of %d tickets: %s", total, o.cost(total))
+	}
+	full := fmt.Sprintf("this full run of %d tickets: %s", total, o.cost(total))
+	if !p.full {
+		full = fmt.Sprintf("a full run of about %d tickets: %s", p.previous.Counts.Tickets, o.cost(int(p.previous.Counts.Tickets)))
+	}
+	full += ", plus 1 per ticket of the previous run not listed"
+	if p.full {
+		return "sync plan: " + full + "; " + changed
+	}
+	return "sync plan: " + changed + "; " + full
+}
+
+// cost is the requests a listing of n tickets takes and their time at the
+// budget.
+func (o *Options) cost(n int) string {
+	req := Requests(n)
+	if o.Rate.Limit <= 0 || o.Rate.Limit == rate.Inf {
+		return fmt.Sprintf("%d requests (no budget)", req)
+	}
+	secs := float64(req) / float64(o.Rate.Limit)
+	return fmt.Sprintf("%d requests, about %s at the budget", req, (time.Duration(secs * float64(time.Second))).Round(time.Second))
+}
+
+// Requests is how many requests a listing of n tickets takes in a run
+// whose listing does not change while it is read: ⌈n/100⌉ pages, page 1
+// read again at the end when there are several, and the field catalog.
+func Requests(n int) int {
+	pages := max(1, (n+99)/100)
+	if pages > 1 {
+		return pages + 2
+	}
+	return pages + 1
+}
+
+// Location is the dataset's location normalised, so that one dataset named
+// two ways is one job: a local folder made absolute with symlinks resolved,
+// a bucket URL without a trailing slash.
+func Location(target string) string {
+	if strings.HasPrefix(target, "s3://") {
+		return strings.TrimRight(target, "/")
+	}
+	abs := pipeline.AbsPath(target)
+	// The folder may not exist yet: resolve its nearest existing parent.
+	rest := ""
+	for p := abs; ; p = filepath.Dir(p) {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(real, rest)
+		}
+		if filepath.Dir(p) == p {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+	}
+}
+
+// StateDir is the state folder of a sync: beside a local dataset, in the
+// working folder for a bucket, keyed on the dataset, tenant and selector.
+func StateDir(location, tenant, selector string) string {
+	beside := location
+	if strings.HasPrefix(location, "s3://") {
+		beside = ""
+	}
+	return pipeline.StateDir(beside, "sync", location, tenant, selector)
+}
+
+// lookup asks the API for the tickets the listing missed: found, or
+// confirmed deleted (StatusTicketNotFound); any other answer fails the run.
+func lookup(api API, workers int, rep *Report) dataset.LookupFunc {
+	return func(ctx context.Context, ids []int64) ([]udesk.Ticket, []int64, error) {
+		found := make([]*udesk.Ticket, len(ids))
+		gone := make([]bool, len(ids))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(1, workers))
+		for i := range ids {
+			g.Go(func() error {
+				t, err := api.Ticket(gctx, ids[i])
+				var ue *udesk.Error
+				switch {
+				case errors.As(err, &ue) && ue.Code == udesk.StatusTicketNotFound:
+					gone[i] = true
+				case err != nil:
+					return fmt.Errorf("looking up ticket %d, which the listing did not return (its delete is not confirmed): %w", ids[i], err)
+				default:
+					found[i] = t
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, nil, err
+		}
+		rep.SetFact("looked_up", int64(len(ids)))
+		var ts []udesk.Ticket
+		var deleted []int64
+		for i, id := range ids {
+			if gone[i] {
+				deleted = append(deleted, id)
+			} else {
+				ts = append(ts, *found[i])
+			}
+		}
+		return ts, deleted, nil
+	}
+}
