@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -89,4 +90,45 @@ func TestLogLinesOffATerminalAreTimestamped(t *testing.T) {
 	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d) state: x\n$`).MatchString(b.String()) {
 		t.Errorf("log line %q", b.String())
 	}
+}
+
+// Workers count at once while the total arrives: every unit is counted
+// (run with -race to check the locking).
+func TestProgressIsSafeForConcurrentUse(t *testing.T) {
+	for _, terminal := range []bool{true, false} {
+		var b bytes.Buffer
+		p := newProgress(Observer{W: &lockedBuffer{b: &b}, Terminal: terminal}, "import", "rows", 0)
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for range 100 {
+					switch w {
+					case 0:
+						p.AddDone(1)
+					case 1:
+						p.AddFailed(1)
+					default:
+						p.Add(1)
+					}
+				}
+			})
+		}
+		p.SetTotal(400)
+		wg.Wait()
+		p.Finish()
+		if p.done != 400 || p.earlier != 100 || p.failed != 100 {
+			t.Errorf("terminal %v: done %d, earlier %d, failed %d; want 400, 100, 100", terminal, p.done, p.earlier, p.failed)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
 }
