@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +127,6 @@ type Differ struct {
 	origCol []int // edited column -> original column, -1 when the original has none
 	bindOf  []int // edited column -> binding index, -1 when the update does not use the column
 	exp     *Exporter
-	expCol  map[string]int // export column Field -> index in exp's schema
 	mu      sync.Mutex
 	seen    map[int64]int // id -> row
 }
@@ -150,7 +150,7 @@ func NewDiffer(im *Importer, header []string, orig *Originals) (*Differ, error) 
 		}
 	}
 	d := &Differ{im: im, orig: orig, header: header, idCol: -1, seen: map[int64]int{},
-		exp: NewExporter(im.cat, ExportOptions{}), expCol: map[string]int{}}
+		exp: NewExporter(im.cat, ExportOptions{})}
 	byName := map[string]int{}
 	for i, h := range orig.header {
 		byName[normKey(h)] = i
@@ -171,9 +171,6 @@ func NewDiffer(im *Importer, header []string, orig *Originals) (*Differ, error) 
 	}
 	if d.idCol < 0 {
 		return nil, fmt.Errorf("no id column: rows are matched with their originals by id")
-	}
-	for i, c := range d.exp.schema.Columns {
-		d.expCol[c.Field] = i
 	}
 	return d, nil
 }
@@ -318,17 +315,9 @@ func (d *Differ) Conflicts(pos pipeline.Position, changes []Change, current *ude
 	var parts []string
 	for _, c := range changes {
 		t := d.im.bindings[c.bind].t
-		f := t.name
-		if t.a != attrCustom {
-			f = exportField[t.a]
-		}
-		k, ok := d.expCol[f]
-		if f == "" || !ok {
+		now, ok := d.exp.current(row, t)
+		if !ok {
 			continue
-		}
-		now, isRaw := row.Raw[k]
-		if !isRaw {
-			now = UnescapeFormula(CellText(d.exp.schema.Columns[k].Kind, row.Values[k]))
 		}
 		if sameValue(t, c.Old, now) || sameValue(t, c.New, now) {
 			continue
@@ -341,6 +330,23 @@ func (d *Differ) Conflicts(pos pipeline.Position, changes []Change, current *ude
 	}
 	return &pipeline.RowError{Pos: pos, Err: &EditError{Code: CodeConflict,
 		Err: fmt.Errorf("ticket %d changed in Udesk since the export: %s; the ticket was left alone", current.ID, strings.Join(parts, "; "))}}
+}
+
+// current is the cell text of an exported row's value for an update target,
+// as an export writes it; false when the ticket does not show the target.
+func (e *Exporter) current(row pipeline.Row, t *target) (string, bool) {
+	f := t.name
+	if t.a != attrCustom {
+		f = exportField[t.a]
+	}
+	k := slices.IndexFunc(e.schema.Columns, func(c pipeline.Column) bool { return c.Field == f })
+	if f == "" || k < 0 {
+		return "", false
+	}
+	if now, isRaw := row.Raw[k]; isRaw {
+		return now, true
+	}
+	return UnescapeFormula(CellText(e.schema.Columns[k].Kind, row.Values[k])), true
 }
 
 // sameValue reports whether two cells of a column mean the same to the API:

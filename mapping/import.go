@@ -493,6 +493,12 @@ func (b *binding) value(cells []string) string {
 // *pipeline.RowError per problem in the row, each naming the row, the column
 // and what was expected.
 func (im *Importer) Operation(rec pipeline.Record) (Operation, error) {
+	return im.operation(rec, nil)
+}
+
+// operation is Operation with only the bindings for which use is true (all
+// when use is nil).
+func (im *Importer) operation(rec pipeline.Record, use func(binding int) bool) (Operation, error) {
 	op := Operation{Pos: rec.Pos, Kind: im.op}
 	switch im.op {
 	case Create:
@@ -509,7 +515,7 @@ func (im *Importer) Operation(rec pipeline.Record) (Operation, error) {
 	for i := range im.bindings {
 		b := &im.bindings[i]
 		v := b.value(rec.Cells)
-		if blank(v) {
+		if blank(v) || (use != nil && !use(i)) {
 			continue
 		}
 		s, err := b.t.norm(v)

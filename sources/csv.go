@@ -38,6 +38,10 @@ type CSVReader struct {
 	p           *csvParser
 	header      []string
 	closed      bool
+	// folded counts the line breaks inside quoted cells before the current
+	// record: a record's row is its first line less them, as a spreadsheet
+	// shows it (a blank line is a row there too).
+	folded int
 }
 
 // OpenCSV opens a CSV file: UTF-8 (a BOM is dropped) or GBK/GB18030 as
@@ -76,10 +80,11 @@ func OpenCSV(path string, opts CSVOptions) (*CSVReader, error) {
 		br = bufio.NewReaderSize(transform.NewReader(br, dec), 256<<10)
 	}
 	r := &CSVReader{path: path, f: f, p: &csvParser{br: br}}
-	fields, _, err := r.p.next()
+	fields, start, err := r.p.next()
 	for err == nil && len(trimTrailingEmpty(fields)) == 0 {
-		fields, _, err = r.p.next()
+		fields, start, err = r.p.next()
 	}
+	r.folded = r.p.lineNum - start
 	if err != nil {
 		f.Close()
 		switch {
@@ -249,7 +254,10 @@ func (r *CSVReader) Next(ctx context.Context) (pipeline.Record, error) {
 	}
 	for {
 		fields, start, err := r.p.next()
-		pos := pipeline.Position{File: r.path, Row: start}
+		pos := pipeline.Position{File: r.path, Row: start - r.folded}
+		if err == nil {
+			r.folded += r.p.lineNum - start
+		}
 		var pe *csv.ParseError
 		switch {
 		case errors.As(err, &pe) && pe.Err == errUnclosedQuote:

@@ -23,6 +23,7 @@ type importOptions struct {
 	dryRun bool
 	report string
 	op     func() (mapping.OpKind, error)
+	upsert bool
 }
 
 // inputOptions are the flags of commands that read and map an input file
@@ -85,13 +86,15 @@ const importColumns = `Columns (matched by name, case-insensitively; a custom fi
             agent_group_name or agent_group_id, tags, follower_emails or follower_ids, custom fields,
             comment_function, comment_author_email, comment_body; an empty cell leaves the field as it is
   --reply   id, reply_content, email
+  --upsert  the --create columns, --key's field among them: each row is created, or updates only the
+            fields that differ on the ticket holding its key
 Status and priority may be written in Chinese or English; select fields as labels or indexes.
 A file written by export imports as it is; an edited export sends only what changed.`
 
 func newImportCommand(a *app) *cobra.Command {
 	var o importOptions
 	c := &cobra.Command{
-		Use:   "import (--create | --update | --reply) -i FILE [flags]",
+		Use:   "import (--create | --update | --reply | --upsert --key FIELD) -i FILE [flags]",
 		Short: "create, update or reply to tickets from .csv, .xlsx, .jsonl or .parquet files",
 		Long: "Create, update or reply to tickets, one per row of the input file. Rows Udesk rejects go to\n" +
 			"errors.csv in the results folder: fix it and import it again. An interrupted import resumes\n" +
@@ -99,12 +102,17 @@ func newImportCommand(a *app) *cobra.Command {
 		Example: `  udesk-etl import --create -i new.csv --dry-run
   udesk-etl import --create -i new.csv --results out/
   udesk-etl import --update -i tickets.xlsx          # an edited export: only the edits are sent
-  udesk-etl import --reply -i replies.csv`,
+  udesk-etl import --reply -i replies.csv
+  udesk-etl import --upsert --key 源工单号 -i old-helpdesk.csv --limit 20   # a pilot of a migration`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
 	}
 	fs := c.Flags()
 	op := opFlags(fs, 0)
+	fs.BoolVar(&o.upsert, "upsert", false, "make each row true in Udesk, keyed by --key: create it, update only the fields that differ, or send nothing")
+	fs.StringVar(&o.opts.UpsertKey, "key", "", "--upsert: the text custom `FIELD` (field_name or label) that holds each row's source id")
+	fs.BoolVar(&o.opts.Rollback, "rollback", false, "--update: read each ticket before the first update to save what it overwrites in rollback.csv (an upsert and a round-trip edit write it without reading)")
+	fs.IntVar(&o.opts.Limit, "limit", 0, "handle only the first `N` rows (a pilot); the same command without --limit continues after them")
 	o.inputOptions.register(fs)
 	fs.BoolVar(&o.dryRun, "dry-run", false, "check every row and print the plan; send no write")
 	fs.StringVar(&o.opts.Results, "results", "", "write success.csv and errors.csv into `DIR` (default: a folder beside the input)")
@@ -113,7 +121,7 @@ func newImportCommand(a *app) *cobra.Command {
 	fs.BoolVar(&o.opts.ResendUnknown, "resend-unknown", false, "send again the rows whose outcome is unknown (may duplicate a reply or comment)")
 	fs.StringVar(&o.opts.MarkerField, "marker-field", "", "create: a text custom `FIELD` that receives a unique marker per row, used to find a create whose outcome is unknown")
 	inGroup(fs, groupOutput, "results", "report")
-	inGroup(fs, groupBehaviour, "dry-run", "fresh", "resend-unknown", "marker-field")
+	inGroup(fs, groupBehaviour, "dry-run", "fresh", "resend-unknown", "marker-field", "upsert", "key", "rollback", "limit")
 	registerEdit(fs, &o.opts.Edit)
 	o.conn.register(fs)
 	o.op = op
@@ -122,8 +130,17 @@ func newImportCommand(a *app) *cobra.Command {
 
 func (o *importOptions) run(ctx context.Context, a *app) error {
 	var err error
-	if o.opts.Op, err = o.op(); err != nil {
-		return err
+	switch _, opErr := o.op(); {
+	case o.upsert && o.opts.UpsertKey == "":
+		return usagef("--upsert needs --key FIELD: the text custom field that holds each row's source id")
+	case o.upsert && opErr == nil:
+		return usagef("choose one of --create, --update, --reply and --upsert, not several")
+	case !o.upsert && o.opts.UpsertKey != "":
+		return usagef("--key applies to --upsert only")
+	case !o.upsert:
+		if o.opts.Op, err = o.op(); err != nil {
+			return err
+		}
 	}
 	if o.in.Path == "" {
 		return usagef("no input: pass -i FILE")
@@ -144,6 +161,9 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	o.opts.Observer = a.observer(o.conn.quiet)
 	o.opts.Tenant = o.conn.baseURL(a)
 	command := "import --" + o.opts.Op.String()
+	if o.opts.UpsertKey != "" {
+		command = "import --upsert"
+	}
 	if o.dryRun {
 		p, err := ingest.Plan(ctx, client, o.in, o.opts)
 		if err != nil {

@@ -59,6 +59,12 @@ func binary(t *testing.T) string {
 // least minKills times, then lets a run finish and returns its exit code.
 func crashUntilDone(t *testing.T, sim *udesktest.Server, seed int64, minKills int, args ...string) (int, string) {
 	t.Helper()
+	return crashWithin(t, sim, seed, minKills, 150*time.Millisecond, args...)
+}
+
+// crashWithin is crashUntilDone with kills up to maxDelay after each start.
+func crashWithin(t *testing.T, sim *udesktest.Server, seed int64, minKills int, maxDelay time.Duration, args ...string) (int, string) {
+	t.Helper()
 	bin := binary(t)
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
 	t.Logf("crash seed %d", seed)
@@ -76,7 +82,7 @@ func crashUntilDone(t *testing.T, sim *udesktest.Server, seed int64, minKills in
 			t.Fatal(err)
 		}
 		var timer *time.Timer
-		delay := time.Duration(10+rng.IntN(140)) * time.Millisecond
+		delay := 10*time.Millisecond + time.Duration(rng.Int64N(int64(maxDelay-10*time.Millisecond)))
 		if kills < minKills {
 			timer = time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
 		}
@@ -132,7 +138,10 @@ func TestImportCrashCreateExactlyOnce(t *testing.T) {
 		t.Skip("kills the binary again and again")
 	}
 	seed := time.Now().UnixNano() % 100000
-	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointCreate, seed))
+	faults, err := udesktest.ParseFaults(fmt.Sprintf("reset-after@create=0.15,seed=%d", seed))
+	if err != nil {
+		t.Fatal(err)
+	}
 	sim := newSim(t, udesktest.Options{Latency: 20 * time.Millisecond, Faults: faults})
 	in := filepath.Join(t.TempDir(), "crash.csv")
 	const n = 200
@@ -178,7 +187,10 @@ func TestImportCrashUpdateNeverDuplicatesComments(t *testing.T) {
 		t.Skip("kills the binary again and again")
 	}
 	seed := time.Now().UnixNano() % 100000
-	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointUpdate, seed))
+	faults, err := udesktest.ParseFaults(fmt.Sprintf("reset-after@update=0.15,seed=%d", seed))
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 200
 	sim := newSim(t, udesktest.Options{Tickets: n, Seed: seed, Latency: 20 * time.Millisecond, Faults: faults})
 	in := filepath.Join(t.TempDir(), "upd.csv")
@@ -230,7 +242,10 @@ func TestImportCrashReplyNeverDuplicates(t *testing.T) {
 		t.Skip("kills the binary again and again")
 	}
 	seed := time.Now().UnixNano() % 100000
-	faults, _ := udesktest.ParseFaults(fmt.Sprintf("reset-after@%s=0.15,seed=%d", udesktest.EndpointReply, seed))
+	faults, err := udesktest.ParseFaults(fmt.Sprintf("reset-after@reply=0.15,seed=%d", seed))
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 200
 	sim := newSim(t, udesktest.Options{Tickets: n, Seed: seed, Latency: 20 * time.Millisecond, Faults: faults})
 	in := filepath.Join(t.TempDir(), "rep.csv")

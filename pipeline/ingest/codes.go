@@ -15,6 +15,7 @@ const (
 	CodeOutcomeUnknown = "outcome_unknown"       // sent, but whether it took effect cannot be told; not resent
 	CodeAPIError       = "api_error"             // refused by Udesk without a code or status
 	CodeConflictCheck  = "conflict_check_failed" // the ticket could not be read to check it for conflicts
+	CodeDuplicateKey   = "duplicate_key"         // upsert: several tickets hold the row's key
 )
 
 // ErrorCode is one code errors.csv may hold and what it means.
@@ -36,7 +37,8 @@ var ErrorCodes = []ErrorCode{
 	{mapping.CodeReadOnly, "round trip: a column the update cannot change was edited"},
 	{mapping.CodeCleared, "round trip: a cell was emptied; the API cannot clear a field"},
 	{mapping.CodeAddedRow, "round trip: a row that was not exported (no id, or an id the export did not hold)"},
-	{mapping.CodeDuplicate, "round trip: a second row with the same id"},
+	{mapping.CodeDuplicate, "round trip: a second row with the same id; upsert: a second row with the same key"},
+	{CodeDuplicateKey, "upsert: several tickets hold the row's key, so which one to update cannot be told; nothing was sent"},
 	{mapping.CodeConflict, "round trip (--check-conflicts): the ticket changed in Udesk since the export; nothing was sent"},
 	{CodeConflictCheck, "round trip (--check-conflicts): the ticket could not be read to check it; nothing was sent"},
 }

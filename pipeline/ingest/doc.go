@@ -15,6 +15,14 @@
 //	               marker field), then per row an intent, fsynced before the
 //	               write is sent, and its outcome (ok with the ticket id, fail,
 //	               unknown, void); "complete" once every row has an outcome
+//	keyindex.json  an upsert's key index: the listed tickets that hold a key
+//
+// An upsert (Options.UpsertKey, kind "import-upsert") makes each row true in
+// Udesk by a key field: see upsert.go. Options.Limit handles the first rows
+// only and leaves the journal open, so that the same import without it goes
+// on after them. An upsert, a round-trip edit and a plain update with
+// Options.Rollback write rollback.csv to the results folder before the first
+// update is sent (see rollback.go).
 //
 // A re-run of an unfinished import skips rows with an outcome and settles
 // rows with only an intent (looks them up) before resending them; settling a

@@ -36,6 +36,10 @@ type inputFile struct {
 	keep    []int    // indexes of the file's own columns in each record
 	dropped bool     // the file had error_code/error_message columns
 
+	limit int  // return io.EOF after this many records (0: no limit)
+	n     int  // records returned
+	cut   bool // the limit left records unread
+
 	// The first record, read at open to refuse a file without data rows
 	// before any state is kept; next returns it first.
 	first    pipeline.Record
@@ -113,6 +117,14 @@ func (f *inputFile) cells(c []string) []string {
 
 // next returns the next record with the file's own cells, io.EOF at the end.
 func (f *inputFile) next(ctx context.Context) (pipeline.Record, error) {
+	if f.limit > 0 && f.n >= f.limit {
+		if !f.cut {
+			_, err := f.r.Next(ctx)
+			f.cut = !errors.Is(err, io.EOF)
+		}
+		return pipeline.Record{}, io.EOF
+	}
+	f.n++
 	var rec pipeline.Record
 	var err error
 	if f.peeked {
@@ -197,7 +209,7 @@ func mapRows(ctx context.Context, f *inputFile, ops rowOps, t *tally, steps rowS
 		}
 		op, err := ops.Operation(ctx, rec)
 		if errors.Is(err, mapping.ErrUnchanged) {
-			t.prog.Add(1)
+			t.unchanged(rec.Pos.Row, op.ID, rec.Cells)
 			continue
 		}
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -24,11 +25,15 @@ type PlanReport struct {
 	CommentedUpdates int64
 	Replies          int64
 	TicketReads      int64  // reads before the writes (EditOptions.CheckConflicts)
+	RollbackReads    int64  // reads of the tickets a plain update changes (Options.Rollback)
+	ListRequests     int64  // an upsert's listing of the tickets for the key index
+	Unchanged        int64  // upsert rows whose ticket already holds their values
 	ErrorsFile       string // the rejected rows
 	// Changes are the round trip's changed fields, nil without originals.
 	Changes []mapping.Change
 
-	ed *editRun
+	ed  *editRun
+	ups *upsertRun
 }
 
 // Writes is the number of writes the import would send.
@@ -54,10 +59,15 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	if err != nil {
 		return nil, err
 	}
+	p := &PlanReport{ed: ed}
+	if p.ups, _ = ops.(*upsertRun); p.ups != nil {
+		if p.ups.index, err = listKeys(ctx, api, p.ups.u.KeyField(), obs); err != nil {
+			return nil, err
+		}
+	}
 	prog := obs.Phase("checking", "rows", 0)
 	defer countRows(ctx, input, prog)()
 	t := newTally(prog)
-	p := &PlanReport{ed: ed}
 	f.noteReader(&p.Report)
 	p.Read, err = mapRows(ctx, f, ops, t, rowSteps{emit: func(_ pipeline.Record, op mapping.Operation) error {
 		prog.Add(1)
@@ -79,7 +89,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	}
 	dir := opts.Results
 	if dir == "" {
-		dir = defaultResultsDir(input.Path, opts.Op.String()+"-dryrun", time.Now())
+		dir = defaultResultsDir(input.Path, opts.opName()+"-dryrun", time.Now())
 	}
 	p.Failed = t.failed()
 	// A dry run leaves a folder behind only to hold rejected rows.
@@ -93,6 +103,9 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 		}
 	}
 	p.TicketReads = ed.reads()
+	if opts.Rollback && ed == nil {
+		p.RollbackReads = p.Updates + p.CommentedUpdates
+	}
 	if ed != nil {
 		p.Changes = ed.changes
 	}
@@ -100,6 +113,14 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	p.SetFact("updates", p.Updates)
 	p.SetFact("commented_updates", p.CommentedUpdates)
 	p.SetFact("replies", p.Replies)
+	if f.cut {
+		p.Note("--limit %d: the plan covers the first %d rows", opts.Limit, opts.Limit)
+	}
+	if p.ups != nil {
+		p.ListRequests, p.Unchanged = int64(p.ups.index.Pages), p.ups.unchanged
+		p.Changes = p.ups.changes
+		p.ups.finish(&p.Report)
+	}
 	return p, ed.finish(&p.Report)
 }
 
@@ -108,6 +129,9 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 // (written spec by the user).
 func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 	p.ed.printDiff(w)
+	if p.ups != nil {
+		p.ups.printPlan(w)
+	}
 	fmt.Fprintf(w, "dry run: %d rows read, %d would be sent, %d rejected", p.Read, p.Writes(), p.Failed)
 	if p.Failed > 0 {
 		fmt.Fprintf(w, " (see %s)", p.ErrorsFile)
@@ -122,19 +146,43 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 			fmt.Fprintf(w, "  %d %s\n", c.n, c.what)
 		}
 	}
+	p.printIrreversible(w)
 	fmt.Fprintf(w, "API calls: %d writes", p.Writes())
 	if p.TicketReads > 0 {
 		fmt.Fprintf(w, " + %d ticket reads (--check-conflicts)", p.TicketReads)
+	}
+	if p.RollbackReads > 0 {
+		fmt.Fprintf(w, " + %d ticket reads (--rollback: each ticket is read first to save what the update overwrites in rollback.csv)", p.RollbackReads)
+	}
+	if p.ListRequests > 0 {
+		fmt.Fprintf(w, " + %d listing pages (the key index)", p.ListRequests)
 	}
 	fmt.Fprintln(w, " + 1 field catalog read (done)")
 	if r.Limit == rate.Inf || r.Limit <= 0 {
 		fmt.Fprintf(w, "time: no request budget (%s): bounded by latency and --concurrency\n", spec)
 		return
 	}
-	secs := math.Max(0, float64(p.Writes()+p.TicketReads-int64(r.Burst))) / float64(r.Limit)
+	secs := math.Max(0, float64(p.Writes()+p.TicketReads+p.RollbackReads+p.ListRequests-int64(r.Burst))) / float64(r.Limit)
 	about := "under a second"
 	if secs >= 1 {
 		about = "about " + (time.Duration(secs * float64(time.Second))).Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "time: %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n", about, spec)
+}
+
+// printIrreversible lists what rollback.csv cannot undo.
+func (p *PlanReport) printIrreversible(w io.Writer) {
+	var parts []string
+	if n := emptyBefore(p.Changes); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d fields that were empty (the API cannot clear a field)", n))
+	}
+	if p.CommentedUpdates > 0 {
+		parts = append(parts, fmt.Sprintf("%d comments", p.CommentedUpdates))
+	}
+	if p.Replies > 0 {
+		parts = append(parts, fmt.Sprintf("%d replies", p.Replies))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "cannot be undone (rollback.csv does not restore them): %s\n", strings.Join(parts, ", "))
+	}
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
+// ActionUnchanged is success.csv's action for a row whose ticket already
+// held its values: nothing was sent.
+const ActionUnchanged = "unchanged"
+
 // tally collects a run's results: rows written, rows rejected, with the
 // cells of every row that is still being sent (errors.csv repeats them). It
 // is safe for concurrent use.
@@ -55,6 +59,7 @@ func (t *tally) onResult(r result) {
 	cells := t.pending[r.row]
 	delete(t.pending, r.row)
 	if r.code == "" {
+		r.cells = cells
 		t.successes = append(t.successes, r)
 		t.written++
 		if r.foundBy != "" {
@@ -69,12 +74,22 @@ func (t *tally) onResult(r result) {
 }
 
 // writtenEarlier records a row that an earlier run of the import wrote.
-func (t *tally) writtenEarlier(e pipeline.JournalEntry) {
+func (t *tally) writtenEarlier(e pipeline.JournalEntry, cells []string) {
+	r := resultOf(e, "")
+	r.cells = cells
 	t.mu.Lock()
-	t.successes = append(t.successes, resultOf(e, ""))
+	t.successes = append(t.successes, r)
 	t.earlier++
 	t.mu.Unlock()
 	pipeline.AddDone(t.prog, 1)
+}
+
+// unchanged records a row whose ticket already holds its values.
+func (t *tally) unchanged(row int, id int64, cells []string) {
+	t.mu.Lock()
+	t.successes = append(t.successes, result{row: row, ticketID: id, action: ActionUnchanged, cells: cells})
+	t.mu.Unlock()
+	t.prog.Add(1)
 }
 
 // void records the writes the sender proved never sent or not applied.
@@ -89,6 +104,24 @@ func (t *tally) sending(row int, cells []string) {
 	t.mu.Lock()
 	t.pending[row] = cells
 	t.mu.Unlock()
+}
+
+// touchedRows are the rows an update reached or may have reached.
+func (t *tally) touchedRows() map[int]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := map[int]bool{}
+	for _, r := range t.successes {
+		if r.action == ActionUpdated {
+			m[r.row] = true
+		}
+	}
+	for _, f := range t.failures {
+		if f.code == CodeOutcomeUnknown {
+			m[f.row] = true
+		}
+	}
+	return m
 }
 
 // inFlight is the number of rows sent without an outcome yet.
@@ -129,7 +162,8 @@ func (t *tally) summarize(r *pipeline.Report) {
 	}
 }
 
-// writeResults writes success.csv (row, ticket_id, action) and errors.csv
+// writeResults writes success.csv (row, ticket_id, action, then the input's
+// columns: a migration's old id -> new id map) and errors.csv
 // (the input's columns unchanged, plus error_code and error_message) into
 // dir, in input row order, UTF-8 with a BOM, mode 0600, each atomically.
 // They are rendered from the journal and the input on every run, so a
@@ -141,9 +175,12 @@ func (t *tally) writeResults(dir string, header []string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	sort.Slice(t.successes, func(i, k int) bool { return t.successes[i].row < t.successes[k].row })
-	ok := [][]string{{"row", "ticket_id", "action"}}
+	ok := [][]string{append([]string{"row", "ticket_id", "action"}, header...)}
 	for _, r := range t.successes {
-		ok = append(ok, []string{strconv.Itoa(r.row), strconv.FormatInt(r.ticketID, 10), r.action})
+		rec := make([]string, 3+len(header))
+		rec[0], rec[1], rec[2] = strconv.Itoa(r.row), strconv.FormatInt(r.ticketID, 10), r.action
+		copy(rec[3:], r.cells)
+		ok = append(ok, rec)
 	}
 	if err := writeCSVFile(filepath.Join(dir, "success.csv"), ok); err != nil {
 		return err

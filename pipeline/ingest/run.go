@@ -46,7 +46,17 @@ type Options struct {
 	// MarkerField, for creates, names a text custom field that receives a
 	// unique marker per row, used to find a create whose outcome is unknown.
 	MarkerField string
-	Edit        EditOptions
+	// UpsertKey makes the import an upsert (see upsert.go), keyed by this
+	// text custom field (field_name or label); Op is then ignored.
+	UpsertKey string
+	// Limit, when above 0, handles only the first Limit rows; the same
+	// import without it continues after them (it is not part of the job).
+	Limit int
+	// Rollback, for a plain --update, reads each ticket before the first
+	// update is sent, to save what it overwrites in rollback.csv (an upsert
+	// and a round trip know it without reading).
+	Rollback bool
+	Edit     EditOptions
 	// Abort, when set, ends the writes already sent; Run's context then
 	// only stops sending new ones, and those on the wire get their outcome
 	// (the first Ctrl-C stops, the second aborts). Nil: Run's context does both.
@@ -57,10 +67,29 @@ type Options struct {
 
 // open refuses options that contradict each other, then opens the input.
 func (o Options) open(in Input) (*inputFile, *mapping.MappingFile, error) {
-	if o.MarkerField != "" && o.Op != mapping.Create {
+	switch {
+	case o.UpsertKey != "" && (o.MarkerField != "" || o.Edit != EditOptions{}):
+		return nil, nil, pipeline.Configf("--upsert: the key settles creates and the tickets are the originals; --marker-field and the round-trip options do not apply")
+	case o.MarkerField != "" && o.Op != mapping.Create:
 		return nil, nil, pipeline.Configf("--marker-field applies to --create only")
+	case o.Rollback && (o.Op != mapping.Update || o.UpsertKey != ""):
+		return nil, nil, pipeline.Configf("--rollback applies to --update (an upsert writes rollback.csv without it)")
+	case o.Limit < 0:
+		return nil, nil, pipeline.Configf("--limit %d: want a number of rows above 0", o.Limit)
 	}
-	return openInput(in)
+	f, mf, err := openInput(in)
+	if f != nil {
+		f.limit = o.Limit
+	}
+	return f, mf, err
+}
+
+// opName names the operation in the state folder and the results folder.
+func (o Options) opName() string {
+	if o.UpsertKey != "" {
+		return "upsert"
+	}
+	return o.Op.String()
 }
 
 func (o Options) observer() pipeline.Observer {
@@ -127,6 +156,14 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	job.obs.Logf("results: %s", job.results)
 	job.rep = &Report{Report: pipeline.Report{State: job.dir, Results: job.results}}
 	f.noteReader(&job.rep.Report)
+	if job.ups, _ = job.ops.(*upsertRun); job.ups != nil {
+		err = job.prepareUpsert(ctx)
+	} else {
+		err = job.prepareRollback(ctx)
+	}
+	if err != nil {
+		return job.rep, err
+	}
 	readErr, sendErr := job.send(ctx)
 	return job.rep, job.finish(ctx, errors.Join(readErr, sendErr))
 }
@@ -135,6 +172,13 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 // how each row becomes an operation, the round trip's edit run (nil when
 // not comparing with originals) and the marker field's field_name.
 func rowOpsFor(cat *mapping.Catalog, f *inputFile, mf *mapping.MappingFile, input Input, o Options, api API, obs pipeline.Observer, dry bool) (rowOps, *editRun, string, error) {
+	if o.UpsertKey != "" {
+		u, err := mapping.NewUpserter(cat, f.header, o.UpsertKey, mapping.ImportOptions{SelectValues: input.SelectValues, Mapping: mf})
+		if err != nil {
+			return nil, nil, "", &pipeline.ConfigError{Err: fmt.Errorf("%s: %w", f.path, err)}
+		}
+		return newUpsertRun(u, nil), nil, u.KeyField(), nil
+	}
 	im, err := newImporter(cat, f, o.Op, input, mf)
 	if err != nil {
 		return nil, nil, "", err
@@ -177,9 +221,11 @@ type job struct {
 	prev     *pipeline.JournalState // what an earlier run left; nil on a first run
 	rerender bool                   // a finished import run again only to write its results
 
-	ops    rowOps
-	ed     *editRun
-	marker string // the marker field's field_name, "" without it
+	ops      rowOps
+	ed       *editRun
+	ups      *upsertRun // an upsert's rows, nil for the other imports
+	rollback rollbackInfo
+	marker   string // the marker field's field_name (an upsert's key), "" without it
 
 	j       *pipeline.Journal
 	st      *pipeline.JournalState // every row's last entry when this run began
@@ -195,7 +241,7 @@ func (job *job) journalPath() string { return filepath.Join(job.dir, "journal.js
 // that run finished and there is nothing left to do.
 func (job *job) openState() (done bool, err error) {
 	o, in := job.o, job.in
-	op := o.Op.String()
+	op := o.opName()
 	// The same command on the same file resumes the same state.
 	job.dir = pipeline.StateDir(in.Path, "import-"+op, o.Tenant, pipeline.AbsPath(in.Path), op, in.Sheet, pipeline.AbsPath(in.MappingFile))
 	if o.Fresh {
@@ -216,6 +262,15 @@ func (job *job) openState() (done bool, err error) {
 	}
 	if err != nil {
 		return false, fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
+	}
+	if o.UpsertKey != "" && prev.Complete {
+		// An upsert sends only what differs: the same file again is a new
+		// run against the tickets as they are now.
+		job.obs.Logf("the previous upsert of %s finished; starting a new one (only what differs from the tickets is sent)", in.Path)
+		if err := os.RemoveAll(job.dir); err != nil {
+			return false, err
+		}
+		return false, pipeline.MakeStateDir(job.dir)
 	}
 	job.prev = prev
 	return job.checkPrevious()
@@ -306,9 +361,9 @@ func (job *job) openJournal() error {
 	if job.prev == nil {
 		results := o.Results
 		if results == "" {
-			results = defaultResultsDir(job.in.Path, o.Op.String()+"-results", job.start)
+			results = defaultResultsDir(job.in.Path, o.opName()+"-results", job.start)
 		}
-		h := pipeline.JournalHeader{Op: o.Op.String(), RunID: newRunID(job.start), Input: job.in.Path, InputSHA256: job.inHash, InputSize: job.inSize,
+		h := pipeline.JournalHeader{Op: o.opName(), RunID: newRunID(job.start), Input: job.in.Path, InputSHA256: job.inHash, InputSize: job.inSize,
 			Started: job.start, Meta: map[string]string{"results": pipeline.AbsPath(results), "marker_field": job.marker}}
 		j, err := pipeline.CreateJournal(path, h)
 		if err != nil {
@@ -323,7 +378,11 @@ func (job *job) openJournal() error {
 	}
 	if m := st.Header.Meta["marker_field"]; m != job.marker {
 		j.Close()
-		return pipeline.Configf("--marker-field %q differs from the interrupted run's %q; use the same, or --fresh", o.MarkerField, m)
+		flag, now := "--marker-field", o.MarkerField
+		if o.UpsertKey != "" {
+			flag, now = "--key", o.UpsertKey
+		}
+		return pipeline.Configf("%s %q differs from the interrupted run's %q; use the same, or --fresh", flag, now, m)
 	}
 	job.obs.Logf("resuming: %d rows written, %d in doubt (checked before anything is resent)",
 		st.Count(pipeline.EntryOK), st.Count(pipeline.EntryIntent))
@@ -361,7 +420,9 @@ func (job *job) send(ctx context.Context) (readErr, sendErr error) {
 		runID: st.Header.RunID, onResult: t.onResult, abort: job.o.Abort}, claimed)
 	job.rep.Read, readErr = mapRows(ctx, job.f, job.ops, t, rowSteps{
 		settled: func(rec pipeline.Record) bool {
-			job.ed.saw(rec)
+			if s, ok := job.ops.(interface{ saw(pipeline.Record) }); ok {
+				s.saw(rec)
+			}
 			prior, seen := st.Rows[rec.Pos.Row]
 			return seen && job.replay(rec, prior)
 		},
@@ -386,7 +447,7 @@ func (job *job) replay(rec pipeline.Record, prior pipeline.JournalEntry) bool {
 	row := rec.Pos.Row
 	switch prior.Type {
 	case pipeline.EntryOK:
-		job.t.writtenEarlier(prior)
+		job.t.writtenEarlier(prior, rec.Cells)
 		return true
 	case pipeline.EntryFail:
 		job.t.fail(row, rec.Cells, prior.Code, fmt.Sprintf("row %d: %s", row, prior.Message))
@@ -415,7 +476,10 @@ func (job *job) finish(ctx context.Context, runErr error) error {
 	if err := t.writeResults(job.results, job.f.header); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	if runErr == nil && ctx.Err() == nil && open == 0 && !job.rerender {
+	if open == 0 && ctx.Err() == nil {
+		runErr = errors.Join(runErr, job.narrowRollback())
+	}
+	if runErr == nil && ctx.Err() == nil && open == 0 && !job.rerender && !job.f.cut {
 		if err := job.j.Append(pipeline.JournalEntry{Type: pipeline.EntryComplete}); err != nil {
 			runErr = err
 		}
@@ -423,6 +487,13 @@ func (job *job) finish(ctx context.Context, runErr error) error {
 	t.summarize(&rep.Report)
 	if err := job.ed.finish(&rep.Report); err != nil {
 		runErr = errors.Join(runErr, err)
+	}
+	if job.ups != nil {
+		job.ups.finish(&rep.Report)
+	}
+	job.rollback.note(&rep.Report)
+	if job.f.cut {
+		rep.Note("--limit %d: the first %d rows were handled; run the same command without --limit to continue after them", job.o.Limit, job.o.Limit)
 	}
 	switch {
 	case ctx.Err() != nil:

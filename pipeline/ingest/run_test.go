@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -111,12 +112,16 @@ func TestRunCreate(t *testing.T) {
 				t.Errorf("report's results %q, want %q", rep.Results, res)
 			}
 			ok := ingesttest.ReadCSV(t, filepath.Join(res, "success.csv"))
-			// Rows are the file's own numbers: CSV lines (row 2 spans two
-			// lines), XLSX rows, JSON lines (no header line).
-			rows := map[string][]int{"csv": {2, 4, 5}, "gbk-csv": {2, 4, 5}, "xlsx": {2, 3, 4}, "jsonl": {1, 2, 3}}[wr.name]
-			want := [][]string{{"row", "ticket_id", "action"}}
+			// Rows are as a spreadsheet shows them (row 2 of the CSV spans
+			// two lines), JSON lines (no header line); then the row's cells.
+			rows := map[string][]int{"csv": {2, 3, 4}, "gbk-csv": {2, 3, 4}, "xlsx": {2, 3, 4}, "jsonl": {1, 2, 3}}[wr.name]
+			want := [][]string{{"row", "ticket_id", "action", "subject"}}
 			for i, tk := range []udesktest.Ticket{a[0], b[0], c[0]} {
-				want = append(want, []string{fmt.Sprint(rows[i]), fmt.Sprint(tk.ID), ingest.ActionCreated})
+				want = append(want, []string{fmt.Sprint(rows[i]), fmt.Sprint(tk.ID), ingest.ActionCreated, tk.Subject})
+			}
+			subject := slices.Index(ok[0], "subject")
+			for i := range ok {
+				ok[i] = append(ok[i][:3:3], mapping.UnescapeFormula(ok[i][subject]))
 			}
 			if fmt.Sprint(ok) != fmt.Sprint(want) {
 				t.Errorf("success.csv %v, want %v", ok, want)

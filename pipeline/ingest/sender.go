@@ -41,6 +41,7 @@ type result struct {
 	// foundBy: how a create whose outcome was unknown was found on the
 	// server (foundByMarker, foundByMatch), "" otherwise.
 	foundBy string
+	cells   []string // the input row's cells, for success.csv
 }
 
 // How a create in doubt was found.
@@ -178,11 +179,14 @@ func (s *sender) write(stop context.Context, op mapping.Operation) error {
 	row := op.Pos.Row
 	intent := pipeline.JournalEntry{Type: pipeline.EntryIntent, Row: row}
 	if op.Kind == mapping.Create && s.opts.markerField != "" {
-		intent.Key = marker(s.opts.runID, row)
-		if op.Create.TicketField == nil {
-			op.Create.TicketField = map[string]string{}
+		// An upsert's create carries its key, which is its marker.
+		if intent.Key = op.Create.TicketField[s.opts.markerField]; intent.Key == "" {
+			intent.Key = marker(s.opts.runID, row)
+			if op.Create.TicketField == nil {
+				op.Create.TicketField = map[string]string{}
+			}
+			op.Create.TicketField[s.opts.markerField] = intent.Key
 		}
-		op.Create.TicketField[s.opts.markerField] = intent.Key
 	}
 	ctx, w, done := s.onWire(stop, intent)
 	defer done()

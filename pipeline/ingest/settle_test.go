@@ -35,6 +35,9 @@ func TestRunSettlesLookAlikeRowsByEveryField(t *testing.T) {
 		t.Fatalf("want one ticket per row with its own priority, got %v", byPriority)
 	}
 	ok := ingesttest.ReadCSV(t, filepath.Join(rep.Results, "success.csv"))
+	for i := range ok {
+		ok[i] = ok[i][:3] // then the row's own cells
+	}
 	want := fmt.Sprint([][]string{{"row", "ticket_id", "action"},
 		{"2", fmt.Sprint(byPriority["低"][0]), ingest.ActionCreated},
 		{"3", fmt.Sprint(byPriority["高"][0]), ingest.ActionCreated}})

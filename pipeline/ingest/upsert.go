@@ -1,0 +1,201 @@
+package ingest
+
+// Upsert: each row of a create file is made true in Udesk, keyed by a text
+// custom field holding the source system's id (Options.UpsertKey). The
+// tenant's tickets are listed once into a key index; then a row whose key no
+// ticket holds is created with the key set, a row whose key one ticket holds
+// updates only the fields that differ (nothing is sent when none does), and a
+// row whose key several tickets hold fails with duplicate_key. The key is
+// also the marker of a create whose outcome is unknown: the sender settles it
+// by the customer's tickets filtered by the key, and a resumed run settles the
+// creates an interrupted run left in doubt by listing the tenant again.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
+)
+
+// upsertRun builds each row's operation against the key index.
+type upsertRun struct {
+	u     *mapping.Upserter
+	index *keyIndex
+
+	mu        sync.Mutex
+	first     map[string]int // key -> the first row that holds it
+	changes   []mapping.Change
+	creates   int64
+	updates   int64
+	unchanged int64
+}
+
+func newUpsertRun(u *mapping.Upserter, idx *keyIndex) *upsertRun {
+	return &upsertRun{u: u, index: idx, first: map[string]int{}}
+}
+
+// saw notes a row's key, also for a row an earlier run settled: a later row
+// with the same key is the repeat.
+func (r *upsertRun) saw(rec pipeline.Record) {
+	if k := r.u.Key(rec); k != "" {
+		r.mu.Lock()
+		if _, ok := r.first[k]; !ok {
+			r.first[k] = rec.Pos.Row
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Operation is the row's create, its update of the differing fields, or
+// mapping.ErrUnchanged; a row without a key, with a key an earlier row has,
+// or with a key several tickets hold is a row error.
+func (r *upsertRun) Operation(_ context.Context, rec pipeline.Record) (mapping.Operation, error) {
+	key := r.u.Key(rec)
+	if key == "" {
+		return mapping.Operation{}, &pipeline.RowError{Pos: rec.Pos, Column: r.u.KeyColumn(),
+			Err: errors.New("is empty: every row of an upsert needs its key")}
+	}
+	r.mu.Lock()
+	first, seen := r.first[key]
+	if !seen || first == rec.Pos.Row {
+		r.first[key], seen = rec.Pos.Row, false
+	}
+	r.mu.Unlock()
+	if seen {
+		return mapping.Operation{}, &pipeline.RowError{Pos: rec.Pos, Column: r.u.KeyColumn(), Err: &mapping.EditError{Code: mapping.CodeDuplicate,
+			Err: fmt.Errorf("key %q is also in row %d; keep one row per key (this row was not sent)", key, first)}}
+	}
+	tickets := r.index.ByKey[key]
+	switch len(tickets) {
+	case 0:
+		op, err := r.u.Create(rec)
+		if err == nil {
+			r.count(&r.creates, nil)
+		}
+		return op, err
+	case 1:
+		op, changes, err := r.u.Update(rec, &tickets[0])
+		switch {
+		case errors.Is(err, mapping.ErrUnchanged):
+			r.count(&r.unchanged, nil)
+		case err == nil:
+			r.count(&r.updates, changes)
+		}
+		return op, err
+	}
+	ids := make([]int64, len(tickets))
+	for i, t := range tickets {
+		ids[i] = t.ID
+	}
+	return mapping.Operation{}, &pipeline.RowError{Pos: rec.Pos, Column: r.u.KeyColumn(), Err: &mapping.EditError{Code: CodeDuplicateKey,
+		Err: fmt.Errorf("key %q is held by %d tickets (%s): which one to update cannot be told; nothing was sent", key, len(tickets), idList(ids, 10))}}
+}
+
+func (r *upsertRun) changeList() []mapping.Change { return r.changes }
+
+func (r *upsertRun) count(n *int64, changes []mapping.Change) {
+	r.mu.Lock()
+	*n++
+	r.changes = append(r.changes, changes...)
+	r.mu.Unlock()
+}
+
+// prepareUpsert readies a real run: the key index (listed, or the one the
+// job's state holds), rollback.csv, written before any update is sent, and
+// the creates an interrupted run left in doubt (settled by listing again).
+func (job *job) prepareUpsert(ctx context.Context) error {
+	r := job.ups
+	path := filepath.Join(job.dir, "keyindex.json")
+	idx, err := loadKeyIndex(path, r.u.KeyField())
+	switch {
+	case err == nil && job.prev != nil:
+		job.obs.Logf("key index: the %d tickets listed at %s (kept in the state: not listed again)", idx.Listed, idx.At.Local().Format("2006-01-02 15:04:05"))
+	case err == nil || errors.Is(err, os.ErrNotExist):
+		if idx, err = listKeys(ctx, job.api, r.u.KeyField(), job.obs); err != nil {
+			return err
+		}
+		if err := idx.save(path); err != nil {
+			return err
+		}
+		job.obs.Logf("key index: %d tickets listed in %d requests, %d keys", idx.Listed, idx.Pages, len(idx.ByKey))
+	default:
+		return err
+	}
+	r.index = idx
+	// The creates an interrupted run sent without learning their outcome:
+	// their rows' keys, which no ticket held when the index was listed.
+	doubtful := map[int]string{}
+	err = job.writeRollbackFirst(ctx, newUpsertRun(r.u, idx), func(rec pipeline.Record) bool {
+		prior := job.st.Rows[rec.Pos.Row]
+		if k := r.u.Key(rec); k != "" && len(idx.ByKey[k]) == 0 && (prior.Type == pipeline.EntryIntent || prior.Type == pipeline.EntryUnknown) {
+			doubtful[rec.Pos.Row] = k
+		}
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	return job.settleDoubtfulCreates(ctx, doubtful)
+}
+
+// settleDoubtfulCreates lists the tenant again and journals each create in
+// doubt as found (its key's ticket) or not sent (it is sent again).
+func (job *job) settleDoubtfulCreates(ctx context.Context, doubtful map[int]string) error {
+	if len(doubtful) == 0 {
+		return nil
+	}
+	job.obs.Logf("%d creates of the interrupted run are in doubt: listing the tickets again to find them by their key", len(doubtful))
+	now, err := listKeys(ctx, job.api, job.ups.u.KeyField(), job.obs)
+	if err != nil {
+		return err
+	}
+	for row, key := range doubtful {
+		e := pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}
+		switch found := now.ByKey[key]; len(found) {
+		case 0:
+		case 1:
+			e = pipeline.JournalEntry{Type: pipeline.EntryOK, Row: row, TicketID: found[0].ID, Action: ActionCreated, Key: key}
+		default:
+			e = pipeline.JournalEntry{Type: pipeline.EntryFail, Row: row, Code: CodeDuplicateKey,
+				Message: fmt.Sprintf("key %q is held by %d tickets since the interrupted run: check them in Udesk", key, len(found))}
+		}
+		if err := job.j.Append(e); err != nil {
+			return err
+		}
+		job.st.Rows[row] = e
+	}
+	return nil
+}
+
+// finish puts the upsert's counts in the report.
+func (r *upsertRun) finish(s *pipeline.Report) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.Skipped += r.unchanged
+	s.SetFact("creates", r.creates)
+	s.SetFact("updates", r.updates)
+	s.SetFact("unchanged_rows", r.unchanged)
+	s.SetFact("changed_fields", int64(len(r.changes)))
+	s.SetFact("key_index_requests", int64(r.index.Pages))
+	s.Note("upsert by %s: %d rows created, %d updated (%d fields), %d unchanged (nothing sent for them)",
+		r.u.KeyField(), r.creates, r.updates, len(r.changes), r.unchanged)
+}
+
+// printPlan prints the upsert's plan: the key index, then each change.
+func (r *upsertRun) printPlan(w io.Writer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(w, "key index: %d tickets listed in %d requests (⌈%d/%d⌉; the import lists them again), %d hold a key in %s\n",
+		r.index.Listed, r.index.Pages, r.index.Listed, listPerPage, len(r.index.ByKey), r.u.KeyField())
+	fmt.Fprintln(w, "changes against the tickets that hold the keys:")
+	for _, c := range r.changes {
+		fmt.Fprintf(w, "  #%d %s: %s -> %s\n", c.ID, c.Column, showCell(c.Old), showCell(c.New))
+	}
+	fmt.Fprintf(w, "%d rows create a ticket, %d update one (%d fields), %d unchanged\n", r.creates, r.updates, len(r.changes), r.unchanged)
+}
