@@ -43,10 +43,7 @@ func (o *connOptions) register(fs *pflag.FlagSet) {
 // client builds the API client from flags and environment. Missing or bad
 // configuration is a usage error that says what to set.
 func (o *connOptions) client(a *app) (*udesk.Client, error) {
-	url := o.url
-	if url == "" {
-		url = a.getenv("UDESK_URL")
-	}
+	url := o.baseURL(a)
 	if url == "" {
 		return nil, usagef("no Udesk URL: set UDESK_URL or pass --url (e.g. --url https://demo.udesk.cn)")
 	}
@@ -88,6 +85,14 @@ func (o *connOptions) client(a *app) (*udesk.Client, error) {
 		}
 	}
 	return udesk.NewClient(cfg)
+}
+
+// baseURL is the tenant's URL as the user gave it: --url or UDESK_URL.
+func (o *connOptions) baseURL(a *app) string {
+	if o.url != "" {
+		return o.url
+	}
+	return a.getenv("UDESK_URL")
 }
 
 // budget is the request budget of the run (--rate, UDESK_RATE or the
@@ -149,11 +154,7 @@ func httpClientWithCA(path string, conc int) (*http.Client, error) {
 // tenantURL is the URL the client uses, for the state key and the manifest,
 // with any password masked.
 func (o *connOptions) tenantURL(a *app) string {
-	u := o.url
-	if u == "" {
-		u = a.getenv("UDESK_URL")
-	}
-	u = strings.TrimRight(u, "/")
+	u := strings.TrimRight(o.baseURL(a), "/")
 	if p, err := url.Parse(u); err == nil {
 		return p.Redacted()
 	}

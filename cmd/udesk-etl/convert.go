@@ -76,7 +76,7 @@ func runConvert(ctx context.Context, a *app, o *convertOptions) error {
 			return err
 		}
 	}
-	o.opts.Observer = observer{a: a, quiet: o.conn.quiet}
+	o.opts.Observer = a.observer(o.conn.quiet)
 	rep, err := ingest.Convert(ctx, o.in, o.opts)
 	if err != nil {
 		return err

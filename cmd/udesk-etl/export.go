@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/export"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
@@ -77,10 +72,15 @@ An interrupted export resumes when the same command is run again.`,
 }
 
 func (o *exportOptions) run(ctx context.Context, a *app) error {
-	if err := o.check(); err != nil {
+	var err error
+	if o.selector, o.idDups, err = export.SelectorOf(o.filter, o.agent, o.customer, o.ids); err != nil {
 		return err
 	}
-	opts := o.jobOptions(a)
+	opts := export.Options{
+		Selector: o.selector, Tenant: o.conn.tenantURL(a), Outputs: o.outputs, Stdout: a.stdout,
+		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoFormulaEscape: !o.escapeFormulas, NoOriginals: !o.originals,
+		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: a.observer(o.conn.quiet),
+	}
 	if err := opts.Validate(); err != nil && !(o.dryRun && len(o.outputs) == 0) {
 		return err
 	}
@@ -88,30 +88,13 @@ func (o *exportOptions) run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	if o.filter != 0 {
-		if err := warnInactiveFilter(ctx, c, o.filter, o.agent, opts.Observer); err != nil {
-			return err
-		}
+	if err := export.WarnInactiveFilter(ctx, c, o.selector, opts.Observer); err != nil {
+		return err
 	}
 	if o.dryRun {
 		return o.printPlan(ctx, a, c)
 	}
 	return runExport(ctx, a, c, o, opts)
-}
-
-// warnInactiveFilter says so when the filter is inactive in Udesk: it may
-// still list tickets, but not the ones its users expect.
-func warnInactiveFilter(ctx context.Context, c *udesk.Client, id, agent int64, obs pipeline.Observer) error {
-	filters, err := c.Filters(ctx, agent)
-	if err != nil {
-		return err
-	}
-	for _, f := range filters {
-		if f.ID == id && !f.Active {
-			obs.Logf("warning: filter %d (%s) is inactive in Udesk: its tickets are exported all the same; check it is the filter you mean (udesk-etl filters)", id, f.Name)
-		}
-	}
-	return nil
 }
 
 // printPlan is the dry run: the tickets and requests from one request, and
@@ -129,89 +112,6 @@ func (o *exportOptions) printPlan(ctx context.Context, a *app, c *udesk.Client) 
 	fmt.Fprintf(a.stdout, "API calls: %s\n", plural(est.Requests, "request"))
 	fmt.Fprintf(a.stdout, "time: %s\n", timeAtBudget(int64(est.Requests), r, spec))
 	return nil
-}
-
-// check validates the selector flags and builds the selector; the job's
-// own options are checked by export.Options.Validate.
-func (o *exportOptions) check() error {
-	n := 0
-	for _, set := range []bool{o.filter != 0, o.customer != "", o.ids != ""} {
-		if set {
-			n++
-		}
-	}
-	switch {
-	case n > 1:
-		return usagef("--filter, --customer and --ids select tickets in different ways: pass one of them")
-	case o.agent != 0 && o.filter == 0:
-		return usagef("--agent needs --filter (it names the agent whose view of the filter is read)")
-	case o.filter < 0 || o.agent < 0:
-		return usagef("--filter and --agent take positive ids")
-	case o.filter != 0:
-		o.selector.Listing = udesk.Listing{FilterID: o.filter, AgentID: o.agent}
-	case o.customer != "":
-		if !strings.Contains(o.customer, "@") {
-			return usagef("--customer %q: want the customer's email address", o.customer)
-		}
-		o.selector.Listing = udesk.Listing{CustomerEmail: o.customer}
-	case o.ids != "":
-		ids, dups, err := parseIDs(o.ids)
-		if err != nil {
-			return err
-		}
-		o.selector.IDs, o.idDups = ids, dups
-	}
-	return nil
-}
-
-var idSeparators = regexp.MustCompile(`[\s,;]+`)
-
-// parseIDs reads --ids: a list "1,2,3" or "@FILE" holding ids separated by
-// commas, semicolons, spaces or lines (a first token "id" is taken as a
-// header). Repeated ids are kept once, in first-seen order.
-func parseIDs(spec string) (ids []int64, dups int, err error) {
-	text, where := spec, "--ids"
-	if name, ok := strings.CutPrefix(spec, "@"); ok {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return nil, 0, usagef("--ids @%s: %v", name, err)
-		}
-		text, where = string(b), "--ids @"+name
-	}
-	seen := map[int64]bool{}
-	for line, l := range strings.Split(strings.TrimPrefix(text, "\uFEFF"), "\n") {
-		for _, tok := range idSeparators.Split(strings.TrimSpace(l), -1) {
-			if tok == "" || (len(seen) == 0 && dups == 0 && strings.EqualFold(tok, "id")) {
-				continue
-			}
-			id, err := strconv.ParseInt(tok, 10, 64)
-			if err != nil || id <= 0 {
-				if where == "--ids" {
-					return nil, 0, usagef("--ids: %q is not a ticket id", tok)
-				}
-				return nil, 0, usagef("%s line %d: %q is not a ticket id", where, line+1, tok)
-			}
-			if seen[id] {
-				dups++
-				continue
-			}
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return nil, 0, usagef("%s holds no ticket id", where)
-	}
-	return ids, dups, nil
-}
-
-// jobOptions are the export job's options from the flags.
-func (o *exportOptions) jobOptions(a *app) export.Options {
-	return export.Options{
-		Selector: o.selector, Tenant: o.conn.tenantURL(a), Outputs: o.outputs, Stdout: a.stdout,
-		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoFormulaEscape: !o.escapeFormulas, NoOriginals: !o.originals,
-		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: observer{a, o.conn.quiet},
-	}
 }
 
 // runExport runs the job and turns its report into the summary.

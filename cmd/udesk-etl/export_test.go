@@ -108,15 +108,6 @@ func TestExportUsageErrors(t *testing.T) {
 	}
 }
 
-func TestParseIDsFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "ids.csv")
-	os.WriteFile(p, []byte("\uFEFFid\r\n7\r\n3, 9;7\n\n12\n"), 0o600)
-	ids, dups, err := parseIDs("@" + p)
-	if err != nil || !slices.Equal(ids, []int64{7, 3, 9, 12}) || dups != 1 {
-		t.Errorf("parseIDs = %v, %d, %v; want [7 3 9 12], 1 repeat", ids, dups, err)
-	}
-}
-
 // discard is a stream that keeps nothing, for runs whose output is not checked.
 type discard struct{}
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rivo/uniseg"
 	"github.com/spf13/pflag"
 )
 
@@ -225,22 +224,6 @@ func sampleFlag(fs *pflag.FlagSet, f string) []string {
 		return []string{f, "5s"}
 	}
 	return []string{f, "x"}
-}
-
-// Chinese labels take two columns each on a terminal: the table pads by
-// display width so that the columns after them line up.
-func TestTableAlignsWideCharacters(t *testing.T) {
-	var b strings.Builder
-	if err := printTable(&b, [][]string{{"FIELD_NAME", "LABEL", "TYPE"}, {"SelectField_1", "下拉列表字段", "droplist"}, {"x", "ab", "text"}}); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
-	for _, l := range lines {
-		third := strings.LastIndex(l, "  ") + 2
-		if w := uniseg.StringWidth(l[:third]); w != uniseg.StringWidth(lines[0][:strings.LastIndex(lines[0], "  ")+2]) {
-			t.Errorf("the third column starts at display column %d in %q:\n%s", w, l, b.String())
-		}
-	}
 }
 
 // Every udesk-etl command line in the README's shell examples parses: the

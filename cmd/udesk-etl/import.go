@@ -159,11 +159,8 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	}
 	o.opts.Concurrency = o.conn.concurrency
 	o.opts.Abort = a.abort
-	o.opts.Observer = observer{a: a, quiet: o.conn.quiet}
-	o.opts.Tenant = o.conn.url
-	if o.opts.Tenant == "" {
-		o.opts.Tenant = a.getenv("UDESK_URL")
-	}
+	o.opts.Observer = a.observer(o.conn.quiet)
+	o.opts.Tenant = o.conn.baseURL(a)
 	command := "import --" + o.opts.Op.String()
 	if o.opts.UpsertKey != "" {
 		command = "import --upsert"

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"runtime/debug"
-	"strconv"
-	"strings"
 
-	"github.com/rivo/uniseg"
 	"github.com/spf13/cobra"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -84,19 +79,7 @@ func runFields(ctx context.Context, a *app, conn *connOptions, out string) error
 		fmt.Fprintf(a.stderr, "saved %s to %s\n", plural(len(fields), "field"), out)
 		return nil
 	}
-	rows := [][]string{{"FIELD_NAME", "LABEL", "TYPE", "OPTIONS"}}
-	for _, f := range fields {
-		opts := make([]string, len(f.Options))
-		for i, o := range f.Options {
-			opts[i] = o.Index + "=" + o.Label
-		}
-		opt := strings.Join(opts, ", ")
-		if f.Options == nil && len(f.RawOptions) > 0 && string(f.RawOptions) != "null" {
-			opt = "(options not decodable; values pass through)"
-		}
-		rows = append(rows, []string{f.Name, f.Label, f.ContentType, opt})
-	}
-	return printTable(a.stdout, rows)
+	return udesk.WriteFieldsTable(a.stdout, fields)
 }
 
 func newFiltersCommand(a *app) *cobra.Command {
@@ -117,41 +100,11 @@ func newFiltersCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rows := [][]string{{"ID", "NAME", "ACTIVE", "PERMISSION", "DESCRIPTION"}}
-			for _, f := range filters {
-				rows = append(rows, []string{strconv.FormatInt(f.ID, 10), f.Name, strconv.FormatBool(f.Active), f.Permission, f.Description})
-			}
-			return printTable(a.stdout, rows)
+			return udesk.WriteFiltersTable(a.stdout, filters)
 		},
 	}
 	c.Flags().Int64Var(&agent, "agent", 0, "only the filters of the agent with this `ID`")
 	inGroup(c.Flags(), groupSelection, "agent")
 	conn.register(c.Flags())
 	return c
-}
-
-// printTable writes rows as columns two spaces apart, padded by display
-// width so that Chinese labels (two columns each on a terminal) line up.
-func printTable(w io.Writer, rows [][]string) error {
-	var widths []int
-	for _, r := range rows {
-		for i, cell := range r {
-			if i >= len(widths) {
-				widths = append(widths, 0)
-			}
-			widths[i] = max(widths[i], uniseg.StringWidth(cell))
-		}
-	}
-	bw := bufio.NewWriter(w)
-	for _, r := range rows {
-		var line strings.Builder
-		for i, cell := range r {
-			line.WriteString(cell)
-			if i < len(r)-1 {
-				line.WriteString(strings.Repeat(" ", widths[i]-uniseg.StringWidth(cell)+2))
-			}
-		}
-		bw.WriteString(strings.TrimRight(line.String(), " ") + "\n")
-	}
-	return bw.Flush()
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/pipeline/progress"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -130,6 +131,11 @@ func run(ctx context.Context, a *app, args []string) int {
 		name = c.CommandPath()
 	}
 	return exitCode(a, name, err)
+}
+
+// observer shows a job's progress and log lines on stderr.
+func (a *app) observer(quiet bool) progress.Observer {
+	return progress.Observer{W: a.stderr, Terminal: a.interactive, Quiet: quiet}
 }
 
 // lockedWriter serialises writes from several goroutines.

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/pipeline/progress"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -90,5 +91,5 @@ func timeAtBudget(n int64, r udesk.Rate, spec string) string {
 		return fmt.Sprintf("no request budget (%s): bounded by latency and --concurrency", spec)
 	}
 	secs := max(0, float64(n-int64(r.Burst))) / float64(r.Limit)
-	return fmt.Sprintf("%s at the budget of %s (plus retries)", approx(time.Duration(secs*float64(time.Second))), spec)
+	return fmt.Sprintf("%s at the budget of %s (plus retries)", progress.Approx(time.Duration(secs*float64(time.Second))), spec)
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,7 +66,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		if o.job.Dataset == "" {
 			return usagef("--status needs --dataset")
 		}
-		return printSyncStatus(ctx, a.stdout, o.job.Dataset)
+		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset)
 	}
 	if o.agent != 0 && o.filter == 0 {
 		return usagef("--agent needs --filter (it names the agent whose view of the filter is read)")
@@ -91,7 +88,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		return err
 	}
 	opts.Tenant, opts.Concurrency = o.conn.tenantURL(a), o.conn.concurrency
-	opts.Observer = observer{a, o.conn.quiet}
+	opts.Observer = a.observer(o.conn.quiet)
 	opts.Requests = func() int64 { return c.Stats().Requests }
 
 	start := time.Now()
@@ -107,7 +104,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	switch {
 	case err == nil:
 		sum.print(a.stderr)
-		printRunLine(a.stderr, rep)
+		rep.PrintRun(a.stderr)
 	case errors.As(err, &de):
 		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
 	case errors.As(err, &we):
@@ -118,50 +115,4 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		err = fmt.Errorf("--report: %w", rerr)
 	}
 	return err
-}
-
-// printRunLine states what the run committed.
-func printRunLine(w io.Writer, rep *syncjob.Report) {
-	kind := "full"
-	if !rep.Full {
-		kind = "changed-filter"
-	}
-	c := rep.Run.Counts
-	fmt.Fprintf(w, "  run %s (%s) in %s: %d tickets: %d inserted, %d updated, %d deleted, %d unchanged, %d recovered; %d requests\n",
-		rep.Run.Run, kind, rep.Dataset, c.Tickets, c.Inserted, c.Updated, c.Deleted, c.Unchanged, c.Recovered, rep.Run.Requests)
-}
-
-// printSyncStatus prints a dataset's committed runs and the last run's
-// changes: what a reader checks without a query engine.
-func printSyncStatus(ctx context.Context, w io.Writer, target string) error {
-	s, err := dataset.Open(ctx, target)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	runs, err := s.Published(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "dataset %s: %d runs\n", s, len(runs))
-	if len(runs) == 0 {
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tFINISHED\tSELECTOR\tTICKETS\tINSERTED\tUPDATED\tDELETED\tUNCHANGED\tRECOVERED\tREQUESTS")
-	for _, r := range runs {
-		c := r.Counts
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.Run, r.Finished.Format(time.RFC3339), r.Selector,
-			c.Tickets, c.Inserted, c.Updated, c.Deleted, c.Unchanged, c.Recovered, r.Requests)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	last := runs[len(runs)-1]
-	c := last.Counts
-	fmt.Fprintf(w, "last run %s: %d inserted, %d updated, %d deleted (changes/run=%s/)\n", last.Run, c.Inserted, c.Updated, c.Deleted, last.Run)
-	if len(last.Drift) > 0 {
-		fmt.Fprintf(w, "drift: %s\n", strings.Join(last.Drift, "; "))
-	}
-	return nil
 }
