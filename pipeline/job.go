@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Observer is how a job tells its caller what it is doing: the command line
@@ -51,6 +52,14 @@ func AddFailed(p Progress, n int) {
 		return
 	}
 	p.Add(n)
+}
+
+// Approx is a duration as a reader wants it: "under a second", "42s", "3m5s".
+func Approx(d time.Duration) string {
+	if d < time.Second {
+		return "under a second"
+	}
+	return d.Round(time.Second).String()
 }
 
 // Quiet is an Observer that shows nothing.

@@ -1,6 +1,8 @@
 package udesk
 
 import (
+	"time"
+
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,3 +65,17 @@ func (r Rate) limiter() *rate.Limiter {
 	}
 	return rate.NewLimiter(r.Limit, b)
 }
+
+// Duration is about how long n requests take at this budget: the first
+// Burst go at once, the rest one per 1/Limit. It is 0 without a budget
+// (Unlimited reports whether there is one).
+func (r Rate) Duration(n int64) time.Duration {
+	if r.Unlimited() {
+		return 0
+	}
+	secs := max(0, float64(n-int64(r.Burst))) / float64(r.Limit)
+	return time.Duration(secs * float64(time.Second))
+}
+
+// Unlimited reports a run without a request budget.
+func (r Rate) Unlimited() bool { return r.Limit == rate.Inf || r.Limit <= 0 }

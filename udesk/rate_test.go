@@ -2,6 +2,7 @@ package udesk
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -38,5 +39,24 @@ func TestRateLimiterZeroIsUnlimited(t *testing.T) {
 	}
 	if l := (Rate{Limit: 3}).limiter(); l.Burst() != 1 {
 		t.Errorf("Rate{3, 0} burst = %d, want 1", l.Burst())
+	}
+}
+
+// A budget's time for n requests: the burst goes at once, the rest at the
+// rate; no time without a budget.
+func TestRateDuration(t *testing.T) {
+	r, err := ParseRate("60/min")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Duration(121); got != 120*time.Second {
+		t.Errorf("121 requests at 60/min: %v, want 2m0s", got)
+	}
+	if got := r.Duration(0); got != 0 {
+		t.Errorf("no request: %v", got)
+	}
+	u, _ := ParseRate("unlimited")
+	if !u.Unlimited() || r.Unlimited() || u.Duration(1000) != 0 {
+		t.Errorf("unlimited: %v %v %v", u.Unlimited(), r.Unlimited(), u.Duration(1000))
 	}
 }

@@ -7,10 +7,7 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/udesk-etl/udesk-etl/pipeline"
-	"github.com/udesk-etl/udesk-etl/pipeline/progress"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -87,9 +84,8 @@ func plural[N int | int64](n N, noun string) string {
 // timeAtBudget is about how long n requests take at the budget r (written
 // spec by the user), for dry runs.
 func timeAtBudget(n int64, r udesk.Rate, spec string) string {
-	if r.Limit == rate.Inf || r.Limit <= 0 {
+	if r.Unlimited() {
 		return fmt.Sprintf("no request budget (%s): bounded by latency and --concurrency", spec)
 	}
-	secs := max(0, float64(n-int64(r.Burst))) / float64(r.Limit)
-	return fmt.Sprintf("%s at the budget of %s (plus retries)", progress.Approx(time.Duration(secs*float64(time.Second))), spec)
+	return fmt.Sprintf("%s at the budget of %s (plus retries)", pipeline.Approx(r.Duration(n)), spec)
 }

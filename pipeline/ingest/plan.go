@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -158,16 +155,12 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 		fmt.Fprintf(w, " + %d listing pages (the key index)", p.ListRequests)
 	}
 	fmt.Fprintln(w, " + 1 field catalog read (done)")
-	if r.Limit == rate.Inf || r.Limit <= 0 {
+	if r.Unlimited() {
 		fmt.Fprintf(w, "time: no request budget (%s): bounded by latency and --concurrency\n", spec)
 		return
 	}
-	secs := math.Max(0, float64(p.Writes()+p.TicketReads+p.RollbackReads+p.ListRequests-int64(r.Burst))) / float64(r.Limit)
-	about := "under a second"
-	if secs >= 1 {
-		about = "about " + (time.Duration(secs * float64(time.Second))).Round(time.Second).String()
-	}
-	fmt.Fprintf(w, "time: %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n", about, spec)
+	d := r.Duration(p.Writes() + p.TicketReads + p.RollbackReads + p.ListRequests)
+	fmt.Fprintf(w, "time: %s at the budget of %s (plus retries; reads to settle unknown outcomes are extra)\n", pipeline.Approx(d), spec)
 }
 
 // printIrreversible lists what rollback.csv cannot undo.

@@ -259,7 +259,7 @@ func (p *progress) line(now time.Time) string {
 	if rate > 0 {
 		fmt.Fprintf(&s, ", %s %s/s", formatRate(rate), p.unit)
 		if total > done {
-			fmt.Fprintf(&s, ", ETA %s", Approx(time.Duration(float64(total-done)/rate*float64(time.Second))))
+			fmt.Fprintf(&s, ", ETA %s", pipeline.Approx(time.Duration(float64(total-done)/rate*float64(time.Second))))
 		}
 	}
 	return s.String()
@@ -270,14 +270,6 @@ func formatRate(r float64) string {
 		return fmt.Sprintf("%.0f", r)
 	}
 	return fmt.Sprintf("%.1f", r)
-}
-
-// Approx is a duration as a reader wants it: "under a second", "42s", "3m5s".
-func Approx(d time.Duration) string {
-	if d < time.Second {
-		return "under a second"
-	}
-	return d.Round(time.Second).String()
 }
 
 // stamp is the time a log line off a terminal starts with.

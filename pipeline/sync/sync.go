@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -390,11 +389,10 @@ func (o *Options) planLine(p plan, total int) string {
 // budget.
 func (o *Options) cost(n int) string {
 	req := Requests(n)
-	if o.Rate.Limit <= 0 || o.Rate.Limit == rate.Inf {
+	if o.Rate.Unlimited() {
 		return fmt.Sprintf("%d requests (no budget)", req)
 	}
-	secs := float64(req) / float64(o.Rate.Limit)
-	return fmt.Sprintf("%d requests, about %s at the budget", req, (time.Duration(secs * float64(time.Second))).Round(time.Second))
+	return fmt.Sprintf("%d requests, %s at the budget", req, pipeline.Approx(o.Rate.Duration(int64(req))))
 }
 
 // Requests is how many requests a listing of n tickets takes in a run
