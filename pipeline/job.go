@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,6 +143,44 @@ func StateDir(besideFile, kind string, keyParts ...string) string {
 	return filepath.Join(base, ".udesk-etl", name)
 }
 
+// TenantKey is a tenant's URL in the one spelling state keys use, so that
+// the same tenant written two ways is the same job: scheme and host in lower
+// case, the scheme's default port dropped, trailing slashes dropped, and no
+// credentials, query or fragment (a secret never enters a state key).
+func TenantKey(rawURL string) string {
+	u, err := url.Parse(strings.TrimSpace(rawURL))
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(strings.ToLower(strings.TrimSpace(rawURL)), "/")
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port != "" || strings.Contains(host, ":") {
+		host = net.JoinHostPort(host, port)
+		host = strings.TrimSuffix(host, ":")
+	}
+	return scheme + "://" + host + strings.TrimRight(u.EscapedPath(), "/")
+}
+
+// RealPath is the path made absolute with its symbolic links resolved, for
+// use in a state key and to place a state folder, so that the same file
+// reached two ways (a relative path, a symlinked folder) is the same job. A
+// file that does not exist yet (an output) has its folder resolved.
+func RealPath(p string) string {
+	if p == "" || p == "-" {
+		return p
+	}
+	p = AbsPath(p)
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+		return filepath.Join(d, filepath.Base(p))
+	}
+	return p
+}
+
 // AbsPath is the path made absolute for use in a state key, so that the same
 // file named two ways resumes the same job.
 func AbsPath(p string) string {
@@ -153,7 +193,35 @@ func AbsPath(p string) string {
 	return p
 }
 
-// MakeStateDir creates a state folder with owner-only permissions.
+// MakeStateDir creates a state folder (and the folders above it that are
+// missing) readable by its owner only, whatever the umask, and makes its
+// creation durable (the parent folder is fsynced).
 func MakeStateDir(dir string) error {
-	return os.MkdirAll(dir, 0o700)
+	// top is the highest folder MkdirAll creates: every folder from its
+	// parent down to dir's parent gains an entry to make durable.
+	top := ""
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		top = d
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	// A folder an older release made, or one made under an odd umask.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	if top == "" {
+		return nil
+	}
+	for d := filepath.Dir(filepath.Clean(dir)); ; d = filepath.Dir(d) {
+		if err := SyncDir(d); err != nil {
+			return err
+		}
+		if d == filepath.Dir(top) {
+			return nil
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -90,15 +91,23 @@ type Journal struct {
 
 const journalVersion = 1
 
-// CreateJournal starts a new journal at path (replacing any old one) with
-// header h, durably, mode 0600.
+// ErrJournalExists is returned by CreateJournal when path already holds a
+// journal: a journal is only ever appended to, never replaced.
+var ErrJournalExists = errors.New("a journal is there already")
+
+// CreateJournal starts a new journal at path with header h, durably, mode
+// 0600. It never replaces a journal: when path exists it returns an error
+// satisfying errors.Is(err, ErrJournalExists).
 func CreateJournal(path string, h JournalHeader) (*Journal, error) {
 	h.Version = journalVersion
 	line, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(path, append(line, '\n'), 0o600); err != nil {
+	if err := createFileAtomic(path, append(line, '\n'), 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			err = ErrJournalExists
+		}
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
@@ -121,24 +130,27 @@ func ReadJournal(path string) (*JournalState, error) {
 	return st, err
 }
 
-// OpenJournal reads the journal at path and opens it for appending, cutting
-// off a torn last line left by a crash.
+// OpenJournal reads the journal at path and opens it for appending: every
+// write goes to the end of the file. Only a torn last line left by a crash
+// (bytes after the last newline) is cut off; the caller holds the state
+// folder's lock (LockStateDir), so no other run is appending.
 func OpenJournal(path string) (*Journal, *JournalState, error) {
 	st, good, err := readJournal(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	if err := f.Truncate(good); err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("journal %s: %w", path, err)
-	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("journal %s: %w", path, err)
+	if fi, err := f.Stat(); err != nil || fi.Size() > good {
+		if err == nil {
+			err = f.Truncate(good)
+		}
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("journal %s: %w", path, err)
+		}
 	}
 	return newJournal(path, f), st, nil
 }

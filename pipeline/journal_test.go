@@ -103,6 +103,49 @@ func TestJournalTornTail(t *testing.T) {
 	}
 }
 
+// A journal is only ever appended to: creating one where one is refuses, and
+// two handles open on it both append at its end, overwriting nothing.
+func TestJournalNeverReplacedOrOverwritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	j, err := CreateJournal(path, JournalHeader{Op: "create", RunID: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(JournalEntry{Type: EntryOK, Row: 2, TicketID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if _, err := CreateJournal(path, JournalHeader{Op: "create", RunID: "second"}); !errors.Is(err, ErrJournalExists) {
+		t.Fatalf("creating over a journal: %v, want ErrJournalExists", err)
+	}
+	a, _, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, _, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for row := 3; row < 7; row++ {
+		w := a
+		if row%2 == 0 {
+			w = b
+		}
+		if err := w.Append(JournalEntry{Type: EntryOK, Row: row, TicketID: int64(row)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Header.RunID != "first" || len(st.Rows) != 5 {
+		t.Fatalf("journal after two writers: run %q, rows %v; want run first and rows 2-6", st.Header.RunID, st.Rows)
+	}
+}
+
 func TestJournalMissingAndCorrupt(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := ReadJournal(filepath.Join(dir, "none")); !errors.Is(err, os.ErrNotExist) {

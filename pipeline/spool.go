@@ -34,13 +34,9 @@ import (
 // The numbers in a page's name are those of its reply, so that a resumed run
 // knows every page's counts without decoding it.
 type Spool struct {
-	dir  string
-	lock *os.File
+	dir    string
+	unlock func()
 }
-
-// ErrSpoolBusy is returned by OpenSpool when another process holds the state
-// folder.
-var ErrSpoolBusy = errors.New("another run is using this state folder")
 
 // SpoolPage identifies one held page and the counts its reply carried.
 type SpoolPage struct {
@@ -61,22 +57,16 @@ const (
 // and a new snapshot when there is none or the newest is complete. With
 // fresh, an incomplete snapshot is discarded first. resumed reports whether
 // an incomplete snapshot was found and reused. The state folder stays locked
-// against other processes until Close.
+// against other processes until Close (LockStateDir: a *LockedError when
+// another run holds it).
 func OpenSpool(stateDir string, fresh bool) (s *Spool, resumed bool, err error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, false, err
-	}
-	lock, err := os.OpenFile(filepath.Join(stateDir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	unlock, err := LockStateDir(stateDir)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := lockFile(lock); err != nil {
-		lock.Close()
-		return nil, false, fmt.Errorf("%s: %w", stateDir, err)
-	}
 	defer func() {
 		if err != nil {
-			lock.Close()
+			unlock()
 		}
 	}()
 	snaps, err := snapshots(stateDir)
@@ -89,13 +79,9 @@ func OpenSpool(stateDir string, fresh bool) (s *Spool, resumed bool, err error) 
 			if !fresh {
 				// Temp files of writes a killed run left (pages, the
 				// manifest, the COMPLETE mark) are not state.
-				for _, d := range []string{last, filepath.Join(last, pagesDir)} {
-					stale, _ := filepath.Glob(filepath.Join(d, ".*.tmp-*"))
-					for _, p := range stale {
-						os.Remove(p)
-					}
-				}
-				return &Spool{dir: last, lock: lock}, true, nil
+				RemoveTemps(last)
+				RemoveTemps(filepath.Join(last, pagesDir))
+				return &Spool{dir: last, unlock: unlock}, true, nil
 			}
 			if err := os.RemoveAll(last); err != nil {
 				return nil, false, fmt.Errorf("discarding %s: %w", last, err)
@@ -110,12 +96,13 @@ func OpenSpool(stateDir string, fresh bool) (s *Spool, resumed bool, err error) 
 	if err := SyncDir(stateDir); err != nil {
 		return nil, false, err
 	}
-	return &Spool{dir: dir, lock: lock}, false, nil
+	return &Spool{dir: dir, unlock: unlock}, false, nil
 }
 
 // Close releases the state folder's lock.
 func (s *Spool) Close() error {
-	return s.lock.Close()
+	s.unlock()
+	return nil
 }
 
 // snapshots lists stateDir's snapshot folders, oldest first (their names sort

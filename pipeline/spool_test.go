@@ -83,8 +83,9 @@ func TestSpoolResumeCompleteFresh(t *testing.T) {
 	}
 
 	// While s1 is open, no other run may use the state folder.
-	if _, _, err := OpenSpool(state, false); !errors.Is(err, ErrSpoolBusy) {
-		t.Fatalf("second open while the first holds the folder: %v, want ErrSpoolBusy", err)
+	var le *LockedError
+	if _, _, err := OpenSpool(state, false); !errors.As(err, &le) || le.Dir != state {
+		t.Fatalf("second open while the first holds the folder: %v, want a *LockedError naming %s", err, state)
 	}
 	s1.Close()
 	// A run killed while writing a page, or the COMPLETE mark, leaves a temp file.

@@ -128,10 +128,13 @@ func runExport(ctx context.Context, a *app, c *udesk.Client, o *exportOptions, o
 	}
 	sum.finish(c, start)
 	var ue *udesk.Error
+	var ie *export.IncompleteError
 	switch {
 	case err == nil:
 	case errors.As(err, &nf):
 		err = rejectedError{rows: int64(len(nf.IDs)), msg: nf.Error()}
+	case errors.As(err, &ie): // exit 1: the outputs are written, but not shown complete
+		sum.print(a.stderr)
 	case rep != nil && rep.State != "" && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
 		// The API refused: a rerun would too; anything else a rerun resumes.
 		err = fmt.Errorf("%w (run the same command again to resume from %s)", err, rep.State)

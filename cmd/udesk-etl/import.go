@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -178,8 +179,16 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		return s.end(a, client, start, o.report)
 	}
 	rep, runErr := ingest.Run(ctx, client, o.in, o.opts)
-	if rep == nil || rep.AlreadyImported {
+	if rep == nil {
 		return runErr
+	}
+	if rep.AlreadyImported {
+		// The same exit as the run that finished it: scripts that retry
+		// until 0 stop on rejected rows either way.
+		if rep.Failed > 0 {
+			return rejectedError{rows: rep.Failed, msg: fmt.Sprintf("already imported, with %d rows rejected; see errors.csv in %s", rep.Failed, rep.Results)}
+		}
+		return nil
 	}
 	s := &summary{Command: command, Report: rep.Report}
 	err = s.end(a, client, start, o.report)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,7 +42,8 @@ func relSignatures(sim *udesktest.Server, secret string) map[string]bool {
 	return signs
 }
 
-var relSignParam = regexp.MustCompile(`sign=[0-9a-fA-F]{32}`)
+// relSignParam is a sign parameter, percent-encoded once or twice too.
+var relSignParam = regexp.MustCompile(`(?i)sign(=|%3D|%253D)[0-9a-f]{32}`)
 
 // TestSecretsNeverLeak runs every command that talks to Udesk with a canary
 // secret, --debug and faults of every kind on every endpoint (plus a wrong
@@ -94,6 +97,21 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	// A failure of the signing check must not print the signed URL either.
 	cli(wrong, "export", "--debug", "-o", out("wrong.jsonl"))
+	// A proxy's redirect to a login page echoes the signed request URI,
+	// percent-encoded, in its Location and body: export and import must not
+	// carry it into anything they print or keep.
+	redirects := 0
+	for _, ep := range []string{"fields", "list", "create"} {
+		sim.FailNext(ep, udesktest.FaultRedirect, 1)
+		redirects++
+		switch ep {
+		case "fields", "list":
+			cli(env, "export", "--debug", "-o", out("redirect-"+ep+".jsonl"), "--report", out("redirect-"+ep+".json"))
+		case "create":
+			writeCSVTest(t, out("redirect.csv"), relCreateRows("redirect", 3, []string{"r@example.com"}))
+			cli(env, "import", "--create", "--debug", "-i", out("redirect.csv"), "--results", out("redirect-results"), "--report", out("redirect-import.json"))
+		}
+	}
 
 	signs := relSignatures(sim, relCanary)
 	for s := range relSignatures(sim, relCanary+"-wrong") {
@@ -101,26 +119,52 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	// Requests with the same query share a signature (every create is
 	// signed md5(secret)): few distinct ones, many requests.
-	faulted := 0
+	faulted, redirected := 0, 0
 	for _, r := range sim.Log() {
 		if r.Fault != "" {
 			faulted++
 		}
+		if r.Fault == udesktest.FaultRedirect {
+			redirected++
+		}
 	}
+	if redirected != redirects {
+		t.Fatalf("%d requests redirected, want %d: the runs proved nothing about redirects", redirected, redirects)
+	}
+	md5Secret := md5.Sum([]byte(relCanary))
+	signs[hex.EncodeToString(md5Secret[:])] = true
+	// Every sign in the encodings a reply, a log line or a file could hold
+	// it: hex in either case (found below), and base64 of its bytes.
+	var signForms []string
+	for s := range signs {
+		b, _ := hex.DecodeString(s)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			signForms = append(signForms, enc.EncodeToString(b))
+		}
+	}
+	secretForms := []string{relCanary, url.QueryEscape(relCanary), base64.StdEncoding.EncodeToString([]byte(relCanary))}
 	if n := len(sim.Log()); n < 40 || faulted < 5 || len(signs) < 5 {
 		t.Fatalf("%d requests, %d with a fault, %d distinct signatures: the runs did too little to prove anything", n, faulted, len(signs))
 	}
+	hexWord := regexp.MustCompile(`(?i)[0-9a-f]{32}`)
 	check := func(where, text string) {
 		t.Helper()
-		if strings.Contains(text, relCanary) {
-			t.Errorf("%s: holds the secret", where)
+		for _, f := range secretForms {
+			if strings.Contains(strings.ToLower(text), strings.ToLower(f)) {
+				t.Errorf("%s: holds the secret (as %q)", where, f)
+			}
 		}
 		if m := relSignParam.FindString(text); m != "" {
 			t.Errorf("%s: holds a signature: %s", where, m)
 		}
-		for _, word := range regexp.MustCompile(`[0-9a-f]{32}`).FindAllString(text, -1) {
-			if signs[word] {
-				t.Errorf("%s: holds the signature %s of a request", where, word)
+		for _, word := range hexWord.FindAllString(text, -1) {
+			if signs[strings.ToLower(word)] {
+				t.Errorf("%s: holds the signature %s of a request (or md5 of the secret)", where, word)
+			}
+		}
+		for _, f := range signForms {
+			if strings.Contains(text, f) {
+				t.Errorf("%s: holds a signature in base64: %s", where, f)
 			}
 		}
 	}

@@ -6,7 +6,8 @@
 // the API's replies and a manifest, compatible across versions so that an
 // interrupted export of an older release resumes), the field catalog read
 // once per snapshot, the passes over a listing that changes while it is read
-// and their checks, the deduplication by ticket id, the outputs written in
+// and their checks (with the lookup by id of the ids they cannot account
+// for), the deduplication by ticket id, the outputs written in
 // one pass through pipeline.Tee (with the original rows kept for round-trip
 // editing) and committed before the snapshot is marked complete.
 //
@@ -70,7 +71,8 @@ func (s Selector) String() string {
 type Options struct {
 	Selector Selector
 	// Tenant names the Udesk tenant (its URL, any password masked) in the
-	// state key and the manifest, so that two tenants never share state.
+	// state key (as pipeline.TenantKey spells it) and the manifest, so that
+	// two tenants never share state.
 	Tenant string
 	// Outputs are the files to write, the format by extension (.parquet,
 	// .xlsx, .csv, .jsonl or .ndjson); "-" writes JSON lines to Stdout.
@@ -104,7 +106,7 @@ func (o *Options) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, out := range o.Outputs {
-		key := pipeline.AbsPath(out)
+		key := pipeline.RealPath(out)
 		if seen[key] {
 			return pipeline.Configf("-o %s is given twice", out)
 		}
@@ -193,10 +195,7 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 				break
 			}
 		}
-		dir = pipeline.StateDir(beside, "export", o.Tenant, o.Selector.String())
-	}
-	if err := pipeline.MakeStateDir(filepath.Dir(dir)); err != nil {
-		return nil, fmt.Errorf("state folder: %w", err)
+		dir = stateDir(beside, o.Tenant, o.Selector.String())
 	}
 	spool, resumed, err := pipeline.OpenSpool(dir, o.Fresh)
 	if err != nil {
@@ -218,8 +217,10 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 		// Nothing to resume (the run failed before it held a page: a wrong
 		// secret, an unknown filter) or to edit and import back (stdout):
 		// leave no state behind.
-		spool.Close()
+		// Removed while still locked, so that no run that comes meanwhile
+		// locks a file about to go.
 		dropState(spool.Dir(), dir)
+		spool.Close()
 		rep.State = ""
 	}
 	return rep, err
@@ -245,6 +246,25 @@ func dropState(snap, dir string) {
 	os.Remove(filepath.Dir(dir))
 }
 
+// stateDir is an export's state folder: beside the real path of its first
+// output file, keyed by the tenant (pipeline.TenantKey) and the selector,
+// so that the same export resumes whatever the spelling of the URL or of the
+// output's path. For a URL written as the tenant key writes it, this is the
+// folder earlier releases used; a folder an older release keyed by another
+// spelling of the URL is used while it exists.
+func stateDir(beside, tenant, selector string) string {
+	dir := pipeline.StateDir(pipeline.RealPath(beside), "export", pipeline.TenantKey(tenant), selector)
+	if _, err := os.Stat(dir); err == nil {
+		return dir
+	}
+	if legacy := pipeline.StateDir(beside, "export", tenant, selector); legacy != dir {
+		if _, err := os.Stat(legacy); err == nil {
+			return legacy
+		}
+	}
+	return dir
+}
+
 func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *pipeline.Report) error {
 	man, err := loadOrStartManifest(spool, o.Tenant, o.Selector.String())
 	if err != nil {
@@ -261,6 +281,10 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		return err
 	}
 
+	acc, err := x.account(ctx, res, man.StartedAt)
+	if err != nil {
+		return err
+	}
 	rs, stats, err := writeOutputs(ctx, o, x, fields, res.Total)
 	if err != nil {
 		return err
@@ -275,7 +299,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	if err := spool.Complete(); err != nil {
 		return fmt.Errorf("marking %s complete: %w", spool.Dir(), err)
 	}
-	return fillReport(rep, o, res, rs, stats)
+	return fillReport(rep, o, res, rs, stats, acc)
 }
 
 // beforePage calls start as each page request is made (start is a
@@ -297,7 +321,7 @@ func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manif
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w (pass --fresh to start over)", filepath.Join(spool.Dir(), manifestFile), err)
 		}
-		if m.URL != tenant || m.Selector != selector || m.PerPage != pageSize {
+		if pipeline.TenantKey(m.URL) != pipeline.TenantKey(tenant) || m.Selector != selector || m.PerPage != pageSize {
 			return nil, fmt.Errorf("%s belongs to another export (%s of %s); pass --fresh to start over",
 				spool.Dir(), m.Selector, m.URL)
 		}

@@ -175,7 +175,7 @@ func globEscape(s string) string { return globMeta.ReplaceAllString(s, `\$0`) }
 
 // fillReport fills in the counts and the notes a reader must see, and
 // returns a *NotFoundError when some ids were not found.
-func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderStats, st outputStats) error {
+func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderStats, st outputStats, acc *accounting) error {
 	rep.Read = int64(rs.Read)
 	rep.Written = int64(rs.Unique)
 	rep.Failed = int64(len(res.Failed))
@@ -200,8 +200,16 @@ func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderSta
 	if o.Selector.IDs == nil {
 		missing = possiblyMissing(res, rs)
 	}
+	if acc.Ran {
+		// The ids were checked one by one: what is missing is known.
+		missing = len(acc.Unaccounted)
+		rep.SetFact("looked_up", int64(acc.Lookups))
+		rep.SetFact("found_by_id", int64(rs.LookedUp))
+		rep.Note("the listing changed while it was read: %d ids it did not list were looked up one by one, %d tickets found and added", acc.Lookups, rs.LookedUp)
+	}
 	rep.SetFact("possibly_missing", int64(missing))
 	switch {
+	case acc.Ran:
 	case missing > 0 && !res.Stable:
 		rep.Note("up to %d tickets may be missing: the listing was still changing during the last read (tickets came, went or shifted pages); export again later for a complete copy", missing)
 	case missing > 0:
@@ -229,6 +237,9 @@ func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderSta
 			break
 		}
 		rep.Note("ticket %d not found: %s", f.ID, f.Error)
+	}
+	if len(acc.Unaccounted) > 0 {
+		return &IncompleteError{IDs: acc.Unaccounted}
 	}
 	if len(res.Failed) == 0 {
 		return nil

@@ -2,7 +2,9 @@ package export
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	"golang.org/x/sync/errgroup"
 
@@ -17,6 +19,7 @@ type renderStats struct {
 	Duplicates int // a ticket met again in the same pass (pages shifted under the read)
 	Reread     int // a ticket met again in an earlier pass (a re-read, not a duplicate)
 	LastPass   int // distinct tickets in the last pass
+	LookedUp   int // tickets no pass listed, found by id (account)
 }
 
 // decodeWorkers decode spooled pages while the caller writes the previous ones.
@@ -87,6 +90,20 @@ func (x *fetcher) Render(ctx context.Context, emit func([]udesk.Ticket) error) (
 		batch = batch[:0]
 		return err
 	})
+	if err == nil {
+		// Then the tickets no pass listed that account found by id.
+		later.addAll(cur)
+		var pg *udesk.Page
+		if pg, err = lookedUp(x.Spool); errors.Is(err, fs.ErrNotExist) {
+			pg, err = &udesk.Page{}, nil
+		}
+		for i := range pg.Tickets {
+			if t := &pg.Tickets[i]; err == nil && later.add(t.ID) {
+				batch = append(batch, *t)
+				st.LookedUp++
+			}
+		}
+	}
 	if err == nil && len(batch) > 0 {
 		st.Unique += len(batch)
 		err = emit(batch)

@@ -6,10 +6,14 @@
 // (ErrorCodes).
 //
 // Run sends one write per input row, exactly once across crashes and
-// re-runs. Its state folder (pipeline.StateDir beside the input, kind
-// "import-<op>", keyed by the tenant URL, the input's absolute path, the
-// operation, the sheet and the mapping file's absolute path) holds:
+// re-runs. Its state folder (pipeline.StateDir beside the input's real path,
+// kind "import-<op>", keyed by the tenant as pipeline.TenantKey spells it,
+// the operation, the sheet and the contents of the input and the mapping
+// file, so that the same import under another spelling of the URL or path is
+// the same job) is locked for the whole run (pipeline.LockStateDir: a second
+// run at once gets a *pipeline.LockedError) and holds:
 //
+//	lock           flock'ed while a run uses the folder
 //	fields.json    the field catalog read at the start (a resumed run uses it)
 //	journal.jsonl  append-only: a header (input hash, run id, results folder,
 //	               marker field), then per row an intent, fsynced before the
@@ -27,9 +31,11 @@
 // A re-run of an unfinished import skips rows with an outcome and settles
 // rows with only an intent (looks them up) before resending them; settling a
 // create never takes a ticket an earlier row already owns. A re-run of a
-// complete import writes nothing and says so (Report.AlreadyImported);
-// Options.Fresh starts over. An input that changed since the journal began
-// is refused (*InputChangedError). success.csv and errors.csv are rendered
+// complete import writes nothing and says so (Report.AlreadyImported, with
+// the counts of the run that finished it); Options.Fresh starts over, once
+// the lock is held. An input that changed since an import of it began (a
+// journal beside it of the same tenant, operation and sheet, with another
+// hash) is refused (*InputChangedError) unless Fresh. success.csv and errors.csv are rendered
 // from the journal and the input at the end of every run, before the
 // journal's complete marker, so that a crash between the two renders them
 // again.

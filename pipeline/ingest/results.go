@@ -232,3 +232,21 @@ func resultsWritten(dir string) bool {
 	}
 	return true
 }
+
+// rejectedRows counts the rows of dir's errors.csv: every row the run that
+// wrote it rejected, by Udesk or before sending (the journal holds only the
+// former).
+func rejectedRows(dir string) (int64, error) {
+	f, err := os.Open(filepath.Join(dir, "errors.csv"))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	recs, err := r.ReadAll()
+	if err != nil || len(recs) == 0 {
+		return 0, fmt.Errorf("%s: not a results file: %v", f.Name(), err)
+	}
+	return int64(len(recs) - 1), nil
+}

@@ -104,7 +104,8 @@ func (o Options) observer() pipeline.Observer {
 type Report struct {
 	pipeline.Report
 	// AlreadyImported is set when an earlier run completed this import and
-	// its results are in place: nothing was read or sent.
+	// its results are in place: nothing was read or sent, and Written and
+	// Failed are that run's.
 	AlreadyImported bool `json:"-"`
 }
 
@@ -134,11 +135,15 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	}
 	defer f.Close()
 	job := &job{api: api, in: input, o: opts, obs: opts.observer(), f: f, start: start}
-	if done, err := job.openState(); err != nil || done {
-		if done {
-			return &Report{Report: pipeline.Report{State: job.dir, Results: job.prev.Header.Meta["results"]}, AlreadyImported: true}, nil
-		}
+	done, err := job.openState()
+	if job.unlock != nil {
+		defer job.unlock()
+	}
+	if err != nil {
 		return nil, err
+	}
+	if done {
+		return job.alreadyImported(), nil
 	}
 	cat, err := job.catalog(ctx)
 	if err == nil {
@@ -216,6 +221,7 @@ type job struct {
 	start time.Time
 
 	dir      string // the state folder
+	unlock   func() // releases the state folder's lock
 	inHash   string // the input's SHA-256: a resumed run refuses a changed file
 	inSize   int64
 	prev     *pipeline.JournalState // what an earlier run left; nil on a first run
@@ -234,31 +240,40 @@ type job struct {
 	rep     *Report
 }
 
-func (job *job) journalPath() string { return filepath.Join(job.dir, "journal.jsonl") }
+// journalName is the journal's file in the state folder.
+const journalName = "journal.jsonl"
 
-// openState makes the state folder (emptied first when Fresh) and reads the
+func (job *job) journalPath() string { return filepath.Join(job.dir, journalName) }
+
+// openState locks the state folder (emptied first when Fresh) and reads the
 // journal an earlier run of the same import left there. done is true when
-// that run finished and there is nothing left to do.
+// that run finished and there is nothing left to do. The lock is held until
+// Run returns (job.unlock), so a second run of the same import at the same
+// time stops here with a *pipeline.LockedError.
 func (job *job) openState() (done bool, err error) {
 	o, in := job.o, job.in
-	op := o.opName()
-	// The same command on the same file resumes the same state.
-	job.dir = pipeline.StateDir(in.Path, "import-"+op, o.Tenant, pipeline.AbsPath(in.Path), op, in.Sheet, pipeline.AbsPath(in.MappingFile))
-	if o.Fresh {
-		if err := os.RemoveAll(job.dir); err != nil {
-			return false, fmt.Errorf("--fresh: removing %s: %w", job.dir, err)
-		}
-	}
-	if err := pipeline.MakeStateDir(job.dir); err != nil {
-		return false, fmt.Errorf("state folder %s: %w", job.dir, err)
-	}
-	job.obs.Logf("state: %s", job.dir)
 	if job.inHash, job.inSize, err = fileSHA256(in.Path); err != nil {
 		return false, err
 	}
+	if job.dir, err = job.stateDir(); err != nil {
+		return false, err
+	}
+	if job.unlock, err = pipeline.LockStateDir(job.dir); err != nil {
+		return false, err
+	}
+	if o.Fresh {
+		if err := pipeline.ClearStateDir(job.dir); err != nil {
+			return false, fmt.Errorf("--fresh: clearing %s: %w", job.dir, err)
+		}
+	}
+	pipeline.RemoveTemps(job.dir) // a killed run's half-written catalog
+	job.obs.Logf("state: %s", job.dir)
 	prev, err := pipeline.ReadJournal(job.journalPath())
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+		if o.Fresh {
+			return false, nil
+		}
+		return false, job.refuseChangedInput()
 	}
 	if err != nil {
 		return false, fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
@@ -267,13 +282,69 @@ func (job *job) openState() (done bool, err error) {
 		// An upsert sends only what differs: the same file again is a new
 		// run against the tickets as they are now.
 		job.obs.Logf("the previous upsert of %s finished; starting a new one (only what differs from the tickets is sent)", in.Path)
-		if err := os.RemoveAll(job.dir); err != nil {
-			return false, err
-		}
-		return false, pipeline.MakeStateDir(job.dir)
+		return false, pipeline.ClearStateDir(job.dir) // not the lock: this run holds it
 	}
 	job.prev = prev
 	return job.checkPrevious()
+}
+
+// stateDir names the import's state folder. An import is the same job
+// whatever the spelling of the tenant's URL or of the input's path: it is
+// keyed by the tenant (pipeline.TenantKey), the operation, the sheet, and
+// the contents of the input and of the mapping file, and sits beside the
+// input's real path. A folder an older release keyed by the URL and paths
+// as given is used while it holds this input's journal, so that its import
+// resumes.
+func (job *job) stateDir() (string, error) {
+	in, op := job.in, job.o.opName()
+	kind := "import-" + op
+	mapHash := ""
+	if in.MappingFile != "" {
+		var err error
+		if mapHash, _, err = fileSHA256(in.MappingFile); err != nil {
+			return "", err
+		}
+	}
+	dir := pipeline.StateDir(pipeline.RealPath(in.Path), kind, pipeline.TenantKey(job.o.Tenant), op, in.Sheet, job.inHash, mapHash)
+	if _, err := os.Stat(filepath.Join(dir, journalName)); err == nil {
+		return dir, nil
+	}
+	legacy := pipeline.StateDir(in.Path, kind, job.o.Tenant, pipeline.AbsPath(in.Path), op, in.Sheet, pipeline.AbsPath(in.MappingFile))
+	if st, err := pipeline.ReadJournal(filepath.Join(legacy, journalName)); err == nil && st.Header.InputSHA256 == job.inHash {
+		return legacy, nil
+	}
+	return dir, nil
+}
+
+// refuseChangedInput is a first run's check that no other state folder
+// beside it holds a journal of this import of the same file, the same sheet
+// and tenant, with other contents: the file changed since it was imported (or
+// began to be), and importing it as new would send its unchanged rows again.
+func (job *job) refuseChangedInput() error {
+	real := pipeline.RealPath(job.in.Path)
+	prefix := strings.TrimSuffix(filepath.Base(real), filepath.Ext(real)) + ".import-" + job.o.opName() + "-"
+	entries, _ := os.ReadDir(filepath.Dir(job.dir))
+	for _, e := range entries {
+		other := filepath.Join(filepath.Dir(job.dir), e.Name())
+		if !strings.HasPrefix(e.Name(), prefix) || other == job.dir {
+			continue
+		}
+		st, err := pipeline.ReadJournal(filepath.Join(other, journalName))
+		if err != nil || st.Header.InputSHA256 == job.inHash || (job.o.UpsertKey != "" && st.Complete) {
+			continue // a finished upsert is run again against the tickets as they are
+		}
+		h := st.Header
+		input := h.Meta["input"]
+		if input == "" { // an older release's journal: the input as given
+			input = pipeline.RealPath(h.Input)
+		} else if h.Meta["tenant"] != pipeline.TenantKey(job.o.Tenant) || h.Meta["sheet"] != job.in.Sheet {
+			continue
+		}
+		if input == real {
+			return &pipeline.ConfigError{Err: &InputChangedError{Input: job.in.Path, StateDir: other, Sent: len(st.Rows), Written: st.Count(pipeline.EntryOK)}}
+		}
+	}
+	return nil
 }
 
 // dropNewState removes the state folder openState made for a first run that
@@ -321,10 +392,23 @@ func (job *job) checkPrevious() (done bool, err error) {
 		job.obs.Logf("%s was already imported, but its results are missing from %s: writing them again from the saved state", job.in.Path, results)
 		return false, nil
 	}
-	job.obs.Logf("%s was already imported (%d rows written, %d failed, %d outcome unknown, started %s); results in %s\nuse --fresh to import it again",
-		job.in.Path, written, prev.Count(pipeline.EntryFail), prev.Count(pipeline.EntryUnknown),
-		prev.Header.Started.Local().Format("2006-01-02 15:04:05"), prev.Header.Meta["results"])
 	return true, nil
+}
+
+// alreadyImported is the report of a re-run of a finished import: the
+// counts of the run that finished it, so that a caller can tell the user
+// again that rows were rejected.
+func (job *job) alreadyImported() *Report {
+	prev, results := job.prev, resultsDir(job.o, job.prev.Header)
+	failed, err := rejectedRows(results)
+	if err != nil { // the journal knows at least the rows Udesk refused
+		failed = int64(prev.Count(pipeline.EntryFail) + prev.Count(pipeline.EntryUnknown))
+	}
+	written := prev.Count(pipeline.EntryOK)
+	job.obs.Logf("%s was already imported (%d rows written, %d failed, of which %d outcome unknown; started %s); results in %s\nuse --fresh to import it again",
+		job.in.Path, written, failed, prev.Count(pipeline.EntryUnknown), prev.Header.Started.Local().Format("2006-01-02 15:04:05"), results)
+	return &Report{Report: pipeline.Report{State: job.dir, Results: results, Written: int64(written), Failed: failed},
+		AlreadyImported: true}
 }
 
 // catalog is the field catalog the rows are checked against: a resumed run
@@ -364,7 +448,8 @@ func (job *job) openJournal() error {
 			results = defaultResultsDir(job.in.Path, o.opName()+"-results", job.start)
 		}
 		h := pipeline.JournalHeader{Op: o.opName(), RunID: newRunID(job.start), Input: job.in.Path, InputSHA256: job.inHash, InputSize: job.inSize,
-			Started: job.start, Meta: map[string]string{"results": pipeline.AbsPath(results), "marker_field": job.marker}}
+			Started: job.start, Meta: map[string]string{"results": pipeline.AbsPath(results), "marker_field": job.marker,
+				"input": pipeline.RealPath(job.in.Path), "tenant": pipeline.TenantKey(o.Tenant), "sheet": job.in.Sheet}}
 		j, err := pipeline.CreateJournal(path, h)
 		if err != nil {
 			return err

@@ -42,7 +42,7 @@ func (o *Options) startOrResume(dir string, spool **pipeline.Spool, resumed bool
 		case old == nil: // killed before its state was written: nothing fetched
 		case committed(runs, dataset.RunID(old.Started)) != nil:
 			return old, false, nil // committed, not marked complete
-		case old.URL != o.Tenant || old.Dataset != where || old.Selector != p.selector:
+		case pipeline.TenantKey(old.URL) != pipeline.TenantKey(o.Tenant) || old.Dataset != where || old.Selector != p.selector:
 			why = fmt.Sprintf("it listed %s, this run lists %s", old.Selector, p.selector)
 		case o.Now().Sub(old.Started) > o.ResumeWithin:
 			why = fmt.Sprintf("it started at %s, more than --resume-within %s ago", old.Started.Format(time.RFC3339), o.ResumeWithin)

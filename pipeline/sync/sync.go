@@ -197,7 +197,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("state folder: %w", err)
 	}
 	spool, resumed, err := pipeline.OpenSpool(dir, o.Fresh)
-	if errors.Is(err, pipeline.ErrSpoolBusy) {
+	if errors.As(err, new(*pipeline.LockedError)) {
 		return nil, fmt.Errorf("another sync of %s is running (state folder %s)", where, dir)
 	}
 	if err != nil {
@@ -428,13 +428,14 @@ func Location(target string) string {
 }
 
 // StateDir is the state folder of a sync: beside a local dataset, in the
-// working folder for a bucket, keyed on the dataset, tenant and selector.
+// working folder for a bucket, keyed on the dataset, tenant (as
+// pipeline.TenantKey spells it) and selector.
 func StateDir(location, tenant, selector string) string {
 	beside := location
 	if strings.HasPrefix(location, "s3://") {
 		beside = ""
 	}
-	return pipeline.StateDir(beside, "sync", location, tenant, selector)
+	return pipeline.StateDir(beside, "sync", location, pipeline.TenantKey(tenant), selector)
 }
 
 // lookup asks the API for the tickets the listing missed: found, or

@@ -81,3 +81,16 @@ func CopySample(t testing.TB, name, dir string) string {
 	}
 	return p
 }
+
+// LinkedDir returns a new folder and a symlink to it from another folder, so
+// that a test can name one file two ways; it skips the test where symlinks
+// cannot be made.
+func LinkedDir(t testing.TB) (dir, link string) {
+	t.Helper()
+	dir = t.TempDir()
+	link = filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Skip(err)
+	}
+	return dir, link
+}
