@@ -93,7 +93,7 @@ func (x *fetcher) account(ctx context.Context, res *fetchResult, started time.Ti
 	err = forEach(ctx, x.workers(), indexes(len(want)), func(ctx context.Context, i int) error {
 		t, err := x.Tickets.Ticket(ctx, want[i])
 		var ue *udesk.Error
-		if errors.As(err, &ue) && ue.Code == ticketNotFound {
+		if errors.As(err, &ue) && ue.Code == udesk.StatusTicketNotFound {
 			err, t = nil, nil
 		}
 		if err != nil {

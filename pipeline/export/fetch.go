@@ -23,9 +23,6 @@ type ticketReader interface {
 	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
 }
 
-// ticketNotFound is the API's status for an unknown ticket id.
-const ticketNotFound = 1003
-
 // fetcher reads the tickets a Selector names into a spool, resumably, and
 // renders them from it deduplicated by id.
 //
@@ -367,7 +364,7 @@ func (x *fetcher) fetchIDs(ctx context.Context, have map[pageKey]pipeline.SpoolP
 		t, err := x.Tickets.Ticket(ctx, id)
 		var ue *udesk.Error
 		switch {
-		case errors.As(err, &ue) && ue.Code == ticketNotFound:
+		case errors.As(err, &ue) && ue.Code == udesk.StatusTicketNotFound:
 			body, _ := json.Marshal(idFailure{ID: id, Error: err.Error()})
 			if err := x.Spool.Put(pipeline.SpoolPage{Page: page, Failed: true}, body); err != nil {
 				return err

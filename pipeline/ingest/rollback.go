@@ -207,7 +207,7 @@ func (r *previousReader) Operation(ctx context.Context, rec pipeline.Record) (ma
 	t, err := r.tickets.Ticket(ctx, op.ID)
 	var ue *udesk.Error
 	switch {
-	case errors.As(err, &ue) && ue.Code == 1003:
+	case errors.As(err, &ue) && ue.Code == udesk.StatusTicketNotFound:
 		return op, err // not found: the update fails too
 	case err != nil:
 		r.failed = fmt.Errorf("--rollback: reading ticket %d to save its values: %w", op.ID, err)

@@ -331,9 +331,9 @@ func windowChecked(feed dataset.TicketFeed, filter int64, since time.Time) datas
 		var oldest time.Time
 		err := feed(ctx, func(ts []udesk.Ticket) error {
 			for i := range ts {
-				at, err := time.Parse(updatedLayout, ts[i].UpdatedAt)
+				at, err := time.Parse(udesk.TimestampLayout, ts[i].UpdatedAt)
 				if err != nil {
-					return fmt.Errorf("changed filter %d: ticket %d: updated_at %q: want %s", filter, ts[i].ID, ts[i].UpdatedAt, updatedLayout)
+					return fmt.Errorf("changed filter %d: ticket %d: updated_at %q: want %s", filter, ts[i].ID, ts[i].UpdatedAt, udesk.TimestampLayout)
 				}
 				if oldest.IsZero() || at.Before(oldest) {
 					oldest = at
@@ -363,9 +363,6 @@ func completeChecked(feed dataset.TicketFeed, l *export.Listing, filter int64) d
 		return nil
 	}
 }
-
-// updatedLayout is how the API writes updated_at.
-const updatedLayout = "2006-01-02 15:04:05 -0700"
 
 // planLine states what this run and the other kind of run cost: requests
 // and time at the budget. total is this run's listing total.

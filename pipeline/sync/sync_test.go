@@ -299,7 +299,7 @@ func TestChangedFilterThatMayNotReachBackFails(t *testing.T) {
 	opts := tn.options(dir)
 	opts.ChangedFilter = 2 // the urgent tickets
 	r1, _ := tn.syncOK(t, opts)
-	later := r1.Run.Started.Add(time.Hour).In(time.FixedZone("CST", 8*3600)).Format(updatedLayout)
+	later := r1.Run.Started.Add(time.Hour).In(time.FixedZone("CST", 8*3600)).Format(udesk.TimestampLayout)
 	for _, tk := range tn.Tickets() {
 		if tk.Priority == "紧急" {
 			tn.UpdateTicket(tk.ID, func(t *udesktest.Ticket) { t.Subject += "!"; t.UpdatedAt = later })
