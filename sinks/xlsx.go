@@ -3,8 +3,8 @@ package sinks
 import (
 	"archive/zip"
 	"bytes"
-	"compress/flate"
 	"fmt"
+	"github.com/klauspost/compress/flate"
 	"io"
 	"io/fs"
 	"math"
@@ -74,7 +74,8 @@ const (
 	xlsxMaxCellChars = mapping.ExcelMaxCellChars
 	// flate.BestSpeed: on the benchmark's 100k tickets it writes 18.6k rows per
 	// CPU second against 7.8k for the default level, for a file 46% bigger
-	// (37 MB against 25 MB).
+	// (37 MB against 25 MB). klauspost's flate rather than the standard
+	// library's: its level 1 takes a third less time for the same size.
 	xlsxCompression = flate.BestSpeed
 	xlsxMinWidth    = 6.0
 	xlsxMaxWidth    = 60.0
