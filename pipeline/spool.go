@@ -1,21 +1,22 @@
 package pipeline
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
 
 // A Spool is an export's checkpoint: every page of a listing the API
-// returned, one file per page, each written to a temp name, fsynced and
-// renamed, so the set of page files is exactly the set of pages held. Small
-// named files (the manifest, the field catalog) sit beside them.
+// returned, appended to one log file (pages.log) whose records carry their
+// page's counts and a checksum. Appends are made durable in groups (one
+// fsync per few megabytes or per second, and at Sync), not one by one: a page
+// counts as held only once durable, and a crash loses at most the pages of
+// the last group, which a resumed run fetches again. A torn or unsynced tail
+// is cut off at the first record whose checksum fails. Small named files
+// (the manifest, the field catalog) sit beside the log.
 //
 // A state folder holds one spool per snapshot (snap-<UTC time>): an export
 // resumes the newest snapshot unless it is complete, and starts a new one
@@ -28,14 +29,15 @@ import (
 //	lock                                  flock'ed while a run uses the folder
 //	snap-<UTC time>/manifest.json, ...    named files (WriteFile)
 //	snap-<UTC time>/COMPLETE              written by Complete
-//	snap-<UTC time>/pages/p<pass>-<page>.s<size>.t<total>.n<total_pages>.json
-//	snap-<UTC time>/pages/p<pass>-<page>.failed.json   a permanent failure (body: why)
+//	snap-<UTC time>/pages.log             the pages (see spoollog.go)
 //
-// The numbers in a page's name are those of its reply, so that a resumed run
-// knows every page's counts without decoding it.
+// Earlier versions kept one file per page in snap-<UTC time>/pages/; such an
+// incomplete snapshot is not read but discarded (see Discarded).
 type Spool struct {
-	dir    string
-	unlock func()
+	dir       string
+	unlock    func()
+	log       *pageLog
+	discarded string
 }
 
 // SpoolPage identifies one held page and the counts its reply carried.
@@ -50,7 +52,8 @@ type SpoolPage struct {
 const (
 	snapPrefix   = "snap-"
 	completeFile = "COMPLETE"
-	pagesDir     = "pages"
+	logFile      = "pages.log"
+	oldPagesDir  = "pages" // one file per page, before the log
 )
 
 // OpenSpool opens the current snapshot of stateDir, creating stateDir (0700)
@@ -73,36 +76,60 @@ func OpenSpool(stateDir string, fresh bool) (s *Spool, resumed bool, err error) 
 	if err != nil {
 		return nil, false, err
 	}
+	discarded := ""
 	if n := len(snaps); n > 0 {
 		last := filepath.Join(stateDir, snaps[n-1])
 		if !isComplete(last) {
-			if !fresh {
-				// Temp files of writes a killed run left (pages, the
-				// manifest, the COMPLETE mark) are not state.
+			_, err := os.Stat(filepath.Join(last, oldPagesDir))
+			oldLayout := err == nil
+			if !fresh && !oldLayout {
+				// Temp files of writes a killed run left (the manifest,
+				// the COMPLETE mark) are not state.
 				RemoveTemps(last)
-				RemoveTemps(filepath.Join(last, pagesDir))
-				return &Spool{dir: last, unlock: unlock}, true, nil
+				log, err := openPageLog(filepath.Join(last, logFile))
+				if err != nil {
+					return nil, false, fmt.Errorf("spool: %w", err)
+				}
+				return &Spool{dir: last, unlock: unlock, log: log}, true, nil
 			}
 			if err := os.RemoveAll(last); err != nil {
 				return nil, false, fmt.Errorf("discarding %s: %w", last, err)
+			}
+			if oldLayout && !fresh {
+				discarded = last
 			}
 		}
 	}
 	name := snapPrefix + time.Now().UTC().Format("20060102T150405.000000000Z")
 	dir := filepath.Join(stateDir, name)
-	if err := os.MkdirAll(filepath.Join(dir, pagesDir), 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, err
 	}
-	if err := SyncDir(stateDir); err != nil {
-		return nil, false, err
+	log, err := openPageLog(filepath.Join(dir, logFile))
+	if err == nil {
+		err = SyncDir(dir)
 	}
-	return &Spool{dir: dir, unlock: unlock}, false, nil
+	if err == nil {
+		err = SyncDir(stateDir)
+	}
+	if err != nil {
+		log.close()
+		return nil, false, fmt.Errorf("spool: %w", err)
+	}
+	return &Spool{dir: dir, unlock: unlock, log: log, discarded: discarded}, false, nil
 }
 
-// Close releases the state folder's lock.
+// Discarded names the incomplete snapshot of an earlier version's layout
+// (one file per page) that OpenSpool discarded instead of resuming, if any:
+// its pages are fetched again.
+func (s *Spool) Discarded() string { return s.discarded }
+
+// Close releases the state folder's lock. Pages put since the last Sync may
+// not be durable.
 func (s *Spool) Close() error {
+	err := s.log.close()
 	s.unlock()
-	return nil
+	return err
 }
 
 // snapshots lists stateDir's snapshot folders, oldest first (their names sort
@@ -141,118 +168,33 @@ func (s *Spool) ReadFile(name string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(s.dir, name))
 }
 
-func (p SpoolPage) fileName() string {
-	if p.Failed {
-		return fmt.Sprintf("p%d-%06d.failed.json", p.Pass, p.Page)
-	}
-	return fmt.Sprintf("p%d-%06d.s%d.t%d.n%d.json", p.Pass, p.Page, p.Size, p.Total, p.TotalPages)
-}
-
-// parsePageName is fileName's inverse; ok is false for any other name (temp
-// files of an interrupted write among them).
-func parsePageName(name string) (p SpoolPage, ok bool) {
-	rest, found := strings.CutSuffix(name, ".json")
-	if !found || !strings.HasPrefix(rest, "p") {
-		return p, false
-	}
-	parts := strings.Split(rest[1:], ".")
-	pp := strings.SplitN(parts[0], "-", 2)
-	if len(pp) != 2 {
-		return p, false
-	}
-	var err1, err2 error
-	p.Pass, err1 = strconv.Atoi(pp[0])
-	p.Page, err2 = strconv.Atoi(pp[1])
-	if err1 != nil || err2 != nil || p.Pass < 0 || p.Page < 0 {
-		return p, false
-	}
-	if len(parts) == 2 && parts[1] == "failed" {
-		p.Failed = true
-		return p, true
-	}
-	if len(parts) != 4 {
-		return p, false
-	}
-	for i, dst := range []*int{&p.Size, &p.Total, &p.TotalPages} {
-		want := "stn"[i]
-		v, err := strconv.Atoi(parts[i+1][1:])
-		if parts[i+1][0] != want || err != nil || v < 0 {
-			return p, false
-		}
-		*dst = v
-	}
-	return p, true
-}
-
-// Put stores one page's reply body (or, when p.Failed, why it failed): a
-// temp file, fsynced, renamed to the page's name, so a page file is never
-// torn. The folder is not fsynced for each page (Sync does it once): a
-// rename lost to a power cut only means the page is fetched again. A page is
-// put once: a held page is never fetched again.
+// Put stores one page's reply body (or, when p.Failed, why it failed) at the
+// end of the log. It is durable after the next group's fsync or Sync; until
+// then a crash may lose it (a kill of the process alone does not). A later
+// Put of the same pass and page replaces the earlier one.
 func (s *Spool) Put(p SpoolPage, body []byte) error {
-	dir := filepath.Join(s.dir, pagesDir)
-	if err := writeSynced(dir, p.fileName(), body); err != nil {
+	if err := s.log.put(p, body); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	return nil
 }
 
-// writeSynced writes data to dir/name through a temp file, fsynced and
-// renamed into place (mode 0600).
-func writeSynced(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
-// Sync makes the pages put so far durable (their folder's entries).
+// Sync makes the pages put so far durable.
 func (s *Spool) Sync() error {
-	return SyncDir(filepath.Join(s.dir, pagesDir))
+	if err := s.log.sync(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
 }
 
 // Pages lists the held pages ordered by pass, then page.
 func (s *Spool) Pages() ([]SpoolPage, error) {
-	entries, err := os.ReadDir(filepath.Join(s.dir, pagesDir))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	var out []SpoolPage
-	for _, e := range entries {
-		if p, ok := parsePageName(e.Name()); ok {
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Pass != out[j].Pass {
-			return out[i].Pass < out[j].Pass
-		}
-		return out[i].Page < out[j].Page
-	})
-	return out, nil
+	return s.log.pages(), nil
 }
 
 // Read returns a held page's body.
 func (s *Spool) Read(p SpoolPage) ([]byte, error) {
-	return os.ReadFile(filepath.Join(s.dir, pagesDir, p.fileName()))
+	return s.log.read(p.Pass, p.Page)
 }
 
 // Complete marks the snapshot complete, drops its pages (the outputs now
@@ -262,7 +204,7 @@ func (s *Spool) Complete() error {
 	if err := WriteFileAtomic(filepath.Join(s.dir, completeFile), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(filepath.Join(s.dir, pagesDir)); err != nil {
+	if err := s.log.drop(); err != nil {
 		return err
 	}
 	stateDir := filepath.Dir(s.dir)

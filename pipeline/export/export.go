@@ -206,6 +206,9 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state folder %s: %w", dir, err)
 	}
+	if d := spool.Discarded(); d != "" {
+		o.Observer.Logf("export: state folder %s was left by an earlier version (one file per page), which this one does not read: starting over", d)
+	}
 	if resumed {
 		o.Observer.Logf("export: state folder %s (resuming: %d pages held)", spool.Dir(), len(held))
 	} else {

@@ -373,7 +373,9 @@ func TestInterruptedSyncResumesAsTheSameRun(t *testing.T) {
 	if rep.Run.Run != dataset.RunID(start) || rep.Run.Counts.Updated != 1 {
 		t.Fatalf("resumed run %s %+v, want run %s with 1 update", rep.Run.Run, rep.Run.Counts, dataset.RunID(start))
 	}
-	if spent := int64(tn.requests() - before); rep.Run.Requests != spent || mid == before {
+	// A request cancelled on the wire may reach the simulator just after the
+	// interrupted attempt saved its count: that one request may be missing.
+	if spent := int64(tn.requests() - before); rep.Run.Requests > spent || rep.Run.Requests < spent-1 || mid == before {
 		t.Fatalf("the run's line counts %d requests; both attempts made %d (the first %d)", rep.Run.Requests, spent, mid-before)
 	}
 
