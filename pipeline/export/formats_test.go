@@ -11,6 +11,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/internal/exporttest"
 	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -56,7 +57,7 @@ func TestRunSelectorsAndFormats(t *testing.T) {
 			dir := t.TempDir()
 			outs := []string{filepath.Join(dir, "t.parquet"), filepath.Join(dir, "t.xlsx"), filepath.Join(dir, "t.csv"), filepath.Join(dir, "t.jsonl")}
 			c := newClient(t, sim, udesk.Config{})
-			obs := &logged{}
+			obs := &pipelinetest.Log{}
 			before := sim.Requests()
 			rep, err := Run(context.Background(), c, Options{Tenant: sim.URL(), Selector: tc.sel, Outputs: outs, Observer: obs})
 			reqs := 0
@@ -71,8 +72,8 @@ func TestRunSelectorsAndFormats(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			if len(obs.lines) == 0 || !strings.HasPrefix(obs.lines[0], "export: state folder "+filepath.Join(dir, ".udesk-etl", "t.export-")) {
-				t.Errorf("the first log line does not name the state folder: %q", obs.lines)
+			if len(obs.Lines()) == 0 || !strings.HasPrefix(obs.Lines()[0], "export: state folder "+filepath.Join(dir, ".udesk-etl", "t.export-")) {
+				t.Errorf("the first log line does not name the state folder: %q", obs.Lines())
 			}
 			if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, tc.notes) }) {
 				t.Errorf("notes lack %q: %q", tc.notes, rep.Notes)
@@ -120,10 +121,10 @@ func TestRunCompletedStartsNewSnapshot(t *testing.T) {
 	}
 	sim.UpdateTicket(1, func(tk *udesktest.Ticket) { tk.Subject = "changed overnight" })
 	before := sim.Requests()[udesktest.EndpointList]
-	obs := &logged{}
+	obs := &pipelinetest.Log{}
 	opts.Observer = obs
-	if _, err := Run(context.Background(), c, opts); err != nil || len(obs.lines) != 1 || !strings.HasSuffix(obs.lines[0], "(new snapshot)") {
-		t.Fatalf("second run: %v, log %q; want a new snapshot", err, obs.lines)
+	if _, err := Run(context.Background(), c, opts); err != nil || len(obs.Lines()) != 1 || !strings.HasSuffix(obs.Lines()[0], "(new snapshot)") {
+		t.Fatalf("second run: %v, log %q; want a new snapshot", err, obs.Lines())
 	}
 	if n := sim.Requests()[udesktest.EndpointList] - before; n != 4 {
 		t.Errorf("second run made %d list requests, want 4 (3 pages + end check): it must not reuse old pages", n)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/udesk-etl/udesk-etl/internal/exporttest"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/sinks"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
@@ -42,19 +42,6 @@ func newClient(tb testing.TB, sim *udesktest.Server, cfg udesk.Config) *udesk.Cl
 	return c
 }
 
-// logged is an Observer that keeps the log lines.
-type logged struct {
-	pipeline.Quiet
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logged) Logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
 // TestRunToParquet runs a whole export through Run into Parquet and CSV and
 // reads the Parquet file back: every ticket once, every cell right; the
 // report's counts and facts; the CSV's originals; the state folder where
@@ -63,7 +50,7 @@ func TestRunToParquet(t *testing.T) {
 	sim, c := newSim(t, udesktest.Options{Tickets: 250, Seed: 3})
 	dir := t.TempDir()
 	pq, csvOut := filepath.Join(dir, "t.parquet"), filepath.Join(dir, "t.csv")
-	obs := &logged{}
+	obs := &pipelinetest.Log{}
 	rep, err := Run(context.Background(), c, Options{Tenant: sim.URL(), Outputs: []string{pq, csvOut}, Observer: obs})
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +83,8 @@ func TestRunToParquet(t *testing.T) {
 	if filepath.Dir(rep.State) != state {
 		t.Errorf("snapshot %s, want one in %s (where earlier versions resume from)", rep.State, state)
 	}
-	if len(obs.lines) != 1 || obs.lines[0] != "export: state folder "+rep.State+" (new snapshot)" {
-		t.Errorf("log lines %q", obs.lines)
+	if len(obs.Lines()) != 1 || obs.Lines()[0] != "export: state folder "+rep.State+" (new snapshot)" {
+		t.Errorf("log lines %q", obs.Lines())
 	}
 	snaps, _ := filepath.Glob(filepath.Join(state, "snap-*"))
 	if len(snaps) != 1 {
@@ -154,7 +141,7 @@ func TestRunResumes(t *testing.T) {
 		t.Errorf("an interrupted export left %s: %v", out, err)
 	}
 	lists, fields := sim.Requests()[udesktest.EndpointList], sim.Requests()[udesktest.EndpointFields]
-	obs := &logged{}
+	obs := &pipelinetest.Log{}
 	opts.Observer = obs
 	rep, err = Run(context.Background(), c, opts)
 	if err != nil {
@@ -170,8 +157,8 @@ func TestRunResumes(t *testing.T) {
 	if sim.Requests()[udesktest.EndpointFields] != fields || fields != 1 {
 		t.Errorf("catalog read %d times in all, want once per snapshot", sim.Requests()[udesktest.EndpointFields])
 	}
-	if len(obs.lines) != 1 || !strings.Contains(obs.lines[0], "(resuming: ") {
-		t.Errorf("log lines %q, want the resumed state folder", obs.lines)
+	if len(obs.Lines()) != 1 || !strings.Contains(obs.Lines()[0], "(resuming: ") {
+		t.Errorf("log lines %q, want the resumed state folder", obs.Lines())
 	}
 	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.HasPrefix(n, "resumed: ") }) {
 		t.Errorf("notes %q do not say the run resumed", rep.Notes)

@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -36,25 +32,6 @@ func newClient(t testing.TB, sim *udesktest.Server) *udesk.Client {
 		t.Fatal(err)
 	}
 	return c
-}
-
-// logs is an Observer that keeps the log lines.
-type logs struct {
-	pipeline.Quiet
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logs) Logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
 }
 
 func readCSVLoose(t *testing.T, b []byte) [][]string {

@@ -15,6 +15,7 @@ import (
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
 	"github.com/udesk-etl/udesk-etl/pipeline/ingest/ingesttest"
+	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -64,7 +65,7 @@ func TestRunResumesTheStateAnInterruptedRunLeft(t *testing.T) {
 	}
 	j.Close()
 
-	var l logs
+	var l pipelinetest.Log
 	rep := mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{Observer: &l}, 0)
 	if rep.State != state || rep.Results != results || !strings.Contains(l.String(), "resuming: 1 rows written, 1 in doubt") {
 		t.Fatalf("report %+v, log:\n%s", rep, l.String())

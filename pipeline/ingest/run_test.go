@@ -18,6 +18,7 @@ import (
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
 	"github.com/udesk-etl/udesk-etl/pipeline/ingest/ingesttest"
+	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -320,7 +321,7 @@ func TestRunRerunFreshAndChangedInput(t *testing.T) {
 	ingesttest.WriteCSV(t, in, recs)
 	mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}, 0)
 	// The same import again: nothing is sent twice.
-	var l logs
+	var l pipelinetest.Log
 	rep, err := runImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{Observer: &l})
 	if err != nil || !rep.AlreadyImported || !strings.Contains(l.String(), "already imported") || !strings.Contains(l.String(), "--fresh") {
 		t.Fatalf("re-run: %v, %+v: %s", err, rep, l.String())

@@ -6,13 +6,11 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
-	stdsync "sync"
 	"testing"
 
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
 	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -55,27 +53,8 @@ func (tn *tenant) ids() map[int64]bool {
 	return m
 }
 
-// logs is an Observer that keeps the log lines.
-type logs struct {
-	pipeline.Quiet
-	mu    stdsync.Mutex
-	lines []string
-}
-
-func (l *logs) Logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logs) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
 func (tn *tenant) options(target string) Options {
-	return Options{Dataset: target, Tenant: tn.URL(), Observer: &logs{}}
+	return Options{Dataset: target, Tenant: tn.URL(), Observer: &pipelinetest.Log{}}
 }
 
 // syncOK runs a sync that must succeed and returns its report and the

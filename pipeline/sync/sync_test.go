@@ -14,6 +14,7 @@ import (
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
 	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -351,11 +352,11 @@ func TestInterruptedSyncResumesAsTheSameRun(t *testing.T) {
 	defer cancel()
 	start := time.Now().Add(time.Hour)
 	opts.Now = func() time.Time { return start }
-	opts.Observer = &logs{}
+	opts.Observer = &pipelinetest.Log{}
 	opts.Requests = func() int64 { return int64(tn.requests()) }
 	before := tn.requests()
 	interrupted := opts
-	interrupted.Observer = cancelAfterPlan{&logs{}, cancel}
+	interrupted.Observer = cancelAfterPlan{&pipelinetest.Log{}, cancel}
 	if _, err := Run(ctx, tn.client, interrupted); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
@@ -384,31 +385,31 @@ func TestInterruptedSyncResumesAsTheSameRun(t *testing.T) {
 	interrupted.Now = func() time.Time { return start2 }
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
-	interrupted.Observer = cancelAfterPlan{&logs{}, cancel2}
+	interrupted.Observer = cancelAfterPlan{&pipelinetest.Log{}, cancel2}
 	if _, err := Run(ctx2, tn.client, interrupted); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
 	late := start2.Add(DefaultResumeWithin + time.Minute)
-	lg := &logs{}
+	lg := &pipelinetest.Log{}
 	opts.Now, opts.Observer = func() time.Time { return late }, lg
 	rep, err = Run(context.Background(), tn.client, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Run.Run != dataset.RunID(late) || !strings.Contains(lg.text(), "starting over") {
-		t.Fatalf("late rerun: run %s, logs:\n%s", rep.Run.Run, lg.text())
+	if rep.Run.Run != dataset.RunID(late) || !strings.Contains(lg.String(), "starting over") {
+		t.Fatalf("late rerun: run %s, logs:\n%s", rep.Run.Run, lg.String())
 	}
 }
 
 // cancelAfterPlan cancels the run when it states its plan: page 1 is read,
 // the rest not yet.
 type cancelAfterPlan struct {
-	*logs
+	*pipelinetest.Log
 	cancel context.CancelFunc
 }
 
 func (c cancelAfterPlan) Logf(format string, args ...any) {
-	c.logs.Logf(format, args...)
+	c.Log.Logf(format, args...)
 	if strings.HasPrefix(fmt.Sprintf(format, args...), "sync plan") {
 		c.cancel()
 	}
