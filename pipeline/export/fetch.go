@@ -13,9 +13,10 @@ import (
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
-// pageReader reads one page of a ticket listing; *udesk.Client is one.
+// pageReader reads the head of one page of a ticket listing (the body is
+// spooled and decoded in full when rendered); *udesk.Client is one.
 type pageReader interface {
-	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
+	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
 }
 
 // ticketReader reads one ticket by id; *udesk.Client is one.
@@ -46,8 +47,11 @@ type ticketReader interface {
 // passes saw, each ticket once.
 //
 // Every reply is spooled before it counts, so a rerun after a crash fetches
-// only the pages not held; the pages' counts are in their file names, so a
+// only the pages not held; the pages' counts are in the spool's index, so a
 // rerun decides the same as the run it continues without decoding anything.
+// A fetch decodes only a reply's head (counts and ids); Render decodes the
+// spooled bodies in full, while the first pass is still read when Live is
+// set (see liveRender).
 type fetcher struct {
 	Spool     *pipeline.Spool
 	Selector  Selector
@@ -67,6 +71,9 @@ type fetcher struct {
 	// pass (counted from 1) of at most max reads it again.
 	OnHeld func(n int)
 	OnPass func(pass, max int)
+	// Live, when set, is told the first pass's pages in render order and
+	// each page as it is spooled, and abandoned when a second pass begins.
+	Live *pageFeed
 
 	mu sync.Mutex // serializes the callbacks
 }
@@ -180,12 +187,16 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 	fetched := map[pageKey]bool{}
 	var passIDs *idSet
 	var page1IDs []int64
+	live := x.Live
+	if pass > 0 {
+		live = nil // resumed in a later pass: the first is not the export's
+	}
 	get := func(ctx context.Context, pass, page, as int) (pipeline.SpoolPage, error) {
-		pg, err := x.Pages.Page(ctx, x.Selector.Listing, page, x.perPage())
+		pg, err := x.Pages.PageHead(ctx, x.Selector.Listing, page, x.perPage())
 		if err != nil {
 			return pipeline.SpoolPage{}, fmt.Errorf("reading page %d of %s: %w", page, x.Selector, err)
 		}
-		sp := pipeline.SpoolPage{Pass: pass, Page: as, Size: len(pg.Tickets), Total: pg.Total, TotalPages: pg.TotalPages}
+		sp := pipeline.SpoolPage{Pass: pass, Page: as, Size: len(pg.IDs), Total: pg.Total, TotalPages: pg.TotalPages}
 		if err := x.Spool.Put(sp, pg.Raw); err != nil {
 			return sp, err
 		}
@@ -193,17 +204,17 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		have[pageKey{pass, as}] = sp
 		fetched[pageKey{pass, as}] = true
 		if as == 1 {
-			page1IDs = page1IDs[:0]
-			for i := range pg.Tickets {
-				page1IDs = append(page1IDs, pg.Tickets[i].ID)
-			}
+			page1IDs = append(page1IDs[:0], pg.IDs...)
 		} else {
-			for i := range pg.Tickets {
-				passIDs.add(pg.Tickets[i].ID)
+			for _, id := range pg.IDs {
+				passIDs.add(id)
 			}
 		}
 		res.Fetched++
 		mu.Unlock()
+		if live != nil && pass == 0 {
+			live.spooled(as)
+		}
 		return sp, nil
 	}
 	defer func() {
@@ -243,6 +254,9 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		// 2, so that it follows the pages without a pause in the budget.
 		if _, ok := have[pageKey{pass, 0}]; !ok && n > 1 {
 			missing = append(missing, 0)
+		}
+		if live != nil && pass == 0 {
+			live.start(n, func(page int) bool { _, ok := have[pageKey{0, page}]; return ok })
 		}
 		workers := x.workers()
 		if pass > 0 {
@@ -292,6 +306,9 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 			return nil, err
 		}
 		pass++
+		if live != nil {
+			live.abandon()
+		}
 		if x.OnPass != nil {
 			x.OnPass(pass+1, x.maxPasses())
 		}
@@ -326,20 +343,29 @@ func (x *fetcher) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, fet
 			}
 		case fetched[k]: // already in seen
 		default:
-			body, err := x.Spool.Read(have[k])
+			pg, err := x.readHead(have[k])
 			if err != nil {
 				return 0, err
 			}
-			pg, err := udesk.DecodePage(body)
-			if err != nil {
-				return 0, fmt.Errorf("spooled page %d (pass %d) in %s: %w", page, pass, x.Spool.Dir(), err)
-			}
-			for i := range pg.Tickets {
-				seen.add(pg.Tickets[i].ID)
+			for _, id := range pg.IDs {
+				seen.add(id)
 			}
 		}
 	}
 	return seen.len(), nil
+}
+
+// readHead reads a spooled page's head.
+func (x *fetcher) readHead(p pipeline.SpoolPage) (*udesk.PageHead, error) {
+	body, err := x.Spool.Read(p)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := udesk.DecodePageHead(body)
+	if err != nil {
+		return nil, fmt.Errorf("spooled page %d (pass %d) in %s: %w", p.Page, p.Pass, x.Spool.Dir(), err)
+	}
+	return pg, nil
 }
 
 // fetchIDs reads the tickets one request per id. Each id is spooled as a

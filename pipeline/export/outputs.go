@@ -25,7 +25,38 @@ type outputStats struct {
 // writeOutputs writes the spooled tickets, each once, into every output
 // through one pipeline.Tee.
 func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Field, total int) (renderStats, outputStats, error) {
-	var st outputStats
+	out, err := openOutputs(o, fields)
+	if err != nil {
+		return renderStats{}, outputStats{}, err
+	}
+	prog := o.Observer.Phase("write", "tickets", int64(total))
+	rs, err := x.Render(ctx, func(ts []udesk.Ticket) error {
+		if err := out.write(ts); err != nil {
+			return err
+		}
+		prog.Add(len(ts))
+		return nil
+	})
+	prog.Finish()
+	if err != nil {
+		out.abort()
+		return rs, outputStats{}, err
+	}
+	st, err := out.commit()
+	return rs, st, err
+}
+
+// outputSet is an export's outputs, open for rows.
+type outputSet struct {
+	o     *Options
+	exp   *mapping.Exporter
+	all   pipeline.RowWriter
+	stats []pipeline.StatsReporter
+}
+
+// openOutputs opens every output (with the original rows of a CSV beside
+// it) as temporary files, to be committed or aborted.
+func openOutputs(o *Options, fields []udesk.Field) (*outputSet, error) {
 	selectValues := o.SelectValues
 	if selectValues == "" {
 		selectValues = mapping.SelectLabels
@@ -46,7 +77,7 @@ func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Fi
 		w, err := openOutput(o, out, schema)
 		if err != nil {
 			_ = pipeline.Tee(outs...).Abort()
-			return renderStats{}, st, err
+			return nil, err
 		}
 		stats[i], _ = w.(pipeline.StatsReporter)
 		if !o.NoOriginals && out != "-" && strings.EqualFold(filepath.Ext(out), ".csv") {
@@ -54,47 +85,46 @@ func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Fi
 			if err != nil {
 				_ = w.Abort()
 				_ = pipeline.Tee(outs...).Abort()
-				return renderStats{}, st, err
+				return nil, err
 			}
 			w = pipeline.Tee(orig, w) // the originals first: an output never appears without them
 		}
 		outs = append(outs, named{w, out})
 	}
-	all := pipeline.Tee(outs...)
+	return &outputSet{o: o, exp: exp, all: pipeline.Tee(outs...), stats: stats}, nil
+}
 
-	prog := o.Observer.Phase("write", "tickets", int64(total))
-	rs, err := x.Render(ctx, func(ts []udesk.Ticket) error {
-		rows := make([]pipeline.Row, len(ts))
-		for i := range ts {
-			rows[i] = exp.Row(&ts[i])
-		}
-		if err := all.WriteRows(rows); err != nil {
-			return err
-		}
-		prog.Add(len(rows))
-		return nil
-	})
-	prog.Finish()
-	if err != nil {
-		_ = all.Abort()
-		return rs, st, err
+// write maps the tickets to rows and writes them to every output.
+func (s *outputSet) write(ts []udesk.Ticket) error {
+	rows := make([]pipeline.Row, len(ts))
+	for i := range ts {
+		rows[i] = s.exp.Row(&ts[i])
 	}
-	if err := all.Commit(); err != nil {
-		return rs, st, err
+	return s.all.WriteRows(rows)
+}
+
+// abort removes the outputs' temporary files.
+func (s *outputSet) abort() { _ = s.all.Abort() }
+
+// commit puts every output in place and returns what the writers counted.
+func (s *outputSet) commit() (outputStats, error) {
+	var st outputStats
+	if err := s.all.Commit(); err != nil {
+		return st, err
 	}
-	for i, sr := range stats {
+	for i, sr := range s.stats {
 		if sr == nil {
 			continue
 		}
 		ws := sr.Stats()
 		if ws.RawValues > st.raw {
-			st.raw, st.rawIn = ws.RawValues, o.Outputs[i]
+			st.raw, st.rawIn = ws.RawValues, s.o.Outputs[i]
 		}
 		if ws.TooLongCells > st.tooLong {
-			st.tooLong, st.tooLongIn = ws.TooLongCells, o.Outputs[i]
+			st.tooLong, st.tooLongIn = ws.TooLongCells, s.o.Outputs[i]
 		}
 	}
-	return rs, st, nil
+	return st, nil
 }
 
 func openOutput(o *Options, out string, schema pipeline.Schema) (pipeline.RowWriter, error) {
