@@ -74,13 +74,30 @@ func openOutputs(o *Options, fields []udesk.Field) (*outputSet, error) {
 	outs := make([]pipeline.RowWriter, 0, len(o.Outputs))
 	stats := make([]pipeline.StatsReporter, len(o.Outputs))
 	for i, out := range o.Outputs {
-		w, err := openOutput(o, out, schema)
+		// A CSV output keeps its original rows beside it, for import
+		// --update of the edited file. They are always escaped, so that
+		// import reads them back exactly: when the output is too, it is
+		// its own originals, copied there on commit.
+		keep := !o.NoOriginals && out != "-" && strings.EqualFold(filepath.Ext(out), ".csv")
+		copyTo := ""
+		if keep && !o.NoFormulaEscape {
+			var err error
+			if copyTo, err = prepareCSVOriginals(out); err != nil {
+				_ = pipeline.Tee(outs...).Abort()
+				return nil, err
+			}
+		}
+		w, err := openOutput(o, out, schema, copyTo)
 		if err != nil {
 			_ = pipeline.Tee(outs...).Abort()
 			return nil, err
 		}
 		stats[i], _ = w.(pipeline.StatsReporter)
-		if !o.NoOriginals && out != "-" && strings.EqualFold(filepath.Ext(out), ".csv") {
+		switch {
+		case !keep:
+		case copyTo != "":
+			w = &csvOriginals{RowWriter: w, out: out, catalog: schema.Meta[mapping.MetaCatalog]}
+		default:
 			orig, err := openCSVOriginals(out, schema, o.NoBOM)
 			if err != nil {
 				_ = w.Abort()
@@ -127,12 +144,17 @@ func (s *outputSet) commit() (outputStats, error) {
 	return st, nil
 }
 
-func openOutput(o *Options, out string, schema pipeline.Schema) (pipeline.RowWriter, error) {
+// openOutput opens one output; copyTo is where a CSV output is copied on
+// commit (sinks.CSVOptions.Copy).
+func openOutput(o *Options, out string, schema pipeline.Schema, copyTo string) (pipeline.RowWriter, error) {
 	if out == "-" {
 		return sinks.NewJSONLStreamWriter(o.Stdout, schema)
 	}
 	removeStaleTemps(out)
-	return sinks.NewWriter(out, schema, sinks.Options{CSV: sinks.CSVOptions{NoBOM: o.NoBOM, NoFormulaEscape: o.NoFormulaEscape}, XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals}})
+	return sinks.NewWriter(out, schema, sinks.Options{
+		CSV:  sinks.CSVOptions{NoBOM: o.NoBOM, NoFormulaEscape: o.NoFormulaEscape, Copy: copyTo},
+		XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals},
+	})
 }
 
 // named says which output an error came from.
@@ -159,12 +181,10 @@ func (n named) Commit() error {
 // in sinks.CSVOriginalsPath (mode 0600) with the catalog snapshot beside
 // them, so that import --update of the edited file sends only what changed.
 func openCSVOriginals(out string, schema pipeline.Schema, noBOM bool) (pipeline.RowWriter, error) {
-	path := sinks.CSVOriginalsPath(out)
-	if err := pipeline.MakeStateDir(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("%s: the folder for its original rows: %w", out, err)
+	path, err := prepareCSVOriginals(out)
+	if err != nil {
+		return nil, err
 	}
-	removeStaleTemps(path)
-	removeStaleTemps(sinks.CSVCatalogPath(out))
 	w, err := sinks.NewCSVWriter(path, schema, sinks.CSVOptions{NoBOM: noBOM, Private: true})
 	if err != nil {
 		return nil, err
@@ -172,8 +192,20 @@ func openCSVOriginals(out string, schema pipeline.Schema, noBOM bool) (pipeline.
 	return &csvOriginals{RowWriter: w, out: out, catalog: schema.Meta[mapping.MetaCatalog]}, nil
 }
 
-// csvOriginals writes the original rows and, as they are committed, the
-// catalog they were written with.
+// prepareCSVOriginals makes the folder of a CSV output's original rows and
+// clears what a killed run left there; it returns their path.
+func prepareCSVOriginals(out string) (string, error) {
+	path := sinks.CSVOriginalsPath(out)
+	if err := pipeline.MakeStateDir(filepath.Dir(path)); err != nil {
+		return "", fmt.Errorf("%s: the folder for its original rows: %w", out, err)
+	}
+	removeStaleTemps(path)
+	removeStaleTemps(sinks.CSVCatalogPath(out))
+	return path, nil
+}
+
+// csvOriginals writes the original rows (or the output that copies itself
+// there) and, as they are committed, the catalog they were written with.
 type csvOriginals struct {
 	pipeline.RowWriter
 	out     string
