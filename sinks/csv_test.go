@@ -124,7 +124,7 @@ func TestCSVCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 3000 {
+	for range 5000 {
 		if err := w.WriteRows(fileTestRows()); err != nil {
 			t.Fatal(err)
 		}
