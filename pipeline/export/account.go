@@ -62,14 +62,20 @@ func (x *fetcher) account(ctx context.Context, res *fetchResult, started time.Ti
 	if x.Selector.IDs != nil || x.Selector.Listing != (udesk.Listing{}) {
 		return acc, nil
 	}
+	// The common case, one pass that saw no change, is settled from what the
+	// fetch read; the ids of every pass are gathered only when it changed.
+	created, err := x.createdSince(res)
+	if err != nil {
+		return acc, err
+	}
+	if res.Stable && res.Passes == 1 && created+max(0, res.StartTotal-res.Total) == 0 {
+		return acc, nil
+	}
 	ids, newest, created, err := x.listedIDs(started)
 	if err != nil || len(ids) == 0 {
 		return acc, err
 	}
 	deleted := created + max(0, res.StartTotal-res.Total) // tickets gone during the read, about
-	if res.Stable && res.Passes == 1 && deleted == 0 {
-		return acc, nil
-	}
 	acc.Ran = true
 	// The budget grows with the change seen, within a tenth of the listing.
 	n := len(ids)
@@ -116,6 +122,27 @@ func (x *fetcher) account(ctx context.Context, res *fetchResult, started time.Ti
 		return nil, err
 	}
 	return acc, x.Spool.WriteFile(lookupsFile, body)
+}
+
+// createdSince counts the listed tickets created since the fetcher's Since:
+// those the fetch noted, and those on spooled pages whose heads it did not
+// read (held from an earlier run).
+func (x *fetcher) createdSince(res *fetchResult) (int, error) {
+	pages, err := x.Spool.Pages()
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range pages {
+		if p.Failed || res.heads[pageKey{p.Pass, p.Page}] {
+			continue
+		}
+		pg, err := x.readHead(p)
+		if err != nil {
+			return 0, err
+		}
+		x.noteCreated(res, pg)
+	}
+	return res.created.len(), nil
 }
 
 // listedIDs reads the spooled pages' heads of every pass and returns the

@@ -277,6 +277,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 
 	prog := o.Observer.Phase("export", "tickets", 0)
 	x := newFetcher(spool, o.Selector, o.Concurrency)
+	x.Since = man.StartedAt
 	hooks := fetchHooks{
 		OnPass: func(pass, max int) {
 			o.Observer.Logf("export: the listing changed while it was read; reading it again (pass %d of at most %d)", pass, max)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -74,6 +75,9 @@ type fetcher struct {
 	// Live, when set, is told the first pass's pages in render order and
 	// each page as it is spooled, and abandoned when a second pass begins.
 	Live *pageFeed
+	// Since, when set, is when the export started: the fetch notes the
+	// tickets created since (fetchResult.created) as it reads the pages.
+	Since time.Time
 
 	mu sync.Mutex // serializes the callbacks
 }
@@ -88,6 +92,11 @@ type fetchResult struct {
 	Fetched    int  // requests made for pages or ids by this run
 	Held       int  // pages or ids found spooled by an earlier run
 	Failed     []idFailure
+
+	// heads are the pages whose heads this run read, created the ids on
+	// them of tickets created since the fetcher's Since (for account).
+	heads   map[pageKey]bool
+	created *idSet
 }
 
 // idFailure is an id of an IDs selector that the API does not know.
@@ -163,7 +172,7 @@ func (x *fetcher) Fetch(ctx context.Context) (*fetchResult, error) {
 }
 
 func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (res *fetchResult, err error) {
-	res = &fetchResult{Held: len(have), StartTotal: have[pageKey{0, 1}].Total}
+	res = &fetchResult{Held: len(have), StartTotal: have[pageKey{0, 1}].Total, heads: map[pageKey]bool{}, created: newIDSet()}
 	pass := 0
 	for k := range have {
 		pass = max(pass, k.pass)
@@ -183,8 +192,8 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 	// run fetches add theirs to passIDs as they come (a bitset, not a list
 	// per page, so memory stays about a bit per ticket), but for page 1, which
 	// counts only when it is the pass's one page.
-	var mu sync.Mutex // guards have, fetched, passIDs, page1IDs and res.Fetched from the workers
-	fetched := map[pageKey]bool{}
+	var mu sync.Mutex // guards have, res, passIDs and page1IDs from the workers
+	fetched := res.heads
 	var passIDs *idSet
 	var page1IDs []int64
 	live := x.Live
@@ -203,6 +212,7 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		mu.Lock()
 		have[pageKey{pass, as}] = sp
 		fetched[pageKey{pass, as}] = true
+		x.noteCreated(res, pg)
 		if as == 1 {
 			page1IDs = append(page1IDs[:0], pg.IDs...)
 		} else {
@@ -288,7 +298,7 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		// Tickets deleted and created alike leave the total as it was, but
 		// the pages they shifted hold a ticket twice where another may have
 		// been skipped: fewer distinct tickets than the total says so.
-		distinct, err := x.distinct(pass, n, have, fetched, passIDs, page1IDs)
+		distinct, err := x.distinct(res, pass, n, have, passIDs, page1IDs)
 		if err != nil {
 			return nil, err
 		}
@@ -326,7 +336,8 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 // check standing for page 1, then pages 2..n. seen holds the ids of the
 // pages but page 1 fetched by this run, page1IDs those of page 1 if it was;
 // pages held from an earlier run are decoded into seen.
-func (x *fetcher) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, fetched map[pageKey]bool, seen *idSet, page1IDs []int64) (int, error) {
+func (x *fetcher) distinct(res *fetchResult, pass, n int, have map[pageKey]pipeline.SpoolPage, seen *idSet, page1IDs []int64) (int, error) {
+	fetched := res.heads
 	for page := 0; page <= n; page++ {
 		k := pageKey{pass, page}
 		skip := page == 1 // the end check stands for it
@@ -350,9 +361,24 @@ func (x *fetcher) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, fet
 			for _, id := range pg.IDs {
 				seen.add(id)
 			}
+			x.noteCreated(res, pg)
+			res.heads[k] = true
 		}
 	}
 	return seen.len(), nil
+}
+
+// noteCreated adds to res.created the tickets of pg created since x.Since.
+func (x *fetcher) noteCreated(res *fetchResult, pg *udesk.PageHead) {
+	if x.Since.IsZero() {
+		return
+	}
+	since := x.Since.Truncate(time.Second)
+	for i, id := range pg.IDs {
+		if ct, err := time.Parse(udesk.TimestampLayout, pg.CreatedAt[i]); err == nil && !ct.Before(since) {
+			res.created.add(id)
+		}
+	}
 }
 
 // readHead reads a spooled page's head.
