@@ -552,6 +552,16 @@ type headFast struct {
 	} `json:"contents"`
 }
 
+// Head is the page's head, as DecodePageHead reads it from the same body.
+func (p *Page) Head() *PageHead {
+	h := &PageHead{Size: p.Size, Total: p.Total, TotalPages: p.TotalPages, Raw: p.Raw,
+		IDs: make([]int64, len(p.Tickets)), CreatedAt: make([]string, len(p.Tickets))}
+	for i := range p.Tickets {
+		h.IDs[i], h.CreatedAt[i] = p.Tickets[i].ID, p.Tickets[i].CreatedAt
+	}
+	return h
+}
+
 // decodePageHead reads a listing reply's head; a reply the fast path refuses
 // (a string id, a null) is decoded in full, tolerantly, as decodePage does.
 func decodePageHead(body []byte) (*PageHead, *envelope, error) {
@@ -568,12 +578,7 @@ func decodePageHead(body []byte) (*PageHead, *envelope, error) {
 	if err != nil {
 		return nil, env, err
 	}
-	h := &PageHead{Size: p.Size, Total: p.Total, TotalPages: p.TotalPages, Raw: body,
-		IDs: make([]int64, len(p.Tickets)), CreatedAt: make([]string, len(p.Tickets))}
-	for i := range p.Tickets {
-		h.IDs[i], h.CreatedAt[i] = p.Tickets[i].ID, p.Tickets[i].CreatedAt
-	}
-	return h, env, nil
+	return p.Head(), env, nil
 }
 
 // DecodePageHead decodes a listing reply body's head (as Client.PageHead

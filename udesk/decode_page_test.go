@@ -142,10 +142,16 @@ func checkHead(t *testing.T, body []byte) {
 	if herr != nil {
 		t.Fatalf("the page decoded, its head did not (%v):\n%s", herr, body)
 	}
-	want := &PageHead{Size: p.Size, Total: p.Total, TotalPages: p.TotalPages, Raw: p.Raw,
-		IDs: make([]int64, len(p.Tickets)), CreatedAt: make([]string, len(p.Tickets))}
+	want := &PageHead{Size: p.Size, Total: p.Total, TotalPages: p.TotalPages, Raw: p.Raw}
 	for i := range p.Tickets {
-		want.IDs[i], want.CreatedAt[i] = p.Tickets[i].ID, p.Tickets[i].CreatedAt
+		want.IDs = append(want.IDs, p.Tickets[i].ID)
+		want.CreatedAt = append(want.CreatedAt, p.Tickets[i].CreatedAt)
+	}
+	if len(p.Tickets) == 0 {
+		want.IDs, want.CreatedAt = []int64{}, []string{}
+	}
+	if got := p.Head(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Page.Head %+v, want %+v", got, want)
 	}
 	if !reflect.DeepEqual(h, want) {
 		t.Fatalf("head and page differ on\n%s\nhead: %+v\npage: %+v", body, h, want)

@@ -37,6 +37,7 @@ import (
 // API is what an export asks of Udesk; *udesk.Client is one.
 type API interface {
 	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
+	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
 	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
 	Fields(ctx context.Context) ([]udesk.Field, error)
 }
@@ -341,6 +342,11 @@ type beforePage struct {
 func (b *beforePage) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
 	b.start()
 	return b.pageReader.PageHead(ctx, l, page, perPage)
+}
+
+func (b *beforePage) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	b.start()
+	return b.pageReader.Page(ctx, l, page, perPage)
 }
 
 func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manifest, error) {

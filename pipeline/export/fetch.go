@@ -14,10 +14,12 @@ import (
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
-// pageReader reads the head of one page of a ticket listing (the body is
-// spooled and decoded in full when rendered); *udesk.Client is one.
+// pageReader reads one page of a ticket listing, its head only (the body is
+// spooled and decoded in full when rendered) or, for a live render that
+// takes it as it comes, in full; *udesk.Client is one.
 type pageReader interface {
 	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
+	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
 }
 
 // ticketReader reads one ticket by id; *udesk.Client is one.
@@ -201,7 +203,18 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		live = nil // resumed in a later pass: the first is not the export's
 	}
 	get := func(ctx context.Context, pass, page, as int) (pipeline.SpoolPage, error) {
-		pg, err := x.Pages.PageHead(ctx, x.Selector.Listing, page, x.perPage())
+		// A live render takes the first pass's pages decoded in full, so
+		// that it need not read and decode them again.
+		var full *udesk.Page
+		var pg *udesk.PageHead
+		var err error
+		if live != nil && pass == 0 {
+			if full, err = x.Pages.Page(ctx, x.Selector.Listing, page, x.perPage()); err == nil {
+				pg = full.Head()
+			}
+		} else {
+			pg, err = x.Pages.PageHead(ctx, x.Selector.Listing, page, x.perPage())
+		}
 		if err != nil {
 			return pipeline.SpoolPage{}, fmt.Errorf("reading page %d of %s: %w", page, x.Selector, err)
 		}
@@ -223,7 +236,7 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		res.Fetched++
 		mu.Unlock()
 		if live != nil && pass == 0 {
-			live.spooled(as)
+			live.spooled(as, full)
 		}
 		return sp, nil
 	}

@@ -34,7 +34,24 @@ func newFakeList(n int) *fakeList {
 	return f
 }
 
-func (f *fakeList) PageHead(_ context.Context, _ udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+func (f *fakeList) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+	body, err := f.body(page, perPage)
+	if err != nil {
+		return nil, err
+	}
+	return udesk.DecodePageHead(body)
+}
+
+func (f *fakeList) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	body, err := f.body(page, perPage)
+	if err != nil {
+		return nil, err
+	}
+	return udesk.DecodePage(body)
+}
+
+// body is the reply to a request for page.
+func (f *fakeList) body(page, perPage int) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[page]++
@@ -54,7 +71,7 @@ func (f *fakeList) PageHead(_ context.Context, _ udesk.Listing, page, perPage in
 	}
 	body, _ := json.Marshal(map[string]any{"status": 0, "message": "ok", "size": len(contents),
 		"total": len(f.ids), "total_pages": (len(f.ids) + perPage - 1) / perPage, "contents": contents})
-	return udesk.DecodePageHead(body)
+	return body, nil
 }
 
 func (f *fakeList) requests() int {
@@ -316,6 +333,20 @@ type gatePages struct {
 }
 
 func (g *gatePages) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+	if err := g.gate(page); err != nil {
+		return nil, err
+	}
+	return g.fakeList.PageHead(ctx, l, page, perPage)
+}
+
+func (g *gatePages) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	if err := g.gate(page); err != nil {
+		return nil, err
+	}
+	return g.fakeList.Page(ctx, l, page, perPage)
+}
+
+func (g *gatePages) gate(page int) error {
 	if page != 1 {
 		g.mu.Lock()
 		g.waiting++
@@ -326,10 +357,10 @@ func (g *gatePages) PageHead(ctx context.Context, l udesk.Listing, page, perPage
 		select {
 		case <-g.open:
 		case <-time.After(5 * time.Second):
-			return nil, fmt.Errorf("page %d: only %d requests in flight, want %d", page, g.waiting, g.want)
+			return fmt.Errorf("page %d: only %d requests in flight, want %d", page, g.waiting, g.want)
 		}
 	}
-	return g.fakeList.PageHead(ctx, l, page, perPage)
+	return nil
 }
 
 func TestAPIExportKeepsWorkersBusy(t *testing.T) {

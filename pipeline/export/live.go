@@ -88,7 +88,7 @@ func (lr *liveRender) run(ctx context.Context, o *Options, x *fetcher) error {
 	for i, page := range order {
 		pages[i] = pipeline.SpoolPage{Page: page}
 	}
-	return decodeOrdered(ctx, x.Spool, pages, func(ctx context.Context, p pipeline.SpoolPage) error {
+	return decodeOrdered(ctx, x.Spool, pages, func(ctx context.Context, p pipeline.SpoolPage) (*udesk.Page, error) {
 		return lr.feed.wait(ctx, p.Page)
 	}, lr.d.page)
 }
@@ -140,19 +140,25 @@ func (lr *liveRender) abort() {
 }
 
 // pageFeed tells a live render which pages of the first pass to render, in
-// which order, and when each is spooled.
+// which order, and when each is spooled, with the page as the fetch decoded
+// it while the render keeps up (maxDecoded pages wait at most; past that the
+// render reads and decodes them from the spool).
 type pageFeed struct {
 	plan     chan []int    // the pass's pages in render order, sent once
 	started  atomic.Bool   // plan was sent
 	stop     chan struct{} // closed by abandon
 	stopOnce sync.Once
 
-	mu    sync.Mutex
-	ready map[int]chan struct{} // closed once the page is spooled
+	mu      sync.Mutex
+	ready   map[int]chan struct{} // closed once the page is spooled
+	decoded map[int]*udesk.Page   // pages spooled and not yet rendered
 }
 
+// maxDecoded bounds the decoded pages waiting for the render: a few MB.
+const maxDecoded = 32
+
 func newPageFeed() *pageFeed {
-	return &pageFeed{plan: make(chan []int, 1), stop: make(chan struct{}), ready: map[int]chan struct{}{}}
+	return &pageFeed{plan: make(chan []int, 1), stop: make(chan struct{}), ready: map[int]chan struct{}{}, decoded: map[int]*udesk.Page{}}
 }
 
 func (f *pageFeed) signal(page int) chan struct{} {
@@ -181,7 +187,7 @@ func (f *pageFeed) start(n int, held func(page int) bool) {
 	}
 	for _, page := range order {
 		if held(page) {
-			f.spooled(page)
+			f.spooled(page, nil)
 		}
 	}
 	if f.started.CompareAndSwap(false, true) {
@@ -189,14 +195,17 @@ func (f *pageFeed) start(n int, held func(page int) bool) {
 	}
 }
 
-// spooled says page is in the spool.
-func (f *pageFeed) spooled(page int) {
+// spooled says page is in the spool; pg, when not nil, is it decoded.
+func (f *pageFeed) spooled(page int, pg *udesk.Page) {
 	c := f.signal(page)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	select {
 	case <-c:
 	default:
+		if pg != nil && len(f.decoded) < maxDecoded {
+			f.decoded[page] = pg
+		}
 		close(c)
 	}
 }
@@ -204,14 +213,19 @@ func (f *pageFeed) spooled(page int) {
 // abandon says the first pass will not be the export's: the render stops.
 func (f *pageFeed) abandon() { f.stopOnce.Do(func() { close(f.stop) }) }
 
-// wait returns once page is spooled, or errAbandoned.
-func (f *pageFeed) wait(ctx context.Context, page int) error {
+// wait returns once page is spooled, with it decoded when the fetch handed
+// it on (else nil: read it from the spool), or errAbandoned.
+func (f *pageFeed) wait(ctx context.Context, page int) (*udesk.Page, error) {
 	select {
 	case <-f.signal(page):
-		return nil
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		pg := f.decoded[page]
+		delete(f.decoded, page)
+		return pg, nil
 	case <-f.stop:
-		return errAbandoned
+		return nil, errAbandoned
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }

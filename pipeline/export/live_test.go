@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,20 +29,35 @@ type holdEndCheck struct {
 }
 
 func (h *holdEndCheck) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
-	if page == 1 {
-		h.mu.Lock()
-		h.page1++
-		n := h.page1
-		h.mu.Unlock()
-		if n == 2 {
-			select {
-			case <-h.release:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
+	if err := h.hold(ctx, page); err != nil {
+		return nil, err
 	}
 	return h.API.PageHead(ctx, l, page, perPage)
+}
+
+func (h *holdEndCheck) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	if err := h.hold(ctx, page); err != nil {
+		return nil, err
+	}
+	return h.API.Page(ctx, l, page, perPage)
+}
+
+func (h *holdEndCheck) hold(ctx context.Context, page int) error {
+	if page != 1 {
+		return nil
+	}
+	h.mu.Lock()
+	h.page1++
+	n := h.page1
+	h.mu.Unlock()
+	if n == 2 {
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // TestLiveRenderOverlapsFetch holds the fetch's last request and waits for
@@ -150,5 +166,44 @@ func checkOnce(t *testing.T, sim *udesktest.Server, jsonl string, written int64)
 		if key := `{"id":` + strconv.FormatInt(tk.ID, 10); !seen[key] {
 			t.Errorf("ticket %d exists but was not written", tk.ID)
 		}
+	}
+}
+
+// TestPageFeedBoundsDecodedPages: pages the render has not taken yet are
+// kept decoded up to maxDecoded; past that the render gets nil (it reads
+// the spool); held pages are ready at once, without a decoded page.
+func TestPageFeedBoundsDecodedPages(t *testing.T) {
+	f := newPageFeed()
+	n := maxDecoded + 10
+	f.start(n, func(page int) bool { return page == n })
+	order := <-f.plan
+	if order[0] != n || order[len(order)-1] != 0 || len(order) != n {
+		t.Fatalf("plan %v, want %d..2 then 0", order, n)
+	}
+	for page := n - 1; page >= 2; page-- {
+		f.spooled(page, &udesk.Page{Total: page})
+	}
+	f.spooled(0, &udesk.Page{Total: 0})
+	decoded := 0
+	for _, page := range order {
+		pg, err := f.wait(context.Background(), page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pg != nil {
+			decoded++
+			if pg.Total != page {
+				t.Errorf("page %d handed on as page %d", page, pg.Total)
+			}
+		} else if page != n && decoded < maxDecoded {
+			t.Errorf("page %d not handed on decoded while %d were waiting", page, decoded)
+		}
+	}
+	if decoded != maxDecoded {
+		t.Errorf("%d pages handed on decoded, want %d", decoded, maxDecoded)
+	}
+	f.abandon()
+	if _, err := f.wait(context.Background(), 99); !errors.Is(err, errAbandoned) {
+		t.Errorf("wait after abandon: %v", err)
 	}
 }

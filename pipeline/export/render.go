@@ -157,8 +157,9 @@ func (d *deduper) finish() error {
 
 // decodeOrdered decodes pages on decodeWorkers goroutines and calls fn with
 // them in their order, a few pages ahead of fn at most. When wait is set, a
-// page is read only once wait(page) returned nil.
-func decodeOrdered(ctx context.Context, sp *pipeline.Spool, pages []pipeline.SpoolPage, wait func(context.Context, pipeline.SpoolPage) error, fn func(pipeline.SpoolPage, *udesk.Page) error) error {
+// page is read only once wait(page) returned without an error, and not at
+// all when it returned the page decoded.
+func decodeOrdered(ctx context.Context, sp *pipeline.Spool, pages []pipeline.SpoolPage, wait func(context.Context, pipeline.SpoolPage) (*udesk.Page, error), fn func(pipeline.SpoolPage, *udesk.Page) error) error {
 	type decoded struct {
 		pg  *udesk.Page
 		err error
@@ -178,9 +179,13 @@ func decodeOrdered(ctx context.Context, sp *pipeline.Spool, pages []pipeline.Spo
 				return nil
 			}
 			if wait != nil {
-				if err := wait(ctx, p); err != nil {
-					out <- decoded{nil, err}
-					return nil
+				pg, err := wait(ctx, p)
+				if err != nil || pg != nil {
+					out <- decoded{pg, err}
+					if err != nil {
+						return nil
+					}
+					continue
 				}
 			}
 			dec.Go(func() error {

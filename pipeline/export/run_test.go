@@ -115,13 +115,21 @@ type cancelAfter struct {
 }
 
 func (c *cancelAfter) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
-	pg, err := c.API.PageHead(ctx, l, page, perPage)
+	defer c.count()
+	return c.API.PageHead(ctx, l, page, perPage)
+}
+
+func (c *cancelAfter) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	defer c.count()
+	return c.API.Page(ctx, l, page, perPage)
+}
+
+func (c *cancelAfter) count() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.n--; c.n == 0 {
 		c.cancel()
 	}
-	return pg, err
 }
 
 // TestRunResumes interrupts an export after two pages and runs it again:
