@@ -271,7 +271,9 @@ type pageFlex struct {
 // decodePage decodes a listing reply; the envelope is returned even when the
 // rest failed to decode, when it could be read.
 func decodePage(body []byte) (*Page, *envelope, error) {
-	var fast pageFast
+	// Room for a full page up front: decoding grows the slice otherwise,
+	// copying it several times.
+	fast := pageFast{Contents: make([]ticketFast, 0, 100)}
 	if unmarshalShared(body, &fast) == nil {
 		return fast.page(body), &fast.envelope, nil
 	}
