@@ -77,7 +77,7 @@ func (rep *benchReport) markdown() string {
 	p("## 3. Local speed (no budget, no latency)")
 	p("")
 	p("Exports read every page from the simulator (which serves from the bench process, so it competes for the same two CPUs), " +
-		"spool them, then decode, map and write; rates are N / the child's wall time. Dry runs read, map and validate every row (one request: the catalog).")
+		"spool them, and decode, map and write them as they arrive; rates are N / the child's wall time. Dry runs read, map and validate every row (one request: the catalog).")
 	p("")
 	p("| run | N | wall | per second | CPU (user+sys) | per CPU-second | peak RSS | output |")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|")
