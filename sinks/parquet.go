@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -36,6 +37,35 @@ var (
 // per CPU second on the benchmark's tickets) with a third less heap; zstd's
 // files were 25% smaller.
 var parquetCodec = compress.Codecs.Snappy
+
+// fastSnappy is arrow-go's Snappy codec with s2's fast Snappy encoder in
+// place of the "better" one that codec uses (klauspost's snappy.Encode). The
+// output is standard Snappy; decoding is unchanged. On BenchmarkParquetWriter's
+// tickets compression took 0.10 s of CPU per 100k rows instead of 0.16-0.21 s
+// (the writer's largest single cost), for files 5.7% larger.
+type fastSnappy struct{ snappyCodec }
+
+// snappyCodec is what arrow-go's Snappy codec implements; fastSnappy keeps
+// all of it (error-returning decode, streams) but Encode.
+type snappyCodec interface {
+	compress.Codec
+	compress.ErrorCodec
+	compress.StreamingCodec
+}
+
+func (fastSnappy) Encode(dst, src []byte) []byte             { return s2.EncodeSnappy(dst, src) }
+func (fastSnappy) EncodeLevel(dst, src []byte, _ int) []byte { return s2.EncodeSnappy(dst, src) }
+
+// The codec is chosen by arrow-go from a process-wide registry by
+// compression kind only, so it is replaced there, once, before any writer
+// exists.
+func init() {
+	c, err := compress.GetCodec(compress.Codecs.Snappy)
+	if err != nil {
+		panic(err) // arrow-go registers Snappy in its own init
+	}
+	compress.RegisterCodec(compress.Codecs.Snappy, fastSnappy{c.(snappyCodec)})
+}
 
 type parquetWriter struct {
 	path    string
