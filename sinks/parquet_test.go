@@ -274,7 +274,8 @@ func TestParquetTimeOfDay(t *testing.T) {
 // groups, with texts of every length, so that the builders' and column
 // writers' buffers are reused again and again: every value must come back.
 // Pages must be standard Snappy (as a strict decoder, like the reference
-// C++ one that pyarrow and DuckDB use, reads them).
+// C++ one that pyarrow and DuckDB use, reads them), and only the columns of
+// repeated values dictionary-encoded.
 func TestParquetManyChunks(t *testing.T) {
 	defer func(c, n int) { parquetChunkRows, parquetRowGroupRows = c, n }(parquetChunkRows, parquetRowGroupRows)
 	parquetChunkRows, parquetRowGroupRows = 64, 1000
@@ -309,6 +310,7 @@ func TestParquetManyChunks(t *testing.T) {
 	if rdr.NumRowGroups() != n/1000 {
 		t.Errorf("%d row groups, want %d", rdr.NumRowGroups(), n/1000)
 	}
+	dict := map[int]bool{colStatus: true, colSelect: true, colCheckbox: true, colDate: true, colCount: true, colTime: true}
 	for g := range rdr.NumRowGroups() {
 		for c := range len(fileTestSchema().Columns) {
 			cc, err := rdr.MetaData().RowGroup(g).ColumnChunk(c)
@@ -317,6 +319,9 @@ func TestParquetManyChunks(t *testing.T) {
 			}
 			if cc.Compression() != compress.Codecs.Snappy {
 				t.Errorf("row group %d column %d: %s compression, want snappy", g, c, cc.Compression())
+			}
+			if cc.HasDictionaryPage() != dict[c] {
+				t.Errorf("row group %d column %d: dictionary %v, want %v", g, c, cc.HasDictionaryPage(), dict[c])
 			}
 		}
 	}
