@@ -33,6 +33,15 @@ var (
 	parquetRowGroupBytes = 32 << 20  // compressed bytes of the row group
 )
 
+// parquetPageBytes is the size of a data page before compression. Pages of
+// 256 KiB rather than arrow-go's 1 MiB: the column writers take each page's
+// buffer from a pool that drops its buffers at every garbage collection and
+// zeroes them on release, both in proportion to the buffers' size. On
+// BenchmarkParquetWriter it allocated 17% fewer bytes, for +14% rows per CPU
+// second (not beyond the shared machine's noise; 4 MiB pages measured -12%)
+// and files 0.4% larger.
+const parquetPageBytes = 256 << 10
+
 // parquetCodec: snappy measured 1.2x faster than zstd here (88k vs 74k rows
 // per CPU second on the benchmark's tickets) with a third less heap; zstd's
 // files were 25% smaller.
@@ -124,6 +133,7 @@ func NewParquetWriter(path string, schema pipeline.Schema) (pipeline.RowWriter, 
 		parquet.WithCompression(parquetCodec),
 		parquet.WithMaxRowGroupLength(int64(parquetRowGroupRows)),
 		parquet.WithCreatedBy("udesk-etl"),
+		parquet.WithDataPageSize(parquetPageBytes),
 	}
 	for _, c := range schema.Columns {
 		if !parquetDictionary(c) {

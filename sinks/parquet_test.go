@@ -182,8 +182,8 @@ func TestParquetRowGroups(t *testing.T) {
 		r.Values[colID] = int64(i)
 		rows = append(rows, r)
 	}
-	// A text over the 1 MiB data page size, so that every chunk completes a
-	// page, whose compressed size the byte limit counts.
+	// A text over the data page size, so that every chunk completes a page,
+	// whose compressed size the byte limit counts.
 	big := make([]pipeline.Row, len(rows))
 	for i, r := range rows {
 		big[i].Values = append([]any(nil), r.Values...)
