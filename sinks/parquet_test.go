@@ -3,6 +3,7 @@ package sinks
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -345,4 +346,36 @@ func (s *strictSnappy) Decode(dst, src []byte) []byte {
 func (s *strictSnappy) DecodeWithError(dst, src []byte) ([]byte, error) {
 	s.blocks++
 	return snappy.DecodeStrict(dst, src)
+}
+
+// TestRecycler: a released buffer is handed out again, cleared, to a request
+// of its size class; small buffers are not kept.
+func TestRecycler(t *testing.T) {
+	var r recycler
+	b := r.Allocate(5000)
+	if len(b) != 5000 || cap(b) != 8192 {
+		t.Fatalf("Allocate(5000): len %d cap %d, want 5000 and 8192", len(b), cap(b))
+	}
+	b = r.Reallocate(8000, b) // within its capacity: the same buffer
+	for i := range b {
+		b[i] = 0xff
+	}
+	r.Free(b)
+	c := r.Allocate(7000)
+	if &c[0] != &b[0] {
+		t.Error("the released buffer was not reused")
+	}
+	for i, x := range c[:cap(c)] {
+		if x != 0 {
+			t.Fatalf("reused buffer byte %d = %#x, want 0", i, x)
+		}
+	}
+	if d := r.Allocate(9000); cap(d) != 16384 || &d[0] == &c[0] {
+		t.Errorf("Allocate(9000): cap %d, want a new 16384-byte buffer", cap(d))
+	}
+	s := r.Allocate(2048)
+	r.Free(s)
+	if l := r.free[bits.Len(uint(cap(s)))-1]; len(l) != 0 {
+		t.Error("a small buffer was kept")
+	}
 }
