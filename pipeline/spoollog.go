@@ -26,8 +26,15 @@ type pageLog struct {
 	path     string
 	end      int64 // where the next record goes
 	index    map[pageKey]logEntry
-	unsynced int64 // bytes appended since the last fsync
+	unsynced int64 // bytes appended since the last fsync began
 	synced   time.Time
+	// A group's fsync runs in the background, so that neither the puts
+	// nor the reads of a render wait for the disk: syncing is set while it
+	// runs (idle is signalled when it ends), syncErr holds its failure for
+	// the next put or sync.
+	syncing bool
+	idle    *sync.Cond
+	syncErr error
 }
 
 type pageKey struct{ pass, page int }
@@ -61,6 +68,7 @@ func openPageLog(path string) (*pageLog, error) {
 		return nil, err
 	}
 	l := &pageLog{f: f, path: path, synced: time.Now()}
+	l.idle = sync.NewCond(&l.mu)
 	if l.index, l.end, err = scanPageLog(f); err == nil {
 		if l.end == 0 {
 			_, err = f.WriteAt([]byte(logMagic), 0)
@@ -144,6 +152,9 @@ func (l *pageLog) put(p SpoolPage, body []byte) error {
 	if l.f == nil {
 		return os.ErrClosed
 	}
+	if l.syncErr != nil {
+		return l.syncErr
+	}
 	if _, err := l.f.WriteAt(h[:], l.end); err != nil {
 		return err
 	}
@@ -153,22 +164,36 @@ func (l *pageLog) put(p SpoolPage, body []byte) error {
 	l.index[pageKey{p.Pass, p.Page}] = logEntry{page: p, off: l.end + logHeader, n: len(body)}
 	l.end += logHeader + int64(len(body))
 	l.unsynced += logHeader + int64(len(body))
-	if l.unsynced >= groupBytes || time.Since(l.synced) >= groupAge {
-		return l.syncLocked()
+	if !l.syncing && (l.unsynced >= groupBytes || time.Since(l.synced) >= groupAge) {
+		l.syncing, l.unsynced, l.synced = true, 0, time.Now()
+		go l.background(l.f)
 	}
 	return nil
 }
 
+// background makes what f holds durable, as a group's fsync.
+func (l *pageLog) background(f *os.File) {
+	err := f.Sync()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil && l.syncErr == nil {
+		l.syncErr = err
+	}
+	l.syncing = false
+	l.idle.Broadcast()
+}
+
+// sync makes every page put so far durable.
 func (l *pageLog) sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.waitIdle()
 	if l.f == nil {
 		return os.ErrClosed
 	}
-	return l.syncLocked()
-}
-
-func (l *pageLog) syncLocked() error {
+	if l.syncErr != nil {
+		return l.syncErr
+	}
 	if l.unsynced == 0 {
 		return nil
 	}
@@ -177,6 +202,13 @@ func (l *pageLog) syncLocked() error {
 	}
 	l.unsynced, l.synced = 0, time.Now()
 	return nil
+}
+
+// waitIdle waits, with l.mu held, for a background fsync to end.
+func (l *pageLog) waitIdle() {
+	for l.syncing {
+		l.idle.Wait()
+	}
 }
 
 // pages lists the indexed pages ordered by pass, then page.
@@ -215,6 +247,7 @@ func (l *pageLog) read(pass, page int) ([]byte, error) {
 func (l *pageLog) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.waitIdle()
 	if l.f == nil {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,6 +25,10 @@ type CSVOptions struct {
 	// Private writes the file with mode 0600 (a copy kept in a state folder)
 	// instead of 0666 narrowed by the umask.
 	Private bool
+	// Copy, when set, is where Commit first puts a private (0600) copy of
+	// the file, byte for byte, before the file itself: an export's original
+	// rows, copied by the kernel instead of written a second time.
+	Copy string
 }
 
 // csvWriter writes RFC 4180 CSV: records end with CRLF, a field is quoted
@@ -36,6 +41,7 @@ type csvWriter struct {
 	schema pipeline.Schema
 	escape func(string) string // mapping.EscapeFormula, or none
 	tmp    *tempFile
+	copy   string // CSVOptions.Copy
 	line   []byte
 	stats  pipeline.WriterStats
 	state  writerState
@@ -61,7 +67,7 @@ func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipelin
 			return nil, fmt.Errorf("sinks: %s: %w", path, err)
 		}
 	}
-	w := &csvWriter{path: path, schema: schema, tmp: tmp, escape: mapping.EscapeFormula}
+	w := &csvWriter{path: path, schema: schema, tmp: tmp, copy: opts.Copy, escape: mapping.EscapeFormula}
 	if opts.NoFormulaEscape {
 		w.escape = func(s string) string { return s }
 	}
@@ -157,6 +163,11 @@ func (w *csvWriter) Commit() error {
 		return err
 	}
 	w.state = stateCommitted
+	if w.copy != "" {
+		if err := w.tmp.copyTo(w.copy); err != nil {
+			return errors.Join(err, w.tmp.abort())
+		}
+	}
 	return w.tmp.commit()
 }
 

@@ -110,3 +110,60 @@ func TestCSVNoFormulaEscape(t *testing.T) {
 		t.Errorf("rows\n got %q\nwant %q", got[3:], want)
 	}
 }
+
+// TestCSVCopy: Commit puts a private byte-for-byte copy at CSVOptions.Copy
+// first (more than the write buffer, so that the copy is not only what was
+// buffered); Abort leaves neither file.
+func TestCSVCopy(t *testing.T) {
+	dir := t.TempDir()
+	path, copyPath := filepath.Join(dir, "out.csv"), filepath.Join(dir, "state", "orig.csv")
+	if err := os.Mkdir(filepath.Dir(copyPath), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewCSVWriter(path, fileTestSchema(), CSVOptions{Copy: copyPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5000 {
+		if err := w.WriteRows(fileTestRows()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := os.ReadFile(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 1<<20 || !bytes.Equal(out, cp) {
+		t.Errorf("copy of %d bytes, file of %d: want the same bytes (over 1 MiB)", len(cp), len(out))
+	}
+	if fi, err := os.Stat(copyPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("copy mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+
+	aborted := filepath.Join(dir, "aborted.csv")
+	w, err = NewCSVWriter(aborted, fileTestSchema(), CSVOptions{Copy: aborted + ".orig"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteRows(fileTestRows()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{aborted, aborted + ".orig"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s after Abort: %v", filepath.Base(p), err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 { // out.csv and state, nothing else
+		t.Errorf("left in the folder: %v", entries)
+	}
+}

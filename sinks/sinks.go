@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -135,6 +136,28 @@ func (t *tempFile) commit() error {
 		return fmt.Errorf("sinks: %s: commit: %w", t.final, err)
 	}
 	return nil
+}
+
+// copyTo commits a private (0600) copy of what was written so far to path,
+// copied from file to file (copy_file_range on Linux: no pass through user
+// memory).
+func (t *tempFile) copyTo(path string) error {
+	if err := t.w.Flush(); err != nil {
+		return fmt.Errorf("sinks: %s: %w", t.final, err)
+	}
+	c, err := createTemp(path)
+	if err != nil {
+		return err
+	}
+	if _, err = t.f.Seek(0, io.SeekStart); err == nil {
+		if err = c.f.Chmod(0o600); err == nil {
+			_, err = c.f.ReadFrom(t.f)
+		}
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("sinks: copying %s to %s: %w", t.final, path, err), c.abort())
+	}
+	return c.commit()
 }
 
 // abort closes and removes the temp file.

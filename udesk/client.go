@@ -313,7 +313,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Error, time.Dur
 		c.logf(cl.method, shown, sign, n, "error: "+e.Err.Error(), t0)
 		return e, 0
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	data, err := readBody(resp)
 	resp.Body.Close()
 	if err == nil && len(data) > maxBody {
 		err = fmt.Errorf("reply body larger than %d bytes", maxBody)
@@ -478,4 +478,20 @@ func parseRetryAfter(h string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// readBody reads a reply body, up to maxBody+1 bytes: into one buffer of the
+// announced length when the length is known (a page of 100 tickets is about
+// 100 KB, which io.ReadAll would reach by a dozen copies). The transport
+// ends a body at its Content-Length and reports one cut short.
+func readBody(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n <= 0 || n > maxBody {
+		return io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/bytedance/sonic"
 )
@@ -270,11 +271,23 @@ type pageFlex struct {
 // decodePage decodes a listing reply; the envelope is returned even when the
 // rest failed to decode, when it could be read.
 func decodePage(body []byte) (*Page, *envelope, error) {
-	var fast pageFast
-	if pageJSON.Unmarshal(body, &fast) == nil {
+	// Room for a full page up front: decoding grows the slice otherwise,
+	// copying it several times.
+	fast := pageFast{Contents: make([]ticketFast, 0, 100)}
+	if unmarshalShared(body, &fast) == nil {
 		return fast.page(body), &fast.envelope, nil
 	}
 	return decodePageStd(body)
+}
+
+// unmarshalShared decodes body with pageJSON without copying it first (as
+// pageJSON.Unmarshal does): the strings decoded share body's bytes, which the
+// callers keep as Raw and never change.
+func unmarshalShared(body []byte, v any) error {
+	if len(body) == 0 {
+		return pageJSON.Unmarshal(body, v)
+	}
+	return pageJSON.UnmarshalFromString(unsafe.String(&body[0], len(body)), v)
 }
 
 // pageJSON decodes a listing page's fast path (see the top of this file).
@@ -516,4 +529,69 @@ func ReadFields(r io.Reader) ([]Field, error) {
 		return nil, errors.New(`field catalog: no "ticket_fields" member; want {"ticket_fields":[...]} or an array of fields`)
 	}
 	return *doc.Fields, nil
+}
+
+// PageHead is a listing reply decoded only as far as paging needs: its
+// counts and, for each ticket, its id and creation time as the API wrote it.
+type PageHead struct {
+	Size       int
+	Total      int
+	TotalPages int
+	IDs        []int64
+	CreatedAt  []string
+	// Raw is the reply body exactly as received.
+	Raw json.RawMessage
+}
+
+type headFast struct {
+	envelope
+	Size       int `json:"size"`
+	Total      int `json:"total"`
+	TotalPages int `json:"total_pages"`
+	Contents   []struct {
+		ID        int64  `json:"id"`
+		CreatedAt string `json:"created_at"`
+	} `json:"contents"`
+}
+
+// Head is the page's head, as DecodePageHead reads it from the same body.
+func (p *Page) Head() *PageHead {
+	h := &PageHead{Size: p.Size, Total: p.Total, TotalPages: p.TotalPages, Raw: p.Raw,
+		IDs: make([]int64, len(p.Tickets)), CreatedAt: make([]string, len(p.Tickets))}
+	for i := range p.Tickets {
+		h.IDs[i], h.CreatedAt[i] = p.Tickets[i].ID, p.Tickets[i].CreatedAt
+	}
+	return h
+}
+
+// decodePageHead reads a listing reply's head; a reply the fast path refuses
+// (a string id, a null) is decoded in full, tolerantly, as decodePage does.
+func decodePageHead(body []byte) (*PageHead, *envelope, error) {
+	var fast headFast
+	if unmarshalShared(body, &fast) == nil {
+		h := &PageHead{Size: fast.Size, Total: fast.Total, TotalPages: fast.TotalPages, Raw: body,
+			IDs: make([]int64, len(fast.Contents)), CreatedAt: make([]string, len(fast.Contents))}
+		for i, t := range fast.Contents {
+			h.IDs[i], h.CreatedAt[i] = t.ID, t.CreatedAt
+		}
+		return h, &fast.envelope, nil
+	}
+	p, env, err := decodePageStd(body)
+	if err != nil {
+		return nil, env, err
+	}
+	return p.Head(), env, nil
+}
+
+// DecodePageHead decodes a listing reply body's head (as Client.PageHead
+// does); like DecodePage, a reply whose status is not 0 gives a *Error.
+func DecodePageHead(body []byte) (*PageHead, error) {
+	h, env, err := decodePageHead(body)
+	if env != nil && env.Status != StatusOK {
+		return nil, apiError(env, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("udesk: decoding a ticket page: %w", err)
+	}
+	return h, nil
 }

@@ -126,3 +126,57 @@ func BenchmarkDecodePageEncodingJSON(b *testing.B) {
 		}
 	}
 }
+
+// checkHead fails when DecodePageHead accepts a body DecodePage refuses, or
+// reads other counts, ids or creation times from it.
+func checkHead(t *testing.T, body []byte) {
+	t.Helper()
+	h, herr := DecodePageHead(body)
+	p, perr := DecodePage(body)
+	if perr != nil {
+		if herr == nil && !strings.Contains(perr.Error(), "in string escape code") {
+			t.Fatalf("the head decoded what the page does not (%v):\n%s", perr, body)
+		}
+		return
+	}
+	if herr != nil {
+		t.Fatalf("the page decoded, its head did not (%v):\n%s", herr, body)
+	}
+	want := &PageHead{Size: p.Size, Total: p.Total, TotalPages: p.TotalPages, Raw: p.Raw}
+	for i := range p.Tickets {
+		want.IDs = append(want.IDs, p.Tickets[i].ID)
+		want.CreatedAt = append(want.CreatedAt, p.Tickets[i].CreatedAt)
+	}
+	if len(p.Tickets) == 0 {
+		want.IDs, want.CreatedAt = []int64{}, []string{}
+	}
+	if got := p.Head(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Page.Head %+v, want %+v", got, want)
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Fatalf("head and page differ on\n%s\nhead: %+v\npage: %+v", body, h, want)
+	}
+}
+
+func TestDecodePageHeadMatchesDecodePage(t *testing.T) {
+	for _, body := range []string{
+		string(simPage(t)), specPage,
+		`{"status":0,"total":"3","total_pages":1,"contents":[{"id":"7","created_at":null},{"id":8.0,"created_at":"2024-01-02 03:04:05 +0800"}]}`,
+		`{"status":0,"contents":[{"id":1,"custom_fields":{"A":13}}]}`,
+		`{"status":1001,"message":"no"}`,
+		`{"status":0,"contents":[{"id":1}`,
+	} {
+		checkHead(t, []byte(body))
+	}
+}
+
+func FuzzDecodePageHead(f *testing.F) {
+	f.Add([]byte(specPage))
+	f.Add([]byte(`{"status":0,"total":"2","contents":[{"id":"1","created_at":"x"},{"id":2,"subject":null}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) {
+			t.Skip("not UTF-8")
+		}
+		checkHead(t, body)
+	})
+}

@@ -14,6 +14,45 @@ import (
 // perPage are sent when not 0 (the API's defaults are 1 and 20; perPage must
 // be 1..100). Page.Raw holds the reply body as received.
 func (c *Client) Page(ctx context.Context, l Listing, page, perPage int) (*Page, error) {
+	var p *Page
+	cl, err := listingCall(l, page, perPage, func(b []byte) (*envelope, error) {
+		var env *envelope
+		var err error
+		p, env, err = decodePage(b)
+		return env, err
+	})
+	if err == nil {
+		err = c.do(ctx, cl)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// PageHead reads one page of a ticket listing as Page does, but decodes only
+// its counts and its tickets' ids and creation times (DecodePageHead): what
+// paging needs, at a fraction of a full decode, for a caller that keeps the
+// body and decodes it later.
+func (c *Client) PageHead(ctx context.Context, l Listing, page, perPage int) (*PageHead, error) {
+	var h *PageHead
+	cl, err := listingCall(l, page, perPage, func(b []byte) (*envelope, error) {
+		var env *envelope
+		var err error
+		h, env, err = decodePageHead(b)
+		return env, err
+	})
+	if err == nil {
+		err = c.do(ctx, cl)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// listingCall is the request for one page of listing l.
+func listingCall(l Listing, page, perPage int, decode func([]byte) (*envelope, error)) (*call, error) {
 	q := url.Values{}
 	if page != 0 {
 		q.Set("page", strconv.Itoa(page))
@@ -21,7 +60,7 @@ func (c *Client) Page(ctx context.Context, l Listing, page, perPage int) (*Page,
 	if perPage != 0 {
 		q.Set("per_page", strconv.Itoa(perPage))
 	}
-	cl := &call{method: "GET", path: "/api/v1/tickets.json", query: q, idempotent: true}
+	cl := &call{method: "GET", path: "/api/v1/tickets.json", query: q, idempotent: true, decode: decode}
 	switch {
 	case l.CustomerEmail != "" && l.FilterID != 0:
 		return nil, errors.New("udesk: a listing is of a customer or of a filter, not both")
@@ -36,17 +75,7 @@ func (c *Client) Page(ctx context.Context, l Listing, page, perPage int) (*Page,
 			q.Set("agent_id", strconv.FormatInt(l.AgentID, 10))
 		}
 	}
-	var p *Page
-	cl.decode = func(b []byte) (*envelope, error) {
-		var env *envelope
-		var err error
-		p, env, err = decodePage(b)
-		return env, err
-	}
-	if err := c.do(ctx, cl); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return cl, nil
 }
 
 // Ticket reads one ticket.

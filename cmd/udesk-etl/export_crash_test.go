@@ -343,7 +343,7 @@ func TestExportInterruptResumes(t *testing.T) {
 			t.Errorf("page %d was held but fetched again", page)
 		}
 	}
-	schema, want := exporttest.Expected(t, sim, mapping.ExportOptions{}, sim.Tickets())
+	schema, want := exporttest.Expected(t, sim, mapping.ExportOptions{}, exporttest.Listed(sim.Tickets()))
 	exporttest.Same(t, "csv", exporttest.ReadCSV(t, out, schema), want, true)
 }
 

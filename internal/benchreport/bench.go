@@ -91,7 +91,7 @@ func runBenchCommand(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&o.mdOut, "md", "", "write the report as Markdown to `FILE` (default: stdout)")
 	fs.StringVar(&sizes, "tickets", "", "export sizes for the speed and memory runs, comma-separated (default 100000,1000000; --quick 2000,10000)")
 	fs.StringVar(&o.goBench, "go-bench", "", "include the output of `go test -bench` saved in `FILE`")
-	fs.StringVar(&o.peer, "peer", "", "time DuckDB converting the same JSON pages to Parquet; `DIR` holds node_modules/@duckdb/node-api (make bench-peer)")
+	fs.StringVar(&o.peer, "peer", "", "time DuckDB converting the same JSON pages to Parquet and CSV beside the tool; `DIR` holds node_modules/@duckdb/node-api (make bench-peer)")
 	fs.StringVar(&o.workDir, "work", "", "scratch `DIR` for inputs and outputs (default: a temporary folder, removed at the end)")
 	fs.IntVar(&o.budgetTickets, "budget-tickets", 3000, "tickets exported in the budget run")
 	fs.IntVar(&o.budgetRows, "budget-rows", 300, "rows created in the budget run")
@@ -253,25 +253,6 @@ type speedResult struct {
 	PerCPUSec   float64  `json:"per_cpu_second"`
 	Run         childRun `json:"run"`
 	OutputBytes int64    `json:"output_bytes,omitempty"`
-}
-
-// peerResult compares the best of Rounds runs of each.
-type peerResult struct {
-	Tickets       int       `json:"tickets"`
-	Rounds        int       `json:"rounds"`
-	DuckDBRounds  []float64 `json:"duckdb_round_seconds"`
-	ToolSeconds   []float64 `json:"tool_round_seconds"`
-	DuckDBSeconds float64   `json:"duckdb_seconds"`
-	DuckDBCPU     float64   `json:"duckdb_cpu_seconds"`
-	DuckDBRSSMiB  float64   `json:"duckdb_max_rss_mib"`
-	DuckDBPerS    float64   `json:"duckdb_tickets_per_second"`
-	ToolPerS      float64   `json:"tool_tickets_per_second"`
-	ToolCPU       float64   `json:"tool_cpu_seconds"`
-	ToolRSSMiB    float64   `json:"tool_max_rss_mib"`
-	Ratio         float64   `json:"ratio"` // tool / DuckDB; >= 1 meets the target
-	Pass          bool      `json:"pass"`
-	Miss          string    `json:"miss,omitempty"`
-	Error         string    `json:"error,omitempty"`
 }
 
 type memoryResult struct {

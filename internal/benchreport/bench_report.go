@@ -12,10 +12,11 @@ func passText(pass bool, miss string) string {
 	return "**miss**: " + miss
 }
 
-func seconds(vs []float64) string {
+// list formats each value with format, comma-separated.
+func list(format string, vs []float64) string {
 	var parts []string
 	for _, v := range vs {
-		parts = append(parts, fmt.Sprintf("%.1f", v))
+		parts = append(parts, fmt.Sprintf(format, v))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -89,23 +90,8 @@ func (rep *benchReport) markdown() string {
 			thousands(int(r.PerSecond)), r.Run.CPU, thousands(int(r.PerCPUSec)), mib(r.Run.MaxRSSMiB), out)
 	}
 	p("")
-	if pr := rep.Peer; pr != nil {
-		p("### Parquet: the tool beside DuckDB")
-		p("")
-		if pr.Error != "" {
-			p("DuckDB could not be measured: %s", pr.Error)
-		} else {
-			p("The tool's Parquet export of %s tickets (which fetches every page over HTTP from the simulator) and DuckDB (`@duckdb/node-api`, 2 threads) "+
-				"converting the same tickets' JSON pages, dumped to files, to typed Parquet (zstd) ran %d times each, alternately; the best run of each is compared. "+
-				"Tool: %s s, best %.1f s (%s tickets/s, %.1f CPU-s, peak RSS %s). DuckDB: %s s, best %.1f s (%s tickets/s, %.1f CPU-s, peak RSS %s).",
-				thousands(pr.Tickets), pr.Rounds, seconds(pr.ToolSeconds), float64(pr.Tickets)/pr.ToolPerS, thousands(int(pr.ToolPerS)), pr.ToolCPU, mib(pr.ToolRSSMiB),
-				seconds(pr.DuckDBRounds), pr.DuckDBSeconds, thousands(int(pr.DuckDBPerS)), pr.DuckDBCPU, mib(pr.DuckDBRSSMiB))
-			p("")
-			p("| ratio (tool / DuckDB tickets per second) | target | result |")
-			p("|---:|---:|---|")
-			p("| %.2f | >= 1.00 | %s |", pr.Ratio, passText(pr.Pass, pr.Miss))
-		}
-		p("")
+	if rep.Peer != nil {
+		rep.Peer.markdown(p)
 	} else {
 		p("DuckDB was not measured in this run (`make bench-peer` installs it from npm into a temporary folder and measures it side by side).")
 		p("")
@@ -155,4 +141,67 @@ func budgetLatencyText(rep *benchReport) string {
 		return "?"
 	}
 	return rep.Budget[0].Latency
+}
+
+// markdown renders the comparison with DuckDB through p, a line printer.
+func (pr *peerResult) markdown(p func(format string, args ...any)) {
+	p("### The tool beside DuckDB: Parquet and CSV")
+	p("")
+	p("%s tickets, %d rounds per format. In each round the tool exports the tickets (its command below: no format options, as a user runs it; "+
+		"`--rate unlimited` as the simulator here has no budget), fetching every page over HTTP from the simulator; then DuckDB (`@duckdb/node-api`, 2 threads) "+
+		"converts the same tickets' JSON pages, dumped to files beforehand from that same simulator (which fills its encoding cache, so round 1 is served like the others), "+
+		"with `COPY (SELECT unnest(contents, recursive := true) FROM read_json(pages)) TO file (options)`. "+
+		"A round's ratio is the tool's wall time / DuckDB's; the target is a median ratio of at most %.2f (the tool at least as fast as DuckDB), "+
+		"and a tool peak RSS under %.0f MiB in every round.", thousands(pr.Tickets), pr.Rounds, peerTargetRatio, peerRSSLimitMiB)
+	p("")
+	p("| format | tool, s per round | DuckDB, s per round | ratio per round | median ratio | target | result | tool peak RSS | target | result |")
+	p("|---|---:|---:|---:|---:|---:|---|---:|---:|---|")
+	for _, f := range pr.Formats {
+		if !f.measured() {
+			p("| %s | not measured (below) | | | | | | | | |", f.Format)
+			continue
+		}
+		var tool, duck, ratio []float64
+		for _, r := range f.Rounds {
+			tool, duck, ratio = append(tool, r.ToolSeconds), append(duck, r.DuckDBSeconds), append(ratio, r.Ratio)
+		}
+		p("| %s | %s | %s | %s | %.2f | <= %.2f | %s | %s | < %s | %s |", f.Format, list("%.1f", tool), list("%.1f", duck), list("%.2f", ratio),
+			f.MedianRatio, f.TargetRatio, f.ratioVerdict(), mib(f.ToolRSSMiB), mib(f.RSSLimitMiB), f.rssVerdict())
+	}
+	p("")
+	p("| format | tool CPU-s per round | DuckDB CPU-s per round | DuckDB peak RSS | output, tool / DuckDB | tool's command | DuckDB's COPY options |")
+	p("|---|---:|---:|---:|---:|---|---|")
+	for _, f := range pr.Formats {
+		if !f.measured() {
+			continue
+		}
+		var tool, duck []float64
+		duckRSS := 0.0
+		for _, r := range f.Rounds {
+			tool, duck, duckRSS = append(tool, r.ToolCPU), append(duck, r.DuckDBCPU), max(duckRSS, r.DuckDBRSSMiB)
+		}
+		p("| %s | %s | %s | %s | %.1f / %.1f MB | `udesk-etl %s` | `%s` |", f.Format, list("%.1f", tool), list("%.1f", duck), mib(duckRSS),
+			float64(f.ToolBytes)/1e6, float64(f.DuckDBBytes)/1e6, strings.Join(f.ToolArgs, " "), f.DuckDBCopy)
+	}
+	p("")
+	for _, f := range pr.Formats {
+		if !f.measured() {
+			p("DuckDB could not be measured for %s: %s", f.Format, strings.Join(strings.Fields(f.Error), " "))
+			p("")
+		}
+	}
+}
+
+func (f *peerFormat) ratioVerdict() string {
+	if f.RatioPass {
+		return fmt.Sprintf("pass, %.0f%% under", 100*(1-f.MedianRatio/f.TargetRatio))
+	}
+	return passText(false, f.RatioMiss)
+}
+
+func (f *peerFormat) rssVerdict() string {
+	if f.RSSPass {
+		return fmt.Sprintf("pass, %.0f MiB under", f.RSSLimitMiB-f.ToolRSSMiB)
+	}
+	return passText(false, f.RSSMiss)
 }

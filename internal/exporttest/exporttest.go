@@ -73,6 +73,14 @@ func canonText(k pipeline.Kind, s string) string {
 	return s
 }
 
+// Listed is the order an export of a listing writes tickets listed in the
+// given order: the reverse, as it reads the listing from its last page.
+func Listed(tickets []udesktest.Ticket) []udesktest.Ticket {
+	r := slices.Clone(tickets)
+	slices.Reverse(r)
+	return r
+}
+
 // Expected renders the simulator's tickets with the catalog, as the export
 // must have written them.
 func Expected(t testing.TB, sim *udesktest.Server, opts mapping.ExportOptions, tickets []udesktest.Ticket) (pipeline.Schema, *Table) {

@@ -62,14 +62,20 @@ func (x *fetcher) account(ctx context.Context, res *fetchResult, started time.Ti
 	if x.Selector.IDs != nil || x.Selector.Listing != (udesk.Listing{}) {
 		return acc, nil
 	}
+	// The common case, one pass that saw no change, is settled from what the
+	// fetch read; the ids of every pass are gathered only when it changed.
+	created, err := x.createdSince(res)
+	if err != nil {
+		return acc, err
+	}
+	if res.Stable && res.Passes == 1 && created+max(0, res.StartTotal-res.Total) == 0 {
+		return acc, nil
+	}
 	ids, newest, created, err := x.listedIDs(started)
 	if err != nil || len(ids) == 0 {
 		return acc, err
 	}
 	deleted := created + max(0, res.StartTotal-res.Total) // tickets gone during the read, about
-	if res.Stable && res.Passes == 1 && deleted == 0 {
-		return acc, nil
-	}
 	acc.Ran = true
 	// The budget grows with the change seen, within a tenth of the listing.
 	n := len(ids)
@@ -118,44 +124,59 @@ func (x *fetcher) account(ctx context.Context, res *fetchResult, started time.Ti
 	return acc, x.Spool.WriteFile(lookupsFile, body)
 }
 
-// listedIDs decodes the spooled pages of every pass and returns the ids
-// listed, sorted; whether the listing shows the newest first (its page 1
-// lists ids descending); and how many tickets listed were created since
-// started.
+// createdSince counts the listed tickets created since the fetcher's Since:
+// those the fetch noted, and those on spooled pages whose heads it did not
+// read (held from an earlier run).
+func (x *fetcher) createdSince(res *fetchResult) (int, error) {
+	pages, err := x.Spool.Pages()
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range pages {
+		if p.Failed || res.heads[pageKey{p.Pass, p.Page}] {
+			continue
+		}
+		pg, err := x.readHead(p)
+		if err != nil {
+			return 0, err
+		}
+		x.noteCreated(res, pg)
+	}
+	return res.created.len(), nil
+}
+
+// listedIDs reads the spooled pages' heads of every pass and returns the
+// ids listed, sorted; whether the listing shows the newest first (its page
+// 1 lists ids descending); and how many tickets listed were created since
+// started. The ids are gathered in a bitset: a million take a few hundred
+// kilobytes where a map would take tens of megabytes.
 func (x *fetcher) listedIDs(started time.Time) (ids []int64, newest bool, created int, err error) {
 	pages, err := x.Spool.Pages()
 	if err != nil {
 		return nil, false, 0, err
 	}
-	seen := map[int64]bool{}
+	seen := newIDSet()
+	since := started.Truncate(time.Second)
 	for _, p := range pages {
 		if p.Failed {
 			continue
 		}
-		body, err := x.Spool.Read(p)
+		pg, err := x.readHead(p)
 		if err != nil {
 			return nil, false, 0, err
 		}
-		pg, err := udesk.DecodePage(body)
-		if err != nil {
-			return nil, false, 0, fmt.Errorf("spooled page %d (pass %d) in %s: %w", p.Page, p.Pass, x.Spool.Dir(), err)
+		if n := len(pg.IDs); p.Page <= 1 && n > 1 {
+			newest = pg.IDs[0] > pg.IDs[n-1]
 		}
-		if p.Page <= 1 && len(pg.Tickets) > 1 {
-			newest = pg.Tickets[0].ID > pg.Tickets[len(pg.Tickets)-1].ID
-		}
-		for i := range pg.Tickets {
-			t := &pg.Tickets[i]
-			if !seen[t.ID] {
-				seen[t.ID] = true
-				ids = append(ids, t.ID)
-				if ct, err := time.Parse(udesk.TimestampLayout, t.CreatedAt); err == nil && !ct.Before(started.Truncate(time.Second)) {
+		for i, id := range pg.IDs {
+			if seen.add(id) {
+				if ct, err := time.Parse(udesk.TimestampLayout, pg.CreatedAt[i]); err == nil && !ct.Before(since) {
 					created++
 				}
 			}
 		}
 	}
-	slices.Sort(ids)
-	return ids, newest, created, nil
+	return seen.sorted(), newest, created, nil
 }
 
 // indexes is 0..n-1, the items of forEach over a slice.

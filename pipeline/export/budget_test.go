@@ -79,10 +79,16 @@ func exportAtBudget(tb testing.TB, tickets int) (util float64, requests, throttl
 // BenchmarkExportParquet100k exports 100k tickets from the in-process
 // simulator (no budget, no latency) to Parquet. B/op includes the
 // simulator's own allocations (it serves from the same process).
-func BenchmarkExportParquet100k(b *testing.B) {
+func BenchmarkExportParquet100k(b *testing.B) { benchmarkExport100k(b, "t.parquet") }
+
+// BenchmarkExportCSV100k is BenchmarkExportParquet100k to CSV (with its
+// original rows beside it, as by default).
+func BenchmarkExportCSV100k(b *testing.B) { benchmarkExport100k(b, "t.csv") }
+
+func benchmarkExport100k(b *testing.B, out string) {
 	const tickets = 100_000
 	s, c := newSim(b, udesktest.Options{Tickets: tickets, Seed: 1})
-	opts := Options{Tenant: s.URL(), Concurrency: 4, Outputs: []string{filepath.Join(b.TempDir(), "t.parquet")}}
+	opts := Options{Tenant: s.URL(), Concurrency: 4, Outputs: []string{filepath.Join(b.TempDir(), out)}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()

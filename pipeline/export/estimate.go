@@ -17,7 +17,7 @@ func EstimateRun(ctx context.Context, api API, sel Selector) (Estimate, error) {
 		// One read per id, and the field catalog.
 		return Estimate{Tickets: len(sel.IDs), Requests: len(sel.IDs) + 1}, nil
 	}
-	pg, err := api.Page(ctx, sel.Listing, 1, 1)
+	pg, err := api.PageHead(ctx, sel.Listing, 1, 1)
 	if err != nil {
 		return Estimate{}, err
 	}

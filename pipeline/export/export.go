@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ import (
 
 // API is what an export asks of Udesk; *udesk.Client is one.
 type API interface {
+	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
 	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
 	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
 	Fields(ctx context.Context) ([]udesk.Field, error)
@@ -275,22 +277,47 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	}
 
 	prog := o.Observer.Phase("export", "tickets", 0)
-	x, res, fields, err := fetchWithCatalog(ctx, api, spool, o.Selector, o.Concurrency, prog, fetchHooks{
+	x := newFetcher(spool, o.Selector, o.Concurrency)
+	x.Since = man.StartedAt
+	hooks := fetchHooks{
 		OnPass: func(pass, max int) {
 			o.Observer.Logf("export: the listing changed while it was read; reading it again (pass %d of at most %d)", pass, max)
 		},
-	})
+	}
+	var live *liveRender
+	// Not for --ids (one request per id: the fetch is the whole run), nor
+	// with stdout among the outputs: what it was given cannot be taken back
+	// when the listing is read again.
+	if o.Selector.IDs == nil && !slices.Contains(o.Outputs, "-") {
+		live = startLive(ctx, o, x)
+		hooks.OnCatalog = live.catalog
+	}
+	res, fields, err := fetchWithCatalog(ctx, api, x, prog, hooks)
+	var acc *accounting
+	if err == nil {
+		acc, err = x.account(ctx, res, man.StartedAt)
+	}
 	if err != nil {
+		if live != nil {
+			live.stop()
+		}
 		return err
 	}
-
-	acc, err := x.account(ctx, res, man.StartedAt)
-	if err != nil {
-		return err
+	var rs renderStats
+	var stats outputStats
+	rendered := false
+	if live != nil {
+		wprog := o.Observer.Phase("write", "tickets", int64(res.Total))
+		rs, stats, rendered, err = live.finish(res, wprog)
+		wprog.Finish()
+		if err != nil {
+			return err
+		}
 	}
-	rs, stats, err := writeOutputs(ctx, o, x, fields, res.Total)
-	if err != nil {
-		return err
+	if !rendered {
+		if rs, stats, err = writeOutputs(ctx, o, x, fields, res.Total); err != nil {
+			return err
+		}
 	}
 
 	now := time.Now().UTC()
@@ -310,6 +337,11 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 type beforePage struct {
 	pageReader
 	start func()
+}
+
+func (b *beforePage) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+	b.start()
+	return b.pageReader.PageHead(ctx, l, page, perPage)
 }
 
 func (b *beforePage) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {

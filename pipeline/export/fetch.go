@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -13,8 +14,11 @@ import (
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
-// pageReader reads one page of a ticket listing; *udesk.Client is one.
+// pageReader reads one page of a ticket listing, its head only (the body is
+// spooled and decoded in full when rendered) or, for a live render that
+// takes it as it comes, in full; *udesk.Client is one.
 type pageReader interface {
+	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
 	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
 }
 
@@ -46,8 +50,11 @@ type ticketReader interface {
 // passes saw, each ticket once.
 //
 // Every reply is spooled before it counts, so a rerun after a crash fetches
-// only the pages not held; the pages' counts are in their file names, so a
+// only the pages not held; the pages' counts are in the spool's index, so a
 // rerun decides the same as the run it continues without decoding anything.
+// A fetch decodes only a reply's head (counts and ids); Render decodes the
+// spooled bodies in full, while the first pass is still read when Live is
+// set (see liveRender).
 type fetcher struct {
 	Spool     *pipeline.Spool
 	Selector  Selector
@@ -67,6 +74,12 @@ type fetcher struct {
 	// pass (counted from 1) of at most max reads it again.
 	OnHeld func(n int)
 	OnPass func(pass, max int)
+	// Live, when set, is told the first pass's pages in render order and
+	// each page as it is spooled, and abandoned when a second pass begins.
+	Live *pageFeed
+	// Since, when set, is when the export started: the fetch notes the
+	// tickets created since (fetchResult.created) as it reads the pages.
+	Since time.Time
 
 	mu sync.Mutex // serializes the callbacks
 }
@@ -81,6 +94,11 @@ type fetchResult struct {
 	Fetched    int  // requests made for pages or ids by this run
 	Held       int  // pages or ids found spooled by an earlier run
 	Failed     []idFailure
+
+	// heads are the pages whose heads this run read, created the ids on
+	// them of tickets created since the fetcher's Since (for account).
+	heads   map[pageKey]bool
+	created *idSet
 }
 
 // idFailure is an id of an IDs selector that the API does not know.
@@ -156,7 +174,7 @@ func (x *fetcher) Fetch(ctx context.Context) (*fetchResult, error) {
 }
 
 func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (res *fetchResult, err error) {
-	res = &fetchResult{Held: len(have), StartTotal: have[pageKey{0, 1}].Total}
+	res = &fetchResult{Held: len(have), StartTotal: have[pageKey{0, 1}].Total, heads: map[pageKey]bool{}, created: newIDSet()}
 	pass := 0
 	for k := range have {
 		pass = max(pass, k.pass)
@@ -176,34 +194,50 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 	// run fetches add theirs to passIDs as they come (a bitset, not a list
 	// per page, so memory stays about a bit per ticket), but for page 1, which
 	// counts only when it is the pass's one page.
-	var mu sync.Mutex // guards have, fetched, passIDs, page1IDs and res.Fetched from the workers
-	fetched := map[pageKey]bool{}
+	var mu sync.Mutex // guards have, res, passIDs and page1IDs from the workers
+	fetched := res.heads
 	var passIDs *idSet
 	var page1IDs []int64
+	live := x.Live
+	if pass > 0 {
+		live = nil // resumed in a later pass: the first is not the export's
+	}
 	get := func(ctx context.Context, pass, page, as int) (pipeline.SpoolPage, error) {
-		pg, err := x.Pages.Page(ctx, x.Selector.Listing, page, x.perPage())
+		// A live render takes the first pass's pages decoded in full, so
+		// that it need not read and decode them again.
+		var full *udesk.Page
+		var pg *udesk.PageHead
+		var err error
+		if live != nil && pass == 0 {
+			if full, err = x.Pages.Page(ctx, x.Selector.Listing, page, x.perPage()); err == nil {
+				pg = full.Head()
+			}
+		} else {
+			pg, err = x.Pages.PageHead(ctx, x.Selector.Listing, page, x.perPage())
+		}
 		if err != nil {
 			return pipeline.SpoolPage{}, fmt.Errorf("reading page %d of %s: %w", page, x.Selector, err)
 		}
-		sp := pipeline.SpoolPage{Pass: pass, Page: as, Size: len(pg.Tickets), Total: pg.Total, TotalPages: pg.TotalPages}
+		sp := pipeline.SpoolPage{Pass: pass, Page: as, Size: len(pg.IDs), Total: pg.Total, TotalPages: pg.TotalPages}
 		if err := x.Spool.Put(sp, pg.Raw); err != nil {
 			return sp, err
 		}
 		mu.Lock()
 		have[pageKey{pass, as}] = sp
 		fetched[pageKey{pass, as}] = true
+		x.noteCreated(res, pg)
 		if as == 1 {
-			page1IDs = page1IDs[:0]
-			for i := range pg.Tickets {
-				page1IDs = append(page1IDs, pg.Tickets[i].ID)
-			}
+			page1IDs = append(page1IDs[:0], pg.IDs...)
 		} else {
-			for i := range pg.Tickets {
-				passIDs.add(pg.Tickets[i].ID)
+			for _, id := range pg.IDs {
+				passIDs.add(id)
 			}
 		}
 		res.Fetched++
 		mu.Unlock()
+		if live != nil && pass == 0 {
+			live.spooled(as, full)
+		}
 		return sp, nil
 	}
 	defer func() {
@@ -244,6 +278,9 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		if _, ok := have[pageKey{pass, 0}]; !ok && n > 1 {
 			missing = append(missing, 0)
 		}
+		if live != nil && pass == 0 {
+			live.start(n, func(page int) bool { _, ok := have[pageKey{0, page}]; return ok })
+		}
 		workers := x.workers()
 		if pass > 0 {
 			workers = 1
@@ -274,7 +311,7 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 		// Tickets deleted and created alike leave the total as it was, but
 		// the pages they shifted hold a ticket twice where another may have
 		// been skipped: fewer distinct tickets than the total says so.
-		distinct, err := x.distinct(pass, n, have, fetched, passIDs, page1IDs)
+		distinct, err := x.distinct(res, pass, n, have, passIDs, page1IDs)
 		if err != nil {
 			return nil, err
 		}
@@ -292,6 +329,9 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 			return nil, err
 		}
 		pass++
+		if live != nil {
+			live.abandon()
+		}
 		if x.OnPass != nil {
 			x.OnPass(pass+1, x.maxPasses())
 		}
@@ -309,7 +349,8 @@ func (x *fetcher) fetchListing(ctx context.Context, have map[pageKey]pipeline.Sp
 // check standing for page 1, then pages 2..n. seen holds the ids of the
 // pages but page 1 fetched by this run, page1IDs those of page 1 if it was;
 // pages held from an earlier run are decoded into seen.
-func (x *fetcher) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, fetched map[pageKey]bool, seen *idSet, page1IDs []int64) (int, error) {
+func (x *fetcher) distinct(res *fetchResult, pass, n int, have map[pageKey]pipeline.SpoolPage, seen *idSet, page1IDs []int64) (int, error) {
+	fetched := res.heads
 	for page := 0; page <= n; page++ {
 		k := pageKey{pass, page}
 		skip := page == 1 // the end check stands for it
@@ -326,20 +367,44 @@ func (x *fetcher) distinct(pass, n int, have map[pageKey]pipeline.SpoolPage, fet
 			}
 		case fetched[k]: // already in seen
 		default:
-			body, err := x.Spool.Read(have[k])
+			pg, err := x.readHead(have[k])
 			if err != nil {
 				return 0, err
 			}
-			pg, err := udesk.DecodePage(body)
-			if err != nil {
-				return 0, fmt.Errorf("spooled page %d (pass %d) in %s: %w", page, pass, x.Spool.Dir(), err)
+			for _, id := range pg.IDs {
+				seen.add(id)
 			}
-			for i := range pg.Tickets {
-				seen.add(pg.Tickets[i].ID)
-			}
+			x.noteCreated(res, pg)
+			res.heads[k] = true
 		}
 	}
 	return seen.len(), nil
+}
+
+// noteCreated adds to res.created the tickets of pg created since x.Since.
+func (x *fetcher) noteCreated(res *fetchResult, pg *udesk.PageHead) {
+	if x.Since.IsZero() {
+		return
+	}
+	since := x.Since.Truncate(time.Second)
+	for i, id := range pg.IDs {
+		if ct, err := time.Parse(udesk.TimestampLayout, pg.CreatedAt[i]); err == nil && !ct.Before(since) {
+			res.created.add(id)
+		}
+	}
+}
+
+// readHead reads a spooled page's head.
+func (x *fetcher) readHead(p pipeline.SpoolPage) (*udesk.PageHead, error) {
+	body, err := x.Spool.Read(p)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := udesk.DecodePageHead(body)
+	if err != nil {
+		return nil, fmt.Errorf("spooled page %d (pass %d) in %s: %w", p.Page, p.Pass, x.Spool.Dir(), err)
+	}
+	return pg, nil
 }
 
 // fetchIDs reads the tickets one request per id. Each id is spooled as a

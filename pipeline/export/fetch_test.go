@@ -34,7 +34,24 @@ func newFakeList(n int) *fakeList {
 	return f
 }
 
-func (f *fakeList) Page(_ context.Context, _ udesk.Listing, page, perPage int) (*udesk.Page, error) {
+func (f *fakeList) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+	body, err := f.body(page, perPage)
+	if err != nil {
+		return nil, err
+	}
+	return udesk.DecodePageHead(body)
+}
+
+func (f *fakeList) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	body, err := f.body(page, perPage)
+	if err != nil {
+		return nil, err
+	}
+	return udesk.DecodePage(body)
+}
+
+// body is the reply to a request for page.
+func (f *fakeList) body(page, perPage int) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[page]++
@@ -54,7 +71,7 @@ func (f *fakeList) Page(_ context.Context, _ udesk.Listing, page, perPage int) (
 	}
 	body, _ := json.Marshal(map[string]any{"status": 0, "message": "ok", "size": len(contents),
 		"total": len(f.ids), "total_pages": (len(f.ids) + perPage - 1) / perPage, "contents": contents})
-	return udesk.DecodePage(body)
+	return body, nil
 }
 
 func (f *fakeList) requests() int {
@@ -102,6 +119,14 @@ func seq(lo, hi int64) []int64 {
 	return s
 }
 
+// reversed is the listing ids in the order Render gives them: the listing's
+// reverse (its pages from the last, each page's tickets from its last).
+func reversed(ids []int64) []int64 {
+	r := slices.Clone(ids)
+	slices.Reverse(r)
+	return r
+}
+
 func TestAPIExportListingRequestsAndOrder(t *testing.T) {
 	for _, n := range []int{0, 1, 100, 101, 250, 1000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
@@ -128,8 +153,8 @@ func TestAPIExportListingRequestsAndOrder(t *testing.T) {
 				t.Errorf("progress: total %d, read %d; want %d", total, read, n)
 			}
 			ids, st := renderIDs(t, x)
-			if want := seq(1, int64(n)); !slices.Equal(ids, want) {
-				t.Errorf("rendered %d ids %v..., want 1..%d in order", len(ids), ids[:min(5, len(ids))], n)
+			if want := reversed(seq(1, int64(n))); !slices.Equal(ids, want) {
+				t.Errorf("rendered %d ids %v..., want %d..1 in order", len(ids), ids[:min(5, len(ids))], n)
 			}
 			if st.Duplicates != 0 || st.Unique != n || st.LastPass != n {
 				t.Errorf("render stats %+v", st)
@@ -172,8 +197,8 @@ func TestAPIExportResumeFetchesOnlyMissingPages(t *testing.T) {
 		t.Errorf("page 7 requested %d times, want 2 (failed, then resumed)", f.calls[7])
 	}
 	ids, _ := renderIDs(t, x2)
-	if !slices.Equal(ids, seq(1, 950)) {
-		t.Errorf("rendered %d tickets, want 1..950", len(ids))
+	if !slices.Equal(ids, reversed(seq(1, 950))) {
+		t.Errorf("rendered %d tickets, want 950..1", len(ids))
 	}
 	// A third run finds everything held and asks for nothing.
 	n := f.requests()
@@ -219,9 +244,10 @@ func TestAPIExportChurnRereads(t *testing.T) {
 	if st.LastPass != 470 || st.Unique < 470 {
 		t.Errorf("render stats %+v", st)
 	}
-	// The last pass comes first: the freshest read wins.
-	if ids[0] != 31 {
-		t.Errorf("first rendered ticket %d, want 31 (page 1 of the last pass)", ids[0])
+	// The last pass comes first (the freshest read wins), from its last
+	// page (ids 401..500 when 470 tickets are left).
+	if ids[0] != 500 {
+		t.Errorf("first rendered ticket %d, want 500 (the last pass's last page)", ids[0])
 	}
 }
 
@@ -306,7 +332,21 @@ type gatePages struct {
 	open    chan struct{}
 }
 
+func (g *gatePages) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+	if err := g.gate(page); err != nil {
+		return nil, err
+	}
+	return g.fakeList.PageHead(ctx, l, page, perPage)
+}
+
 func (g *gatePages) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	if err := g.gate(page); err != nil {
+		return nil, err
+	}
+	return g.fakeList.Page(ctx, l, page, perPage)
+}
+
+func (g *gatePages) gate(page int) error {
 	if page != 1 {
 		g.mu.Lock()
 		g.waiting++
@@ -317,10 +357,10 @@ func (g *gatePages) Page(ctx context.Context, l udesk.Listing, page, perPage int
 		select {
 		case <-g.open:
 		case <-time.After(5 * time.Second):
-			return nil, fmt.Errorf("page %d: only %d requests in flight, want %d", page, g.waiting, g.want)
+			return fmt.Errorf("page %d: only %d requests in flight, want %d", page, g.waiting, g.want)
 		}
 	}
-	return g.fakeList.Page(ctx, l, page, perPage)
+	return nil
 }
 
 func TestAPIExportKeepsWorkersBusy(t *testing.T) {

@@ -1,6 +1,9 @@
 package export
 
-import "math/bits"
+import (
+	"math/bits"
+	"slices"
+)
 
 // idSet is a set of ticket ids as a sparse paged bitset: ids are dense
 // positive integers in practice, so it takes about a bit per id where a map
@@ -58,3 +61,23 @@ func (s *idSet) addAll(o *idSet) {
 
 // len is how many ids the set holds.
 func (s *idSet) len() int { return s.n }
+
+// sorted lists the set's ids, lowest first.
+func (s *idSet) sorted() []int64 {
+	keys := make([]int64, 0, len(s.pages))
+	for k := range s.pages {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	ids := make([]int64, 0, s.n)
+	for _, k := range keys {
+		for i, w := range s.pages[k] {
+			for w != 0 {
+				b := int64(bits.TrailingZeros64(w))
+				ids = append(ids, k<<idPageShift|int64(i*64)+b)
+				w &= w - 1
+			}
+		}
+	}
+	return ids
+}

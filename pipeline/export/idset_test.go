@@ -1,8 +1,10 @@
 package export
 
 import (
+	"maps"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -50,6 +52,10 @@ func TestIDSetMatchesMap(t *testing.T) {
 		if !s.has(id) {
 			t.Fatalf("has(%d) = false after addAll", id)
 		}
+	}
+	sorted := slices.Sorted(maps.Keys(union))
+	if got := s.sorted(); !slices.Equal(got, sorted) {
+		t.Fatalf("sorted: %d ids, want %d (first %v, want %v)", len(got), len(sorted), got[:3], sorted[:3])
 	}
 }
 

@@ -42,8 +42,8 @@ func FetchListing(ctx context.Context, api API, spool *pipeline.Spool, l udesk.L
 	if prog == nil {
 		prog = pipeline.Quiet{}.Phase("", "", 0)
 	}
-	x, res, fields, err := fetchWithCatalog(ctx, api, spool, Selector{Listing: l}, opts.Concurrency, prog,
-		fetchHooks{OnTotal: opts.OnTotal, OnPass: opts.OnPass})
+	x := newFetcher(spool, Selector{Listing: l}, opts.Concurrency)
+	res, fields, err := fetchWithCatalog(ctx, api, x, prog, fetchHooks{OnTotal: opts.OnTotal, OnPass: opts.OnPass})
 	if err != nil {
 		return nil, err
 	}
@@ -80,45 +80,51 @@ func (l *Listing) Held() int    { return l.res.Held }
 // fetchHooks are told what a fetch learns, beyond its progress; nil hooks
 // are not called.
 type fetchHooks struct {
-	OnTotal func(total int)     // each pass's total (the progress's total is their sum)
-	OnPass  func(pass, max int) // the listing changed while it was read: it is read again
+	OnTotal   func(total int)     // each pass's total (the progress's total is their sum)
+	OnPass    func(pass, max int) // the listing changed while it was read: it is read again
+	OnCatalog func([]udesk.Field) // the field catalog, once read
 }
 
-// fetchWithCatalog fetches the selector into the spool with the field
-// catalog read once per snapshot, while page 1 is in flight: page 1 first,
-// as the other pages wait for its total_pages.
-func fetchWithCatalog(ctx context.Context, api API, spool *pipeline.Spool, sel Selector, concurrency int, prog pipeline.Progress, hooks fetchHooks) (*fetcher, *fetchResult, []udesk.Field, error) {
+// newFetcher is a fetcher of sel into spool, the export's way.
+func newFetcher(spool *pipeline.Spool, sel Selector, concurrency int) *fetcher {
+	return &fetcher{Spool: spool, Selector: sel, PerPage: pageSize, Workers: concurrency}
+}
+
+// fetchWithCatalog runs x's fetch with the field catalog read once per
+// snapshot, while page 1 is in flight: page 1 first, as the other pages
+// wait for its total_pages.
+func fetchWithCatalog(ctx context.Context, api API, x *fetcher, prog pipeline.Progress, hooks fetchHooks) (*fetchResult, []udesk.Field, error) {
 	var fields []udesk.Field
 	var catalog errgroup.Group
 	startCatalog := sync.OnceFunc(func() {
 		catalog.Go(func() (err error) {
-			fields, err = loadOrFetchCatalog(ctx, api, spool)
+			fields, err = loadOrFetchCatalog(ctx, api, x.Spool)
+			if err == nil && hooks.OnCatalog != nil {
+				hooks.OnCatalog(fields)
+			}
 			return err
 		})
 	})
-	if sel.IDs != nil {
+	if x.Selector.IDs != nil {
 		startCatalog()
 	}
 	var total int
-	x := &fetcher{
-		Spool: spool, Selector: sel, Pages: &beforePage{api, startCatalog}, Tickets: api,
-		PerPage: pageSize, Workers: concurrency,
-		OnTotal: func(n int) {
-			total += n
-			prog.SetTotal(int64(total))
-			if hooks.OnTotal != nil {
-				hooks.OnTotal(n)
-			}
-		},
-		OnTickets: prog.Add,
-		OnHeld:    func(n int) { pipeline.AddDone(prog, n) },
-		OnPass:    hooks.OnPass,
+	x.Pages, x.Tickets = &beforePage{api, startCatalog}, api
+	x.OnTotal = func(n int) {
+		total += n
+		prog.SetTotal(int64(total))
+		if hooks.OnTotal != nil {
+			hooks.OnTotal(n)
+		}
 	}
+	x.OnTickets = prog.Add
+	x.OnHeld = func(n int) { pipeline.AddDone(prog, n) }
+	x.OnPass = hooks.OnPass
 	res, err := x.Fetch(ctx)
 	prog.Finish()
 	startCatalog() // when every page was held
 	if cerr := catalog.Wait(); err == nil && cerr != nil {
 		err = fmt.Errorf("reading the field catalog: %w", cerr)
 	}
-	return x, res, fields, err
+	return res, fields, err
 }

@@ -25,7 +25,38 @@ type outputStats struct {
 // writeOutputs writes the spooled tickets, each once, into every output
 // through one pipeline.Tee.
 func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Field, total int) (renderStats, outputStats, error) {
-	var st outputStats
+	out, err := openOutputs(o, fields)
+	if err != nil {
+		return renderStats{}, outputStats{}, err
+	}
+	prog := o.Observer.Phase("write", "tickets", int64(total))
+	rs, err := x.Render(ctx, func(ts []udesk.Ticket) error {
+		if err := out.write(ts); err != nil {
+			return err
+		}
+		prog.Add(len(ts))
+		return nil
+	})
+	prog.Finish()
+	if err != nil {
+		out.abort()
+		return rs, outputStats{}, err
+	}
+	st, err := out.commit()
+	return rs, st, err
+}
+
+// outputSet is an export's outputs, open for rows.
+type outputSet struct {
+	o     *Options
+	exp   *mapping.Exporter
+	all   pipeline.RowWriter
+	stats []pipeline.StatsReporter
+}
+
+// openOutputs opens every output (with the original rows of a CSV beside
+// it) as temporary files, to be committed or aborted.
+func openOutputs(o *Options, fields []udesk.Field) (*outputSet, error) {
 	selectValues := o.SelectValues
 	if selectValues == "" {
 		selectValues = mapping.SelectLabels
@@ -43,66 +74,87 @@ func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Fi
 	outs := make([]pipeline.RowWriter, 0, len(o.Outputs))
 	stats := make([]pipeline.StatsReporter, len(o.Outputs))
 	for i, out := range o.Outputs {
-		w, err := openOutput(o, out, schema)
+		// A CSV output keeps its original rows beside it, for import
+		// --update of the edited file. They are always escaped, so that
+		// import reads them back exactly: when the output is too, it is
+		// its own originals, copied there on commit.
+		keep := !o.NoOriginals && out != "-" && strings.EqualFold(filepath.Ext(out), ".csv")
+		copyTo := ""
+		if keep && !o.NoFormulaEscape {
+			var err error
+			if copyTo, err = prepareCSVOriginals(out); err != nil {
+				_ = pipeline.Tee(outs...).Abort()
+				return nil, err
+			}
+		}
+		w, err := openOutput(o, out, schema, copyTo)
 		if err != nil {
 			_ = pipeline.Tee(outs...).Abort()
-			return renderStats{}, st, err
+			return nil, err
 		}
 		stats[i], _ = w.(pipeline.StatsReporter)
-		if !o.NoOriginals && out != "-" && strings.EqualFold(filepath.Ext(out), ".csv") {
+		switch {
+		case !keep:
+		case copyTo != "":
+			w = &csvOriginals{RowWriter: w, out: out, catalog: schema.Meta[mapping.MetaCatalog]}
+		default:
 			orig, err := openCSVOriginals(out, schema, o.NoBOM)
 			if err != nil {
 				_ = w.Abort()
 				_ = pipeline.Tee(outs...).Abort()
-				return renderStats{}, st, err
+				return nil, err
 			}
 			w = pipeline.Tee(orig, w) // the originals first: an output never appears without them
 		}
 		outs = append(outs, named{w, out})
 	}
-	all := pipeline.Tee(outs...)
+	return &outputSet{o: o, exp: exp, all: pipeline.Tee(outs...), stats: stats}, nil
+}
 
-	prog := o.Observer.Phase("write", "tickets", int64(total))
-	rs, err := x.Render(ctx, func(ts []udesk.Ticket) error {
-		rows := make([]pipeline.Row, len(ts))
-		for i := range ts {
-			rows[i] = exp.Row(&ts[i])
-		}
-		if err := all.WriteRows(rows); err != nil {
-			return err
-		}
-		prog.Add(len(rows))
-		return nil
-	})
-	prog.Finish()
-	if err != nil {
-		_ = all.Abort()
-		return rs, st, err
+// write maps the tickets to rows and writes them to every output.
+func (s *outputSet) write(ts []udesk.Ticket) error {
+	rows := make([]pipeline.Row, len(ts))
+	for i := range ts {
+		rows[i] = s.exp.Row(&ts[i])
 	}
-	if err := all.Commit(); err != nil {
-		return rs, st, err
+	return s.all.WriteRows(rows)
+}
+
+// abort removes the outputs' temporary files.
+func (s *outputSet) abort() { _ = s.all.Abort() }
+
+// commit puts every output in place and returns what the writers counted.
+func (s *outputSet) commit() (outputStats, error) {
+	var st outputStats
+	if err := s.all.Commit(); err != nil {
+		return st, err
 	}
-	for i, sr := range stats {
+	for i, sr := range s.stats {
 		if sr == nil {
 			continue
 		}
 		ws := sr.Stats()
 		if ws.RawValues > st.raw {
-			st.raw, st.rawIn = ws.RawValues, o.Outputs[i]
+			st.raw, st.rawIn = ws.RawValues, s.o.Outputs[i]
 		}
 		if ws.TooLongCells > st.tooLong {
-			st.tooLong, st.tooLongIn = ws.TooLongCells, o.Outputs[i]
+			st.tooLong, st.tooLongIn = ws.TooLongCells, s.o.Outputs[i]
 		}
 	}
-	return rs, st, nil
+	return st, nil
 }
 
-func openOutput(o *Options, out string, schema pipeline.Schema) (pipeline.RowWriter, error) {
+// openOutput opens one output; copyTo is where a CSV output is copied on
+// commit (sinks.CSVOptions.Copy).
+func openOutput(o *Options, out string, schema pipeline.Schema, copyTo string) (pipeline.RowWriter, error) {
 	if out == "-" {
 		return sinks.NewJSONLStreamWriter(o.Stdout, schema)
 	}
 	removeStaleTemps(out)
-	return sinks.NewWriter(out, schema, sinks.Options{CSV: sinks.CSVOptions{NoBOM: o.NoBOM, NoFormulaEscape: o.NoFormulaEscape}, XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals}})
+	return sinks.NewWriter(out, schema, sinks.Options{
+		CSV:  sinks.CSVOptions{NoBOM: o.NoBOM, NoFormulaEscape: o.NoFormulaEscape, Copy: copyTo},
+		XLSX: sinks.XLSXOptions{Originals: !o.NoOriginals},
+	})
 }
 
 // named says which output an error came from.
@@ -129,12 +181,10 @@ func (n named) Commit() error {
 // in sinks.CSVOriginalsPath (mode 0600) with the catalog snapshot beside
 // them, so that import --update of the edited file sends only what changed.
 func openCSVOriginals(out string, schema pipeline.Schema, noBOM bool) (pipeline.RowWriter, error) {
-	path := sinks.CSVOriginalsPath(out)
-	if err := pipeline.MakeStateDir(filepath.Dir(path)); err != nil {
-		return nil, fmt.Errorf("%s: the folder for its original rows: %w", out, err)
+	path, err := prepareCSVOriginals(out)
+	if err != nil {
+		return nil, err
 	}
-	removeStaleTemps(path)
-	removeStaleTemps(sinks.CSVCatalogPath(out))
 	w, err := sinks.NewCSVWriter(path, schema, sinks.CSVOptions{NoBOM: noBOM, Private: true})
 	if err != nil {
 		return nil, err
@@ -142,8 +192,20 @@ func openCSVOriginals(out string, schema pipeline.Schema, noBOM bool) (pipeline.
 	return &csvOriginals{RowWriter: w, out: out, catalog: schema.Meta[mapping.MetaCatalog]}, nil
 }
 
-// csvOriginals writes the original rows and, as they are committed, the
-// catalog they were written with.
+// prepareCSVOriginals makes the folder of a CSV output's original rows and
+// clears what a killed run left there; it returns their path.
+func prepareCSVOriginals(out string) (string, error) {
+	path := sinks.CSVOriginalsPath(out)
+	if err := pipeline.MakeStateDir(filepath.Dir(path)); err != nil {
+		return "", fmt.Errorf("%s: the folder for its original rows: %w", out, err)
+	}
+	removeStaleTemps(path)
+	removeStaleTemps(sinks.CSVCatalogPath(out))
+	return path, nil
+}
+
+// csvOriginals writes the original rows (or the output that copies itself
+// there) and, as they are committed, the catalog they were written with.
 type csvOriginals struct {
 	pipeline.RowWriter
 	out     string

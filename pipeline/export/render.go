@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -30,90 +31,135 @@ const renderBatch = 500
 
 // Render decodes the spooled pages and hands each ticket to emit once, in
 // batches: the last pass first (the freshest read of a ticket wins), then
-// tickets only earlier passes saw; within a pass, in page order (the end
-// check standing for page 1). The slice
+// tickets only earlier passes saw, then those account looked up by id.
+// Within a pass of a listing, pages come in the order they were requested
+// (from the last page to page 2, then the end check standing for page 1)
+// and each page's tickets from its last to its first, so that the output is
+// the listing in reverse and the first pass can be rendered while it is
+// still being read (liveRender) in the same order as Render renders it
+// afterwards. Tickets read by id come in the order of the ids. The slice
 // passed to emit is reused after emit returns.
 func (x *fetcher) Render(ctx context.Context, emit func([]udesk.Ticket) error) (renderStats, error) {
-	var st renderStats
 	pages, err := x.Spool.Pages()
 	if err != nil {
-		return st, err
+		return renderStats{}, err
 	}
 	last := 0
-	var order []pipeline.SpoolPage
 	held := make(map[pageKey]bool, len(pages))
 	for _, p := range pages {
 		last = max(last, p.Pass)
 		held[pageKey{p.Pass, p.Page}] = !p.Failed
 	}
+	var order []pipeline.SpoolPage
 	for pass := last; pass >= 0; pass-- {
+		var ofPass []pipeline.SpoolPage
 		for _, p := range pages {
 			// The end check (page 0) is the later read of page 1 and stands
 			// for it; a pass that needed none has only page 1.
 			if p.Pass != pass || p.Failed || (p.Page == 1 && held[pageKey{pass, 0}]) {
 				continue
 			}
-			order = append(order, p)
+			ofPass = append(ofPass, p)
 		}
+		if x.Selector.IDs == nil {
+			slices.Reverse(ofPass) // pages is by page: n..2 then 0 (or 1)
+		}
+		order = append(order, ofPass...)
 	}
-	// Passes come from the last down, so a ticket met again is a re-read
-	// when a pass rendered before this one had it, else a duplicate. later
-	// holds the ids of the passes already rendered, cur those of this one.
-	later, cur, curPass := newIDSet(), newIDSet(), last
-	batch := make([]udesk.Ticket, 0, renderBatch+x.perPage())
-	err = decodeOrdered(ctx, x.Spool, order, func(sp pipeline.SpoolPage, pg *udesk.Page) error {
-		if sp.Pass != curPass {
-			later.addAll(cur)
-			cur, curPass = newIDSet(), sp.Pass
-		}
-		for i := range pg.Tickets {
-			t := &pg.Tickets[i]
-			st.Read++
-			if later.has(t.ID) {
-				st.Reread++
-				continue
-			}
-			if !cur.add(t.ID) {
-				st.Duplicates++
-				continue
-			}
-			if sp.Pass == last {
-				st.LastPass++
-			}
-			batch = append(batch, *t)
-		}
-		if len(batch) < renderBatch {
-			return nil
-		}
-		st.Unique += len(batch)
-		err := emit(batch)
-		batch = batch[:0]
-		return err
-	})
+	d := x.newDeduper(last, emit)
+	err = decodeOrdered(ctx, x.Spool, order, nil, d.page)
 	if err == nil {
-		// Then the tickets no pass listed that account found by id.
-		later.addAll(cur)
-		var pg *udesk.Page
-		if pg, err = lookedUp(x.Spool); errors.Is(err, fs.ErrNotExist) {
-			pg, err = &udesk.Page{}, nil
+		err = d.finish()
+	}
+	return d.st, err
+}
+
+// deduper passes each ticket of the pages it is given on once, in batches.
+// Passes come from the last down, so a ticket met again is a re-read when a
+// pass given before this one had it, else a duplicate (pages shifted under
+// the read). later holds the ids of the passes already given, cur those of
+// this one.
+type deduper struct {
+	st            renderStats
+	reverse       bool // a page's tickets from its last (a listing's pages)
+	spool         *pipeline.Spool
+	last, curPass int
+	later, cur    *idSet
+	batch         []udesk.Ticket
+	emit          func([]udesk.Ticket) error
+}
+
+func (x *fetcher) newDeduper(last int, emit func([]udesk.Ticket) error) *deduper {
+	return &deduper{reverse: x.Selector.IDs == nil, spool: x.Spool, last: last, curPass: last,
+		later: newIDSet(), cur: newIDSet(), batch: make([]udesk.Ticket, 0, renderBatch+x.perPage()), emit: emit}
+}
+
+// page takes the tickets of one page, of pass sp.Pass.
+func (d *deduper) page(sp pipeline.SpoolPage, pg *udesk.Page) error {
+	if sp.Pass != d.curPass {
+		d.later.addAll(d.cur)
+		d.cur, d.curPass = newIDSet(), sp.Pass
+	}
+	for i := range pg.Tickets {
+		if d.reverse {
+			i = len(pg.Tickets) - 1 - i
 		}
-		for i := range pg.Tickets {
-			if t := &pg.Tickets[i]; err == nil && later.add(t.ID) {
-				batch = append(batch, *t)
-				st.LookedUp++
-			}
+		t := &pg.Tickets[i]
+		d.st.Read++
+		if d.later.has(t.ID) {
+			d.st.Reread++
+			continue
+		}
+		if !d.cur.add(t.ID) {
+			d.st.Duplicates++
+			continue
+		}
+		if sp.Pass == d.last {
+			d.st.LastPass++
+		}
+		d.batch = append(d.batch, *t)
+	}
+	if len(d.batch) < renderBatch {
+		return nil
+	}
+	return d.flush()
+}
+
+func (d *deduper) flush() error {
+	d.st.Unique += len(d.batch)
+	err := d.emit(d.batch)
+	d.batch = d.batch[:0]
+	return err
+}
+
+// finish takes the tickets no pass listed that account found by id, and
+// passes on what is left.
+func (d *deduper) finish() error {
+	d.later.addAll(d.cur)
+	pg, err := lookedUp(d.spool)
+	if errors.Is(err, fs.ErrNotExist) {
+		pg, err = &udesk.Page{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	for i := range pg.Tickets {
+		if t := &pg.Tickets[i]; d.later.add(t.ID) {
+			d.batch = append(d.batch, *t)
+			d.st.LookedUp++
 		}
 	}
-	if err == nil && len(batch) > 0 {
-		st.Unique += len(batch)
-		err = emit(batch)
+	if len(d.batch) == 0 {
+		return nil
 	}
-	return st, err
+	return d.flush()
 }
 
 // decodeOrdered decodes pages on decodeWorkers goroutines and calls fn with
-// them in their order, a few pages ahead of fn at most.
-func decodeOrdered(ctx context.Context, sp *pipeline.Spool, pages []pipeline.SpoolPage, fn func(pipeline.SpoolPage, *udesk.Page) error) error {
+// them in their order, a few pages ahead of fn at most. When wait is set, a
+// page is read only once wait(page) returned without an error, and not at
+// all when it returned the page decoded.
+func decodeOrdered(ctx context.Context, sp *pipeline.Spool, pages []pipeline.SpoolPage, wait func(context.Context, pipeline.SpoolPage) (*udesk.Page, error), fn func(pipeline.SpoolPage, *udesk.Page) error) error {
 	type decoded struct {
 		pg  *udesk.Page
 		err error
@@ -131,6 +177,16 @@ func decodeOrdered(ctx context.Context, sp *pipeline.Spool, pages []pipeline.Spo
 			case slots <- out:
 			case <-ctx.Done():
 				return nil
+			}
+			if wait != nil {
+				pg, err := wait(ctx, p)
+				if err != nil || pg != nil {
+					out <- decoded{pg, err}
+					if err != nil {
+						return nil
+					}
+					continue
+				}
 			}
 			dec.Go(func() error {
 				body, err := sp.Read(p)

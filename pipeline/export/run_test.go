@@ -67,7 +67,7 @@ func TestRunToParquet(t *testing.T) {
 
 	// The whole file read back with the Parquet reader, every ticket once,
 	// every cell as the catalog renders the simulator's ticket.
-	_, want := exporttest.Expected(t, sim, mapping.ExportOptions{}, sim.Tickets())
+	_, want := exporttest.Expected(t, sim, mapping.ExportOptions{}, exporttest.Listed(sim.Tickets()))
 	exporttest.Same(t, "parquet", exporttest.ReadParquet(t, pq), want, false)
 
 	for _, p := range []string{sinks.CSVOriginalsPath(csvOut), sinks.CSVCatalogPath(csvOut)} {
@@ -114,14 +114,22 @@ type cancelAfter struct {
 	cancel context.CancelFunc
 }
 
+func (c *cancelAfter) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+	defer c.count()
+	return c.API.PageHead(ctx, l, page, perPage)
+}
+
 func (c *cancelAfter) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
-	pg, err := c.API.Page(ctx, l, page, perPage)
+	defer c.count()
+	return c.API.Page(ctx, l, page, perPage)
+}
+
+func (c *cancelAfter) count() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.n--; c.n == 0 {
 		c.cancel()
 	}
-	return pg, err
 }
 
 // TestRunResumes interrupts an export after two pages and runs it again:
@@ -139,6 +147,10 @@ func TestRunResumes(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("an interrupted export left %s: %v", out, err)
+	}
+	// Nor a temporary file of the outputs it was writing as it fetched.
+	if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 1 || entries[0].Name() != ".udesk-etl" {
+		t.Errorf("an interrupted export left files beside the state folder: %v", entries)
 	}
 	lists, fields := sim.Requests()[udesktest.EndpointList], sim.Requests()[udesktest.EndpointFields]
 	obs := &pipelinetest.Log{}

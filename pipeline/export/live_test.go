@@ -1,0 +1,209 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
+	"github.com/udesk-etl/udesk-etl/udesk"
+	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
+)
+
+// holdEndCheck holds the end check (the second request for page 1) until
+// release is closed.
+type holdEndCheck struct {
+	API
+	release chan struct{}
+	mu      sync.Mutex
+	page1   int
+}
+
+func (h *holdEndCheck) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+	if err := h.hold(ctx, page); err != nil {
+		return nil, err
+	}
+	return h.API.PageHead(ctx, l, page, perPage)
+}
+
+func (h *holdEndCheck) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
+	if err := h.hold(ctx, page); err != nil {
+		return nil, err
+	}
+	return h.API.Page(ctx, l, page, perPage)
+}
+
+func (h *holdEndCheck) hold(ctx context.Context, page int) error {
+	if page != 1 {
+		return nil
+	}
+	h.mu.Lock()
+	h.page1++
+	n := h.page1
+	h.mu.Unlock()
+	if n == 2 {
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// TestLiveRenderOverlapsFetch holds the fetch's last request and waits for
+// the live render to write tickets meanwhile: the render does not wait for
+// the fetch to end. The outputs, committed after the fetch, hold every
+// ticket once.
+func TestLiveRenderOverlapsFetch(t *testing.T) {
+	sim, c := newSim(t, udesktest.Options{Tickets: 1000, Seed: 3})
+	out := filepath.Join(t.TempDir(), "t.jsonl")
+	o := &Options{Tenant: sim.URL(), Outputs: []string{out}, Observer: pipeline.Quiet{}}
+	sp := newSpool(t)
+	x := newFetcher(sp, Selector{}, 4)
+	lr := startLive(context.Background(), o, x)
+	api := &holdEndCheck{API: c, release: make(chan struct{})}
+
+	overlapped := make(chan bool, 1)
+	go func() {
+		defer close(api.release)
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			lr.mu.Lock()
+			written := lr.pending
+			lr.mu.Unlock()
+			if written >= renderBatch {
+				overlapped <- true
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		overlapped <- false
+	}()
+	prog := pipeline.Quiet{}.Phase("", "", 0)
+	res, _, err := fetchWithCatalog(context.Background(), api, x, prog, fetchHooks{OnCatalog: lr.catalog})
+	if err != nil {
+		lr.stop()
+		t.Fatal(err)
+	}
+	if !<-overlapped {
+		t.Error("nothing was written while the end check was held: the render waited for the fetch")
+	}
+	rs, _, rendered, err := lr.finish(res, prog)
+	if err != nil || !rendered {
+		t.Fatalf("finish: rendered %v, %v", rendered, err)
+	}
+	if rs.Unique != 1000 || rs.Duplicates != 0 || rs.LastPass != 1000 {
+		t.Errorf("render stats %+v, want 1000 tickets once", rs)
+	}
+	if lines := strings.Count(readFile(t, out), "\n"); lines != 1000 {
+		t.Errorf("%d lines written, want 1000", lines)
+	}
+}
+
+// TestLiveRenderAbandonedWhenReadAgain: tickets deleted while the listing
+// is read make the export read it again; the live render of the first pass
+// is dropped and the outputs hold the last pass's tickets, each once, and
+// no temporary file is left. Stdout, which cannot take back what it was
+// given, gets every ticket once too.
+func TestLiveRenderAbandonedWhenReadAgain(t *testing.T) {
+	for _, stdout := range []bool{false, true} {
+		t.Run(fmt.Sprint("stdout=", stdout), func(t *testing.T) {
+			sim, c := newSim(t, udesktest.Options{Tickets: 1200, Seed: 5, Churn: udesktest.Churn{Every: 4, Delete: 3}})
+			dir := t.TempDir()
+			out := filepath.Join(dir, "t.jsonl")
+			opts := Options{Tenant: sim.URL(), Outputs: []string{out}, Observer: &pipelinetest.Log{}, Concurrency: 1}
+			var buf bytes.Buffer
+			if stdout {
+				opts.Outputs, opts.Stdout = append(opts.Outputs, "-"), &buf
+			}
+			rep, err := Run(context.Background(), c, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Facts["passes"] < 2 {
+				t.Fatalf("facts %v: the listing was not read again; the test proves nothing", rep.Facts)
+			}
+			checkOnce(t, sim, readFile(t, out), rep.Written)
+			if stdout {
+				checkOnce(t, sim, buf.String(), rep.Written)
+			}
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if e.Name() != "t.jsonl" && e.Name() != ".udesk-etl" {
+					t.Errorf("left in the output folder: %s", e.Name())
+				}
+			}
+		})
+	}
+}
+
+// checkOnce fails unless the JSON lines hold written tickets, each once,
+// among them every ticket sim still has.
+func checkOnce(t *testing.T, sim *udesktest.Server, jsonl string, written int64) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(jsonl), "\n") {
+		id, _, _ := strings.Cut(line, ",")
+		if seen[id] {
+			t.Errorf("%s written twice", id)
+		}
+		seen[id] = true
+	}
+	if int64(len(seen)) != written {
+		t.Errorf("%d lines, report says %d written", len(seen), written)
+	}
+	for _, tk := range sim.Tickets() {
+		if key := `{"id":` + strconv.FormatInt(tk.ID, 10); !seen[key] {
+			t.Errorf("ticket %d exists but was not written", tk.ID)
+		}
+	}
+}
+
+// TestPageFeedBoundsDecodedPages: pages the render has not taken yet are
+// kept decoded up to maxDecoded; past that the render gets nil (it reads
+// the spool); held pages are ready at once, without a decoded page.
+func TestPageFeedBoundsDecodedPages(t *testing.T) {
+	f := newPageFeed()
+	n := maxDecoded + 10
+	f.start(n, func(page int) bool { return page == n })
+	order := <-f.plan
+	if order[0] != n || order[len(order)-1] != 0 || len(order) != n {
+		t.Fatalf("plan %v, want %d..2 then 0", order, n)
+	}
+	for page := n - 1; page >= 2; page-- {
+		f.spooled(page, &udesk.Page{Total: page})
+	}
+	f.spooled(0, &udesk.Page{Total: 0})
+	decoded := 0
+	for _, page := range order {
+		pg, err := f.wait(context.Background(), page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pg != nil {
+			decoded++
+			if pg.Total != page {
+				t.Errorf("page %d handed on as page %d", page, pg.Total)
+			}
+		} else if page != n && decoded < maxDecoded {
+			t.Errorf("page %d not handed on decoded while %d were waiting", page, decoded)
+		}
+	}
+	if decoded != maxDecoded {
+		t.Errorf("%d pages handed on decoded, want %d", decoded, maxDecoded)
+	}
+	f.abandon()
+	if _, err := f.wait(context.Background(), 99); !errors.Is(err, errAbandoned) {
+		t.Errorf("wait after abandon: %v", err)
+	}
+}
