@@ -2,8 +2,11 @@ package sinks
 
 import (
 	"context"
+	"fmt"
+	"math/bits"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +17,16 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/klauspost/compress/snappy"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/sources"
 )
+
+func fileTestParquetNames() []string {
+	return []string{"id", "subject", "content", "status", "下拉列表字段", "复选框", "created_at", "日期", "amount", "count", "时间", RawValuesColumn}
+}
 
 func writeParquet(t *testing.T, rows []pipeline.Row, batch int) (string, pipeline.WriterStats) {
 	t.Helper()
@@ -103,23 +111,10 @@ func arrowValue(t *testing.T, a arrow.Array, i int) any {
 	return nil
 }
 
-func TestParquetRoundTrip(t *testing.T) {
-	path, stats := writeParquet(t, fileTestRows(), 100)
-	if stats != (pipeline.WriterStats{Rows: 4, RawValues: 2}) {
-		t.Errorf("Stats = %+v, want 4 rows, 2 raw values", stats)
-	}
-	rdr, sch, got := readParquet(t, path)
-
-	wantTypes := []string{"int64", "utf8", "utf8", "utf8", "utf8", "list<element: utf8, nullable>",
-		"timestamp[us, tz=UTC]", "date32", "float64", "int64", "time32[ms]", "utf8"}
-	wantNames := []string{"id", "subject", "content", "status", "下拉列表字段", "复选框", "created_at", "日期", "amount", "count", "时间", RawValuesColumn}
-	for i, f := range sch.Fields() {
-		if f.Name != wantNames[i] || f.Type.String() != wantTypes[i] {
-			t.Errorf("field %d: %s %s, want %s %s", i, f.Name, f.Type, wantNames[i], wantTypes[i])
-		}
-	}
+// fileTestParquetRows is fileTestRows as readParquet gives them back.
+func fileTestParquetRows() [][]any {
 	utc := func(y int, m time.Month, d, h, mi, s int) time.Time { return time.Date(y, m, d, h, mi, s, 0, time.UTC) }
-	want := [][]any{
+	return [][]any{
 		{int64(1), "打印机坏了", "第一行\r\n第二行\n第三行", "open", "选项 A0", []string{"a", "b"}, utc(2024, 3, 5, 1, 7, 30),
 			"2024-02-29", 1.1, int64(-42), "09:30:00", nil},
 		{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
@@ -127,6 +122,12 @@ func TestParquetRoundTrip(t *testing.T) {
 		{int64(4), "'quoted", "\ttab", "+1", nil, []string{"=x"}, utc(1999, 12, 31, 15, 59, 59),
 			"1970-01-01", 1e21, int64(9007199254740993), nil, nil},
 	}
+}
+
+// compareParquetRows reports every cell of got that differs from want
+// (instants compare as instants).
+func compareParquetRows(t *testing.T, got, want [][]any, names []string) {
+	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("read %d rows, want %d", len(got), len(want))
 	}
@@ -139,10 +140,28 @@ func TestParquetRoundTrip(t *testing.T) {
 				}
 			}
 			if !reflect.DeepEqual(g, w) {
-				t.Errorf("row %d %s = %#v, want %#v", i+1, wantNames[j], g, w)
+				t.Errorf("row %d %s = %#v, want %#v", i+1, names[j], g, w)
 			}
 		}
 	}
+}
+
+func TestParquetRoundTrip(t *testing.T) {
+	path, stats := writeParquet(t, fileTestRows(), 100)
+	if stats != (pipeline.WriterStats{Rows: 4, RawValues: 2}) {
+		t.Errorf("Stats = %+v, want 4 rows, 2 raw values", stats)
+	}
+	rdr, sch, got := readParquet(t, path)
+
+	wantTypes := []string{"int64", "utf8", "utf8", "utf8", "utf8", "list<element: utf8, nullable>",
+		"timestamp[us, tz=UTC]", "date32", "float64", "int64", "time32[ms]", "utf8"}
+	wantNames := fileTestParquetNames()
+	for i, f := range sch.Fields() {
+		if f.Name != wantNames[i] || f.Type.String() != wantTypes[i] {
+			t.Errorf("field %d: %s %s, want %s %s", i, f.Name, f.Type, wantNames[i], wantTypes[i])
+		}
+	}
+	compareParquetRows(t, got, fileTestParquetRows(), wantNames)
 	kv := rdr.MetaData().KeyValueMetadata()
 	for k, v := range fileTestSchema().Meta {
 		if got := kv.FindValue(k); got == nil || *got != v {
@@ -164,8 +183,8 @@ func TestParquetRowGroups(t *testing.T) {
 		r.Values[colID] = int64(i)
 		rows = append(rows, r)
 	}
-	// A text over the 1 MiB data page size, so that every chunk completes a
-	// page, whose compressed size the byte limit counts.
+	// A text over the data page size, so that every chunk completes a page,
+	// whose compressed size the byte limit counts.
 	big := make([]pipeline.Row, len(rows))
 	for i, r := range rows {
 		big[i].Values = append([]any(nil), r.Values...)
@@ -249,5 +268,114 @@ func TestParquetTimeOfDay(t *testing.T) {
 		if err != nil || rec.Cells[1] != cell {
 			t.Errorf("read back %q (%v), want %q", rec.Cells, err, cell)
 		}
+	}
+}
+
+// TestParquetManyChunks writes thousands of rows in many chunks and row
+// groups, with texts of every length, so that the builders' and column
+// writers' buffers are reused again and again: every value must come back.
+// Pages must be standard Snappy (as a strict decoder, like the reference
+// C++ one that pyarrow and DuckDB use, reads them), and only the columns of
+// repeated values dictionary-encoded.
+func TestParquetManyChunks(t *testing.T) {
+	defer func(c, n int) { parquetChunkRows, parquetRowGroupRows = c, n }(parquetChunkRows, parquetRowGroupRows)
+	parquetChunkRows, parquetRowGroupRows = 64, 1000
+	const n = 5000
+	var rows []pipeline.Row
+	var want [][]any
+	for i := range n {
+		r, w := fileTestRows()[i%4], fileTestParquetRows()[i%4]
+		r.Values = append([]any(nil), r.Values...)
+		subject := fmt.Sprintf("主题 %d %s", i, strings.Repeat("x", i%97))
+		content := strings.Repeat("内容 "+strconv.Itoa(i), i%300)
+		r.Values[colID], w[colID] = int64(i), int64(i)
+		r.Values[colSubject], w[colSubject] = subject, subject
+		r.Values[colContent], w[colContent] = content, content
+		rows, want = append(rows, r), append(want, w)
+	}
+	path, _ := writeParquet(t, rows, 500)
+
+	codec, err := compress.GetCodec(compress.Codecs.Snappy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strict := &strictSnappy{snappyCodec: codec.(snappyCodec)}
+	compress.RegisterCodec(compress.Codecs.Snappy, strict)
+	defer compress.RegisterCodec(compress.Codecs.Snappy, codec)
+	rdr, _, got := readParquet(t, path)
+	compareParquetRows(t, got, want, fileTestParquetNames())
+	if strict.blocks == 0 {
+		t.Error("no page was read by the strict Snappy decoder")
+	}
+
+	if rdr.NumRowGroups() != n/1000 {
+		t.Errorf("%d row groups, want %d", rdr.NumRowGroups(), n/1000)
+	}
+	dict := map[int]bool{colStatus: true, colSelect: true, colCheckbox: true, colDate: true, colCount: true, colTime: true}
+	for g := range rdr.NumRowGroups() {
+		for c := range len(fileTestSchema().Columns) {
+			cc, err := rdr.MetaData().RowGroup(g).ColumnChunk(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cc.Compression() != compress.Codecs.Snappy {
+				t.Errorf("row group %d column %d: %s compression, want snappy", g, c, cc.Compression())
+			}
+			if cc.HasDictionaryPage() != dict[c] {
+				t.Errorf("row group %d column %d: dictionary %v, want %v", g, c, cc.HasDictionaryPage(), dict[c])
+			}
+		}
+	}
+}
+
+// strictSnappy decodes with the standard Snappy block decoder, which refuses
+// s2's extensions, and counts the blocks it decoded.
+type strictSnappy struct {
+	snappyCodec
+	blocks int
+}
+
+func (s *strictSnappy) Decode(dst, src []byte) []byte {
+	out, err := s.DecodeWithError(dst, src)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func (s *strictSnappy) DecodeWithError(dst, src []byte) ([]byte, error) {
+	s.blocks++
+	return snappy.DecodeStrict(dst, src)
+}
+
+// TestRecycler: a released buffer is handed out again, cleared, to a request
+// of its size class; small buffers are not kept.
+func TestRecycler(t *testing.T) {
+	var r recycler
+	b := r.Allocate(5000)
+	if len(b) != 5000 || cap(b) != 8192 {
+		t.Fatalf("Allocate(5000): len %d cap %d, want 5000 and 8192", len(b), cap(b))
+	}
+	b = r.Reallocate(8000, b) // within its capacity: the same buffer
+	for i := range b {
+		b[i] = 0xff
+	}
+	r.Free(b)
+	c := r.Allocate(7000)
+	if &c[0] != &b[0] {
+		t.Error("the released buffer was not reused")
+	}
+	for i, x := range c[:cap(c)] {
+		if x != 0 {
+			t.Fatalf("reused buffer byte %d = %#x, want 0", i, x)
+		}
+	}
+	if d := r.Allocate(9000); cap(d) != 16384 || &d[0] == &c[0] {
+		t.Errorf("Allocate(9000): cap %d, want a new 16384-byte buffer", cap(d))
+	}
+	s := r.Allocate(2048)
+	r.Free(s)
+	if l := r.free[bits.Len(uint(cap(s)))-1]; len(l) != 0 {
+		t.Error("a small buffer was kept")
 	}
 }
