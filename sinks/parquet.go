@@ -28,7 +28,7 @@ const RawValuesColumn = mapping.RawValuesColumn
 // tests can lower them.
 var (
 	parquetChunkRows     = 4096
-	parquetRowGroupRows  = 64 * 1024 // 128Ki put a 1M-ticket export's peak RSS at 160 MiB, this at 128 MiB, no slower
+	parquetRowGroupRows  = 32 * 1024 // an export of 100k tickets peaks at 148 MB of RSS with 64Ki, 122 MB with this, 108 MB with 16Ki; files 0.5% larger, no slower
 	parquetRowGroupBytes = 32 << 20  // compressed bytes of the row group
 )
 
@@ -91,7 +91,7 @@ type parquetWriter struct {
 }
 
 // NewParquetWriter writes rows to a Parquet file at path, snappy-compressed,
-// in row groups of at most 64Ki rows or 32 MiB compressed. Column types follow
+// in row groups of at most 32Ki rows or 32 MiB compressed. Column types follow
 // Column.Kind: Int64 -> int64, Float64 -> double, Date -> DATE, Timestamp ->
 // timestamp(us, adjusted to UTC: the instant is kept, the offset is not),
 // TimeOfDay -> TIME(ms) (time of day), StringList -> list<string>,

@@ -64,7 +64,7 @@ func benchNotes(rep *benchReport) []string {
 		}
 		why := "the sets of ticket ids that drop duplicates (bitsets in pipeline/export: a bit per ticket for dense ids, more for scattered ones)"
 		if m.Format == "parquet" {
-			why += ", and the Parquet writer's buffered row group (up to 64Ki rows)"
+			why += ", and the Parquet writer's buffered row group (up to 32Ki rows)"
 		}
 		note := fmt.Sprintf("Memory, %s: %s. What grows with the data is per-ticket state kept for the whole export: %s.", m.Format, m.Miss, why)
 		notes = append(notes, note)
