@@ -141,7 +141,7 @@ func (w *csvWriter) appendValue(b []byte, k pipeline.Kind, v any) []byte {
 
 // appendCSVField appends s, quoted when RFC 4180 requires it.
 func appendCSVField(b []byte, s string) []byte {
-	if !strings.ContainsAny(s, ",\"\r\n") {
+	if !needsQuotes(s) {
 		return append(b, s...)
 	}
 	b = append(b, '"')
@@ -156,6 +156,14 @@ func appendCSVField(b []byte, s string) []byte {
 	}
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// needsQuotes reports whether s holds a comma, a quote, CR or LF: four
+// vectorised byte searches, several times faster on long text than
+// strings.ContainsAny's byte-by-byte loop.
+func needsQuotes(s string) bool {
+	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, ',') >= 0 ||
+		strings.IndexByte(s, '"') >= 0 || strings.IndexByte(s, '\r') >= 0
 }
 
 func (w *csvWriter) Commit() error {
