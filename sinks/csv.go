@@ -1,7 +1,6 @@
 package sinks
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -27,7 +26,7 @@ type CSVOptions struct {
 	Private bool
 	// Copy, when set, is where Commit first puts a private (0600) copy of
 	// the file, byte for byte, before the file itself: an export's original
-	// rows, copied by the kernel instead of written a second time.
+	// rows, the same bytes written to two files instead of rendered twice.
 	Copy string
 }
 
@@ -41,7 +40,6 @@ type csvWriter struct {
 	schema pipeline.Schema
 	escape func(string) string // mapping.EscapeFormula, or none
 	tmp    *tempFile
-	copy   string // CSVOptions.Copy
 	line   []byte
 	stats  pipeline.WriterStats
 	state  writerState
@@ -57,7 +55,11 @@ func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipelin
 	if err := checkSchema(path, schema); err != nil {
 		return nil, err
 	}
-	tmp, err := createTemp(path)
+	create := createTemp
+	if opts.Copy != "" {
+		create = func(path string) (*tempFile, error) { return createTempWithCopy(path, opts.Copy) }
+	}
+	tmp, err := create(path)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func NewCSVWriter(path string, schema pipeline.Schema, opts CSVOptions) (pipelin
 			return nil, fmt.Errorf("sinks: %s: %w", path, err)
 		}
 	}
-	w := &csvWriter{path: path, schema: schema, tmp: tmp, copy: opts.Copy, escape: mapping.EscapeFormula}
+	w := &csvWriter{path: path, schema: schema, tmp: tmp, escape: mapping.EscapeFormula}
 	if opts.NoFormulaEscape {
 		w.escape = func(s string) string { return s }
 	}
@@ -171,11 +173,6 @@ func (w *csvWriter) Commit() error {
 		return err
 	}
 	w.state = stateCommitted
-	if w.copy != "" {
-		if err := w.tmp.copyTo(w.copy); err != nil {
-			return errors.Join(err, w.tmp.abort())
-		}
-	}
 	return w.tmp.commit()
 }
 

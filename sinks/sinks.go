@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -85,17 +84,58 @@ func (s writerState) check(path string) error {
 	return nil
 }
 
-// tempFile is an output being written beside its final path.
+// tempFile is an output being written beside its final path, and possibly
+// a private copy of it beside the copy's final path (mirror).
 type tempFile struct {
 	f     *os.File
 	final string
-	// w buffers writes to f.
-	w *bufio.Writer
+	// w buffers writes to f (and mirror).
+	w      *bufio.Writer
+	mirror *tempFile
+}
+
+// writebackBytes: after this many bytes written, the kernel is asked to
+// start writing them to disk (startWriteback), so that the fsync at commit
+// finds little left to write instead of the whole file: the commit is the
+// part of an export nothing else overlaps.
+const writebackBytes = 8 << 20
+
+// fileWriter writes to one or two files, starting their writeback every
+// writebackBytes.
+type fileWriter struct {
+	files   []*os.File
+	off     int64 // bytes written
+	flushed int64 // bytes whose writeback was started
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	for _, f := range w.files {
+		if _, err := f.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	w.off += int64(len(p))
+	if w.off-w.flushed >= writebackBytes {
+		for _, f := range w.files {
+			startWriteback(f, w.flushed, w.off-w.flushed)
+		}
+		w.flushed = w.off
+	}
+	return len(p), nil
 }
 
 // createTemp creates ".<name>.tmp-<random>" in final's directory, so that the
 // rename on commit stays within one file system and is atomic.
 func createTemp(final string) (*tempFile, error) {
+	f, err := openTemp(final)
+	if err != nil {
+		return nil, err
+	}
+	return &tempFile{f: f, final: final, w: bufio.NewWriterSize(&fileWriter{files: []*os.File{f}}, 256<<10)}, nil
+}
+
+// openTemp creates ".<name>.tmp-<random>" in final's directory.
+func openTemp(final string) (*os.File, error) {
 	dir, name := filepath.Split(final)
 	if dir == "" {
 		dir = "."
@@ -111,24 +151,75 @@ func createTemp(final string) (*tempFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sinks: %s: create temp file: %w", final, err)
 		}
-		return &tempFile{f: f, final: final, w: bufio.NewWriterSize(f, 256<<10)}, nil
+		return f, nil
 	}
 }
 
-// commit flushes, fsyncs and renames the temp file to its final path, then
-// fsyncs the directory so the rename survives a crash.
-func (t *tempFile) commit() error {
-	err := t.w.Flush()
-	if err == nil {
-		err = t.f.Sync()
+// createTempWithCopy is createTemp with every byte also written to a private
+// (0600) temp file beside copyTo, put in place by commit before the file.
+func createTempWithCopy(final, copyTo string) (*tempFile, error) {
+	f, err := openTemp(final)
+	if err != nil {
+		return nil, err
 	}
+	t := &tempFile{f: f, final: final}
+	mf, err := openTemp(copyTo)
+	if err != nil {
+		return nil, errors.Join(err, t.abortFile())
+	}
+	t.mirror = &tempFile{f: mf, final: copyTo}
+	if err := mf.Chmod(0o600); err != nil {
+		return nil, errors.Join(fmt.Errorf("sinks: %s: %w", copyTo, err), t.abort())
+	}
+	t.w = bufio.NewWriterSize(&fileWriter{files: []*os.File{f, mf}}, 256<<10)
+	return t, nil
+}
+
+// commit flushes, fsyncs and renames the temp file to its final path, then
+// fsyncs the directory so the rename survives a crash; a mirror is put in
+// place first (the two fsynced at once).
+func (t *tempFile) commit() error {
+	if err := t.w.Flush(); err != nil {
+		return errors.Join(fmt.Errorf("sinks: %s: %w", t.final, err), t.abort())
+	}
+	if t.mirror == nil {
+		if err := t.durable(); err != nil {
+			return err
+		}
+		return t.publish()
+	}
+	mirrored := make(chan error, 1)
+	go func() { mirrored <- t.mirror.durable() }()
+	err := t.durable()
+	if merr := <-mirrored; merr != nil || err != nil {
+		_ = os.Remove(t.f.Name())
+		_ = os.Remove(t.mirror.f.Name())
+		return errors.Join(merr, err)
+	}
+	if err := t.mirror.publish(); err != nil {
+		_ = os.Remove(t.f.Name())
+		return err
+	}
+	return t.publish()
+}
+
+// durable fsyncs and closes the (flushed) temp file, removed on failure.
+func (t *tempFile) durable() error {
+	err := t.f.Sync()
 	if cerr := t.f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(t.f.Name(), t.final)
-	}
 	if err != nil {
+		_ = os.Remove(t.f.Name())
+		return fmt.Errorf("sinks: %s: commit: %w", t.final, err)
+	}
+	return nil
+}
+
+// publish renames the durable temp file to its final path and fsyncs the
+// directory so the rename survives a crash.
+func (t *tempFile) publish() error {
+	if err := os.Rename(t.f.Name(), t.final); err != nil {
 		_ = os.Remove(t.f.Name())
 		return fmt.Errorf("sinks: %s: commit: %w", t.final, err)
 	}
@@ -138,30 +229,17 @@ func (t *tempFile) commit() error {
 	return nil
 }
 
-// copyTo commits a private (0600) copy of what was written so far to path,
-// copied from file to file (copy_file_range on Linux: no pass through user
-// memory).
-func (t *tempFile) copyTo(path string) error {
-	if err := t.w.Flush(); err != nil {
-		return fmt.Errorf("sinks: %s: %w", t.final, err)
-	}
-	c, err := createTemp(path)
-	if err != nil {
-		return err
-	}
-	if _, err = t.f.Seek(0, io.SeekStart); err == nil {
-		if err = c.f.Chmod(0o600); err == nil {
-			_, err = c.f.ReadFrom(t.f)
-		}
-	}
-	if err != nil {
-		return errors.Join(fmt.Errorf("sinks: copying %s to %s: %w", t.final, path, err), c.abort())
-	}
-	return c.commit()
-}
-
 // abort closes and removes the temp file.
 func (t *tempFile) abort() error {
+	if t.mirror != nil {
+		if err := t.mirror.abort(); err != nil {
+			return errors.Join(err, t.mirror.abortFile())
+		}
+	}
+	return t.abortFile()
+}
+
+func (t *tempFile) abortFile() error {
 	cerr := t.f.Close()
 	if err := os.Remove(t.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("sinks: %s: remove temp file: %w", t.final, err)
