@@ -88,8 +88,14 @@ var profileFindings = []string{
 		"the fetch's checks; when the listing changed and is read again, the files are written afresh from the spool.",
 	"Profiled, simulator: beyond its cache it re-encoded tickets on every listing, and it decompressed every cached block; it now keeps " +
 		"decoded blocks within its byte budget, so the bench measures the tool rather than the simulator sharing its CPUs.",
-	"Profiled, CSV: the default export wrote every row twice (the file and the copy kept for round-trip editing); the copy is now made " +
-		"by the kernel (copy_file_range) when the file is committed.",
+	"Profiled, CSV: the default export rendered every row twice (the file and the copy kept for round-trip editing); the copy now gets " +
+		"the file's bytes as they are written. Profiled, commit: the fsyncs at the end wrote whole files (76 ms for a 54 MB CSV and its " +
+		"copy, with nothing to overlap them); outputs now ask the kernel to start writing back every 8 MiB as they are written " +
+		"(sync_file_range), and the final fsyncs take a few milliseconds.",
+	"Profiled, Parquet: arrow-go's Snappy codec encodes in s2's slower \"better\" mode (the writer's largest cost); sinks registers it with " +
+		"the fast encoder (standard Snappy, 45% less compression time, files 6% larger), builds dictionaries only for columns of repeated " +
+		"values, and reuses its builders' buffers: 38% less CPU per row. Row groups of 32Ki rows (64Ki before) keep the export's peak " +
+		"memory under 130 MiB while the render runs beside the fetch.",
 	"Profiled, XLSX: excelize's stream writer took most of the 7.5 s per 100k tickets (per-cell XML encoding, 21.7M allocations); rows are " +
 		"now written by our own XML writer (byte for byte what excelize wrote, which a test checks) and compressed with klauspost's flate: " +
 		"25k to 62k rows/s in the writer.",
@@ -113,8 +119,9 @@ func peerNote(f *peerFormat, tickets int, goBench []string) string {
 	}
 	note += fmt.Sprintf(" Median CPU time (user+sys) per round: the tool %.1f s, DuckDB %.1f s.", median(toolCPU), median(duckCPU))
 	if f.Format == "csv" {
-		note += " The tool's default CSV export also keeps a copy of the file (the rows as written, for importing an edited file as changes; " +
-			"copied by the kernel on commit, not written twice) and puts a ' before text a spreadsheet would run as a formula; DuckDB writes the one file."
+		note += " The tool's default CSV export also keeps a copy of the file (the rows as written, for importing an edited file as changes: " +
+			"the same bytes written to a second file, not rendered twice), fsyncs both, and puts a ' before text a spreadsheet would run as a formula; " +
+			"DuckDB writes the one file."
 	}
 	if r, ok := goBenchMetric(goBench, "BenchmarkExportRenderParquet100k", "tickets/s"); ok && f.Format == "parquet" && r > 0 {
 		// The like-for-like part: pages already local, decoded, mapped and
