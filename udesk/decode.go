@@ -335,8 +335,11 @@ func envelopeOf(body []byte) *envelope {
 // DecodePage decodes a listing reply body (as Page.Raw keeps it, e.g. from a
 // spool) with the same decoder as Client.Page. A reply whose status is not 0
 // gives a *Error of class Permanent.
-func DecodePage(body []byte) (*Page, error) {
-	p, env, err := decodePage(body)
+func DecodePage(body []byte) (*Page, error) { return decodeReply(body, decodePage) }
+
+// decodeReply decodes a listing reply body with decode, as DecodePage says.
+func decodeReply[P any](body []byte, decode func([]byte) (*P, *envelope, error)) (*P, error) {
+	p, env, err := decode(body)
 	if env != nil && env.Status != StatusOK {
 		return nil, apiError(env, 0)
 	}
@@ -585,13 +588,4 @@ func decodePageHead(body []byte) (*PageHead, *envelope, error) {
 
 // DecodePageHead decodes a listing reply body's head (as Client.PageHead
 // does); like DecodePage, a reply whose status is not 0 gives a *Error.
-func DecodePageHead(body []byte) (*PageHead, error) {
-	h, env, err := decodePageHead(body)
-	if env != nil && env.Status != StatusOK {
-		return nil, apiError(env, 0)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("udesk: decoding a ticket page: %w", err)
-	}
-	return h, nil
-}
+func DecodePageHead(body []byte) (*PageHead, error) { return decodeReply(body, decodePageHead) }

@@ -14,11 +14,24 @@ import (
 // perPage are sent when not 0 (the API's defaults are 1 and 20; perPage must
 // be 1..100). Page.Raw holds the reply body as received.
 func (c *Client) Page(ctx context.Context, l Listing, page, perPage int) (*Page, error) {
-	var p *Page
+	return readListing(ctx, c, l, page, perPage, decodePage)
+}
+
+// PageHead reads one page of a ticket listing as Page does, but decodes only
+// its counts and its tickets' ids and creation times (DecodePageHead): what
+// paging needs, at a fraction of a full decode, for a caller that keeps the
+// body and decodes it later.
+func (c *Client) PageHead(ctx context.Context, l Listing, page, perPage int) (*PageHead, error) {
+	return readListing(ctx, c, l, page, perPage, decodePageHead)
+}
+
+// readListing reads one page of listing l with decode.
+func readListing[P any](ctx context.Context, c *Client, l Listing, page, perPage int, decode func([]byte) (*P, *envelope, error)) (*P, error) {
+	var p *P
 	cl, err := listingCall(l, page, perPage, func(b []byte) (*envelope, error) {
 		var env *envelope
 		var err error
-		p, env, err = decodePage(b)
+		p, env, err = decode(b)
 		return env, err
 	})
 	if err == nil {
@@ -28,27 +41,6 @@ func (c *Client) Page(ctx context.Context, l Listing, page, perPage int) (*Page,
 		return nil, err
 	}
 	return p, nil
-}
-
-// PageHead reads one page of a ticket listing as Page does, but decodes only
-// its counts and its tickets' ids and creation times (DecodePageHead): what
-// paging needs, at a fraction of a full decode, for a caller that keeps the
-// body and decodes it later.
-func (c *Client) PageHead(ctx context.Context, l Listing, page, perPage int) (*PageHead, error) {
-	var h *PageHead
-	cl, err := listingCall(l, page, perPage, func(b []byte) (*envelope, error) {
-		var env *envelope
-		var err error
-		h, env, err = decodePageHead(b)
-		return env, err
-	})
-	if err == nil {
-		err = c.do(ctx, cl)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return h, nil
 }
 
 // listingCall is the request for one page of listing l.
