@@ -307,9 +307,9 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	var stats outputStats
 	rendered := false
 	if live != nil {
-		wprog := o.Observer.Phase("write", "tickets", int64(res.Total))
-		rs, stats, rendered, err = live.finish(res, wprog)
-		wprog.Finish()
+		rs, stats, rendered, err = live.finish(res, func() pipeline.Progress {
+			return o.Observer.Phase("write", "tickets", int64(res.Total))
+		})
 		if err != nil {
 			return err
 		}

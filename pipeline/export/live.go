@@ -98,34 +98,37 @@ func (lr *liveRender) catalog(fields []udesk.Field) { lr.fields <- fields }
 
 // finish waits for the render and, when it rendered the export's last pass
 // (res.Passes is 1), adds the tickets account found and commits the outputs;
-// rendered is false when Render must write the outputs instead. prog counts
-// the tickets written.
-func (lr *liveRender) finish(res *fetchResult, prog pipeline.Progress) (rs renderStats, st outputStats, rendered bool, err error) {
+// rendered is false when Render must write the outputs instead. The tickets
+// written are counted on a progress phase newProg makes.
+func (lr *liveRender) finish(res *fetchResult, newProg func() pipeline.Progress) (rs renderStats, st outputStats, rendered bool, err error) {
+	if res.Passes != 1 || !lr.feed.started.Load() {
+		lr.stop()
+		return renderStats{}, st, false, nil
+	}
+	prog := newProg()
+	defer prog.Finish()
 	lr.mu.Lock()
 	lr.prog = prog
 	prog.Add(lr.pending)
 	lr.mu.Unlock()
-	live := res.Passes == 1 && lr.feed.started.Load()
-	if !live {
-		lr.feed.abandon()
-	}
 	<-lr.done
-	if errors.Is(lr.err, errAbandoned) || !live {
-		lr.abort()
-		return renderStats{}, st, false, nil
+	if lr.d != nil {
+		rs = lr.d.st
 	}
 	if lr.err == nil {
 		lr.err = lr.d.finish()
+		rs = lr.d.st
 	}
 	if lr.err != nil {
 		lr.abort()
-		return lr.d.st, st, true, lr.err
+		return rs, st, true, lr.err
 	}
 	st, err = lr.out.commit()
-	return lr.d.st, st, true, err
+	return rs, st, true, err
 }
 
-// stop ends the render without committing: the fetch failed.
+// stop ends the render without committing: the fetch failed, or the first
+// pass is not the export's last.
 func (lr *liveRender) stop() {
 	lr.feed.abandon()
 	<-lr.done

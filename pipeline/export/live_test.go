@@ -98,7 +98,7 @@ func TestLiveRenderOverlapsFetch(t *testing.T) {
 	if !<-overlapped {
 		t.Error("nothing was written while the end check was held: the render waited for the fetch")
 	}
-	rs, _, rendered, err := lr.finish(res, prog)
+	rs, _, rendered, err := lr.finish(res, func() pipeline.Progress { return prog })
 	if err != nil || !rendered {
 		t.Fatalf("finish: rendered %v, %v", rendered, err)
 	}
@@ -205,5 +205,24 @@ func TestPageFeedBoundsDecodedPages(t *testing.T) {
 	f.abandon()
 	if _, err := f.wait(context.Background(), 99); !errors.Is(err, errAbandoned) {
 		t.Errorf("wait after abandon: %v", err)
+	}
+}
+
+// TestLiveRenderOutputFails: an output that cannot be created (its temp
+// file's name too long for the file system) fails the export with the
+// reason, after the fetch, and leaves no file.
+func TestLiveRenderOutputFails(t *testing.T) {
+	sim, c := newSim(t, udesktest.Options{Tickets: 300, Seed: 6})
+	dir := t.TempDir()
+	long := filepath.Join(dir, strings.Repeat("n", 248)+".csv") // 252 bytes: the name itself fits
+	_, err := Run(context.Background(), c, Options{Tenant: sim.URL(), Outputs: []string{filepath.Join(dir, "ok.jsonl"), long}})
+	if err == nil || !strings.Contains(err.Error(), "file name too long") {
+		t.Fatalf("err = %v, want the temp file's name too long", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != ".udesk-etl" {
+			t.Errorf("left in the output folder: %s", e.Name())
+		}
 	}
 }
