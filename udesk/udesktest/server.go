@@ -566,6 +566,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.write(w, status, reply)
 	}
+	recycle(reply)
 }
 
 func (s *Server) write(w http.ResponseWriter, status int, body []byte) {
