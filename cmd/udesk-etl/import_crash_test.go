@@ -59,11 +59,38 @@ func binary(t *testing.T) string {
 // least minKills times, then lets a run finish and returns its exit code.
 func crashUntilDone(t *testing.T, sim *udesktest.Server, seed int64, minKills int, args ...string) (int, string) {
 	t.Helper()
-	return crashWithin(t, sim, seed, minKills, 150*time.Millisecond, args...)
+	return crashWithin(t, sim, seed, minKills, afterDelay(150*time.Millisecond), args...)
 }
 
-// crashWithin is crashUntilDone with kills up to maxDelay after each start.
-func crashWithin(t *testing.T, sim *udesktest.Server, seed int64, minKills int, maxDelay time.Duration, args ...string) (int, string) {
+// killAt picks, for one run, when it is killed: once ready reports true,
+// after pause; point says when, for the log.
+type killAt func(rng *rand.Rand, sim *udesktest.Server) (ready func() bool, pause time.Duration, point string)
+
+// afterDelay kills a run 10 ms to max after it starts.
+func afterDelay(max time.Duration) killAt {
+	return func(rng *rand.Rand, _ *udesktest.Server) (func() bool, time.Duration, string) {
+		d := 10*time.Millisecond + time.Duration(rng.Int64N(int64(max-10*time.Millisecond)))
+		return func() bool { return true }, d, d.String()
+	}
+}
+
+// afterRequests kills a run once the simulator has had 1 to max more
+// requests: a point in the run's work, however fast the machine or the tool.
+func afterRequests(max int) killAt {
+	return func(rng *rand.Rand, sim *udesktest.Server) (func() bool, time.Duration, string) {
+		count := func() (n int) {
+			for _, c := range sim.Requests() {
+				n += c
+			}
+			return n
+		}
+		base, after := count(), 1+rng.IntN(max)
+		return func() bool { return count()-base >= after }, 0, fmt.Sprintf("%d requests", after)
+	}
+}
+
+// crashWithin is crashUntilDone with each killed run killed at kill.
+func crashWithin(t *testing.T, sim *udesktest.Server, seed int64, minKills int, kill killAt, args ...string) (int, string) {
 	t.Helper()
 	bin := binary(t)
 	rng := rand.New(rand.NewPCG(uint64(seed), 7))
@@ -81,21 +108,19 @@ func crashWithin(t *testing.T, sim *udesktest.Server, seed int64, minKills int, 
 			cancel()
 			t.Fatal(err)
 		}
-		var timer *time.Timer
-		delay := 10*time.Millisecond + time.Duration(rng.Int64N(int64(maxDelay-10*time.Millisecond)))
+		stop := make(chan struct{})
+		ready, pause, point := kill(rng, sim)
 		if kills < minKills {
-			timer = time.AfterFunc(delay, func() { cmd.Process.Signal(syscall.SIGKILL) })
+			killWhen(cmd, stop, ready, pause)
 		}
 		err := cmd.Wait()
 		cancel()
-		if timer != nil {
-			timer.Stop()
-		}
+		close(stop)
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 				kills++
-				delays = append(delays, delay.String())
+				delays = append(delays, point)
 				continue
 			}
 		}
