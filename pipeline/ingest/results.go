@@ -172,6 +172,9 @@ func (t *tally) writeResults(dir string, header []string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("results folder: %w", err)
 	}
+	// The temp files of a run killed while it wrote them: nothing else
+	// writes in the folder now (the job is locked, rollback.csv comes after).
+	pipeline.RemoveTemps(dir)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	sort.Slice(t.successes, func(i, k int) bool { return t.successes[i].row < t.successes[k].row })
