@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -46,7 +45,7 @@ func (e *IncompleteError) Error() string {
 
 // account makes an export of every ticket complete when the listing
 // changed while it was read (the passes were not stable, the total moved, or
-// tickets were created since started). Deletions shift the pages under a
+// tickets were created since the fetcher's Since). Deletions shift the pages under a
 // read, and pages served out of order can let a new ticket take the place of
 // a skipped one, so a pass can miss a ticket that existed throughout without
 // its counts showing it. Ticket ids only grow, so such a ticket's id is one
@@ -57,7 +56,7 @@ func (e *IncompleteError) Error() string {
 // export (spooled in lookupsFile), one not found was deleted. The ids left
 // over are Unaccounted. Other selectors are left as read: their gaps are
 // tickets they do not select.
-func (x *fetcher) account(ctx context.Context, res *fetchResult, started time.Time) (*accounting, error) {
+func (x *fetcher) account(ctx context.Context, res *fetchResult) (*accounting, error) {
 	acc := &accounting{}
 	if x.Selector.IDs != nil || x.Selector.Listing != (udesk.Listing{}) {
 		return acc, nil
@@ -68,14 +67,14 @@ func (x *fetcher) account(ctx context.Context, res *fetchResult, started time.Ti
 	if err != nil {
 		return acc, err
 	}
-	if res.Stable && res.Passes == 1 && created+max(0, res.StartTotal-res.Total) == 0 {
+	deleted := created + max(0, res.StartTotal-res.Total) // tickets gone during the read, about
+	if res.Stable && res.Passes == 1 && deleted == 0 {
 		return acc, nil
 	}
-	ids, newest, created, err := x.listedIDs(started)
+	ids, newest, err := x.listedIDs()
 	if err != nil || len(ids) == 0 {
 		return acc, err
 	}
-	deleted := created + max(0, res.StartTotal-res.Total) // tickets gone during the read, about
 	acc.Ran = true
 	// The budget grows with the change seen, within a tenth of the listing.
 	n := len(ids)
@@ -146,37 +145,31 @@ func (x *fetcher) createdSince(res *fetchResult) (int, error) {
 }
 
 // listedIDs reads the spooled pages' heads of every pass and returns the
-// ids listed, sorted; whether the listing shows the newest first (its page
-// 1 lists ids descending); and how many tickets listed were created since
-// started. The ids are gathered in a bitset: a million take a few hundred
-// kilobytes where a map would take tens of megabytes.
-func (x *fetcher) listedIDs(started time.Time) (ids []int64, newest bool, created int, err error) {
+// ids listed, sorted, and whether the listing shows the newest first (its
+// page 1 lists ids descending). The ids are gathered in a bitset: a million
+// take a few hundred kilobytes where a map would take tens of megabytes.
+func (x *fetcher) listedIDs() (ids []int64, newest bool, err error) {
 	pages, err := x.Spool.Pages()
 	if err != nil {
-		return nil, false, 0, err
+		return nil, false, err
 	}
 	seen := newIDSet()
-	since := started.Truncate(time.Second)
 	for _, p := range pages {
 		if p.Failed {
 			continue
 		}
 		pg, err := x.readHead(p)
 		if err != nil {
-			return nil, false, 0, err
+			return nil, false, err
 		}
 		if n := len(pg.IDs); p.Page <= 1 && n > 1 {
 			newest = pg.IDs[0] > pg.IDs[n-1]
 		}
-		for i, id := range pg.IDs {
-			if seen.add(id) {
-				if ct, err := time.Parse(udesk.TimestampLayout, pg.CreatedAt[i]); err == nil && !ct.Before(since) {
-					created++
-				}
-			}
+		for _, id := range pg.IDs {
+			seen.add(id)
 		}
 	}
-	return seen.sorted(), newest, created, nil
+	return seen.sorted(), newest, nil
 }
 
 // indexes is 0..n-1, the items of forEach over a slice.

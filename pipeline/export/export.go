@@ -295,7 +295,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	res, fields, err := fetchWithCatalog(ctx, api, x, prog, hooks)
 	var acc *accounting
 	if err == nil {
-		acc, err = x.account(ctx, res, man.StartedAt)
+		acc, err = x.account(ctx, res)
 	}
 	if err != nil {
 		if live != nil {

@@ -24,6 +24,7 @@ type fakeList struct {
 	calls   map[int]int // page -> requests
 	before  func(f *fakeList, page, call int)
 	failing map[int]error // page -> error returned once
+	created func(id int64) string // a ticket's created_at (none when nil)
 }
 
 func newFakeList(n int) *fakeList {
@@ -66,8 +67,11 @@ func (f *fakeList) body(page, perPage int) ([]byte, error) {
 	hi := min(lo+perPage, len(f.ids))
 	var contents []map[string]any
 	for _, id := range f.ids[lo:hi] {
-		contents = append(contents, map[string]any{"id": id, "subject": fmt.Sprintf("t%d", id),
-			"custom_fields": map[string]string{"TextField_1": "x"}})
+		t := map[string]any{"id": id, "subject": fmt.Sprintf("t%d", id), "custom_fields": map[string]string{"TextField_1": "x"}}
+		if f.created != nil {
+			t["created_at"] = f.created(id)
+		}
+		contents = append(contents, t)
 	}
 	body, _ := json.Marshal(map[string]any{"status": 0, "message": "ok", "size": len(contents),
 		"total": len(f.ids), "total_pages": (len(f.ids) + perPage - 1) / perPage, "contents": contents})

@@ -77,7 +77,7 @@ func openOutputs(o *Options, fields []udesk.Field) (*outputSet, error) {
 		// A CSV output keeps its original rows beside it, for import
 		// --update of the edited file. They are always escaped, so that
 		// import reads them back exactly: when the output is too, it is
-		// its own originals, copied there on commit.
+		// its own originals, its bytes written there as well.
 		keep := !o.NoOriginals && out != "-" && strings.EqualFold(filepath.Ext(out), ".csv")
 		copyTo := ""
 		if keep && !o.NoFormulaEscape {
@@ -144,8 +144,8 @@ func (s *outputSet) commit() (outputStats, error) {
 	return st, nil
 }
 
-// openOutput opens one output; copyTo is where a CSV output is copied on
-// commit (sinks.CSVOptions.Copy).
+// openOutput opens one output; copyTo is where a CSV output's bytes are
+// also written (sinks.CSVOptions.Copy).
 func openOutput(o *Options, out string, schema pipeline.Schema, copyTo string) (pipeline.RowWriter, error) {
 	if out == "-" {
 		return sinks.NewJSONLStreamWriter(o.Stdout, schema)
