@@ -23,7 +23,7 @@ type fakeList struct {
 	ids     []int64
 	calls   map[int]int // page -> requests
 	before  func(f *fakeList, page, call int)
-	failing map[int]error // page -> error returned once
+	failing map[int]error         // page -> error returned once
 	created func(id int64) string // a ticket's created_at (none when nil)
 }
 
