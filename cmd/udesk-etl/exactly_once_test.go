@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/ingest/ingesttest"
+	"github.com/udesk-etl/udesk-etl/jobs/ingest/ingesttest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 

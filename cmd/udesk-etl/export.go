@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
-	"github.com/udesk-etl/udesk-etl/pipeline/export"
+	"github.com/udesk-etl/udesk-etl/jobs/export"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 

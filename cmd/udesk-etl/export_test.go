@@ -16,7 +16,7 @@ import (
 // TestExportCLI checks what the command adds to the job: the state folder
 // named first on stderr, the summary with its notes (repeated --ids among
 // them), --report, nothing on stdout, and exit 3 when some ids do not exist.
-// The job itself is tested in pipeline/export.
+// The job itself is tested in jobs/export.
 func TestExportCLI(t *testing.T) {
 	sim := newSim(t, udesktest.Options{Tickets: 50, Seed: 7})
 	dir := t.TempDir()

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
-	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
+	"github.com/udesk-etl/udesk-etl/jobs/ingest"
 )
 
 // importOptions are the flags of `udesk-etl import`.

@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
-	syncjob "github.com/udesk-etl/udesk-etl/pipeline/sync"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
-	syncjob "github.com/udesk-etl/udesk-etl/pipeline/sync"
+	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 

@@ -63,7 +63,7 @@ func benchNotes(rep *benchReport) []string {
 		if m.Pass {
 			continue
 		}
-		why := "the sets of ticket ids that drop duplicates (bitsets in pipeline/export: a bit per ticket for dense ids, more for scattered ones)"
+		why := "the sets of ticket ids that drop duplicates (bitsets in jobs/export: a bit per ticket for dense ids, more for scattered ones)"
 		if m.Format == "parquet" {
 			why += ", and the Parquet writer's buffered row group (up to 32Ki rows)"
 		}

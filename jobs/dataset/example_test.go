@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 

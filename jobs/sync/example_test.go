@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/sync"
+	"github.com/udesk-etl/udesk-etl/jobs/sync"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 )
 
 // state is the run's file in its spool: what it lists and when it started,

@@ -13,8 +13,8 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
-	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
-	"github.com/udesk-etl/udesk-etl/pipeline/ingest/ingesttest"
+	"github.com/udesk-etl/udesk-etl/jobs/ingest"
+	"github.com/udesk-etl/udesk-etl/jobs/ingest/ingesttest"
 	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"

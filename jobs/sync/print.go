@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 )
 
 // PrintRun writes the line that states what the run committed.

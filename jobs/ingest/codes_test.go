@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/ingest"
+	"github.com/udesk-etl/udesk-etl/jobs/ingest"
 )
 
 // The README's table of errors.csv's codes is ErrorCodes, row for row.

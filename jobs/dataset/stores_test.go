@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
 )
 
 // runStores runs the same assertions against a new dataset in a local

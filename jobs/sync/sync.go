@@ -1,6 +1,6 @@
 // Package sync is the sync job: it lists a tenant's tickets the export's
 // way (a spool of pages read in checked passes, resumable) and commits them
-// to a dataset (pipeline/dataset) as one run: the snapshot, its changes
+// to a dataset (jobs/dataset) as one run: the snapshot, its changes
 // since the previous run and the field history.
 //
 // A full run lists every ticket of the selector and looks up by id the
@@ -27,8 +27,8 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
-	"github.com/udesk-etl/udesk-etl/pipeline/export"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	"github.com/udesk-etl/udesk-etl/jobs/export"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 

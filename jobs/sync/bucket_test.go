@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset"
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/export"
+	"github.com/udesk-etl/udesk-etl/jobs/export"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/pipeline/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
