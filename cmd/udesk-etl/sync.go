@@ -8,9 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -107,7 +108,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		rep.PrintRun(a.stderr)
 	case errors.As(err, &de):
 		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case errors.As(err, &we):
+	case errors.As(err, &we), errors.As(err, new(*pipeline.ConfigError)):
 	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
 		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
 	}
