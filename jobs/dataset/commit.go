@@ -73,7 +73,15 @@ type Options struct {
 	TempDir string
 	// Now gives the finish time; nil is time.Now.
 	Now func() time.Time
+	// Pause, when set, is called at each of PausePoints (a test's hook).
+	Pause func(point string)
 }
+
+// PausePoints are the moments of a commit Options.Pause is called at:
+// the run's data files written (before any metadata), each table's
+// commit done, and the tickets table's metadata file created before its
+// version-hint.text.
+var PausePoints = []string{"data-written", "committed:" + TableChanges, "committed:" + TableHistory, "metadata-created:" + TableTickets}
 
 // Result is what a commit published.
 type Result struct {
@@ -193,6 +201,13 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if err != nil {
 		return nil, err
 	}
+	pause := func(string) {}
+	if opts.Pause != nil {
+		pause = opts.Pause
+	}
+	s.pause = pause
+	defer func() { s.pause = nil }()
+	pause("data-written")
 	r := Run{
 		Run: run, Started: opts.Started.UTC(), Selector: opts.Selector,
 		Counts: d.counts, CatalogHash: catalogHash(exp.Schema()),
@@ -223,6 +238,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		if err := s.appendRun(ctx, t, files[TableChanges], stamp(), orphans); err != nil {
 			return nil, err
 		}
+		pause("committed:" + TableChanges)
 	}
 	if !hasRun(st.history, run) && (d.tables[TableHistory].n > 0 || (st.history != nil && len(orphans) > 0)) {
 		t, err := s.ensure(ctx, st.history, TableHistory, icebergSchema(historySchema, false), nil)
@@ -232,6 +248,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		if err := s.appendRun(ctx, t, files[TableHistory], stamp(), orphans); err != nil {
 			return nil, err
 		}
+		pause("committed:" + TableHistory)
 	}
 	cj, err := json.Marshal(contract)
 	if err != nil {

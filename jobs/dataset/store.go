@@ -39,6 +39,7 @@ type Store struct {
 	root   string       // the dataset's location in table metadata: a path or s3://BUCKET/PREFIX
 	fio    icebergio.IO // data files and manifests, by location
 	raw    *blob.Bucket // the whole bucket (S3), closed with the store
+	pause  func(point string)
 }
 
 // Open opens the dataset at target: "s3://BUCKET/PREFIX" for S3-compatible

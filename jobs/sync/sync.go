@@ -76,6 +76,9 @@ type Options struct {
 	Requests func() int64
 	Observer pipeline.Observer // progress and log lines (default: pipeline.Quiet)
 	Now      func() time.Time  // the clock (default time.Now)
+	// Pause, when set, is called at each point of dataset.PausePoints and
+	// at "fetched" (the listing read): a test's hook to kill a run there.
+	Pause func(point string)
 }
 
 // Validate checks the options before any request is made; its errors are
@@ -280,6 +283,9 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 	if err != nil {
 		return nil, err
 	}
+	if o.Pause != nil {
+		o.Pause("fetched")
+	}
 	if l.Held() > 0 {
 		rep.Note("resumed: %d pages were already held, %d fetched now", l.Held(), l.Fetched())
 	}
@@ -299,6 +305,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
 		Started: st.Started, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
 		Selector: p.selector, Owner: owner, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
+		Pause: o.Pause,
 	})
 	if err != nil {
 		return nil, err
