@@ -293,6 +293,9 @@ func (s *Store) appendRun(ctx context.Context, t *table.Table, staged string, su
 	}
 	defer rdr.Release()
 	txn := t.NewTransaction()
+	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return err
+	}
 	if len(discard) > 0 {
 		summary[propDiscarded] = strings.Join(discard, " ")
 		err = txn.Overwrite(ctx, rdr, summary, table.WithOverwriteFilter(iceberg.IsIn(iceberg.Reference(runColumn), discard...)))
@@ -314,6 +317,11 @@ func (s *Store) appendRun(ctx context.Context, t *table.Table, staged string, su
 // them are rewritten) and the new rows added.
 func (s *Store) commitTickets(ctx context.Context, t *table.Table, c *Contract, props iceberg.Properties, staged string, replaced []int64, summary iceberg.Properties) error {
 	txn := t.NewTransaction()
+	// The run compared with the snapshot it read: another run's commit
+	// since must fail this one (*ConflictError), not be built upon.
+	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return err
+	}
 	have := map[string]bool{}
 	for _, f := range t.Schema().Fields() {
 		have[f.Name] = true

@@ -573,3 +573,120 @@ func TestTimeOfDayValueIsUnchangedWhenRead(t *testing.T) {
 	r := commitRun(t, s, 1, feed(tick), nil, Options{Catalog: cat})
 	wantCounts(t, r.Run.Counts, Counts{Tickets: 1, Unchanged: 1})
 }
+
+// Two runs of one dataset at once: the one that commits second built on a
+// snapshot that is no longer the latest, so it fails whole, whichever
+// table it reaches first, and nothing of it is visible.
+func TestConcurrentRunsExactlyOneCommits(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		for _, point := range []string{"data-written", "committed:" + TableChanges} {
+			t.Run(point, func(t *testing.T) {
+				s := openStore(t, target+"/"+strings.ReplaceAll(point, ":", "-"))
+				ctx := context.Background()
+				commitRun(t, s, 0, feed(tk(1, "a", nil), tk(2, "b", nil)), nil, Options{})
+				paused, resume := make(chan struct{}), make(chan struct{})
+				var slowErr error
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, slowErr = Commit(ctx, s, feed(tk(1, "slow", nil), tk(2, "b", nil), tk(3, "c", nil)), nil, Options{
+						Started: runAt(1), Catalog: testFields(), TempDir: t.TempDir(),
+						Pause: func(p string) {
+							if p == point {
+								close(paused)
+								<-resume
+							}
+						}})
+				}()
+				<-paused
+				other := openStore(t, target+"/"+strings.ReplaceAll(point, ":", "-"))
+				fast := commitRun(t, other, 2, feed(tk(1, "fast", nil), tk(2, "b", nil)), nil, Options{})
+				close(resume)
+				<-done
+				var ce *ConflictError
+				if !errors.As(slowErr, &ce) {
+					t.Fatalf("the second commit: %v, want a ConflictError", slowErr)
+				}
+				runs, err := s.Published(ctx)
+				if err != nil || len(runs) != 2 || runs[1].Run != fast.Run.Run {
+					t.Fatalf("published %+v, %v", runs, err)
+				}
+				rows := readTable(t, s, TableTickets, "")
+				if len(rows) != 2 || rows[0]["subject"] != "fast" {
+					t.Fatalf("tickets %v", rows)
+				}
+				// The loser's changes, if it committed them, are discarded by
+				// the next run.
+				next := commitRun(t, s, 3, feed(tk(1, "fast", nil), tk(2, "b", nil)), nil, Options{})
+				wantCounts(t, next.Run.Counts, Counts{Tickets: 2, Unchanged: 2})
+				for _, c := range readTable(t, s, TableChanges, "") {
+					if c["_run"] == RunID(runAt(1)) {
+						t.Fatalf("the losing run's change %v is in changes", c)
+					}
+				}
+			})
+		}
+	})
+}
+
+// A run stopped between its tables' commits is completed by its rerun,
+// each table committed once; a different run discards its rows instead.
+func TestRunStoppedBetweenTablesIsCompletedOnce(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		commitRun(t, s, 0, feed(tk(1, "a", nil), tk(2, "b", nil)), nil, Options{})
+		second := feed(tk(1, "edited", nil), tk(3, "c", nil))
+		stopAt := func(point string) (context.Context, func(string)) {
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			return ctx, func(p string) {
+				if p == point {
+					cancel()
+				}
+			}
+		}
+		for _, point := range []string{"committed:" + TableChanges, "committed:" + TableHistory} {
+			ctx, pause := stopAt(point)
+			_, err := Commit(ctx, s, second, lookupOf(new([]int64), nil, 2), Options{Started: runAt(1), Catalog: testFields(), TempDir: t.TempDir(), Pause: pause})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("stopped at %s: %v", point, err)
+			}
+		}
+		r := commitRun(t, s, 1, second, lookupOf(new([]int64), nil, 2), Options{})
+		if r.Already {
+			t.Fatal("the run was published before its tickets commit")
+		}
+		wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Inserted: 1, Updated: 1, Deleted: 1})
+		if got := readTable(t, s, TableChanges, r.Run.Run); len(got) != 3 {
+			t.Fatalf("changes of the run: %v, want 3 rows, once", got)
+		}
+		if got := readTable(t, s, TableHistory, r.Run.Run); len(got) != 1 {
+			t.Fatalf("history of the run: %v, want 1 row, once", got)
+		}
+
+		// Stopped again, then another run (its state lost): the stopped
+		// run's rows go, the new run's are there once.
+		ctx, pause := stopAt("committed:" + TableHistory)
+		third := feed(tk(1, "again", nil), tk(3, "c", nil))
+		if _, err := Commit(ctx, s, third, nil, Options{Started: runAt(2), Catalog: testFields(), TempDir: t.TempDir(), Pause: pause}); !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+		r4 := commitRun(t, s, 3, third, nil, Options{})
+		wantCounts(t, r4.Run.Counts, Counts{Tickets: 2, Updated: 1, Unchanged: 1})
+		if !slices.ContainsFunc(r4.Notes, func(n string) bool { return strings.Contains(n, RunID(runAt(2))) }) {
+			t.Fatalf("notes %q do not name the discarded run", r4.Notes)
+		}
+		for _, tbl := range []string{TableChanges, TableHistory} {
+			if got := readTable(t, s, tbl, RunID(runAt(2))); len(got) != 0 {
+				t.Fatalf("%s still holds the unpublished run's rows: %v", tbl, got)
+			}
+			if got := readTable(t, s, tbl, r4.Run.Run); len(got) != 1 {
+				t.Fatalf("%s of run 4: %v", tbl, got)
+			}
+		}
+		runs, _ := s.Published(context.Background())
+		if len(runs) != 3 {
+			t.Fatalf("published %+v", runs)
+		}
+	})
+}
