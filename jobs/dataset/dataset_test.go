@@ -690,3 +690,45 @@ func TestRunStoppedBetweenTablesIsCompletedOnce(t *testing.T) {
 		}
 	})
 }
+
+// A run in which nothing changed commits a tickets snapshot that adds no
+// data file; a changed ticket rewrites only the file that holds it.
+func TestUnchangedRunAddsNoDataFile(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "a", nil), tk(2, "b", nil)), nil, Options{})
+	before := keys(t, s, "tickets/data/")
+	r := commitRun(t, s, 1, feed(tk(1, "a", nil), tk(2, "b", nil)), nil, Options{})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Unchanged: 2})
+	if after := keys(t, s, "tickets/data/"); !slices.Equal(after, before) {
+		t.Fatalf("an unchanged run wrote data files: %v -> %v", before, after)
+	}
+	st, err := s.tables(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := st.tickets.CurrentSnapshot().Summary.Properties
+	if sum["udesk.run"] != r.Run.Run || sum["added-data-files"] != "" && sum["added-data-files"] != "0" {
+		t.Fatalf("the unchanged run's snapshot summary %v", sum)
+	}
+	if rows := readTable(t, s, TableTickets, r.Run.Run); len(rows) != 2 || rows[0]["_run"] != RunID(runAt(0)) {
+		t.Fatalf("tickets after an unchanged run: %v", rows)
+	}
+}
+
+// A field labelled like one of the tool's own columns gets a column of its
+// own, and the run says so.
+func TestFieldLabelledLikeAToolColumn(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	cat := append(testFields(), udesk.Field{Name: "TextField_8", Label: "_run", ContentType: udesk.TypeText},
+		udesk.Field{Name: "TextField_9", Label: "subject", ContentType: udesk.TypeText})
+	r := commitRun(t, s, 0, feed(tk(1, "a", map[string]string{"TextField_8": "mine", "TextField_9": "also mine"})), nil, Options{Catalog: cat})
+	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "TextField_8") {
+		t.Fatalf("notes %q", r.Notes)
+	}
+	rows := readTable(t, s, TableTickets, r.Run.Run)
+	// (The export itself names a field labelled like an attribute by its
+	// field_name.)
+	if rows[0]["_run"] != r.Run.Run || rows[0]["TextField_8"] != "mine" || rows[0]["TextField_9"] != "also mine" || rows[0]["subject"] != "a" {
+		t.Fatalf("row %v", rows[0])
+	}
+}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -168,4 +170,54 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// A dataset knows whose it is: a sync of another tenant, or of another
+// selector, into it is refused before any ticket is read, naming both.
+func TestSyncOfAnotherTenantOrSelectorIsRefused(t *testing.T) {
+	tn := newTenant(t, udesktest.Options{Tickets: 30, Seed: 1})
+	dir := filepath.Join(t.TempDir(), "dataset")
+	tn.syncOK(t, tn.options(dir))
+
+	other := newTenant(t, udesktest.Options{Tickets: 20, Seed: 2})
+	for name, opts := range map[string]Options{
+		"tenant":   other.options(dir),
+		"selector": func() Options { o := tn.options(dir); o.Listing.FilterID = 1; return o }(),
+	} {
+		before := other.requests() + tn.requests()
+		_, err := Run(context.Background(), other.client, opts)
+		var ce *pipeline.ConfigError
+		var oe *dataset.OwnerError
+		if !errors.As(err, &ce) || !errors.As(err, &oe) || !strings.Contains(err.Error(), tn.URL()) {
+			t.Fatalf("%s: %v, want a refusal naming the dataset's tenant", name, err)
+		}
+		if name == "tenant" && !strings.Contains(err.Error(), other.URL()) {
+			t.Fatalf("the refusal does not name this sync's tenant: %v", err)
+		}
+		if n := other.requests() + tn.requests() - before; n != 0 {
+			t.Fatalf("%s: a refused sync sent %d requests", name, n)
+		}
+	}
+	if runs := published(t, dir); len(runs) != 1 {
+		t.Fatalf("published %d runs", len(runs))
+	}
+}
+
+// A run committed by a clock an hour ahead does not block the next one,
+// and a run whose start lies after its commit's time is refused until
+// --fresh starts a new one.
+func TestClockAheadDoesNotBlockTheDataset(t *testing.T) {
+	tn := newTenant(t, udesktest.Options{Tickets: 40, Seed: 6})
+	dir := filepath.Join(t.TempDir(), "dataset")
+	ahead := tn.options(dir)
+	ahead.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	r1, _ := tn.syncOK(t, ahead)
+	tn.UpdateTicket(3, func(t *udesktest.Ticket) { t.Subject = "edited" })
+	r2, _ := tn.syncOK(t, tn.options(dir))
+	if r2.Run.Run >= r1.Run.Run || r2.Run.Counts.Updated != 1 {
+		t.Fatalf("run after the clock ahead: %+v (previous %s)", r2.Run, r1.Run.Run)
+	}
+	if runs := published(t, dir); len(runs) != 2 || runs[1].Run != r2.Run.Run {
+		t.Fatalf("published %+v", runs)
+	}
 }
