@@ -58,17 +58,36 @@ var versionFile = regexp.MustCompile(`^v([0-9]+)\.metadata\.json$`)
 // latest returns the table's current version and its metadata file; 0 and
 // nil when the table does not exist.
 func (c *folderCatalog) latest(ctx context.Context) (int, []byte, error) {
+	v, data, _, err := c.find(ctx)
+	return v, data, err
+}
+
+// repairHint points version-hint.text at the newest version when a writer
+// stopped before it did, so that the readers that go by the hint alone
+// (DuckDB, Spark) see the committed snapshot.
+func (c *folderCatalog) repairHint(ctx context.Context) error {
+	v, data, hinted, err := c.find(ctx)
+	if err != nil || data == nil || v == hinted {
+		return err
+	}
+	return c.s.write(ctx, c.hintKey(), []byte(strconv.Itoa(v)))
+}
+
+// find returns the newest version, its metadata file and the version the
+// hint names (0: none).
+func (c *folderCatalog) find(ctx context.Context) (int, []byte, int, error) {
 	v := 0
 	if hint, err := c.s.read(ctx, c.hintKey()); err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	} else if n, err := strconv.Atoi(strings.TrimSpace(string(hint))); err == nil && n > 0 {
 		v = n
 	}
+	hinted := v
 	if v == 0 {
 		// No hint (or an unreadable one): the highest version listed.
 		keys, err := c.s.list(ctx, c.name+"/metadata/")
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, 0, err
 		}
 		for _, k := range keys {
 			if m := versionFile.FindStringSubmatch(k[strings.LastIndexByte(k, '/')+1:]); m != nil {
@@ -77,25 +96,25 @@ func (c *folderCatalog) latest(ctx context.Context) (int, []byte, error) {
 			}
 		}
 		if v == 0 {
-			return 0, nil, nil
+			return 0, nil, 0, nil
 		}
 	}
 	data, err := c.s.read(ctx, c.metaKey(v))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	if data == nil {
-		return 0, nil, fmt.Errorf("dataset %s: %s names version %d, whose metadata file is missing", c.s.where, c.hintKey(), v)
+		return 0, nil, 0, fmt.Errorf("dataset %s: %s names version %d, whose metadata file is missing", c.s.where, c.hintKey(), v)
 	}
 	// The hint lags when a writer stopped between the metadata file and
 	// the hint: the newest version is the last one present.
 	for {
 		next, err := c.s.read(ctx, c.metaKey(v+1))
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, 0, err
 		}
 		if next == nil {
-			return v, data, nil
+			return v, data, hinted, nil
 		}
 		v, data = v+1, next
 	}

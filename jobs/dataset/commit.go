@@ -123,6 +123,9 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if opts.Now != nil {
 		now = opts.Now
 	}
+	if err := s.RepairHints(ctx); err != nil {
+		return nil, err
+	}
 	st, err := s.tables(ctx)
 	if err != nil {
 		return nil, err
@@ -274,6 +277,17 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return res, fmt.Errorf("run %s is published, but: %w", run, err)
 	}
 	return res, nil
+}
+
+// RepairHints points each table's version-hint.text at its newest
+// version, which a writer killed between the two left behind.
+func (s *Store) RepairHints(ctx context.Context) error {
+	for _, name := range []string{TableChanges, TableHistory, TableTickets} {
+		if err := s.catalog(name).repairHint(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensure returns t, or the table name made with schema when t is nil.

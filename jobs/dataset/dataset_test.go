@@ -732,3 +732,28 @@ func TestFieldLabelledLikeAToolColumn(t *testing.T) {
 		t.Fatalf("row %v", rows[0])
 	}
 }
+
+// A writer killed between a table's metadata file and its version hint:
+// readers here see the committed version, and the next commit points the
+// hint at it before anything else.
+func TestLaggingVersionHintIsRepaired(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		ctx := context.Background()
+		commitRun(t, s, 0, feed(tk(1, "a", nil)), nil, Options{})
+		r := commitRun(t, s, 1, feed(tk(1, "b", nil)), nil, Options{})
+		hint := TableTickets + "/metadata/version-hint.text"
+		if err := s.write(ctx, hint, []byte("2")); err != nil {
+			t.Fatal(err)
+		}
+		if runs, err := s.Published(ctx); err != nil || len(runs) != 2 || runs[1].Run != r.Run.Run {
+			t.Fatalf("published with a lagging hint: %+v, %v", runs, err)
+		}
+		if err := s.RepairHints(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if data, _ := s.read(ctx, hint); string(data) != "3" {
+			t.Fatalf("hint %q after the repair, want 3", data)
+		}
+	})
+}

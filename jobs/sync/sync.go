@@ -213,6 +213,9 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if err := dataset.CheckOwner(ctx, store, owner); err != nil {
 		return rep, err
 	}
+	if err := store.RepairHints(ctx); err != nil {
+		return rep, err
+	}
 	runs, err := store.Published(ctx)
 	if err != nil {
 		return rep, err
