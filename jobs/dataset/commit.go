@@ -52,9 +52,22 @@ func (e *OwnerError) Error() string {
 		e.Dataset, e.Have.Tenant, e.Have.Selector, e.Given.Tenant, e.Given.Selector)
 }
 
+// ClockError refuses a run whose start lies after the time of its commit:
+// the clock was ahead when it started.
+type ClockError struct {
+	Run string
+	Now time.Time
+}
+
+func (e *ClockError) Error() string {
+	return fmt.Sprintf("run %s starts after the time now (%s): the clock was ahead when it started; nothing was committed: run again with --fresh to start a new run",
+		e.Run, e.Now.Format(time.RFC3339))
+}
+
 // Options of a commit.
 type Options struct {
 	Started  time.Time     // the run's start: RUN is its UTC form
+	UUID     string        // tells this run from another started in the same second ("": none)
 	Catalog  []udesk.Field // the field catalog the tickets were read with
 	Headers  string        // how new columns are named: mapping.HeadersLabels ("" too) or HeadersNames
 	Schema   string        // SchemaEvolve ("" too) or SchemaFreeze
@@ -148,12 +161,15 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return nil, err
 	}
 	for _, r := range runsIn(st.tickets) {
-		if r.Run == run {
+		if r.Is(run, opts.UUID) {
 			return &Result{Run: r, Already: true}, nil
+		}
+		if r.Run == run {
+			return nil, &ConflictError{Table: TableTickets, Err: fmt.Errorf("another sync that started in the same second committed run %s", run)}
 		}
 	}
 	if at := now().UTC(); opts.Started.After(at) {
-		return nil, fmt.Errorf("dataset %s: run %s starts after the time now (%s): the clock was ahead when it started; nothing was committed: run again with --fresh", s.where, run, at.Format(time.RFC3339))
+		return nil, &ClockError{Run: run, Now: at}
 	}
 	latest := st.latest()
 	stored, err := s.contractOf(st.tickets)
@@ -221,7 +237,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	pause := s.at
 	pause("data-written")
 	r := Run{
-		Run: run, Started: opts.Started.UTC(), Selector: opts.Selector,
+		Run: run, Started: opts.Started.UTC(), Selector: opts.Selector, UUID: opts.UUID,
 		Counts: d.counts, CatalogHash: catalogHash(exp.Schema()),
 	}
 	for _, dr := range drift {
@@ -245,7 +261,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 
 	// changes, then field_history, then tickets: the run is published by
 	// its tickets snapshot, and a rerun of it skips the tables it reached.
-	if !hasRun(st.changes, run) {
+	if !hasRun(st.changes, run, opts.UUID) {
 		t, err := s.ensure(ctx, st.changes, TableChanges, icebergSchema(changesSchema, false), nil)
 		if err != nil {
 			return nil, err
@@ -255,7 +271,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		}
 		pause("committed:" + TableChanges)
 	}
-	if !hasRun(st.history, run) && (d.tables[TableHistory].n > 0 || (st.history != nil && len(orphans) > 0)) {
+	if !hasRun(st.history, run, opts.UUID) && (d.tables[TableHistory].n > 0 || (st.history != nil && len(orphans) > 0)) {
 		t, err := s.ensure(ctx, st.history, TableHistory, icebergSchema(historySchema, false), nil)
 		if err != nil {
 			return nil, err

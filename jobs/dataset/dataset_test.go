@@ -757,3 +757,19 @@ func TestLaggingVersionHintIsRepaired(t *testing.T) {
 		}
 	})
 }
+
+// Two syncs that started in the same second have one run name: the second
+// to commit is refused, not taken for the first.
+func TestRunOfTheSameNameByAnotherSyncIsAConflict(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "a", nil)), nil, Options{UUID: "one"})
+	_, err := Commit(context.Background(), s, feed(tk(1, "b", nil)), nil, Options{Started: runAt(0), UUID: "two", Catalog: testFields(), TempDir: t.TempDir()})
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("the same name, another sync: %v", err)
+	}
+	again := commitRun(t, s, 0, feed(tk(1, "b", nil)), nil, Options{UUID: "one"})
+	if !again.Already {
+		t.Fatal("the run's own rerun was not recognised")
+	}
+}
