@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,8 +197,21 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return nil, err
 	}
 	defer d.abort()
-	if latest != nil {
-		if err := d.loadPrevious(ctx, st.tickets, st.tickets.CurrentSnapshot()); err != nil {
+	var listed []udesk.Ticket // a merge run's tickets, held to read only their previous rows
+	if opts.Merge && latest != nil {
+		if err := tickets(ctx, func(ts []udesk.Ticket) error { listed = append(listed, ts...); return nil }); err != nil {
+			return nil, err
+		}
+		ids := make([]int64, len(listed))
+		for i := range listed {
+			ids[i] = listed[i].ID
+		}
+		tickets = func(ctx context.Context, emit func([]udesk.Ticket) error) error { return emit(listed) }
+		if err := d.loadPrevious(ctx, st.tickets, st.tickets.CurrentSnapshot(), ids); err != nil {
+			return nil, err
+		}
+	} else if latest != nil {
+		if err := d.loadPrevious(ctx, st.tickets, st.tickets.CurrentSnapshot(), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -213,8 +227,14 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if err := tickets(ctx, func(ts []udesk.Ticket) error { return add(ts, false) }); err != nil {
 		return nil, err
 	}
-	if opts.Merge {
-		d.counts.Unchanged += int64(len(d.missing()))
+	if opts.Merge && latest != nil {
+		// Only the listed tickets' previous rows were read: the others are
+		// unchanged, as many as the previous snapshot's rows not listed.
+		d.prevTotal = latest.Counts.Tickets
+		if n, err := strconv.ParseInt(st.tickets.CurrentSnapshot().Summary.Properties["total-records"], 10, 64); err == nil {
+			d.prevTotal = n
+		}
+		d.counts.Unchanged += d.prevTotal - int64(len(d.prev))
 	} else if missing := d.missing(); len(missing) > 0 {
 		if lookup == nil {
 			return nil, fmt.Errorf("dataset: %d tickets of the previous run were not listed and cannot be looked up", len(missing))
