@@ -40,6 +40,9 @@ type Run struct {
 	// UUID tells apart two runs that started in the same second (and so
 	// have one name): "" matches any.
 	UUID string `json:"uuid,omitempty"`
+	// Snapshot is the run's tickets snapshot (for time travel); 0 when
+	// --keep expired it.
+	Snapshot int64 `json:"snapshot,omitempty"`
 }
 
 // Is says whether r is the run named run with the uuid given ("" for any).
@@ -170,9 +173,12 @@ func discarded(t *table.Table) map[string]bool {
 func (st *tableSet) published() []Run {
 	var runs []Run
 	seen := map[string]bool{}
-	for _, r := range runsIn(st.tickets) {
-		runs = append(runs, r)
-		seen[r.Run] = true
+	for _, snap := range snapshotsOf(st.tickets) {
+		if r, ok := runOf(&snap); ok {
+			r.Snapshot = snap.SnapshotID
+			runs = append(runs, r)
+			seen[r.Run] = true
+		}
 	}
 	// Older runs whose tickets snapshots were expired: the changes table
 	// keeps every published run's snapshot.
