@@ -115,6 +115,9 @@ func (s *Store) filesOf(fio icebergio.IO, snaps []table.Snapshot) (map[string]bo
 			return nil, fmt.Errorf("dataset %s: %w", s.where, err)
 		}
 		for _, mf := range mfs {
+			if files[s.key(mf.FilePath())] {
+				continue // a manifest the snapshots share: read once
+			}
 			files[s.key(mf.FilePath())] = true
 			entries, err := mf.FetchEntries(fio, true) // a deleted entry is not in the snapshot
 			if err != nil {
