@@ -42,6 +42,22 @@ type Page struct {
 	Raw json.RawMessage `json:"-"`
 }
 
+// PageSize is the largest page a listing request may ask for (per_page
+// 1..100): every reader of a whole listing asks for it.
+const PageSize = 100
+
+// ListingRequests is how many requests reading a listing of n tickets takes
+// when it does not change while it is read: ⌈n/PageSize⌉ pages (one for an
+// empty listing), page 1 read again at the end when there are several (the
+// check that the listing held still), and the field catalog.
+func ListingRequests(n int) int {
+	pages := max(1, (n+PageSize-1)/PageSize)
+	if pages > 1 {
+		return pages + 2
+	}
+	return pages + 1
+}
+
 // Listing names which ticket listing a Page request reads.
 type Listing struct {
 	// Exactly one of these selects the listing; all zero means every ticket.

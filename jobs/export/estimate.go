@@ -1,6 +1,10 @@
 package export
 
-import "context"
+import (
+	"context"
+
+	"github.com/udesk-etl/udesk-etl/udesk"
+)
 
 // Estimate is what an export of a selector would read: the tickets and the
 // requests (without retries). It is made from at most one request.
@@ -21,10 +25,5 @@ func EstimateRun(ctx context.Context, api API, sel Selector) (Estimate, error) {
 	if err != nil {
 		return Estimate{}, err
 	}
-	pages := max(1, (pg.Total+pageSize-1)/pageSize)
-	req := pages + 1 // the pages and the field catalog
-	if pages > 1 {
-		req++ // the end check: page 1 read again after the others
-	}
-	return Estimate{Tickets: pg.Total, Requests: req}, nil
+	return Estimate{Tickets: pg.Total, Requests: udesk.ListingRequests(pg.Total)}, nil
 }

@@ -15,7 +15,6 @@
 package export
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -139,6 +139,12 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// IncompleteError is returned, with the report, when an export of every
+// ticket cannot show that it holds every ticket that existed throughout: the
+// listing changed while it was read and more ids than the lookup budget are
+// unaccounted for. The outputs hold what was read.
+type IncompleteError = listing.IncompleteError
+
 // NotFoundError is returned, with the report, when ids of an IDs selector
 // are unknown to Udesk; the others were exported, and the report's notes
 // name the missing ones.
@@ -169,8 +175,6 @@ type manifest struct {
 
 const (
 	manifestFile = "manifest.json"
-	catalogFile  = "catalog.json"
-	pageSize     = 100 // the API's largest page
 )
 
 // Run exports the tickets opts.Selector names into opts.Outputs. A run that
@@ -277,9 +281,10 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	}
 
 	prog := o.Observer.Phase("export", "tickets", 0)
-	x := newFetcher(spool, o.Selector, o.Concurrency)
+	x := listing.NewReader(spool, o.Selector.Listing, o.Selector.IDs, o.Concurrency)
+	x.Name = o.Selector.String()
 	x.Since = man.StartedAt
-	hooks := fetchHooks{
+	hooks := listing.Hooks{
 		OnPass: func(pass, max int) {
 			o.Observer.Logf("export: the listing changed while it was read; reading it again (pass %d of at most %d)", pass, max)
 		},
@@ -292,10 +297,10 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		live = startLive(ctx, o, x)
 		hooks.OnCatalog = live.catalog
 	}
-	res, fields, err := fetchWithCatalog(ctx, api, x, prog, hooks)
-	var acc *accounting
+	res, fields, err := x.FetchWithCatalog(ctx, api, prog, hooks)
+	var acc *listing.Completeness
 	if err == nil {
-		acc, err = x.account(ctx, res)
+		acc, err = x.Complete(ctx, res)
 	}
 	if err != nil {
 		if live != nil {
@@ -303,7 +308,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		}
 		return err
 	}
-	var rs renderStats
+	var rs listing.RenderStats
 	var stats outputStats
 	rendered := false
 	if live != nil {
@@ -332,23 +337,6 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	return fillReport(rep, o, res, rs, stats, acc)
 }
 
-// beforePage calls start as each page request is made (start is a
-// sync.OnceFunc that starts the catalog request in the background).
-type beforePage struct {
-	pageReader
-	start func()
-}
-
-func (b *beforePage) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
-	b.start()
-	return b.pageReader.PageHead(ctx, l, page, perPage)
-}
-
-func (b *beforePage) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
-	b.start()
-	return b.pageReader.Page(ctx, l, page, perPage)
-}
-
 func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manifest, error) {
 	b, err := spool.ReadFile(manifestFile)
 	if err == nil {
@@ -356,7 +344,7 @@ func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manif
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w (pass --fresh to start over)", filepath.Join(spool.Dir(), manifestFile), err)
 		}
-		if pipeline.TenantKey(m.URL) != pipeline.TenantKey(tenant) || m.Selector != selector || m.PerPage != pageSize {
+		if pipeline.TenantKey(m.URL) != pipeline.TenantKey(tenant) || m.Selector != selector || m.PerPage != udesk.PageSize {
 			return nil, fmt.Errorf("%s belongs to another export (%s of %s); pass --fresh to start over",
 				spool.Dir(), m.Selector, m.URL)
 		}
@@ -365,7 +353,7 @@ func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manif
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	m := &manifest{Version: 1, URL: tenant, Selector: selector, PerPage: pageSize, StartedAt: time.Now().UTC()}
+	m := &manifest{Version: 1, URL: tenant, Selector: selector, PerPage: udesk.PageSize, StartedAt: time.Now().UTC()}
 	return m, writeManifest(spool, m)
 }
 
@@ -375,29 +363,4 @@ func writeManifest(spool *pipeline.Spool, m *manifest) error {
 		return err
 	}
 	return spool.WriteFile(manifestFile, append(b, '\n'))
-}
-
-// loadOrFetchCatalog returns the snapshot's field catalog, reading it from
-// the API (and saving it) only the first time.
-func loadOrFetchCatalog(ctx context.Context, api API, spool *pipeline.Spool) ([]udesk.Field, error) {
-	b, err := spool.ReadFile(catalogFile)
-	if err == nil {
-		fields, err := udesk.ReadFields(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(spool.Dir(), catalogFile), err)
-		}
-		return fields, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	fields, err := api.Fields(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := udesk.WriteFields(&buf, fields); err != nil {
-		return nil, err
-	}
-	return fields, spool.WriteFile(catalogFile, buf.Bytes())
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/sinks"
@@ -24,10 +25,10 @@ type outputStats struct {
 
 // writeOutputs writes the spooled tickets, each once, into every output
 // through one pipeline.Tee.
-func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Field, total int) (renderStats, outputStats, error) {
+func writeOutputs(ctx context.Context, o *Options, x *listing.Reader, fields []udesk.Field, total int) (listing.RenderStats, outputStats, error) {
 	out, err := openOutputs(o, fields)
 	if err != nil {
-		return renderStats{}, outputStats{}, err
+		return listing.RenderStats{}, outputStats{}, err
 	}
 	prog := o.Observer.Phase("write", "tickets", int64(total))
 	rs, err := x.Render(ctx, func(ts []udesk.Ticket) error {
@@ -237,7 +238,7 @@ func globEscape(s string) string { return globMeta.ReplaceAllString(s, `\$0`) }
 
 // fillReport fills in the counts and the notes a reader must see, and
 // returns a *NotFoundError when some ids were not found.
-func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderStats, st outputStats, acc *accounting) error {
+func fillReport(rep *pipeline.Report, o *Options, res *listing.Result, rs listing.RenderStats, st outputStats, acc *listing.Completeness) error {
 	rep.Read = int64(rs.Read)
 	rep.Written = int64(rs.Unique)
 	rep.Failed = int64(len(res.Failed))
@@ -260,7 +261,7 @@ func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderSta
 	}
 	var missing int
 	if o.Selector.IDs == nil {
-		missing = possiblyMissing(res, rs)
+		missing = listing.PossiblyMissing(res, rs)
 	}
 	if acc.Ran {
 		// The ids were checked one by one: what is missing is known.
@@ -301,7 +302,7 @@ func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderSta
 		rep.Note("ticket %d not found: %s", f.ID, f.Error)
 	}
 	if len(acc.Unaccounted) > 0 {
-		return &IncompleteError{IDs: acc.Unaccounted}
+		return &IncompleteError{Of: o.Selector.String(), IDs: acc.Unaccounted}
 	}
 	if len(res.Failed) == 0 {
 		return nil

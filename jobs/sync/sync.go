@@ -25,15 +25,15 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
-	"github.com/udesk-etl/udesk-etl/jobs/dataset"
-	"github.com/udesk-etl/udesk-etl/jobs/export"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // API is what a sync asks of Udesk; *udesk.Client is one.
-type API = export.API
+type API = listing.API
 
 // DefaultResumeWithin is how old an interrupted run's pages may be for a
 // rerun to resume them.
@@ -144,7 +144,7 @@ type plan struct {
 }
 
 func planRun(o *Options, runs []dataset.Run) plan {
-	base := export.Selector{Listing: o.Listing}.String()
+	base := listing.Describe(o.Listing)
 	p := plan{full: true, listing: o.Listing, selector: base}
 	if len(runs) > 0 {
 		p.previous = &runs[len(runs)-1]
@@ -161,7 +161,7 @@ func planRun(o *Options, runs []dataset.Run) plan {
 	}
 	l := udesk.Listing{FilterID: o.ChangedFilter}
 	return plan{listing: l, previous: p.previous,
-		selector: changedPrefix + export.Selector{Listing: l}.String() + " into " + base}
+		selector: changedPrefix + listing.Describe(l) + " into " + base}
 }
 
 // Run syncs the tickets into the dataset: one run, committed whole or not
@@ -191,7 +191,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 
 	dir := o.StateDir
 	if dir == "" {
-		dir = StateDir(where, o.Tenant, export.Selector{Listing: o.Listing}.String())
+		dir = StateDir(where, o.Tenant, listing.Describe(o.Listing))
 	}
 	if err := pipeline.MakeStateDir(filepath.Dir(dir)); err != nil {
 		return nil, fmt.Errorf("state folder: %w", err)
@@ -260,7 +260,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, store *dataset.Store, p plan, st *state, requests func() int64, rep *Report) (*dataset.Result, error) {
 	prog := o.Observer.Phase("sync", "tickets", 0)
 	planned := false
-	l, err := export.FetchListing(ctx, api, spool, p.listing, export.ListingOptions{
+	l, err := listing.FetchSpooled(ctx, api, spool, p.listing, listing.Options{
 		Concurrency: o.Concurrency, Progress: prog,
 		OnTotal: func(total int) {
 			if !planned {
@@ -352,7 +352,7 @@ func windowChecked(feed dataset.TicketFeed, filter int64, since time.Time) datas
 // every ticket, when the listing may have left tickets out (it changed while
 // it was read): a ticket a merge misses is not looked up, so it would stay
 // stale until a full run.
-func completeChecked(feed dataset.TicketFeed, l *export.Listing, filter int64) dataset.TicketFeed {
+func completeChecked(feed dataset.TicketFeed, l *listing.Spooled, filter int64) dataset.TicketFeed {
 	return func(ctx context.Context, emit func([]udesk.Ticket) error) error {
 		if err := feed(ctx, emit); err != nil {
 			return err
@@ -385,22 +385,11 @@ func (o *Options) planLine(p plan, total int) string {
 // cost is the requests a listing of n tickets takes and their time at the
 // budget.
 func (o *Options) cost(n int) string {
-	req := Requests(n)
+	req := udesk.ListingRequests(n)
 	if o.Rate.Unlimited() {
 		return fmt.Sprintf("%d requests (no budget)", req)
 	}
 	return fmt.Sprintf("%d requests, %s at the budget", req, pipeline.Approx(o.Rate.Duration(int64(req))))
-}
-
-// Requests is how many requests a listing of n tickets takes in a run
-// whose listing does not change while it is read: ⌈n/100⌉ pages, page 1
-// read again at the end when there are several, and the field catalog.
-func Requests(n int) int {
-	pages := max(1, (n+99)/100)
-	if pages > 1 {
-		return pages + 2
-	}
-	return pages + 1
 }
 
 // Location is the dataset's location normalised, so that one dataset named

@@ -275,7 +275,7 @@ func TestChangedFilterMergesIntoThePreviousSnapshot(t *testing.T) {
 	if r2.Run.Counts != want {
 		t.Fatalf("changed-filter run counts %+v, want %+v", r2.Run.Counts, want)
 	}
-	if want := Requests(len(open)); req != want {
+	if want := udesk.ListingRequests(len(open)); req != want {
 		t.Fatalf("changed-filter run made %d requests, want ⌈%d/100⌉ + 2 = %d", req, len(open), want)
 	}
 	_, snap := table(t, dir, dataset.TableTickets, r2.Run.Run)

@@ -1,4 +1,4 @@
-package export
+package listing
 
 import (
 	"context"
@@ -12,53 +12,76 @@ import (
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
-// lookupsFile holds, in a snapshot, the tickets that accounting found by id
-// (a listing reply, so that it decodes like the pages).
+// lookupsFile holds, in a store, the tickets Complete found by id (a
+// listing reply, so that it decodes like the pages).
 const lookupsFile = "lookups.json"
 
-// accounting is what account learned about the tickets of an all-tickets
-// listing that changed while it was read.
-type accounting struct {
+// Completeness is what Complete learned about the tickets of a listing.
+type Completeness struct {
 	Ran         bool    // the listing changed, so the passes were checked id by id
 	Lookups     int     // ids looked up (GET /tickets/:id)
-	Found       int     // of them, tickets that exist: added to the export
+	Found       int     // of them, tickets that exist: added to the read
 	Unaccounted []int64 // ids no pass listed and no lookup settled
+	// Missing is, for a listing other than every ticket's (whose gaps are
+	// tickets it does not select), how many tickets the last pass may have
+	// skipped, when it can show none: it was still changing and not read
+	// in order (see Result.InOrder).
+	Missing int
 }
 
-// IncompleteError is returned, with the report, when an export of every
-// ticket cannot show that it holds every ticket that existed throughout: the
-// listing changed while it was read and more ids than the lookup budget are
-// unaccounted for. The outputs hold what was read.
+// IncompleteError is returned when a read cannot show that it holds every
+// ticket that existed throughout: the listing changed while it was read and
+// more ids than the lookup budget are unaccounted for (IDs), or a listing
+// other than every ticket's kept changing (Missing). What was read is kept.
 type IncompleteError struct {
-	IDs []int64 // ids neither listed nor settled by a lookup, lowest first
+	Of      string  // the listing
+	IDs     []int64 // ids neither listed nor settled by a lookup, lowest first
+	Missing int     // without IDs: how many tickets may be missing, at most
 }
 
 func (e *IncompleteError) Error() string {
+	if e.IDs == nil {
+		return fmt.Sprintf("the listing of %s changed while it was read, and kept changing when it was read again: up to %d tickets may be missing; read it again later", e.Of, e.Missing)
+	}
 	const show = 20
 	ids := e.IDs
 	more := ""
 	if len(ids) > show {
 		ids, more = ids[:show], fmt.Sprintf(" and %d more", len(e.IDs)-show)
 	}
-	return fmt.Sprintf("the listing changed while it was read and %d ticket ids are unaccounted for (neither listed nor looked up): %v%s; export again later for a complete copy", len(e.IDs), ids, more)
+	return fmt.Sprintf("the listing of %s changed while it was read and %d ticket ids are unaccounted for (neither listed nor looked up): %v%s; read it again later for a complete copy", e.Of, len(e.IDs), ids, more)
 }
 
-// account makes an export of every ticket complete when the listing
-// changed while it was read (the passes were not stable, the total moved, or
-// tickets were created since the fetcher's Since). Deletions shift the pages under a
-// read, and pages served out of order can let a new ticket take the place of
-// a skipped one, so a pass can miss a ticket that existed throughout without
+// Complete makes a read whole when the listing changed while it was read
+// (the passes were not stable, the total moved, or tickets were created
+// since the reader's Since), or says what it cannot account for.
+//
+// Of every ticket's listing: deletions shift the pages under a read, and
+// pages served out of order can let a new ticket take the place of a
+// skipped one, so a pass can miss a ticket that existed throughout without
 // its counts showing it. Ticket ids only grow, so such a ticket's id is one
 // that no pass listed: a gap between the ids listed, or, when the listing
 // shows the newest first (detected from the ids on its pages), an id below
 // the lowest listed, pushed past the last page by new tickets. Those ids are
-// looked up one by one, up to a budget: a ticket found is added to the
-// export (spooled in lookupsFile), one not found was deleted. The ids left
-// over are Unaccounted. Other selectors are left as read: their gaps are
-// tickets they do not select.
-func (x *fetcher) account(ctx context.Context, res *fetchResult) (*accounting, error) {
-	acc := &accounting{}
-	if x.Selector.IDs != nil || x.Selector.Listing != (udesk.Listing{}) {
+// looked up one by one, up to a budget: a ticket found is added to the read
+// (stored in lookupsFile), one not found was deleted. The ids left over are
+// Unaccounted.
+//
+// Of another listing, the gaps are tickets it does not select: its last
+// pass is complete when it was stable, or when it was read in order
+// (Result.InOrder) from a listing whose tickets only come new or go;
+// otherwise Missing says how many may be missing. A filter's tickets can
+// also enter it by an update, behind a reader in order, so a filter's read
+// is complete only when stable.
+func (x *Reader) Complete(ctx context.Context, res *Result) (*Completeness, error) {
+	acc := &Completeness{}
+	if x.IDs != nil {
+		return acc, nil
+	}
+	if x.Listing != (udesk.Listing{}) {
+		if !res.Stable && !(res.InOrder && x.Listing.FilterID == 0) {
+			acc.Missing = max(1, res.Spread)
+		}
 		return acc, nil
 	}
 	// The common case, one pass that saw no change, is settled from what the
@@ -123,10 +146,10 @@ func (x *fetcher) account(ctx context.Context, res *fetchResult) (*accounting, e
 	return acc, x.Spool.WriteFile(lookupsFile, body)
 }
 
-// createdSince counts the listed tickets created since the fetcher's Since:
+// createdSince counts the listed tickets created since the reader's Since:
 // those the fetch noted, and those on spooled pages whose heads it did not
 // read (held from an earlier run).
-func (x *fetcher) createdSince(res *fetchResult) (int, error) {
+func (x *Reader) createdSince(res *Result) (int, error) {
 	pages, err := x.Spool.Pages()
 	if err != nil {
 		return 0, err
@@ -148,7 +171,7 @@ func (x *fetcher) createdSince(res *fetchResult) (int, error) {
 // ids listed, sorted, and whether the listing shows the newest first (its
 // page 1 lists ids descending). The ids are gathered in a bitset: a million
 // take a few hundred kilobytes where a map would take tens of megabytes.
-func (x *fetcher) listedIDs() (ids []int64, newest bool, err error) {
+func (x *Reader) listedIDs() (ids []int64, newest bool, err error) {
 	pages, err := x.Spool.Pages()
 	if err != nil {
 		return nil, false, err
@@ -172,20 +195,23 @@ func (x *fetcher) listedIDs() (ids []int64, newest bool, err error) {
 	return seen.sorted(), newest, nil
 }
 
-// indexes is 0..n-1, the items of forEach over a slice.
-func indexes(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
-}
-
-// lookedUp is the tickets account found, for Render.
+// lookedUp is the tickets Complete found, for Render.
 func lookedUp(sp *pipeline.Spool) (*udesk.Page, error) {
 	body, err := sp.ReadFile(lookupsFile)
 	if err != nil {
 		return nil, err
 	}
 	return udesk.DecodePage(body)
+}
+
+// Incomplete is the *IncompleteError of what Complete could not account
+// for, or nil.
+func (x *Reader) Incomplete(acc *Completeness) error {
+	switch {
+	case len(acc.Unaccounted) > 0:
+		return &IncompleteError{Of: x.name(), IDs: acc.Unaccounted}
+	case acc.Missing > 0:
+		return &IncompleteError{Of: x.name(), Missing: acc.Missing}
+	}
+	return nil
 }
