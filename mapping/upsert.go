@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -96,9 +97,22 @@ func (u *Upserter) Key(rec pipeline.Record) string {
 // KeyColumn is the header of the key's column.
 func (u *Upserter) KeyColumn() string { return u.key.header }
 
-// Create is the row as a create; it sets the key.
+// Create is the row as a create; it sets the key (trimmed).
 func (u *Upserter) Create(rec pipeline.Record) (Operation, error) {
-	return u.create.Operation(rec)
+	return u.create.Operation(u.trimKey(rec))
+}
+
+// trimKey is rec with its key cell trimmed: a key is compared trimmed (Key),
+// so it is written trimmed too, never with the spaces a source file put
+// around it.
+func (u *Upserter) trimKey(rec pipeline.Record) pipeline.Record {
+	c := u.key.col
+	if c >= len(rec.Cells) || strings.TrimSpace(rec.Cells[c]) == rec.Cells[c] {
+		return rec
+	}
+	cells := slices.Clone(rec.Cells)
+	cells[c] = strings.TrimSpace(cells[c])
+	return pipeline.Record{Pos: rec.Pos, Cells: cells}
 }
 
 // Update compares a row with the ticket that holds its key and returns the
@@ -107,7 +121,7 @@ func (u *Upserter) Create(rec pipeline.Record) (Operation, error) {
 // it is. ErrUnchanged: nothing differs.
 func (u *Upserter) Update(rec pipeline.Record, current *udesk.Ticket) (Operation, []Change, error) {
 	cells := make([]string, u.idCell+1)
-	copy(cells, rec.Cells)
+	copy(cells, u.trimKey(rec).Cells)
 	cells[u.idCell] = strconv.FormatInt(current.ID, 10)
 	rec = pipeline.Record{Pos: rec.Pos, Cells: cells}
 	use, changes := u.update.differing(u.exp, rec, current)

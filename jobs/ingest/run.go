@@ -26,6 +26,7 @@ type API interface {
 	UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error
 	Reply(ctx context.Context, r *udesk.Reply) error
 	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
+	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
 }
 
 // Options configure Run and Plan.

@@ -106,34 +106,37 @@ func (r *upsertRun) count(n *int64, changes []mapping.Change) {
 	r.mu.Unlock()
 }
 
-// prepareUpsert readies a real run: the key index (listed, or the one the
-// job's state holds), rollback.csv, written before any update is sent, and
-// the creates an interrupted run left in doubt (settled by listing again).
+// prepareUpsert readies a real run: the key index, rollback.csv, written
+// before any update is sent, and the creates an interrupted run left in
+// doubt. Every run lists the index anew: one an earlier process saved (a
+// --limit pilot, an interrupted run) misses the keys created in Udesk since,
+// each of which would get a second ticket. The saved one still tells which
+// creates it left in doubt (their keys, which no ticket held then), and the
+// index listed now settles them.
 func (job *job) prepareUpsert(ctx context.Context) error {
 	r := job.ups
 	path := filepath.Join(job.dir, "keyindex.json")
-	idx, err := loadKeyIndex(path, r.u.KeyField())
-	switch {
-	case err == nil && job.prev != nil:
-		job.obs.Logf("key index: the %d tickets listed at %s (kept in the state: not listed again)", idx.Listed, idx.At.Local().Format("2006-01-02 15:04:05"))
-	case err == nil || errors.Is(err, os.ErrNotExist):
-		if idx, err = listKeys(ctx, job.api, r.u.KeyField(), job.obs); err != nil {
-			return err
-		}
-		if err := idx.save(path); err != nil {
-			return err
-		}
-		job.obs.Logf("key index: %d tickets listed in %d requests, %d keys", idx.Listed, idx.Pages, len(idx.ByKey))
-	default:
+	saved, err := loadKeyIndex(path, r.u.KeyField())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	r.index = idx
+	if r.index, err = listKeys(ctx, job.api, r.u.KeyField(), job.obs); err != nil {
+		return err
+	}
+	if err := r.index.save(path); err != nil {
+		return err
+	}
+	job.obs.Logf("key index: %d tickets listed in %d requests, %d keys", r.index.Listed, r.index.Pages, len(r.index.ByKey))
+	before := r.index
+	if saved != nil && job.prev != nil {
+		before = saved
+	}
 	// The creates an interrupted run sent without learning their outcome:
-	// their rows' keys, which no ticket held when the index was listed.
+	// their rows' keys, which no ticket held when its index was listed.
 	doubtful := map[int]string{}
-	err = job.writeRollbackFirst(ctx, newUpsertRun(r.u, idx), func(rec pipeline.Record) bool {
+	err = job.writeRollbackFirst(ctx, newUpsertRun(r.u, r.index), func(rec pipeline.Record) bool {
 		prior := job.st.Rows[rec.Pos.Row]
-		if k := r.u.Key(rec); k != "" && len(idx.ByKey[k]) == 0 && (prior.Type == pipeline.EntryIntent || prior.Type == pipeline.EntryUnknown) {
+		if k := r.u.Key(rec); k != "" && len(before.ByKey[k]) == 0 && (prior.Type == pipeline.EntryIntent || prior.Type == pipeline.EntryUnknown) {
 			doubtful[rec.Pos.Row] = k
 		}
 		return false
@@ -141,19 +144,15 @@ func (job *job) prepareUpsert(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return job.settleDoubtfulCreates(ctx, doubtful)
+	return job.settleDoubtfulCreates(doubtful, r.index)
 }
 
-// settleDoubtfulCreates lists the tenant again and journals each create in
-// doubt as found (its key's ticket) or not sent (it is sent again).
-func (job *job) settleDoubtfulCreates(ctx context.Context, doubtful map[int]string) error {
-	if len(doubtful) == 0 {
-		return nil
-	}
-	job.obs.Logf("%d creates of the interrupted run are in doubt: listing the tickets again to find them by their key", len(doubtful))
-	now, err := listKeys(ctx, job.api, job.ups.u.KeyField(), job.obs)
-	if err != nil {
-		return err
+// settleDoubtfulCreates journals each create in doubt as found (its key's
+// ticket in now, the index listed after the interrupted run) or not sent
+// (it is sent again).
+func (job *job) settleDoubtfulCreates(doubtful map[int]string, now *keyIndex) error {
+	if len(doubtful) > 0 {
+		job.obs.Logf("%d creates of the interrupted run were in doubt: settled by their keys in the key index listed now", len(doubtful))
 	}
 	for row, key := range doubtful {
 		e := pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}
@@ -191,8 +190,8 @@ func (r *upsertRun) finish(s *pipeline.Report) {
 func (r *upsertRun) printPlan(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(w, "key index: %d tickets listed in %d requests (⌈%d/%d⌉; the import lists them again), %d hold a key in %s\n",
-		r.index.Listed, r.index.Pages, r.index.Listed, listPerPage, len(r.index.ByKey), r.u.KeyField())
+	fmt.Fprintf(w, "key index: %d tickets listed in %d requests (the import lists them again), %d hold a key in %s\n",
+		r.index.Listed, r.index.Pages, len(r.index.ByKey), r.u.KeyField())
 	fmt.Fprintln(w, "changes against the tickets that hold the keys:")
 	for _, c := range r.changes {
 		fmt.Fprintf(w, "  #%d %s: %s -> %s\n", c.ID, c.Column, showCell(c.Old), showCell(c.New))
