@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing/listingtest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -79,5 +81,33 @@ func TestRunIncompleteWhenTooManyIDsUnaccounted(t *testing.T) {
 	}
 	if got := exportedIDs(t, out); int64(len(got)) != rep.Written {
 		t.Errorf("%d tickets in the output, report says %d written", len(got), rep.Written)
+	}
+}
+
+// 4,000 tickets, 3 created and 2 deleted before every page, either order,
+// several seeds: the export holds every ticket that existed for the whole
+// run exactly once.
+func TestRunEveryTicketOnceUnderChurn(t *testing.T) {
+	for _, order := range []string{udesktest.OrderOldest, udesktest.OrderNewest} {
+		for seed := range int64(3) {
+			t.Run(fmt.Sprintf("%s/seed=%d", order, seed), func(t *testing.T) {
+				sim, c := newSim(t, udesktest.Options{Tickets: 4000, Seed: seed, Order: order,
+					Churn: udesktest.Churn{Every: 1, Create: 3, Delete: 2}})
+				before := listingtest.Live(sim, "")
+				out := filepath.Join(t.TempDir(), "t.jsonl")
+				rep, err := Run(context.Background(), c, Options{Tenant: sim.URL(), Outputs: []string{out}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int64
+				for id := range exportedIDs(t, out) {
+					got = append(got, id)
+				}
+				listingtest.CheckOnce(t, "the export", got, listingtest.Throughout(sim, "", before))
+				if rep.Facts["passes"] < 2 {
+					t.Errorf("facts %v: the churn did not show", rep.Facts)
+				}
+			})
+		}
 	}
 }
