@@ -15,6 +15,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
 	"github.com/udesk-etl/udesk-etl/jobs/ingest/ingesttest"
+	"github.com/udesk-etl/udesk-etl/jobs/listing/listingtest"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -429,5 +430,110 @@ func TestUpsertResumeSettlesAnIntentByItsKey(t *testing.T) {
 	ok := ingesttest.ReadCSV(t, filepath.Join(rep.Results, "success.csv"))
 	if ok[3][0] != "4" || ok[3][1] != fmt.Sprint(id) || ok[3][2] != ingest.ActionCreated {
 		t.Errorf("success.csv row 4: %v, want ticket %d created", ok[3], id)
+	}
+}
+
+// 300 keyed tickets among 4,000, 3 created and 2 deleted before every page
+// the key index reads: no row is refused as duplicate_key (no two tickets
+// hold a key), and no key whose ticket lived through the run gets a second
+// ticket; each new key gets one.
+func TestUpsertUnderChurn(t *testing.T) {
+	for seed := range int64(3) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			sim := newSim(t, udesktest.Options{Tickets: 4000, Seed: seed, Churn: udesktest.Churn{Every: 1, Create: 3, Delete: 2}})
+			holder := map[string]int64{}
+			for i := range 300 {
+				id, key := int64(1+i*13), fmt.Sprintf("SRC-%05d", i)
+				holder[key] = id
+				sim.UpdateTicket(id, func(tk *udesktest.Ticket) { tk.CustomFields[keyField] = key })
+			}
+			before := listingtest.Live(sim, "")
+			dir := t.TempDir()
+			in := filepath.Join(dir, "source.csv")
+			var rows [][]string
+			for i := range 400 { // 300 keys held, 100 new
+				rows = append(rows, sourceRow(i))
+			}
+			writeSource(t, in, rows)
+			rep := upsert(t, sim, in, ingest.Options{Results: filepath.Join(dir, "res")})
+			if rep.Failed > 0 {
+				errs := ingesttest.ReadCSV(t, filepath.Join(dir, "res", "errors.csv"))
+				code := len(upsertHeader)
+				for _, e := range errs[1:] {
+					if e[code] == ingest.CodeDuplicateKey {
+						t.Errorf("row refused as %s though no two tickets hold its key: %v", e[code], e)
+					}
+				}
+			}
+			lived := listingtest.Throughout(sim, "", before)
+			keys := byKey(sim)
+			for _, r := range rows {
+				key := r[5]
+				id, held := holder[key]
+				switch {
+				case held && lived[id] && (len(keys[key]) != 1 || keys[key][0].ID != id):
+					t.Errorf("key %s: %d tickets, want only #%d, which held it throughout", key, len(keys[key]), id)
+				case !held && len(keys[key]) != 1:
+					t.Errorf("new key %s: %d tickets, want 1", key, len(keys[key]))
+				}
+			}
+		})
+	}
+}
+
+// A key created in Udesk between a --limit pilot and its continuation gets
+// no second ticket: the continuation lists the keys again.
+func TestUpsertLimitContinuationSeesKeysCreatedMeanwhile(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 30})
+	in := filepath.Join(t.TempDir(), "source.csv")
+	var rows [][]string
+	for i := range 25 {
+		rows = append(rows, sourceRow(i))
+	}
+	writeSource(t, in, rows)
+	upsert(t, sim, in, ingest.Options{Limit: 10})
+	meanwhile := sim.CreateTicket(udesktest.Ticket{Subject: "made by hand", CustomFields: map[string]string{keyField: "SRC-00020"}})
+	rep := upsert(t, sim, in, ingest.Options{})
+	if rep.Failed != 0 {
+		t.Fatalf("the rest: report %+v", rep.Report)
+	}
+	keys := byKey(sim)
+	if got := keys["SRC-00020"]; len(got) != 1 || got[0].ID != meanwhile {
+		t.Errorf("key SRC-00020: %d tickets, want only #%d, made between the runs", len(got), meanwhile)
+	}
+	if got := keys["SRC-00020"]; len(got) == 1 && got[0].Subject != rows[20][0] {
+		t.Errorf("#%d subject %q, want the row's %q: it was updated", meanwhile, got[0].Subject, rows[20][0])
+	}
+	for _, r := range rows {
+		if len(keys[r[5]]) != 1 {
+			t.Errorf("key %s: %d tickets", r[5], len(keys[r[5]]))
+		}
+	}
+}
+
+// A key with spaces around it matches its ticket, and is written as it is
+// compared: trimmed, on an update and on a create alike.
+func TestUpsertKeyIsWrittenTrimmed(t *testing.T) {
+	sim := newSim(t, udesktest.Options{})
+	held := sim.CreateTicket(udesktest.Ticket{Subject: "old", CustomFields: map[string]string{keyField: "SRC-00001"}})
+	in := filepath.Join(t.TempDir(), "source.csv")
+	update, create := sourceRow(1), sourceRow(2)
+	update[5], create[5] = "  SRC-00001 ", " SRC-00002\t"
+	writeSource(t, in, [][]string{update, create})
+	rep := upsert(t, sim, in, ingest.Options{})
+	if rep.Written != 2 || rep.Failed != 0 {
+		t.Fatalf("report %+v", rep.Report)
+	}
+	keys := byKey(sim)
+	if got := keys["SRC-00001"]; len(got) != 1 || got[0].ID != held || got[0].Subject != update[0] {
+		t.Errorf("key SRC-00001: tickets %+v, want #%d updated", got, held)
+	}
+	if got := keys["SRC-00002"]; len(got) != 1 {
+		t.Errorf("key SRC-00002: %d tickets, want 1 created with the key trimmed", len(got))
+	}
+	for _, tk := range sim.Tickets() {
+		if k := tk.CustomFields[keyField]; k != strings.TrimSpace(k) {
+			t.Errorf("ticket %d holds the key %q, spaces and all", tk.ID, k)
+		}
 	}
 }
