@@ -25,7 +25,7 @@ type Completeness struct {
 	// Missing is, for a listing other than every ticket's (whose gaps are
 	// tickets it does not select), how many tickets the last pass may have
 	// skipped, when it can show none: it was still changing and not read
-	// in order (see Result.InOrder).
+	// one page at a time from a listing of the oldest first (see Complete).
 	Missing int
 }
 
@@ -68,21 +68,32 @@ func (e *IncompleteError) Error() string {
 // Unaccounted.
 //
 // Of another listing, the gaps are tickets it does not select: its last
-// pass is complete when it was stable, or when it was read in order
-// (Result.InOrder) from a listing whose tickets only come new or go;
-// otherwise Missing says how many may be missing. A filter's tickets can
-// also enter it by an update, behind a reader in order, so a filter's read
-// is complete only when stable.
+// pass is complete when it was stable, or, for a customer's listing, when
+// it was read one page at a time (Result.OneAtATime) and every page of it
+// lists ids ascending: a listing of the oldest first, which only new
+// tickets (appended after the pages read) and deletions (pulling later
+// tickets toward page 1, into pages not read yet) change, so that no
+// ticket that existed throughout can have been skipped. A filter's tickets
+// can also enter it by an update, ahead of the reader, so a filter's read
+// is complete only when stable. Otherwise Missing says how many may be
+// missing.
 func (x *Reader) Complete(ctx context.Context, res *Result) (*Completeness, error) {
 	acc := &Completeness{}
 	if x.IDs != nil {
 		return acc, nil
 	}
 	if x.Listing != (udesk.Listing{}) {
-		if !res.Stable && !(res.InOrder && x.Listing.FilterID == 0) {
+		if res.Stable || x.Listing.FilterID != 0 || !res.OneAtATime {
+			if !res.Stable {
+				acc.Missing = max(1, res.Spread)
+			}
+			return acc, nil
+		}
+		oldestFirst, err := x.ascending(res.Passes - 1)
+		if !oldestFirst {
 			acc.Missing = max(1, res.Spread)
 		}
-		return acc, nil
+		return acc, err
 	}
 	// The common case, one pass that saw no change, is settled from what the
 	// fetch read; the ids of every pass are gathered only when it changed.
@@ -165,6 +176,28 @@ func (x *Reader) createdSince(res *Result) (int, error) {
 		x.noteCreated(res, pg)
 	}
 	return res.created.len(), nil
+}
+
+// ascending reads the heads of pass and reports whether each of its pages
+// lists ids ascending (the work is done only for a listing that changed).
+func (x *Reader) ascending(pass int) (bool, error) {
+	pages, err := x.Spool.Pages()
+	if err != nil {
+		return false, err
+	}
+	for _, p := range pages {
+		if p.Pass != pass || p.Failed {
+			continue
+		}
+		pg, err := x.readHead(p)
+		if err != nil {
+			return false, err
+		}
+		if !slices.IsSorted(pg.IDs) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // listedIDs reads the spooled pages' heads of every pass and returns the

@@ -3,7 +3,6 @@ package listing
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -25,7 +24,6 @@ type passRead struct {
 	// counts only when it is the pass's one page.
 	ids      *idSet
 	page1IDs []int64
-	unsorted bool // a page of the pass listed ids other than ascending
 }
 
 func (x *Reader) fetchListing(ctx context.Context, have map[pageKey]pipeline.SpoolPage) (res *Result, err error) {
@@ -107,7 +105,7 @@ func (r *passRead) get(ctx context.Context, pass, page, as int) (pipeline.SpoolP
 	k := pageKey{pass, as}
 	r.have[k] = sp
 	r.res.heads[k] = true
-	r.note(pg)
+	x.noteCreated(r.res, pg)
 	if as == 1 {
 		r.page1IDs = append(r.page1IDs[:0], pg.IDs...)
 	} else {
@@ -123,21 +121,12 @@ func (r *passRead) get(ctx context.Context, pass, page, as int) (pipeline.SpoolP
 	return sp, nil
 }
 
-// note takes what a page's head tells beyond its ids: the tickets created
-// since the reader's Since, and whether it lists them by ascending id.
-func (r *passRead) note(pg *udesk.PageHead) {
-	r.x.noteCreated(r.res, pg)
-	if !slices.IsSorted(pg.IDs) {
-		r.unsorted = true
-	}
-}
-
 // readPass reads (or finds held) page 1 of pass, then its other pages from
 // the last to page 2 and the end check, and returns the pass's page count.
 func (r *passRead) readPass(ctx context.Context, pass int) (int, error) {
 	x := r.x
 	r.res.Passes = pass + 1
-	r.ids, r.page1IDs, r.unsorted = newIDSet(), nil, false
+	r.ids, r.page1IDs = newIDSet(), nil
 	first, held := r.have[pageKey{pass, 1}]
 	if !held {
 		var err error
@@ -175,7 +164,7 @@ func (r *passRead) readPass(ctx context.Context, pass int) (int, error) {
 	if pass > 0 {
 		workers = 1
 	}
-	r.res.InOrder = workers == 1
+	r.res.OneAtATime = workers == 1
 	return n, forEach(ctx, workers, missing, func(ctx context.Context, page int) error {
 		if page == 0 {
 			_, err := r.get(ctx, pass, 1, 0)
@@ -210,7 +199,6 @@ func (r *passRead) check(pass, n int) error {
 	}
 	res.Stable = lo == hi && distinct == res.Total
 	res.Spread = max(hi-lo, res.Total-distinct)
-	res.InOrder = res.InOrder && !r.unsorted
 	return nil
 }
 
@@ -243,7 +231,7 @@ func (r *passRead) distinct(pass, n int) (int, error) {
 			for _, id := range pg.IDs {
 				r.ids.add(id)
 			}
-			r.note(pg)
+			r.x.noteCreated(r.res, pg)
 			fetched[k] = true
 		}
 	}

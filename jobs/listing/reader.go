@@ -109,16 +109,12 @@ type Result struct {
 	Passes     int  // passes made over the listing (1 when nothing changed)
 	Stable     bool // the last pass saw one total throughout, and that many distinct tickets
 	Spread     int  // the last pass: how far its totals and distinct tickets disagreed (0 when Stable)
-	// InOrder says the last pass was read one request at a time, each
-	// page's reply before the next request, and every page of it listed
-	// ids ascending: a listing of the oldest first, which only new tickets
-	// (appended) and deletions (pulling later tickets toward page 1, not
-	// read yet) change, so that no ticket that existed throughout can have
-	// been skipped (see Complete).
-	InOrder bool
-	Fetched int // requests made for pages or ids by this run
-	Held    int // pages or ids found spooled by an earlier run
-	Failed  []IDFailure
+	// OneAtATime says the last pass was read one request at a time, each
+	// page's reply before the next request (see Complete).
+	OneAtATime bool
+	Fetched    int // requests made for pages or ids by this run
+	Held       int // pages or ids found spooled by an earlier run
+	Failed     []IDFailure
 
 	// heads are the pages whose heads this run read, created the ids on
 	// them of tickets created since the reader's Since (for Complete).
