@@ -52,21 +52,14 @@ type Selector struct {
 // String describes the selector; it is also the selector's part of the
 // state key, so two exports share state only when they select the same.
 func (s Selector) String() string {
-	switch {
-	case s.IDs != nil:
-		ids := make([]string, len(s.IDs))
-		for i, id := range s.IDs {
-			ids[i] = strconv.FormatInt(id, 10)
-		}
-		return "ids " + strings.Join(ids, ",")
-	case s.Listing.FilterID != 0 && s.Listing.AgentID != 0:
-		return fmt.Sprintf("filter %d agent %d", s.Listing.FilterID, s.Listing.AgentID)
-	case s.Listing.FilterID != 0:
-		return fmt.Sprintf("filter %d", s.Listing.FilterID)
-	case s.Listing.CustomerEmail != "":
-		return "customer " + s.Listing.CustomerEmail
+	if s.IDs == nil {
+		return listing.Describe(s.Listing)
 	}
-	return "all tickets"
+	ids := make([]string, len(s.IDs))
+	for i, id := range s.IDs {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	return "ids " + strings.Join(ids, ",")
 }
 
 // Options say what to export, where to, and how.

@@ -129,7 +129,8 @@ type IDFailure struct {
 }
 
 // Describe names a listing as a user would: "all tickets", "filter 7",
-// "customer a@b.c".
+// "customer a@b.c". The export's and the sync's state keys hold it: change
+// it only so that every listing keeps its name.
 func Describe(l udesk.Listing) string {
 	switch {
 	case l.FilterID != 0 && l.AgentID != 0:
