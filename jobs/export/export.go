@@ -327,7 +327,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	if err := spool.Complete(); err != nil {
 		return fmt.Errorf("marking %s complete: %w", spool.Dir(), err)
 	}
-	return fillReport(rep, o, res, rs, stats, acc)
+	return fillReport(rep, o, x, res, rs, stats, acc)
 }
 
 func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manifest, error) {

@@ -238,7 +238,7 @@ func globEscape(s string) string { return globMeta.ReplaceAllString(s, `\$0`) }
 
 // fillReport fills in the counts and the notes a reader must see, and
 // returns a *NotFoundError when some ids were not found.
-func fillReport(rep *pipeline.Report, o *Options, res *listing.Result, rs listing.RenderStats, st outputStats, acc *listing.Completeness) error {
+func fillReport(rep *pipeline.Report, o *Options, x *listing.Reader, res *listing.Result, rs listing.RenderStats, st outputStats, acc *listing.Completeness) error {
 	rep.Read = int64(rs.Read)
 	rep.Written = int64(rs.Unique)
 	rep.Failed = int64(len(res.Failed))
@@ -259,13 +259,9 @@ func fillReport(rep *pipeline.Report, o *Options, res *listing.Result, rs listin
 		rep.Note("the listing changed while it was read (total %d at the start, %d at the end): it was read %d times, %d repeated tickets dropped",
 			res.StartTotal, res.Total, res.Passes, rs.Reread)
 	}
-	var missing int
-	if o.Selector.IDs == nil {
-		missing = listing.PossiblyMissing(res, rs)
-	}
+	missing := x.Missing(res, acc, rs)
 	if acc.Ran {
 		// The ids were checked one by one: what is missing is known.
-		missing = len(acc.Unaccounted)
 		rep.SetFact("looked_up", int64(acc.Lookups))
 		rep.SetFact("found_by_id", int64(rs.LookedUp))
 		rep.Note("the listing changed while it was read: %d ids it did not list were looked up one by one, %d tickets found and added", acc.Lookups, rs.LookedUp)

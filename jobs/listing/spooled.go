@@ -73,25 +73,29 @@ func (l *Spooled) Render(ctx context.Context, emit func([]udesk.Ticket) error) (
 }
 
 // PossiblyMissing is, after Render, how many tickets the listing may have
-// left out: none when Complete accounted for every ticket; else its total
-// beyond the distinct tickets of the last pass, or how far its totals
-// disagreed when it was still changing during that pass.
-func (l *Spooled) PossiblyMissing() int {
+// left out (see Missing).
+func (l *Spooled) PossiblyMissing() int { return l.x.Missing(l.res, l.acc, l.rs) }
+
+// Missing is, after Complete and Render, how many tickets a read may have
+// left out: none when Complete accounted for every ticket (the ids it could
+// not settle when it looked them up); else its total beyond the distinct
+// tickets of the last pass, or how far its totals disagreed when it was
+// still changing during that pass.
+func (x *Reader) Missing(res *Result, acc *Completeness, rs RenderStats) int {
 	switch {
-	case l.acc.Ran:
-		return len(l.acc.Unaccounted)
-	case l.acc.Missing > 0:
-		return max(l.acc.Missing, PossiblyMissing(l.res, l.rs))
-	case l.x.Listing == (udesk.Listing{}):
-		return PossiblyMissing(l.res, l.rs)
+	case x.IDs != nil:
+		return 0
+	case acc.Ran:
+		return len(acc.Unaccounted)
+	case acc.Missing > 0 || x.Listing == (udesk.Listing{}):
+		return max(acc.Missing, countsMissing(res, rs))
 	}
-	return 0
+	return 0 // held still, or read in an order that proves it
 }
 
-// PossiblyMissing is how many tickets a read may have left out, from its
-// counts alone: its total beyond the distinct tickets of the last pass, or
-// how far its totals disagreed when it was still changing during that pass.
-func PossiblyMissing(res *Result, rs RenderStats) int {
+// countsMissing is how many tickets a read may have left out, from its
+// counts alone.
+func countsMissing(res *Result, rs RenderStats) int {
 	missing := max(0, res.Total-rs.LastPass)
 	if !res.Stable {
 		missing = max(missing, res.Spread)
