@@ -90,7 +90,7 @@ func TestRunIncompleteWhenTooManyIDsUnaccounted(t *testing.T) {
 // run exactly once.
 func TestRunEveryTicketOnceUnderChurn(t *testing.T) {
 	for _, order := range []string{udesktest.OrderOldest, udesktest.OrderNewest} {
-		for seed := range int64(3) {
+		for seed := range int64(listingtest.Seeds()) {
 			t.Run(fmt.Sprintf("%s/seed=%d", order, seed), func(t *testing.T) {
 				sim, c := newSim(t, udesktest.Options{Tickets: 4000, Seed: seed, Order: order,
 					Churn: udesktest.Churn{Every: 1, Create: 3, Delete: 2}})

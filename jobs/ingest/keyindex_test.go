@@ -15,7 +15,7 @@ import (
 // for the whole listing exactly once, under its key.
 func TestKeyIndexUnderChurn(t *testing.T) {
 	for _, order := range []string{udesktest.OrderOldest, udesktest.OrderNewest} {
-		for seed := range int64(3) {
+		for seed := range int64(listingtest.Seeds()) {
 			t.Run(fmt.Sprintf("%s/seed=%d", order, seed), func(t *testing.T) {
 				sim, err := udesktest.NewServer(udesktest.Options{Tickets: 4000, Seed: seed, Order: order,
 					Churn: udesktest.Churn{Every: 1, Create: 3, Delete: 2}})
@@ -57,7 +57,7 @@ func TestKeyIndexUnderChurn(t *testing.T) {
 // the settle lookup returns each ticket that existed throughout once.
 func TestCustomerTicketsUnderChurn(t *testing.T) {
 	const email = "churn@example.com"
-	for seed := range uint64(3) {
+	for seed := range uint64(listingtest.Seeds()) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			sim, err := udesktest.NewServer(udesktest.Options{Tickets: 500, Seed: int64(seed)})
 			if err != nil {

@@ -438,7 +438,7 @@ func TestUpsertResumeSettlesAnIntentByItsKey(t *testing.T) {
 // hold a key), and no key whose ticket lived through the run gets a second
 // ticket; each new key gets one.
 func TestUpsertUnderChurn(t *testing.T) {
-	for i := range 4 {
+	for i := range 2 * listingtest.Seeds() {
 		order, seed := []string{udesktest.OrderOldest, udesktest.OrderNewest}[i%2], int64(i)
 		t.Run(fmt.Sprintf("%s/seed=%d", order, seed), func(t *testing.T) {
 			sim := newSim(t, udesktest.Options{Tickets: 4000, Seed: seed, Order: order, Churn: udesktest.Churn{Every: 1, Create: 3, Delete: 2}})

@@ -38,7 +38,7 @@ func each(t *testing.T, api listing.Lister, l udesk.Listing, concurrency int) ([
 // either order: each ticket that existed for the whole read comes once.
 func TestEachEveryTicketUnderChurn(t *testing.T) {
 	for _, order := range []string{udesktest.OrderOldest, udesktest.OrderNewest} {
-		for seed := range uint64(3) {
+		for seed := range uint64(listingtest.Seeds()) {
 			t.Run(fmt.Sprintf("%s/seed=%d", order, seed), func(t *testing.T) {
 				sim := newSim(t, udesktest.Options{Tickets: 4000, Seed: int64(seed), Order: order})
 				before := listingtest.Live(sim, "")
@@ -61,7 +61,7 @@ func TestEachEveryTicketUnderChurn(t *testing.T) {
 // moved, no ticket that existed throughout can slip, and each comes once.
 func TestEachCustomerUnderChurn(t *testing.T) {
 	const email = "churn@example.com"
-	for seed := range uint64(3) {
+	for seed := range uint64(listingtest.Seeds()) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			sim := newSim(t, udesktest.Options{Tickets: 500, Seed: int64(seed)})
 			for range 4000 {

@@ -123,3 +123,11 @@ func CheckOnce(t testing.TB, what string, got []int64, want map[int64]bool) {
 		t.Errorf("%s: %d of the %d tickets that existed throughout are missing", what, missing, len(want))
 	}
 }
+
+// Seeds is how many seeds a churn test tries: 3, or 1 under -short.
+func Seeds() int {
+	if testing.Short() {
+		return 1
+	}
+	return 3
+}
