@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/jobs/listing/listingtest"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -114,5 +116,42 @@ func TestEachStillListing(t *testing.T) {
 	// The field catalog is no part of a read in memory.
 	if st.Requests != udesk.ListingRequests(250)-1 || st.Passes != 1 || st.Tickets != 250 {
 		t.Errorf("stats %+v, want %d requests, 1 pass, 250 tickets", st, udesk.ListingRequests(250)-1)
+	}
+}
+
+// A spooled read (the sync's) of every ticket, newest first, 3 created and
+// 2 deleted after every page: each ticket that existed throughout comes
+// once, those the pages let slip looked up by id, and none is possibly
+// missing.
+func TestFetchSpooledNewestFirstUnderChurn(t *testing.T) {
+	for seed := range uint64(listingtest.Seeds()) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			sim := newSim(t, udesktest.Options{Tickets: 4000, Seed: int64(seed), Order: udesktest.OrderNewest})
+			before := listingtest.Live(sim, "")
+			spool, _, err := pipeline.OpenSpool(filepath.Join(t.TempDir(), "state"), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer spool.Close()
+			api := listingtest.NewChurner(listingtest.NewClient(t, sim), sim, "", 3, 2, seed)
+			l, err := listing.FetchSpooled(context.Background(), api, spool, udesk.Listing{}, listing.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []int64
+			err = l.Render(context.Background(), func(ts []udesk.Ticket) error {
+				for _, tk := range ts {
+					ids = append(ids, tk.ID)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			listingtest.CheckOnce(t, "every ticket", ids, listingtest.Throughout(sim, "", before))
+			if l.PossiblyMissing() != 0 {
+				t.Errorf("%d possibly missing, want none", l.PossiblyMissing())
+			}
+		})
 	}
 }
