@@ -57,14 +57,15 @@ func (f *Feed) Abandoned() <-chan struct{} { return f.stop }
 // Started says the first pass's plan was sent: a live render of it began.
 func (f *Feed) Started() bool { return f.started.Load() }
 
-// Feed tells a live render (RenderFirstPass) which pages of the first pass to render, in
-// which order, and when each is spooled, with the page as the fetch decoded
-// it while the render keeps up (maxDecoded pages wait at most; past that the
-// render reads and decodes them from the spool).
+// Feed tells a live render (RenderFirstPass) which pages of the first pass
+// to render, in which order, and when each is spooled, with the page as the
+// fetch decoded it while the render keeps up (maxDecoded pages wait at
+// most; past that the render reads and decodes them from the spool). A
+// Reader whose Live is set feeds it.
 type Feed struct {
 	plan     chan []int    // the pass's pages in render order, sent once
 	started  atomic.Bool   // plan was sent
-	stop     chan struct{} // closed by abandon
+	stop     chan struct{} // closed by Abandon
 	stopOnce sync.Once
 
 	mu      sync.Mutex
@@ -75,6 +76,7 @@ type Feed struct {
 // maxDecoded bounds the decoded pages waiting for the render: a few MB.
 const maxDecoded = 32
 
+// NewFeed is a Feed for a Reader's Live.
 func NewFeed() *Feed {
 	return &Feed{plan: make(chan []int, 1), stop: make(chan struct{}), ready: map[int]chan struct{}{}, decoded: map[int]*udesk.Page{}}
 }
@@ -128,7 +130,7 @@ func (f *Feed) spooled(page int, pg *udesk.Page) {
 	}
 }
 
-// abandon says the first pass will not be the export's: the render stops.
+// Abandon says the first pass will not be the read's last: the render stops.
 func (f *Feed) Abandon() { f.stopOnce.Do(func() { close(f.stop) }) }
 
 // wait returns once page is spooled, with it decoded when the fetch handed

@@ -20,7 +20,7 @@ type RenderStats struct {
 	Duplicates int // a ticket met again in the same pass (pages shifted under the read)
 	Reread     int // a ticket met again in an earlier pass (a re-read, not a duplicate)
 	LastPass   int // distinct tickets in the last pass
-	LookedUp   int // tickets no pass listed, found by id (account)
+	LookedUp   int // tickets no pass listed, found by id (Complete)
 }
 
 // decodeWorkers decode spooled pages while the caller writes the previous ones.
@@ -31,7 +31,7 @@ const renderBatch = 500
 
 // Render decodes the spooled pages and hands each ticket to emit once, in
 // batches: the last pass first (the freshest read of a ticket wins), then
-// tickets only earlier passes saw, then those account looked up by id.
+// tickets only earlier passes saw, then those Complete looked up by id.
 // Within a pass of a listing, pages come in the order they were requested
 // (from the last page to page 2, then the end check standing for page 1)
 // and each page's tickets from its last to its first, so that the output is
@@ -132,7 +132,7 @@ func (d *deduper) flush() error {
 	return err
 }
 
-// finish takes the tickets no pass listed that account found by id, and
+// finish takes the tickets no pass listed that Complete found by id, and
 // passes on what is left.
 func (d *deduper) finish() error {
 	d.later.addAll(d.cur)
