@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -25,13 +26,19 @@ import (
 type Options struct {
 	CSV  CSVOptions
 	XLSX XLSXOptions
+	// Stdout receives the JSON lines of path "-" (the caller's standard
+	// output: a library never takes os.Stdout itself).
+	Stdout io.Writer
 }
 
 // NewWriter returns the writer for path's extension: .parquet, .xlsx, .csv or
-// .jsonl (.ndjson). Path "-" writes JSON lines to standard output.
+// .jsonl (.ndjson). Path "-" writes JSON lines to opts.Stdout.
 func NewWriter(path string, schema pipeline.Schema, opts Options) (pipeline.RowWriter, error) {
 	if path == "-" {
-		return NewJSONLWriter(path, schema)
+		if opts.Stdout == nil {
+			return nil, fmt.Errorf("sinks: output - (JSON lines on stdout) needs Options.Stdout")
+		}
+		return NewJSONLStreamWriter(opts.Stdout, schema)
 	}
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".parquet":

@@ -8,9 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -98,18 +98,13 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		sum.Report = rep.Report
 	}
 	sum.finish(c, start)
-	var ue *udesk.Error
 	var de *dataset.DriftError
-	var we *syncjob.WindowError
 	switch {
 	case err == nil:
 		sum.print(a.stderr)
 		rep.PrintRun(a.stderr)
 	case errors.As(err, &de):
 		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case errors.As(err, &we):
-	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
-		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
 	}
 	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
 		err = fmt.Errorf("--report: %w", rerr)

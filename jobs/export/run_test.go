@@ -145,6 +145,10 @@ func TestRunResumes(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || rep == nil || rep.State == "" {
 		t.Fatalf("interrupted run: %v, report %+v; want context.Canceled and the state folder", err, rep)
 	}
+	var re *pipeline.ResumableError
+	if !errors.As(err, &re) || re.State != rep.State {
+		t.Errorf("interrupted run: %v, want a ResumableError naming %s", err, rep.State)
+	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("an interrupted export left %s: %v", out, err)
 	}

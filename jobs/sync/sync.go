@@ -25,10 +25,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	"github.com/udesk-etl/udesk-etl/jobs/export"
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -167,8 +167,21 @@ func planRun(o *Options, runs []dataset.Run) plan {
 // Run syncs the tickets into the dataset: one run, committed whole or not
 // at all. A run that fails or is cancelled keeps its state: the same call
 // resumes it as the same run. The report is returned whenever the state
-// folder was opened (with the error too), so that a caller can name it.
+// folder was opened (with the error too), so that a caller can name it; an
+// error a rerun resumes from is a *pipeline.ResumableError.
 func Run(ctx context.Context, api API, opts Options) (*Report, error) {
+	rep, err := run(ctx, api, opts)
+	var ue *udesk.Error
+	var de *dataset.DriftError
+	switch {
+	case err == nil, rep == nil, errors.As(err, &de), errors.As(err, new(*WindowError)),
+		errors.As(err, &ue) && ue.Class == udesk.Permanent:
+		return rep, err
+	}
+	return rep, &pipeline.ResumableError{Err: fmt.Errorf("%w; nothing was committed", err), State: rep.State}
+}
+
+func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -198,7 +211,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	}
 	spool, resumed, err := pipeline.OpenSpool(dir, o.Fresh)
 	if errors.As(err, new(*pipeline.LockedError)) {
-		return nil, fmt.Errorf("another sync of %s is running (state folder %s)", where, dir)
+		return nil, fmt.Errorf("another sync of %s is running: %w", where, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state folder: %w", err)
