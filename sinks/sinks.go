@@ -230,7 +230,7 @@ func (t *tempFile) publish() error {
 		_ = os.Remove(t.f.Name())
 		return fmt.Errorf("sinks: %s: commit: %w", t.final, err)
 	}
-	if err := syncDir(filepath.Dir(t.final)); err != nil {
+	if err := pipeline.SyncDir(filepath.Dir(t.final)); err != nil {
 		return fmt.Errorf("sinks: %s: commit: %w", t.final, err)
 	}
 	return nil
@@ -255,18 +255,6 @@ func (t *tempFile) abortFile() error {
 		return fmt.Errorf("sinks: %s: %w", t.final, cerr)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // checkSchema rejects an empty schema and duplicate column names, which would
