@@ -300,6 +300,23 @@ func envelopeOf(body []byte) *envelope {
 // gives a *Error of class Permanent.
 func DecodePage(body []byte) (*Page, error) { return decodeReply(body, decodePage) }
 
+// EncodePage writes a listing reply of one page holding tickets (status 0,
+// its size and total theirs), as Udesk would send it: a ticket read by id
+// is spooled in the shape of the listing's pages, so that every spooled
+// body decodes with DecodePage. udesk alone writes the reply's shape.
+func EncodePage(tickets []*Ticket) ([]byte, error) {
+	if tickets == nil {
+		tickets = []*Ticket{}
+	}
+	return json.Marshal(struct {
+		Status     int       `json:"status"`
+		Size       int       `json:"size"`
+		Total      int       `json:"total"`
+		TotalPages int       `json:"total_pages"`
+		Contents   []*Ticket `json:"contents"`
+	}{Size: len(tickets), Total: len(tickets), TotalPages: 1, Contents: tickets})
+}
+
 // decodeReply decodes a listing reply body with decode, as DecodePage says.
 func decodeReply[P any](body []byte, decode func([]byte) (*P, *envelope, error)) (*P, error) {
 	p, env, err := decode(body)

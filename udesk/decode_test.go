@@ -246,3 +246,25 @@ func TestTicketTolerantPathCoversEveryField(t *testing.T) {
 		t.Errorf("tolerant path: %+v, %v; want %+v", tolerant, err, want)
 	}
 }
+
+// EncodePage writes the listing reply DecodePage reads back: the same
+// tickets, a page of its own.
+func TestEncodePageRoundTrip(t *testing.T) {
+	in := []*Ticket{{ID: 7, Subject: "a", CustomFields: CustomFields{"TextField_1": "x"}}, {ID: 9, Status: "open"}}
+	body, err := EncodePage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := DecodePage(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Size != 2 || p.Total != 2 || p.TotalPages != 1 || len(p.Tickets) != 2 ||
+		!reflect.DeepEqual(p.Tickets[0], *in[0]) || !reflect.DeepEqual(p.Tickets[1], *in[1]) {
+		t.Errorf("EncodePage then DecodePage = %+v", p)
+	}
+	body, err = EncodePage(nil)
+	if p, err2 := DecodePage(body); err != nil || err2 != nil || p.Total != 0 || len(p.Tickets) != 0 {
+		t.Errorf("an empty page: %s, %v, %v", body, err, err2)
+	}
+}
