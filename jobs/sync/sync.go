@@ -39,6 +39,13 @@ type API = export.API
 // rerun to resume them.
 const DefaultResumeWithin = 6 * time.Hour
 
+// The schema policies of Options.Schema (dataset's, named here so that a
+// caller of the job need not reach into the dataset).
+const (
+	SchemaEvolve = dataset.SchemaEvolve // new fields add columns (default)
+	SchemaFreeze = dataset.SchemaFreeze // any drift fails the run, nothing committed
+)
+
 // Options say which tickets to sync into which dataset, and how.
 type Options struct {
 	// Dataset is a local folder or s3://BUCKET/PREFIX.
@@ -62,7 +69,7 @@ type Options struct {
 	FullEvery int
 
 	Headers string // new columns named by mapping.HeadersLabels (default) or mapping.HeadersNames
-	Schema  string // dataset.SchemaEvolve (default) or dataset.SchemaFreeze
+	Schema  string // SchemaEvolve (default) or SchemaFreeze
 	Keep    int    // keep the last Keep runs' snapshots; 0 keeps all
 
 	Fresh        bool          // discard an interrupted run's state and start over
@@ -168,13 +175,15 @@ func planRun(o *Options, runs []dataset.Run) plan {
 // at all. A run that fails or is cancelled keeps its state: the same call
 // resumes it as the same run. The report is returned whenever the state
 // folder was opened (with the error too), so that a caller can name it; an
-// error a rerun resumes from is a *pipeline.ResumableError.
+// error a rerun resumes from is a *pipeline.ResumableError, drift under
+// SchemaFreeze a *dataset.DriftError.
 func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	rep, err := run(ctx, api, opts)
 	var ue *udesk.Error
-	var de *dataset.DriftError
 	switch {
-	case err == nil, rep == nil, errors.As(err, &de), errors.As(err, new(*WindowError)),
+	case errors.As(err, new(*dataset.DriftError)):
+		return rep, fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
+	case err == nil, rep == nil, errors.As(err, new(*WindowError)),
 		errors.As(err, &ue) && ue.Class == udesk.Permanent:
 		return rep, err
 	}
