@@ -110,8 +110,8 @@ var outputExts = map[string]bool{".parquet": true, ".xlsx": true, ".csv": true, 
 // *pipeline.ConfigError.
 func (o *Options) Validate() error { return o.validate(true) }
 
-// validate checks the options; without needOutputs (a plan writes
-// nothing) no output may be named.
+// validate checks the options; without needOutputs (a plan, which
+// writes nothing) the outputs may be left out.
 func (o *Options) validate(needOutputs bool) error {
 	if len(o.Outputs) == 0 && needOutputs {
 		return pipeline.Configf("no output: name a .parquet, .xlsx, .csv or .jsonl file (- for JSON lines on stdout)")
