@@ -183,7 +183,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	switch {
 	case errors.As(err, new(*dataset.DriftError)):
 		return rep, fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case err == nil, rep == nil, errors.As(err, new(*WindowError)),
+	case err == nil, rep == nil, errors.As(err, new(*WindowError)), errors.As(err, new(*pipeline.ConfigError)),
 		errors.As(err, &ue) && ue.Class == udesk.Permanent:
 		return rep, err
 	}
