@@ -12,8 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/sinks"
-	"github.com/udesk-etl/udesk-etl/sources"
 )
 
 // snapshotRow is one ticket of a snapshot read back, aligned with the
@@ -77,7 +77,7 @@ func readSnapshot(ctx context.Context, path string, c *Contract, idOnly bool, fn
 					}
 					continue
 				}
-				row.values[j] = sources.RowValue(a, i)
+				row.values[j] = arrowValue(a, i)
 			}
 			id, ok := row.values[idCol].(int64)
 			if !ok {
@@ -117,4 +117,35 @@ func (r *snapshotRow) readRaw(a arrow.Array, i int, byName map[string]int) error
 		}
 	}
 	return nil
+}
+
+// arrowValue is value i of a column in the Go form of pipeline.Row (what
+// the Parquet writer was given), instants in UTC.
+func arrowValue(a arrow.Array, i int) any {
+	if a.IsNull(i) {
+		return nil
+	}
+	switch a := a.(type) {
+	case *array.Int64:
+		return a.Value(i)
+	case *array.Float64:
+		return a.Value(i)
+	case *array.String:
+		return a.Value(i)
+	case *array.Date32:
+		return a.Value(i).ToTime()
+	case *array.Timestamp:
+		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
+	case *array.Time32: // a time-of-day field, TIME(ms); the row holds "15:04:05"
+		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format(mapping.TimeLayout)
+	case *array.List:
+		start, end := a.ValueOffsets(i)
+		vals := a.ListValues().(*array.String)
+		out := make([]string, 0, end-start)
+		for j := start; j < end; j++ {
+			out = append(out, vals.Value(int(j)))
+		}
+		return out
+	}
+	return a.ValueStr(i)
 }
