@@ -33,9 +33,11 @@ var floors = [][]string{
 	{"pipeline", "udesk"},
 }
 
-// isolated rooms import nothing of the project: the simulator is an
-// independent reading of the API's spec, so it must not share the client's.
-// (internal/layers is this test.)
+// isolated rooms, on the ground floor, import nothing of the project:
+// pipeline holds the contracts every floor builds on; the simulator is an
+// independent reading of the API's spec, so it must not share the client's
+// (a mistake in the wire types would hide behind the same mistake); and
+// internal/layers is this test.
 var isolated = []string{"udesk/udesktest", "pipeline", "internal/layers"}
 
 // pending are upward imports known and on their way out, as "from -> to".
