@@ -114,6 +114,21 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// ResumableError is a run that failed with its state kept: the same call
+// again resumes it from State (an interruption, a network that went away, a
+// server error). A job returns it only when a rerun would go on; a refusal
+// a rerun would meet again (a wrong filter, a drifted schema) is returned
+// as it is. The command line exits 1 on it, naming the folder.
+type ResumableError struct {
+	Err   error
+	State string // the state folder a rerun resumes from
+}
+
+func (e *ResumableError) Error() string {
+	return fmt.Sprintf("%v (run the same command again to resume from %s)", e.Err, e.State)
+}
+func (e *ResumableError) Unwrap() error { return e.Err }
+
 // Configf returns a *ConfigError with a formatted message.
 func Configf(format string, args ...any) error {
 	return &ConfigError{fmt.Errorf(format, args...)}

@@ -5,6 +5,9 @@ import "encoding/json"
 // Ticket is one ticket in wire form, as the read endpoints return it:
 // status as an English name, priority as a Chinese name, select custom fields
 // as option index strings ("0", "0,3"). JSON nulls decode to zero values.
+// This is the one declaration of the shape: the decoder's fast and tolerant
+// forms are made from it (decode.go), so a field is added here only, as a
+// string, an int64 or CustomFields.
 type Ticket struct {
 	ID            int64        `json:"id"`
 	Subject       string       `json:"subject"`
@@ -28,8 +31,8 @@ type Ticket struct {
 }
 
 // CustomFields maps a field_name (TextField_1, SelectField_3) to its value in
-// wire form. Decoding is tolerant: numbers and booleans become their JSON text,
-// null becomes "".
+// wire form. A Ticket's decoding is tolerant: numbers and booleans become
+// their JSON text, null becomes "".
 type CustomFields map[string]string
 
 // Page is one page of a ticket listing (all tickets, a customer's, a filter's).

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -76,7 +76,7 @@ func runConvert(ctx context.Context, a *app, o *convertOptions) error {
 			return err
 		}
 	}
-	o.opts.Observer = a.observer(o.conn.quiet)
+	o.opts.Observer, o.opts.Stdout = a.observer(o.conn.quiet), a.stdout
 	rep, err := ingest.Convert(ctx, o.in, o.opts)
 	if err != nil {
 		return err

@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
-	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -47,7 +45,7 @@ resumes as the same run when the same command is run again.`,
 	fs.Int64Var(&o.agent, "agent", 0, "with --filter: read the filter as the agent with this `ID`")
 	fs.Int64Var(&o.job.ChangedFilter, "changed-filter", 0, "read only the saved filter with this `ID` (tickets updated recently) and merge it into the previous run; deletes are found by full runs only")
 	fs.IntVar(&o.job.FullEvery, "full-every", 0, "with --changed-filter: make every `N`th run a full one")
-	fs.StringVar(&o.job.Schema, "schema", dataset.SchemaEvolve, "on a changed field catalog: `evolve` (add columns) or freeze (fail the run, commit nothing)")
+	fs.StringVar(&o.job.Schema, "schema", syncjob.SchemaEvolve, "on a changed field catalog: `evolve` (add columns) or freeze (fail the run, commit nothing)")
 	fs.StringVar(&o.job.Headers, "headers", mapping.HeadersLabels, "name new custom field columns by `labels` (field_label) or names (field_name)")
 	fs.IntVar(&o.job.Keep, "keep", 0, "keep the snapshots of the last `N` runs (0: all); changes and history are kept")
 	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
@@ -98,18 +96,9 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		sum.Report = rep.Report
 	}
 	sum.finish(c, start)
-	var ue *udesk.Error
-	var de *dataset.DriftError
-	var we *syncjob.WindowError
-	switch {
-	case err == nil:
+	if err == nil {
 		sum.print(a.stderr)
 		rep.PrintRun(a.stderr)
-	case errors.As(err, &de):
-		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case errors.As(err, &we):
-	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
-		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
 	}
 	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
 		err = fmt.Errorf("--report: %w", rerr)

@@ -11,7 +11,10 @@
 // one pass through pipeline.Tee (with the original rows kept for round-trip
 // editing) and committed before the snapshot is marked complete.
 //
-// Run is the whole job; progress and log lines go to the Options' Observer.
+// Run is the whole job, Plan its dry run; progress, log lines and warnings
+// go to the Options' Observer, and warnings to the report's notes too. An
+// error a rerun resumes from is a *pipeline.ResumableError. Messages may
+// name the command line's flags (see package pipeline).
 package export
 
 import (
@@ -40,6 +43,9 @@ type API interface {
 	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
 	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
 	Fields(ctx context.Context) ([]udesk.Field, error)
+	// Filters lists the ticket filters (as an agent, when set), to warn
+	// when the selector's filter is inactive.
+	Filters(ctx context.Context, agentID int64) ([]udesk.Filter, error)
 }
 
 // Selector says which tickets an export reads: a listing (every ticket, a
@@ -95,8 +101,12 @@ var outputExts = map[string]bool{".parquet": true, ".xlsx": true, ".csv": true, 
 
 // Validate checks the options before any request is made; its errors are
 // *pipeline.ConfigError.
-func (o *Options) Validate() error {
-	if len(o.Outputs) == 0 {
+func (o *Options) Validate() error { return o.validate(true) }
+
+// validate checks the options; without needOutputs (a plan, which
+// writes nothing) the outputs may be left out.
+func (o *Options) validate(needOutputs bool) error {
+	if len(o.Outputs) == 0 && needOutputs {
 		return pipeline.Configf("no output: name a .parquet, .xlsx, .csv or .jsonl file (- for JSON lines on stdout)")
 	}
 	seen := map[string]bool{}
@@ -180,9 +190,7 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 		return nil, err
 	}
 	o := &opts
-	if o.Observer == nil {
-		o.Observer = pipeline.Quiet{}
-	}
+	o.Observer = o.observer()
 	dir := o.StateDir
 	if dir == "" {
 		// Beside the first output file (the working folder when the only
@@ -225,7 +233,30 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 		spool.Close()
 		rep.State = ""
 	}
-	return rep, err
+	return rep, resumable(err, rep.State)
+}
+
+// observer is the Options' Observer, pipeline.Quiet when none is set.
+func (o *Options) observer() pipeline.Observer {
+	if o.Observer == nil {
+		return pipeline.Quiet{}
+	}
+	return o.Observer
+}
+
+// resumable wraps err in a *pipeline.ResumableError when the state it
+// leaves lets the same call again go on: not when the API refused (a rerun
+// would be refused too), the options are wrong, or the outputs are written
+// and only their completeness or some ids are in question.
+func resumable(err error, state string) error {
+	var ue *udesk.Error
+	switch {
+	case err == nil, state == "",
+		errors.As(err, new(*IncompleteError)), errors.As(err, new(*NotFoundError)),
+		errors.As(err, new(*pipeline.ConfigError)), errors.As(err, &ue) && ue.Class == udesk.Permanent:
+		return err
+	}
+	return &pipeline.ResumableError{Err: err, State: state}
 }
 
 func onlyStdout(outputs []string) bool {
@@ -270,6 +301,9 @@ func stateDir(beside, tenant, selector string) string {
 func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *pipeline.Report) error {
 	man, err := loadOrStartManifest(spool, o.Tenant, o.Selector.String())
 	if err != nil {
+		return err
+	}
+	if err := warnInactiveFilter(ctx, api, o.Selector, o.Observer, rep); err != nil {
 		return err
 	}
 

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,8 +17,9 @@ type ConvertOptions struct {
 	Op      mapping.OpKind
 	Catalog *mapping.Catalog // the tenant's fields (FetchCatalog, or mapping.LoadCatalog of a saved one)
 	// Output is the file written (.csv, .jsonl, .xlsx or .parquet; "-" for
-	// JSON lines on standard output).
+	// JSON lines on Stdout).
 	Output string
+	Stdout io.Writer
 	// ErrorsFile receives the rejected rows; "" is <output>.errors.csv
 	// beside the output (beside the input when the output is "-").
 	ErrorsFile string
@@ -39,7 +41,7 @@ func Convert(ctx context.Context, input Input, o ConvertOptions) (*pipeline.Repo
 		return nil, err
 	}
 	schema := canonicalSchema(o.Op, o.Catalog)
-	w, err := sinks.NewWriter(o.Output, schema, sinks.Options{})
+	w, err := sinks.NewWriter(o.Output, schema, sinks.Options{Stdout: o.Stdout})
 	if err != nil {
 		return nil, &pipeline.ConfigError{Err: err}
 	}

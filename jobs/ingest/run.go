@@ -277,7 +277,7 @@ func (job *job) openState() (done bool, err error) {
 		return false, job.refuseChangedInput()
 	}
 	if err != nil {
-		return false, fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
+		return false, fmt.Errorf("%w (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
 	}
 	if o.UpsertKey != "" && prev.Complete {
 		// An upsert sends only what differs: the same file again is a new
@@ -420,7 +420,7 @@ func (job *job) catalog(ctx context.Context) (*mapping.Catalog, error) {
 	if job.prev != nil {
 		cat, err := mapping.LoadCatalog(path)
 		if err != nil {
-			return nil, fmt.Errorf("the saved field catalog: %v (run with --fresh to start over)", err)
+			return nil, fmt.Errorf("the saved field catalog: %w (run with --fresh to start over)", err)
 		}
 		return cat, nil
 	}

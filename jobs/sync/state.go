@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // state is the run's file in its spool: what it lists and when it started,

@@ -39,6 +39,13 @@ type API = listing.API
 // rerun to resume them.
 const DefaultResumeWithin = 6 * time.Hour
 
+// The schema policies of Options.Schema (dataset's, named here so that a
+// caller of the job need not reach into the dataset).
+const (
+	SchemaEvolve = dataset.SchemaEvolve // new fields add columns (default)
+	SchemaFreeze = dataset.SchemaFreeze // any drift fails the run, nothing committed
+)
+
 // Options say which tickets to sync into which dataset, and how.
 type Options struct {
 	// Dataset is a local folder or s3://BUCKET/PREFIX.
@@ -62,7 +69,7 @@ type Options struct {
 	FullEvery int
 
 	Headers string // new columns named by mapping.HeadersLabels (default) or mapping.HeadersNames
-	Schema  string // dataset.SchemaEvolve (default) or dataset.SchemaFreeze
+	Schema  string // SchemaEvolve (default) or SchemaFreeze
 	Keep    int    // keep the last Keep runs' snapshots; 0 keeps all
 
 	Fresh        bool          // discard an interrupted run's state and start over
@@ -167,8 +174,23 @@ func planRun(o *Options, runs []dataset.Run) plan {
 // Run syncs the tickets into the dataset: one run, committed whole or not
 // at all. A run that fails or is cancelled keeps its state: the same call
 // resumes it as the same run. The report is returned whenever the state
-// folder was opened (with the error too), so that a caller can name it.
+// folder was opened (with the error too), so that a caller can name it; an
+// error a rerun resumes from is a *pipeline.ResumableError, drift under
+// SchemaFreeze a *dataset.DriftError.
 func Run(ctx context.Context, api API, opts Options) (*Report, error) {
+	rep, err := run(ctx, api, opts)
+	var ue *udesk.Error
+	switch {
+	case errors.As(err, new(*dataset.DriftError)):
+		return rep, fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
+	case err == nil, rep == nil, errors.As(err, new(*WindowError)), errors.As(err, new(*pipeline.ConfigError)),
+		errors.As(err, &ue) && ue.Class == udesk.Permanent:
+		return rep, err
+	}
+	return rep, &pipeline.ResumableError{Err: fmt.Errorf("%w; nothing was committed", err), State: rep.State}
+}
+
+func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -198,7 +220,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	}
 	spool, resumed, err := pipeline.OpenSpool(dir, o.Fresh)
 	if errors.As(err, new(*pipeline.LockedError)) {
-		return nil, fmt.Errorf("another sync of %s is running (state folder %s)", where, dir)
+		return nil, fmt.Errorf("another sync of %s is running: %w", where, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state folder: %w", err)

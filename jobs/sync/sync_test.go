@@ -357,8 +357,12 @@ func TestInterruptedSyncResumesAsTheSameRun(t *testing.T) {
 	before := tn.requests()
 	interrupted := opts
 	interrupted.Observer = cancelAfterPlan{&pipelinetest.Log{}, cancel}
-	if _, err := Run(ctx, tn.client, interrupted); !errors.Is(err, context.Canceled) {
+	irep, err := Run(ctx, tn.client, interrupted)
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
+	}
+	if re := (*pipeline.ResumableError)(nil); !errors.As(err, &re) || re.State != irep.State || !strings.Contains(err.Error(), "nothing was committed") {
+		t.Errorf("interrupted run: %v, want a ResumableError naming %s, saying nothing was committed", err, irep.State)
 	}
 	if runs := published(t, dir); len(runs) != 1 {
 		t.Fatalf("%d runs published by an interrupted run", len(runs))
@@ -448,6 +452,10 @@ func TestSchemaFreezeFailsOnDrift(t *testing.T) {
 	var de *dataset.DriftError
 	if !errors.As(err, &de) || len(de.Drift) != 1 || de.Drift[0].Kind != dataset.DriftRelabel {
 		t.Fatalf("got %v, want the relabel as drift", err)
+	}
+	// A rerun would meet the same drift: not resumable.
+	if errors.As(err, new(*pipeline.ResumableError)) || !strings.Contains(err.Error(), "nothing was committed") {
+		t.Errorf("drift under freeze: %v, want no resume and nothing committed", err)
 	}
 	if runs := published(t, dir); len(runs) != 1 {
 		t.Fatalf("%d runs published under freeze with drift", len(runs))
