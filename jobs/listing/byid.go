@@ -41,7 +41,7 @@ func (x *Reader) fetchIDs(ctx context.Context, have map[pageKey]pipeline.SpoolPa
 		case err != nil:
 			return fmt.Errorf("reading ticket %d: %w", id, err)
 		default:
-			body, err := json.Marshal(onePage{Total: 1, TotalPages: 1, Size: 1, Contents: []*udesk.Ticket{t}})
+			body, err := udesk.EncodePage([]*udesk.Ticket{t})
 			if err != nil {
 				return err
 			}
@@ -82,12 +82,3 @@ func (x *Reader) fetchIDs(ctx context.Context, have map[pageKey]pipeline.SpoolPa
 	return res, nil
 }
 
-// onePage is a listing reply holding one ticket read by id, so that every
-// spooled body decodes with udesk.DecodePage.
-type onePage struct {
-	Status     int             `json:"status"`
-	Size       int             `json:"size"`
-	Total      int             `json:"total"`
-	TotalPages int             `json:"total_pages"`
-	Contents   []*udesk.Ticket `json:"contents"`
-}

@@ -2,7 +2,6 @@ package listing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -150,7 +149,7 @@ func (x *Reader) Complete(ctx context.Context, res *Result) (*Completeness, erro
 		return nil, err
 	}
 	acc.Found = len(found)
-	body, err := json.Marshal(onePage{Total: len(found), TotalPages: 1, Size: len(found), Contents: found})
+	body, err := udesk.EncodePage(found)
 	if err != nil {
 		return nil, err
 	}
