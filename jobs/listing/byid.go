@@ -81,4 +81,3 @@ func (x *Reader) fetchIDs(ctx context.Context, have map[pageKey]pipeline.SpoolPa
 	}
 	return res, nil
 }
-
