@@ -197,6 +197,9 @@ func AbsPath(p string) string {
 // missing) readable by its owner only, whatever the umask, and makes its
 // creation durable (the parent folder is fsynced).
 func MakeStateDir(dir string) error {
+	if err := refuseSymlink(dir); err != nil {
+		return err
+	}
 	// top is the highest folder MkdirAll creates: every folder from its
 	// parent down to dir's parent gains an entry to make durable.
 	top := ""
@@ -224,4 +227,16 @@ func MakeStateDir(dir string) error {
 			return nil
 		}
 	}
+}
+
+// refuseSymlink refuses a state folder that is a symbolic link: a fresh start
+// empties the state folder and makes it its owner's only, which must never
+// happen to the folder the link points to.
+func refuseSymlink(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return nil
+	}
+	to, _ := os.Readlink(dir)
+	return Configf("%s is a symbolic link (to %s): a state folder is emptied by --fresh and made private, so a link is never followed; remove the link and the job makes a folder of its own", dir, to)
 }

@@ -46,6 +46,9 @@ func LockStateDir(dir string) (unlock func(), err error) {
 // fresh start discards. The caller holds the lock (LockStateDir), so no other
 // run's state is removed.
 func ClearStateDir(dir string) error {
+	if err := refuseSymlink(dir); err != nil {
+		return err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
