@@ -116,7 +116,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	if p.ups != nil {
 		p.ListRequests, p.Unchanged = int64(p.ups.index.Pages), p.ups.unchanged
 		p.Changes = p.ups.changes
-		p.ups.finish(&p.Report)
+		p.ups.finish(&p.Report, nil)
 	}
 	return p, ed.finish(&p.Report)
 }

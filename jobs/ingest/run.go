@@ -145,6 +145,12 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	if done {
 		return job.alreadyImported(), nil
 	}
+	if job.prev == nil && opts.Results != "" {
+		if err := resultsFree(opts.Results); err != nil {
+			job.dropNewState()
+			return nil, err
+		}
+	}
 	cat, err := job.catalog(ctx)
 	if err == nil {
 		job.ops, job.ed, job.marker, err = rowOpsFor(cat, f, mf, input, opts, api, job.obs, false)
@@ -158,6 +164,9 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	}
 	defer job.j.Close()
 	job.results = resultsDir(opts, job.st.Header)
+	if err := stampResults(job.results, job.st.Header.RunID); err != nil {
+		return nil, err
+	}
 	job.obs.Logf("results: %s", job.results)
 	job.rep = &Report{Report: pipeline.Report{State: job.dir, Results: job.results}}
 	f.noteReader(&job.rep.Report)
@@ -445,7 +454,7 @@ func (job *job) openJournal() error {
 	if job.prev == nil {
 		results := o.Results
 		if results == "" {
-			results = defaultResultsDir(job.in.Path, o.opName()+"-results", job.start)
+			results = unusedResultsDir(defaultResultsDir(job.in.Path, o.opName()+"-results", job.start))
 		}
 		h := pipeline.JournalHeader{Op: o.opName(), RunID: newRunID(job.start), Input: job.in.Path, InputSHA256: job.inHash, InputSize: job.inSize,
 			Started: job.start, Meta: map[string]string{"results": pipeline.AbsPath(results), "marker_field": job.marker,
@@ -574,7 +583,7 @@ func (job *job) finish(ctx context.Context, runErr error) error {
 		runErr = errors.Join(runErr, err)
 	}
 	if job.ups != nil {
-		job.ups.finish(&rep.Report)
+		job.ups.finish(&rep.Report, job.t)
 	}
 	job.rollback.note(&rep.Report)
 	if job.f.cut {
@@ -615,6 +624,18 @@ func markerField(cat *mapping.Catalog, header []string, op mapping.OpKind, name 
 func defaultResultsDir(input, what string, t time.Time) string {
 	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
 	return filepath.Join(filepath.Dir(input), fmt.Sprintf("%s.%s-%s", stem, what, t.Format("20060102-150405")))
+}
+
+// unusedResultsDir is dir, or dir-2, dir-3... when a run of the same second
+// has it: each run's results folder is its own.
+func unusedResultsDir(dir string) string {
+	try := dir
+	for n := 2; ; n++ {
+		if _, err := os.Lstat(try); errors.Is(err, os.ErrNotExist) {
+			return try
+		}
+		try = fmt.Sprintf("%s-%d", dir, n)
+	}
 }
 
 func newRunID(t time.Time) string {
