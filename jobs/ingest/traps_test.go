@@ -182,9 +182,9 @@ func TestUpsertPlanCountsCreateOnlyDifferences(t *testing.T) {
 		[]string{"one", "c", "a@example.com", "张伟", "K-1"}, []string{"two", "c", "a@example.com", "张伟", "K-2"},
 		[]string{"three", "c", "a@example.com", "张伟", "K-3"}), ingest.Options{})
 	in := keyedFile(t, dir, "reassign.csv", header,
-		[]string{"one", "c", "a@example.com", "李娜", "K-1"},         // only the assignee differs
+		[]string{"one", "c", "a@example.com", "李娜", "K-1"},          // only the assignee differs
 		[]string{"two, renamed", "c", "a@example.com", "李娜", "K-2"}, // the subject too
-		[]string{"three", "c", "a@example.com", "张伟", "K-3"})       // nothing
+		[]string{"three", "c", "a@example.com", "张伟", "K-3"})        // nothing
 	plan, err := ingest.Plan(context.Background(), newClient(t, sim), ingest.Input{Path: in},
 		ingest.Options{UpsertKey: "单行文本字段", Tenant: sim.URL()})
 	if err != nil {
