@@ -12,8 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // importOptions are the flags of `udesk-etl import`.
@@ -161,6 +162,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	o.opts.Abort = a.abort
 	o.opts.Observer = a.observer(o.conn.quiet)
 	o.opts.Tenant = o.conn.baseURL(a)
+	o.opts.Registry = pipeline.UserRegistry()
 	command := "import --" + o.opts.Op.String()
 	if o.opts.UpsertKey != "" {
 		command = "import --upsert"

@@ -52,6 +52,14 @@ type Options struct {
 	// Limit, when above 0, handles only the first Limit rows; the same
 	// import without it continues after them (it is not part of the job).
 	Limit int
+	// Registry is a folder recording where each import's state folder is,
+	// by the import's identity (tenant, operation, sheet, the contents of
+	// the input and of the mapping file), so that the same rows in a copy of
+	// the input in another folder are the same job (resumed, refused while it
+	// runs, or reported as finished); the command line uses
+	// pipeline.UserRegistry(). "": only the state folders beside the input
+	// are looked in, under any file name (a hard link, a renamed copy).
+	Registry string
 	// Rollback, for a plain --update, reads each ticket before the first
 	// update is sent, to save what it overwrites in rollback.csv (an upsert
 	// and a round trip know it without reading).
@@ -230,6 +238,7 @@ type job struct {
 	start time.Time
 
 	dir      string // the state folder
+	key      string // the import's identity, its key in Options.Registry
 	unlock   func() // releases the state folder's lock
 	inHash   string // the input's SHA-256: a resumed run refuses a changed file
 	inSize   int64
@@ -270,6 +279,12 @@ func (job *job) openState() (done bool, err error) {
 	if job.unlock, err = pipeline.LockStateDir(job.dir); err != nil {
 		return false, err
 	}
+	reg := pipeline.Registry(o.Registry)
+	if reg.Lookup(job.key) == "" {
+		if err := reg.Register(job.key, job.dir); err != nil {
+			job.obs.Logf("%v (a copy of %s in another folder would not be known as the same import)", err, in.Path)
+		}
+	}
 	if o.Fresh {
 		if err := pipeline.ClearStateDir(job.dir); err != nil {
 			return false, fmt.Errorf("--fresh: clearing %s: %w", job.dir, err)
@@ -298,12 +313,14 @@ func (job *job) openState() (done bool, err error) {
 }
 
 // stateDir names the import's state folder. An import is the same job
-// whatever the spelling of the tenant's URL or of the input's path: it is
-// keyed by the tenant (pipeline.TenantKey), the operation, the sheet, and
-// the contents of the input and of the mapping file, and sits beside the
-// input's real path. A folder an older release keyed by the URL and paths
-// as given is used while it holds this input's journal, so that its import
-// resumes.
+// whatever the spelling of the tenant's URL or the name and place of the
+// input: it is keyed by the tenant (pipeline.TenantKey), the operation, the
+// sheet, and the contents of the input and of the mapping file, and sits
+// beside the input's real path. The same rows under another name (a hard
+// link, a renamed copy) find the state folder beside them by its key, and a
+// copy in another folder finds it in Options.Registry. A folder an older
+// release keyed by the URL and paths as given is used while it holds this
+// input's journal, so that its import resumes.
 func (job *job) stateDir() (string, error) {
 	in, op := job.in, job.o.opName()
 	kind := "import-" + op
@@ -314,13 +331,29 @@ func (job *job) stateDir() (string, error) {
 			return "", err
 		}
 	}
-	dir := pipeline.StateDir(pipeline.RealPath(in.Path), kind, pipeline.TenantKey(job.o.Tenant), op, in.Sheet, job.inHash, mapHash)
+	parts := []string{pipeline.TenantKey(job.o.Tenant), op, in.Sheet, job.inHash, mapHash}
+	key := pipeline.JobKey(parts...)
+	job.key = kind + "-" + key
+	dir := pipeline.StateDir(pipeline.RealPath(in.Path), kind, parts...)
 	if _, err := os.Stat(filepath.Join(dir, journalName)); err == nil {
 		return dir, nil
 	}
 	legacy := pipeline.StateDir(in.Path, kind, job.o.Tenant, pipeline.AbsPath(in.Path), op, in.Sheet, pipeline.AbsPath(in.MappingFile))
 	if st, err := pipeline.ReadJournal(filepath.Join(legacy, journalName)); err == nil && st.Header.InputSHA256 == job.inHash {
 		return legacy, nil
+	}
+	suffix := "." + kind + "-" + key[:12]
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	for _, e := range entries {
+		if e.IsDir() && strings.HasSuffix(e.Name(), suffix) {
+			other := filepath.Join(filepath.Dir(dir), e.Name())
+			job.obs.Logf("%s holds the same rows as the import in %s: the same job", in.Path, other)
+			return other, nil
+		}
+	}
+	if other := pipeline.Registry(job.o.Registry).Lookup(job.key); other != "" && strings.HasSuffix(filepath.Base(other), suffix) {
+		job.obs.Logf("%s holds the same rows as the import in %s: the same job", in.Path, other)
+		return other, nil
 	}
 	return dir, nil
 }

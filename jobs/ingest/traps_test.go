@@ -3,10 +3,12 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
 	"github.com/udesk-etl/udesk-etl/jobs/ingest/ingesttest"
@@ -201,5 +203,93 @@ func TestUpsertPlanCountsCreateOnlyDifferences(t *testing.T) {
 	rep := upsert(t, sim, in, ingest.Options{})
 	if !strings.Contains(strings.Join(rep.Notes, "\n"), "columns an update cannot change (assignee_name)") {
 		t.Errorf("run notes %q: want the create-only differences", rep.Notes)
+	}
+}
+
+// copyFile copies src to dst byte for byte.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An import is its rows: a hard link, a renamed copy beside it and a copy in
+// another folder of an imported file send nothing (they report the import
+// finished); --fresh sends them again.
+func TestRunSameRowsUnderAnotherNameAreTheSameImport(t *testing.T) {
+	sim := newSim(t, udesktest.Options{})
+	dir, elsewhere, registry := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "jobs")
+	in := filepath.Join(dir, "tickets.csv")
+	ingesttest.WriteCSV(t, in, [][]string{{"subject", "content", "email"}, {"one", "c", "a@example.com"}, {"two", "c", "a@example.com"}})
+	first := mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{Registry: registry}, 0)
+	link := filepath.Join(dir, "linked.csv")
+	if err := os.Link(in, link); err != nil {
+		t.Fatal(err)
+	}
+	renamed := filepath.Join(dir, "tickets (copy).csv")
+	copyFile(t, in, renamed)
+	far := filepath.Join(elsewhere, "other-name.csv")
+	copyFile(t, in, far)
+	for _, p := range []string{link, renamed, far} {
+		rep, err := runImport(t, sim, mapping.Create, ingest.Input{Path: p}, ingest.Options{Registry: registry})
+		if err != nil || !rep.AlreadyImported || rep.Written != 2 || rep.State != first.State || rep.Results != first.Results {
+			t.Errorf("%s: %v, %+v; want the first import reported finished (state %s)", p, err, rep, first.State)
+		}
+	}
+	if n := len(sim.Tickets()); n != 2 {
+		t.Fatalf("%d tickets after the copies, want 2", n)
+	}
+	rep, err := runImport(t, sim, mapping.Create, ingest.Input{Path: far}, ingest.Options{Registry: registry, Fresh: true})
+	if err != nil || rep.AlreadyImported || rep.Written != 2 {
+		t.Fatalf("--fresh on a copy: %v, %+v; want every row sent again", err, rep)
+	}
+	if n := len(sim.Tickets()); n != 4 {
+		t.Fatalf("%d tickets after --fresh, want 4", n)
+	}
+}
+
+// A hard link of an input being imported is the same job: refused by the
+// running import's lock, and the rows are created once.
+func TestRunHardLinkOfARunningImportIsRefused(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Latency: 20 * time.Millisecond})
+	dir := t.TempDir()
+	in := filepath.Join(dir, "t.csv")
+	recs := [][]string{{"subject", "content", "email"}}
+	for i := 0; i < 20; i++ {
+		recs = append(recs, []string{fmt.Sprintf("row-%02d", i), "c", "a@example.com"})
+	}
+	ingesttest.WriteCSV(t, in, recs)
+	link := filepath.Join(dir, "again.csv")
+	if err := os.Link(in, link); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var first *ingest.Report
+	go func() {
+		var err error
+		first, err = runImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{Concurrency: 1})
+		done <- err
+	}()
+	for sim.Requests()[udesktest.EndpointCreate] == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_, err := runImport(t, sim, mapping.Create, ingest.Input{Path: link}, ingest.Options{})
+	var le *pipeline.LockedError
+	if !errors.As(err, &le) {
+		t.Errorf("the hard link while the import runs: %v, want a *pipeline.LockedError", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if le != nil && le.Dir != first.State {
+		t.Errorf("locked state %s, want the running import's %s", le.Dir, first.State)
+	}
+	if n := len(sim.Tickets()); n != 20 {
+		t.Fatalf("%d tickets, want 20", n)
 	}
 }
