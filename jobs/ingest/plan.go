@@ -52,7 +52,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 		return nil, err
 	}
 	obs := opts.observer()
-	ops, ed, _, err := rowOpsFor(cat, f, mf, input, opts, api, obs, true)
+	ops, ed, _, err := rowOpsFor(ctx, cat, f, mf, input, opts, api, obs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +112,9 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	p.SetFact("replies", p.Replies)
 	if f.cut {
 		p.Note("--limit %d: the plan covers the first %d rows", opts.Limit, opts.Limit)
+	}
+	if n, ok := ops.(*newRowsOps); ok {
+		n.note(&p.Report)
 	}
 	if p.ups != nil {
 		p.ListRequests, p.Unchanged = int64(p.ups.index.Pages), p.ups.unchanged

@@ -52,6 +52,10 @@ type Options struct {
 	// Limit, when above 0, handles only the first Limit rows; the same
 	// import without it continues after them (it is not part of the job).
 	Limit int
+	// NewRowsOnly, for creates, creates only the rows whose id cell is empty
+	// (the rows added to an exported sheet) and leaves the others alone.
+	// Without it a create refuses a file whose ids are this tenant's tickets.
+	NewRowsOnly bool
 	// Registry is a folder recording where each import's state folder is,
 	// by the import's identity (tenant, operation, sheet, the contents of
 	// the input and of the mapping file), so that the same rows in a copy of
@@ -82,6 +86,8 @@ func (o Options) open(in Input) (*inputFile, *mapping.MappingFile, error) {
 		return nil, nil, pipeline.Configf("--marker-field applies to --create only")
 	case o.Rollback && (o.Op != mapping.Update || o.UpsertKey != ""):
 		return nil, nil, pipeline.Configf("--rollback applies to --update (an upsert writes rollback.csv without it)")
+	case o.NewRowsOnly && (o.Op != mapping.Create || o.UpsertKey != ""):
+		return nil, nil, pipeline.Configf("--new-rows-only applies to --create only")
 	case o.Limit < 0:
 		return nil, nil, pipeline.Configf("--limit %d: want a number of rows above 0", o.Limit)
 	}
@@ -161,7 +167,7 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	}
 	cat, err := job.catalog(ctx)
 	if err == nil {
-		job.ops, job.ed, job.marker, err = rowOpsFor(cat, f, mf, input, opts, api, job.obs, false)
+		job.ops, job.ed, job.marker, err = rowOpsFor(ctx, cat, f, mf, input, opts, api, job.obs, false)
 	}
 	if err != nil {
 		job.dropNewState()
@@ -193,7 +199,7 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 // rowOpsFor checks the input and options against the catalog and returns
 // how each row becomes an operation, the round trip's edit run (nil when
 // not comparing with originals) and the marker field's field_name.
-func rowOpsFor(cat *mapping.Catalog, f *inputFile, mf *mapping.MappingFile, input Input, o Options, api API, obs pipeline.Observer, dry bool) (rowOps, *editRun, string, error) {
+func rowOpsFor(ctx context.Context, cat *mapping.Catalog, f *inputFile, mf *mapping.MappingFile, input Input, o Options, api API, obs pipeline.Observer, dry bool) (rowOps, *editRun, string, error) {
 	if o.UpsertKey != "" {
 		u, err := mapping.NewUpserter(cat, f.header, o.UpsertKey, mapping.ImportOptions{SelectValues: input.SelectValues, Mapping: mf})
 		if err != nil {
@@ -212,6 +218,14 @@ func rowOpsFor(cat *mapping.Catalog, f *inputFile, mf *mapping.MappingFile, inpu
 	ops, ed, err := prepareEdit(o.Op, o.Edit, input.Path, f, im, api, obs, dry)
 	if err != nil {
 		return nil, nil, "", err
+	}
+	if o.Op == mapping.Create {
+		if o.NewRowsOnly {
+			return &newRowsOps{rowOps: ops, col: idColumn(f.header)}, ed, marker, nil
+		}
+		if err := checkCreateIDs(ctx, api, input, f.header, mf, obs); err != nil {
+			return nil, nil, "", err
+		}
 	}
 	return ops, ed, marker, nil
 }
@@ -619,6 +633,9 @@ func (job *job) finish(ctx context.Context, runErr error) error {
 		job.ups.finish(&rep.Report, job.t)
 	}
 	job.rollback.note(&rep.Report)
+	if n, ok := job.ops.(*newRowsOps); ok {
+		n.note(&rep.Report)
+	}
 	if job.f.cut {
 		rep.Note("--limit %d: the first %d rows were handled; run the same command without --limit to continue after them", job.o.Limit, job.o.Limit)
 	}

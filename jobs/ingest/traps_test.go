@@ -293,3 +293,29 @@ func TestRunHardLinkOfARunningImportIsRefused(t *testing.T) {
 		t.Fatalf("%d tickets, want 20", n)
 	}
 }
+
+// A create file whose id column holds another system's ids (no ticket of the
+// tenant has them) imports every row, the column ignored, as before.
+func TestCreateWithForeignIDsCreatesEveryRow(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 5})
+	in := filepath.Join(t.TempDir(), "zendesk.csv")
+	ingesttest.WriteCSV(t, in, [][]string{{"id", "subject", "content", "email"},
+		{"900001", "one", "c", "a@example.com"}, {"900002", "two", "c", "a@example.com"}})
+	rep := mustImport(t, sim, mapping.Create, ingest.Input{Path: in}, ingest.Options{}, 0)
+	if rep.Written != 2 || len(sim.Tickets()) != 7 {
+		t.Fatalf("report %+v, %d tickets; want both rows created", rep.Report, len(sim.Tickets()))
+	}
+	// With one id of the tenant among them the file is refused whole.
+	in2 := filepath.Join(t.TempDir(), "mixed.csv")
+	ingesttest.WriteCSV(t, in2, [][]string{{"id", "subject", "content", "email"},
+		{"900003", "three", "c", "a@example.com"}, {"2", "exported", "c", "a@example.com"}, {"", "added", "c", "a@example.com"}})
+	_, err := runImport(t, sim, mapping.Create, ingest.Input{Path: in2}, ingest.Options{})
+	var ce *pipeline.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "2 of 3 rows hold a ticket id") {
+		t.Fatalf("%v, want the file refused counting 2 of 3 rows with ids", err)
+	}
+	rep = mustImport(t, sim, mapping.Create, ingest.Input{Path: in2}, ingest.Options{NewRowsOnly: true}, 0)
+	if rep.Written != 1 || rep.Skipped != 2 || len(sim.Tickets()) != 8 {
+		t.Fatalf("--new-rows-only: %+v, %d tickets; want only the row without an id created", rep.Report, len(sim.Tickets()))
+	}
+}
