@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -55,5 +56,62 @@ func TestCreateFromExportedWorkbookIsRefused(t *testing.T) {
 	}
 	if n := len(sim.Tickets()); n != 16 {
 		t.Fatalf("%d tickets after --new-rows-only, want 16 (only the added row created)", n)
+	}
+}
+
+// An export over a workbook (or CSV) it wrote that was edited since keeps
+// the edited file beside the new one, importable as it was; an unedited one
+// is simply replaced.
+func TestExportKeepsAnEditedOutput(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 10, Seed: 4})
+	env := simEnv(sim)
+	dir := t.TempDir()
+	book, table := filepath.Join(dir, "urgent.xlsx"), filepath.Join(dir, "urgent.csv")
+	for i := 0; i < 2; i++ { // the second run replaces unedited files
+		if code, _, stderr := runCLI(t, env, "export", "-o", book, "-o", table, "--quiet"); code != 0 {
+			t.Fatalf("export: exit %d\n%s", code, stderr)
+		}
+	}
+	if kept, _ := filepath.Glob(filepath.Join(dir, "*.edited-*")); len(kept) != 0 {
+		t.Fatalf("unedited outputs were kept: %v", kept)
+	}
+	w := openEditWorkbook(t, book)
+	w.set(t, "subject", 2, "edited in Excel")
+	if err := w.f.Save(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := sim.Tickets()[0].Subject
+	if !strings.Contains(string(b), first) {
+		t.Fatalf("the CSV does not hold %q", first)
+	}
+	if err := os.WriteFile(table, []byte(strings.Replace(string(b), first, "edited as text", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := runCLI(t, env, "export", "-o", book, "-o", table)
+	if code != 0 || !strings.Contains(stderr, "was edited since it was exported") {
+		t.Fatalf("export over edited files: exit %d\n%s", code, stderr)
+	}
+	keptBook, _ := filepath.Glob(filepath.Join(dir, "urgent.edited-*.xlsx"))
+	keptTable, _ := filepath.Glob(filepath.Join(dir, "urgent.edited-*.csv"))
+	if len(keptBook) != 1 || len(keptTable) != 1 {
+		t.Fatalf("kept %v and %v, want one of each", keptBook, keptTable)
+	}
+	if got := openEditWorkbook(t, keptBook[0]).get(t, "subject", 2); got != "edited in Excel" {
+		t.Errorf("the kept workbook's edit: %q", got)
+	}
+	if got := openEditWorkbook(t, book).get(t, "subject", 2); got == "edited in Excel" {
+		t.Errorf("the new export still holds the edit")
+	}
+	// Each kept file still imports as the edit it was: one change.
+	for _, kept := range []string{keptBook[0], keptTable[0]} {
+		code, stdout, stderr := runCLI(t, env, "import", "--update", "-i", kept, "--dry-run", "--quiet")
+		if code != 0 || !regexp.MustCompile(`\b1 rows? changed`).MatchString(stdout) {
+			t.Errorf("import --update --dry-run of %s: exit %d\n%s\n%s", kept, code, stdout, stderr)
+		}
 	}
 }
