@@ -248,9 +248,6 @@ func AbsPath(p string) string {
 // missing) readable by its owner only, whatever the umask, and makes its
 // creation durable (the parent folder is fsynced).
 func MakeStateDir(dir string) error {
-	if err := refuseSymlink(dir); err != nil {
-		return err
-	}
 	// top is the highest folder MkdirAll creates: every folder from its
 	// parent down to dir's parent gains an entry to make durable.
 	top := ""

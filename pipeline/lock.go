@@ -28,6 +28,9 @@ const lockName = "lock"
 // releases it when the process dies; elsewhere a lock file names the
 // holder's process (pidLock), and one whose process is gone is taken over.
 func LockStateDir(dir string) (unlock func(), err error) {
+	if err := refuseSymlink(dir); err != nil {
+		return nil, err
+	}
 	if err := MakeStateDir(dir); err != nil {
 		return nil, fmt.Errorf("state folder %s: %w", dir, err)
 	}

@@ -159,3 +159,40 @@ func TestPidLock(t *testing.T) {
 		t.Fatal("a lock held on another host was taken over")
 	}
 }
+
+// A state folder that is a symbolic link is refused before anything is made
+// private or cleared; a .udesk-etl folder that is a link holds real ones.
+func TestLockStateDirRefusesASymlink(t *testing.T) {
+	root := t.TempDir()
+	target := filepath.Join(root, "precious")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, ".udesk-etl"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, ".udesk-etl", "job")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	var ce *ConfigError
+	if _, err := LockStateDir(link); !errors.As(err, &ce) {
+		t.Fatalf("LockStateDir of a link: %v, want a *ConfigError", err)
+	}
+	if err := ClearStateDir(link); !errors.As(err, &ce) {
+		t.Fatalf("ClearStateDir of a link: %v, want a *ConfigError", err)
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o755 {
+		t.Fatalf("the link's target became %v", fi.Mode().Perm())
+	}
+	elsewhere := t.TempDir()
+	linkedParent := filepath.Join(root, "linked")
+	if err := os.Symlink(elsewhere, linkedParent); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := LockStateDir(filepath.Join(linkedParent, "job"))
+	if err != nil {
+		t.Fatalf("a real state folder inside a linked folder: %v", err)
+	}
+	unlock()
+}
