@@ -359,8 +359,7 @@ func (job *job) stateDir() (string, error) {
 	suffix := "." + kind + "-" + key[:12]
 	entries, _ := os.ReadDir(filepath.Dir(dir))
 	for _, e := range entries {
-		if e.IsDir() && strings.HasSuffix(e.Name(), suffix) {
-			other := filepath.Join(filepath.Dir(dir), e.Name())
+		if other := filepath.Join(filepath.Dir(dir), e.Name()); e.IsDir() && strings.HasSuffix(e.Name(), suffix) && other != dir {
 			job.obs.Logf("%s holds the same rows as the import in %s: the same job", in.Path, other)
 			return other, nil
 		}
