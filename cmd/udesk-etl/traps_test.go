@@ -115,3 +115,28 @@ func TestExportKeepsAnEditedOutput(t *testing.T) {
 		}
 	}
 }
+
+// The same rows imported again from a copy in another folder send nothing:
+// the command line registers each import in the user's cache folder.
+func TestImportOfACopyElsewhereSendsNothing(t *testing.T) {
+	sim := newSim(t, udesktest.Options{})
+	env := simEnv(sim)
+	a, b := t.TempDir(), t.TempDir()
+	data := "subject,content,email\none,c,a@example.com\ntwo,c,a@example.com\n"
+	in, copied := filepath.Join(a, "tickets.csv"), filepath.Join(b, "renamed.csv")
+	for _, p := range []string{in, copied} {
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, stderr := runCLI(t, env, "import", "--create", "-i", in, "--quiet"); code != 0 {
+		t.Fatalf("import: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr := runCLI(t, env, "import", "--create", "-i", copied)
+	if code != 0 || !strings.Contains(stderr, "already imported") {
+		t.Fatalf("import of the copy: exit %d\n%s\nwant it reported as already imported", code, stderr)
+	}
+	if n := len(sim.Tickets()); n != 2 {
+		t.Fatalf("%d tickets, want 2", n)
+	}
+}
