@@ -206,7 +206,7 @@ func (d *Differ) Operation(rec pipeline.Record) (Operation, []Change, error) {
 	idText := UnescapeFormula(cell(rec.Cells, d.idCol))
 	if blank(idText) {
 		return Operation{}, nil, rowErr(d.header[d.idCol], CodeAddedRow,
-			"no id: a row added to the sheet is not created by --update (import such rows with --create)")
+			"no id: a row added to the sheet is not created by --update (create only the added rows with import --create --new-rows-only on this file)")
 	}
 	id, err := normID(idText)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
 	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // importOptions are the flags of `udesk-etl import`.
@@ -120,9 +121,10 @@ func newImportCommand(a *app) *cobra.Command {
 	fs.StringVar(&o.report, "report", "", "write the summary as JSON to `FILE`")
 	fs.BoolVar(&o.opts.Fresh, "fresh", false, "discard the saved state of this import and start over")
 	fs.BoolVar(&o.opts.ResendUnknown, "resend-unknown", false, "send again the rows whose outcome is unknown (may duplicate a reply or comment)")
+	fs.BoolVar(&o.opts.NewRowsOnly, "new-rows-only", false, "--create: create only the rows whose id cell is empty (the rows added to an exported sheet); rows with an id are left alone")
 	fs.StringVar(&o.opts.MarkerField, "marker-field", "", "create: a text custom `FIELD` that receives a unique marker per row, used to find a create whose outcome is unknown")
 	inGroup(fs, groupOutput, "results", "report")
-	inGroup(fs, groupBehaviour, "dry-run", "fresh", "resend-unknown", "marker-field", "upsert", "key", "rollback", "limit")
+	inGroup(fs, groupBehaviour, "dry-run", "fresh", "resend-unknown", "marker-field", "new-rows-only", "upsert", "key", "rollback", "limit")
 	registerEdit(fs, &o.opts.Edit)
 	o.conn.register(fs)
 	o.op = op
@@ -161,6 +163,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	o.opts.Abort = a.abort
 	o.opts.Observer = a.observer(o.conn.quiet)
 	o.opts.Tenant = o.conn.baseURL(a)
+	o.opts.Registry = pipeline.UserRegistry()
 	command := "import --" + o.opts.Op.String()
 	if o.opts.UpsertKey != "" {
 		command = "import --upsert"

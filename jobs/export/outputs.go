@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
@@ -21,6 +22,7 @@ type outputStats struct {
 	raw, tooLong int64
 	rawIn        string
 	tooLongIn    string
+	kept         []keptOutput // edited files kept beside their new outputs
 }
 
 // writeOutputs writes the spooled tickets, each once, into every output
@@ -127,8 +129,23 @@ func (s *outputSet) abort() { _ = s.all.Abort() }
 // commit puts every output in place and returns what the writers counted.
 func (s *outputSet) commit() (outputStats, error) {
 	var st outputStats
+	now := time.Now()
+	for _, out := range s.o.Outputs {
+		if !editedSinceExport(out) {
+			continue
+		}
+		kept, err := keepEdited(out, now)
+		if err != nil {
+			s.abort()
+			return st, err
+		}
+		st.kept = append(st.kept, keptOutput{out, kept})
+	}
 	if err := s.all.Commit(); err != nil {
 		return st, err
+	}
+	if err := stampOutputs(s.o.Outputs); err != nil {
+		return st, fmt.Errorf("recording what was written: %w", err)
 	}
 	for i, sr := range s.stats {
 		if sr == nil {
@@ -283,6 +300,9 @@ func fillReport(rep *pipeline.Report, o *Options, x *listing.Reader, res *listin
 				rep.Note("the original rows of %s are kept in %s: import --update -i %s sends only what changed", out, sinks.CSVOriginalsPath(out), out)
 			}
 		}
+	}
+	for _, k := range st.kept {
+		rep.Note("%s was edited since it was exported: the edited file is kept as %s (import --update -i %s sends its edits), and %s holds the new export", k.out, k.kept, k.kept, k.out)
 	}
 	if st.raw > 0 {
 		rep.Note("%d values did not fit their column's type and were kept as raw text (e.g. in %s)", st.raw, st.rawIn)

@@ -52,7 +52,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 		return nil, err
 	}
 	obs := opts.observer()
-	ops, ed, _, err := rowOpsFor(cat, f, mf, input, opts, api, obs, true)
+	ops, ed, _, err := rowOpsFor(ctx, cat, f, mf, input, opts, api, obs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -113,10 +113,13 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	if f.cut {
 		p.Note("--limit %d: the plan covers the first %d rows", opts.Limit, opts.Limit)
 	}
+	if n, ok := ops.(*newRowsOps); ok {
+		n.note(&p.Report)
+	}
 	if p.ups != nil {
 		p.ListRequests, p.Unchanged = int64(p.ups.index.Pages), p.ups.unchanged
 		p.Changes = p.ups.changes
-		p.ups.finish(&p.Report)
+		p.ups.finish(&p.Report, nil)
 	}
 	return p, ed.finish(&p.Report)
 }

@@ -43,6 +43,7 @@ type result struct {
 	// server (foundByMarker, foundByMatch), "" otherwise.
 	foundBy string
 	cells   []string // the input row's cells, for success.csv
+	earlier bool     // written by an earlier run of the import
 }
 
 // How a create in doubt was found.

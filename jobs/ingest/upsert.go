@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
@@ -34,10 +36,14 @@ type upsertRun struct {
 	creates   int64
 	updates   int64
 	unchanged int64
+	// createOnly counts the rows whose create-only columns differ from
+	// their ticket's (onlyCreateOnly: and nothing else does), in these columns.
+	createOnly, onlyCreateOnly int64
+	createOnlyCols             map[string]bool
 }
 
 func newUpsertRun(u *mapping.Upserter, idx *keyIndex) *upsertRun {
-	return &upsertRun{u: u, index: idx, first: map[string]int{}}
+	return &upsertRun{u: u, index: idx, first: map[string]int{}, createOnlyCols: map[string]bool{}}
 }
 
 // saw notes a row's key, also for a row an earlier run settled: a later row
@@ -81,6 +87,17 @@ func (r *upsertRun) Operation(_ context.Context, rec pipeline.Record) (mapping.O
 		return op, err
 	case 1:
 		op, changes, err := r.u.Update(rec, &tickets[0])
+		if cols := r.u.CreateOnlyDiffers(rec, &tickets[0]); len(cols) > 0 {
+			r.mu.Lock()
+			r.createOnly++
+			if errors.Is(err, mapping.ErrUnchanged) {
+				r.onlyCreateOnly++
+			}
+			for _, c := range cols {
+				r.createOnlyCols[c] = true
+			}
+			r.mu.Unlock()
+		}
 		switch {
 		case errors.Is(err, mapping.ErrUnchanged):
 			r.count(&r.unchanged, nil)
@@ -172,19 +189,74 @@ func (job *job) settleDoubtfulCreates(doubtful map[int]string, now *keyIndex) er
 	return nil
 }
 
-// finish puts the upsert's counts in the report.
-func (r *upsertRun) finish(s *pipeline.Report) {
+// finish puts the upsert's counts in the report: what the rows became, as
+// the journal and the results say (t: written by this run or an earlier
+// one, unchanged), or, for a dry run (t nil), what they would become.
+func (r *upsertRun) finish(s *pipeline.Report, t *tally) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s.Skipped += r.unchanged
-	s.SetFact("creates", r.creates)
-	s.SetFact("updates", r.updates)
-	s.SetFact("unchanged_rows", r.unchanged)
-	s.SetFact("changed_fields", int64(len(r.changes)))
 	s.SetFact("key_index_requests", int64(r.index.Pages))
-	s.Note("upsert by %s: %d rows created, %d updated (%d fields), %d unchanged (nothing sent for them)",
-		r.u.KeyField(), r.creates, r.updates, len(r.changes), r.unchanged)
+	s.SetFact("create_only_differences", r.createOnly)
+	if t == nil {
+		s.Skipped += r.unchanged
+		s.SetFact("creates", r.creates)
+		s.SetFact("updates", r.updates)
+		s.SetFact("unchanged_rows", r.unchanged)
+		s.SetFact("changed_fields", int64(len(r.changes)))
+		s.Note("upsert by %s (dry run): %s, %s (%d fields), %d unchanged (nothing would be sent for them)",
+			r.u.KeyField(), rowsWould(r.creates, "create a ticket"), rowsWould(r.updates, "update one"), len(r.changes), r.unchanged)
+		r.noteCreateOnly(s)
+		return
+	}
+	done := t.byAction()
+	created, updated, unchanged := done.byAction[ActionCreated], done.byAction[ActionUpdated], done.byAction[ActionUnchanged]
+	fields := 0
+	for _, c := range r.changes {
+		if done.updatedRows[c.Row] {
+			fields++
+		}
+	}
+	s.Skipped += unchanged
+	s.SetFact("creates", created)
+	s.SetFact("updates", updated)
+	s.SetFact("unchanged_rows", unchanged)
+	s.SetFact("changed_fields", int64(fields))
+	s.Note("upsert by %s: %s created, %s updated (%d fields), %d unchanged (nothing sent for them)",
+		r.u.KeyField(), rowsCount(created), rowsCount(updated), fields, unchanged)
+	if left := r.creates + r.updates - (created - done.earlier[ActionCreated]) - (updated - done.earlier[ActionUpdated]); left > 0 {
+		s.Note("%s planned by this run (%d creates, %d updates) were not written: refused (see errors.csv), in doubt, or never sent", rowsCount(left), r.creates, r.updates)
+	}
+	r.noteCreateOnly(s)
 }
+
+// noteCreateOnly says how many rows differ from their tickets in columns an
+// update cannot change (the customer, the assignee, the group).
+func (r *upsertRun) noteCreateOnly(s *pipeline.Report) {
+	if r.createOnly > 0 {
+		s.Note("%s differ from their tickets in columns an update cannot change (%s), %d of them only there (counted unchanged): these are set when a ticket is created; change them in Udesk",
+			rowsCount(r.createOnly), strings.Join(r.createOnlyColumns(), ", "), r.onlyCreateOnly)
+	}
+}
+
+func (r *upsertRun) createOnlyColumns() []string {
+	cols := make([]string, 0, len(r.createOnlyCols))
+	for c := range r.createOnlyCols {
+		cols = append(cols, c)
+	}
+	slices.Sort(cols)
+	return cols
+}
+
+// rowsCount is "1 row" or "n rows".
+func rowsCount(n int64) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return fmt.Sprintf("%d rows", n)
+}
+
+// rowsWould is "1 row would X" or "n rows would X".
+func rowsWould(n int64, what string) string { return rowsCount(n) + " would " + what }
 
 // printPlan prints the upsert's plan: the key index, then each change.
 func (r *upsertRun) printPlan(w io.Writer) {
@@ -197,4 +269,8 @@ func (r *upsertRun) printPlan(w io.Writer) {
 		fmt.Fprintf(w, "  #%d %s: %s -> %s\n", c.ID, c.Column, showCell(c.Old), showCell(c.New))
 	}
 	fmt.Fprintf(w, "%d rows create a ticket, %d update one (%d fields), %d unchanged\n", r.creates, r.updates, len(r.changes), r.unchanged)
+	if r.createOnly > 0 {
+		fmt.Fprintf(w, "%s differ from their tickets in columns an update cannot change (%s), %d of them only there (counted unchanged, nothing sent)\n",
+			rowsCount(r.createOnly), strings.Join(r.createOnlyColumns(), ", "), r.onlyCreateOnly)
+	}
 }
