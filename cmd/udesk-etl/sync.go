@@ -100,14 +100,14 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	sum.finish(c, start)
 	var ue *udesk.Error
 	var de *dataset.DriftError
-	var we *syncjob.WindowError
+	var fe *syncjob.FilterError
 	switch {
 	case err == nil:
 		sum.print(a.stderr)
 		rep.PrintRun(a.stderr)
 	case errors.As(err, &de):
 		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case errors.As(err, &we):
+	case errors.As(err, &fe):
 	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
 		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
 	}
