@@ -190,7 +190,7 @@ func exitCode(a *app, name string, err error) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(a.stderr, "%s: interrupted; state is saved, run the same command again to resume\n", name)
 		return exitInterrupted
-	case errors.As(err, &ue), errors.As(err, &ce), udesk.IsAuthError(err):
+	case errors.As(err, &ue), errors.As(err, &ce), udesk.IsAuthError(err), configRefusal(err):
 		// A wrong secret is configuration, like a missing one.
 		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitUsage

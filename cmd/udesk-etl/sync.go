@@ -66,6 +66,9 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		if o.job.Dataset == "" {
 			return usagef("--status needs --dataset")
 		}
+		if err := checkDatasetExists(o.job.Dataset); err != nil {
+			return err
+		}
 		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset)
 	}
 	if o.agent != 0 && o.filter == 0 {
@@ -90,6 +93,9 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	opts.Tenant, opts.Concurrency = o.conn.tenantURL(a), o.conn.concurrency
 	opts.Observer = a.observer(o.conn.quiet)
 	opts.Requests = func() int64 { return c.Stats().Requests }
+	if err := checkSyncCredentials(ctx, c, opts.Dataset); err != nil {
+		return err
+	}
 
 	start := time.Now()
 	rep, err := syncjob.Run(ctx, c, opts)
@@ -107,7 +113,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		rep.PrintRun(a.stderr)
 	case errors.As(err, &de):
 		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case errors.As(err, &fe):
+	case errors.As(err, &fe), errors.As(err, new(*dataset.PublishedError)), configRefusal(err):
 	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
 		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
 	}

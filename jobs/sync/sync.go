@@ -291,7 +291,7 @@ func finish(spool *pipeline.Spool, rep *Report) error {
 	rep.SetFact("unchanged", c.Unchanged)
 	rep.SetFact("recovered", c.Recovered)
 	if err := spool.Complete(); err != nil {
-		return fmt.Errorf("run %s is committed, but marking %s complete: %w", rep.Run.Run, spool.Dir(), err)
+		return &dataset.PublishedError{Run: rep.Run.Run, Err: fmt.Errorf("marking %s complete: %w", spool.Dir(), err)}
 	}
 	return nil
 }

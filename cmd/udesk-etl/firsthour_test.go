@@ -1,0 +1,98 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
+)
+
+// A filter of the open tickets is refused by --changed-filter (exit 1,
+// naming the ticket that proves it, nothing committed); the simulator's
+// filter of recently updated tickets is accepted.
+func TestChangedFilterMustBeAViewOfRecentUpdates(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 300, Seed: 5})
+	env := simEnv(sim)
+	ds := filepath.Join(t.TempDir(), "ds")
+	if code, _, stderr := runCLI(t, env, "sync", "--dataset", ds, "--quiet"); code != exitOK {
+		t.Fatalf("first sync: exit %d\n%s", code, stderr)
+	}
+	for _, tk := range sim.Tickets() {
+		if tk.Status == "open" {
+			sim.UpdateTicket(tk.ID, func(t *udesktest.Ticket) { t.Status = "closed" })
+			break
+		}
+	}
+	code, _, stderr := runCLI(t, env, "sync", "--dataset", ds, "--changed-filter", "1", "--quiet")
+	m := regexp.MustCompile(`changed filter 1 does not list the tickets updated since .*: ticket (\d+), updated .*, is not in it and still exists`).FindStringSubmatch(stderr)
+	if code != exitFailed || m == nil || !strings.Contains(stderr, "nothing was committed") || strings.Contains(stderr, "resume") {
+		t.Fatalf("--changed-filter 1 (the open tickets): exit %d, want 1 naming the ticket:\n%s", code, stderr)
+	}
+	code, stdout, _ := runCLI(t, nil, "sync", "--dataset", ds, "--status")
+	if code != exitOK || !strings.Contains(stdout, ": 1 runs") {
+		t.Fatalf("after the refused run: exit %d\n%s", code, stdout)
+	}
+	code, _, stderr = runCLI(t, env, "sync", "--dataset", ds, "--changed-filter", "6", "--quiet")
+	if code != exitOK || !strings.Contains(stderr, "(changed-filter)") {
+		t.Fatalf("--changed-filter 6 (recently updated): exit %d\n%s", code, stderr)
+	}
+}
+
+// Selecting what Udesk does not know is a configuration error (exit 2),
+// with nothing to resume.
+func TestUnknownFilterOrCustomerIsExit2(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 5, Seed: 1})
+	env := simEnv(sim)
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"export", "--filter", "999", "-o", filepath.Join(dir, "a.csv")},
+		{"export", "--customer", "nobody@example.com", "-o", filepath.Join(dir, "b.csv")},
+		{"export", "--filter", "2", "--agent", "999", "-o", filepath.Join(dir, "c.csv")},
+		{"sync", "--dataset", filepath.Join(dir, "ds"), "--filter", "999"},
+	} {
+		code, _, stderr := runCLI(t, env, append(args, "--quiet")...)
+		if code != exitUsage || strings.Contains(stderr, "resume") {
+			t.Errorf("%v: exit %d, want 2 without a resume:\n%s", args, code, stderr)
+		}
+	}
+}
+
+// Wrong S3 credentials are configuration (exit 2), not a run to resume.
+func TestSyncWithWrongS3CredentialsIsExit2(t *testing.T) {
+	bucket, _ := datasettest.StartS3(t)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+	sim := newSim(t, udesktest.Options{Tickets: 5, Seed: 1})
+	t.Chdir(t.TempDir())
+	code, _, stderr := runCLI(t, simEnv(sim), "sync", "--dataset", bucket+"/tickets", "--quiet")
+	t.Log(stderr)
+	if code != exitUsage || strings.Contains(stderr, "resume") || strings.Contains(stderr, "not-the-secret") {
+		t.Fatalf("wrong S3 secret: exit %d, want 2 without a resume:\n%s", code, stderr)
+	}
+}
+
+// A sync with a wrong secret leaves no state folder and no empty dataset;
+// --status on a folder that does not exist says so and creates nothing.
+func TestSyncWithWrongSecretLeavesNothing(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 3, Seed: 1, Secret: "right-secret"})
+	env := simEnv(sim)
+	env["UDESK_SECRET"] = "wrong-secret"
+	dir := t.TempDir()
+	t.Chdir(dir)
+	code, _, stderr := runCLI(t, env, "sync", "--dataset", "reports/tickets", "--quiet")
+	if code != exitUsage || !strings.Contains(stderr, "check UDESK_SECRET") {
+		t.Fatalf("sync with a wrong secret: exit %d\n%s", code, stderr)
+	}
+	noStateIn(t, "sync with a wrong secret", dir)
+
+	code, stdout, stderr := runCLI(t, nil, "sync", "--dataset", "reprots/tickets", "--status")
+	if code != exitUsage || stdout != "" || !strings.Contains(stderr, "no dataset at reprots/tickets") {
+		t.Fatalf("--status on a mistyped path: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat("reprots"); !os.IsNotExist(err) {
+		t.Fatalf("--status created the mistyped folder (%v)", err)
+	}
+}
