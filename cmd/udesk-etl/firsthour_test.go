@@ -96,3 +96,40 @@ func TestSyncWithWrongSecretLeavesNothing(t *testing.T) {
 		t.Fatalf("--status created the mistyped folder (%v)", err)
 	}
 }
+
+// --quiet prints the summary and warnings only: no state folder, plan or
+// results line.
+func TestQuietPrintsOnlyTheSummary(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 150, Seed: 3})
+	env := simEnv(sim)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "new.csv")
+	writeCSVTest(t, in, [][]string{{"subject", "content", "email"}, {"a", "b", "a@example.com"}})
+	for _, args := range [][]string{
+		{"export", "-o", filepath.Join(dir, "t.csv")},
+		{"export", "--filter", "5", "-o", filepath.Join(dir, "closed.csv")}, // inactive: a warning
+		{"import", "--create", "-i", in},
+		{"sync", "--dataset", filepath.Join(dir, "ds")},
+		{"sync", "--dataset", filepath.Join(dir, "ds")},
+	} {
+		code, _, stderr := runCLI(t, env, append(args, "--quiet")...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d\n%s", args, code, stderr)
+		}
+		for _, noise := range []string{"state folder", "state: ", "results: ", "sync plan", "starting over"} {
+			if strings.Contains(stderr, noise) {
+				t.Errorf("%v --quiet prints %q:\n%s", args, noise, stderr)
+			}
+		}
+		if !regexp.MustCompile(`(?m)^(export|import --create|sync): \d+ read, \d+ written`).MatchString(stderr) {
+			t.Errorf("%v --quiet: no summary:\n%s", args, stderr)
+		}
+		if args[1] == "--filter" && !strings.Contains(stderr, "warning: filter 5") {
+			t.Errorf("%v --quiet hides the warning:\n%s", args, stderr)
+		}
+	}
+	code, _, stderr := runCLI(t, env, "import", "--create", "-i", in, "--quiet")
+	if code != exitOK || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "was already imported (1 row written)") {
+		t.Errorf("an import run again, --quiet: exit %d, want one line saying it was already imported:\n%s", code, stderr)
+	}
+}

@@ -188,6 +188,10 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		if rep.Failed > 0 {
 			return rejectedError{rows: rep.Failed, msg: fmt.Sprintf("already imported, with %d rows rejected; see errors.csv in %s", rep.Failed, rep.Results)}
 		}
+		if o.conn.quiet { // the run's only news, which the quiet observer keeps back
+			fmt.Fprintf(a.stderr, "%s: %s was already imported (%s written); results in %s; use --fresh to import it again\n",
+				command, o.in.Path, plural(rep.Written, "row"), rep.Results)
+		}
 		return nil
 	}
 	s := &summary{Command: command, Report: rep.Report}
