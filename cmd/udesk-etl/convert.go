@@ -39,7 +39,7 @@ func newConvertCommand(a *app) *cobra.Command {
 	o.inputOptions.register(fs)
 	fs.StringVar(&o.fields, "fields", "", "the field catalog `FILE` written by 'udesk-etl fields -o' (default: read from the tenant)")
 	fs.StringVarP(&o.opts.Output, "output", "o", "", "the output `FILE` (.csv, .jsonl, .xlsx or .parquet; - for JSON lines on stdout)")
-	fs.StringVar(&o.opts.ErrorsFile, "errors", "", "write the rejected rows to `FILE` (default: <output>.errors.csv beside the output)")
+	fs.StringVar(&o.opts.ErrorsFile, "errors", "", "write the rejected rows, if any, to `FILE` (default: <output>.errors.csv beside the output)")
 	fs.StringVar(&o.report, "report", "", "write the summary as JSON to `FILE`")
 	inGroup(fs, groupSelection, "fields")
 	inGroup(fs, groupOutput, "output", "errors", "report")
@@ -81,6 +81,9 @@ func runConvert(ctx context.Context, a *app, o *convertOptions) error {
 	if err != nil {
 		return err
 	}
-	s := &summary{Command: "convert --" + o.opts.Op.String(), Report: *rep}
+	s := &summary{Command: "convert --" + o.opts.Op.String(), Report: *rep, input: o.in.Path}
+	if rep.Failed > 0 { // the errors file is the last output
+		s.errorsAt = rep.Outputs[len(rep.Outputs)-1]
+	}
 	return s.end(a, client, start, o.report)
 }

@@ -133,3 +133,45 @@ func TestQuietPrintsOnlyTheSummary(t *testing.T) {
 		t.Errorf("an import run again, --quiet: exit %d, want one line saying it was already imported:\n%s", code, stderr)
 	}
 }
+
+// The last line of a run that rejected rows names the input and where the
+// rejected rows are: errors.csv in the results folder, or convert's errors
+// file beside its output.
+func TestRejectedRowsLineNamesTheInputAndTheErrors(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 3, Seed: 1})
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeCSVTest(t, "ragged.csv", [][]string{{"subject", "content", "email"}, {"a", "b", "a@example.com"}, {"c", "", ""}})
+	code, _, stderr := runCLI(t, simEnv(sim), "import", "--create", "-i", "ragged.csv", "--results", "res", "--quiet")
+	last := lastLine(stderr)
+	if code != exitRejected || last != "udesk-etl import: ragged.csv: 1 row was rejected; see errors.csv in res" {
+		t.Errorf("import: exit %d, last line %q", code, last)
+	}
+	if _, err := os.Stat(filepath.Join("res", "errors.csv")); err != nil {
+		t.Error(err)
+	}
+	fields := filepath.Join(dir, "fields.json")
+	if code, _, stderr := runCLI(t, simEnv(sim), "fields", "-o", fields); code != exitOK {
+		t.Fatalf("fields: %s", stderr)
+	}
+	code, _, stderr = runCLI(t, nil, "convert", "-i", "ragged.csv", "-o", "mapped.jsonl", "--fields", fields, "--quiet")
+	last = lastLine(stderr)
+	if code != exitRejected || last != "udesk-etl convert: ragged.csv: 1 row was rejected; see mapped.errors.csv" {
+		t.Errorf("convert: exit %d, last line %q", code, last)
+	}
+	if _, err := os.Stat("mapped.errors.csv"); err != nil {
+		t.Error(err)
+	}
+	writeCSVTest(t, "good.csv", [][]string{{"subject", "content", "email"}, {"a", "b", "a@example.com"}})
+	if code, _, stderr := runCLI(t, nil, "convert", "-i", "good.csv", "-o", "good.jsonl", "--fields", fields, "--quiet"); code != exitOK || strings.Contains(stderr, "errors") {
+		t.Errorf("a clean convert: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat("good.errors.csv"); !os.IsNotExist(err) {
+		t.Errorf("a clean convert wrote an errors file (%v)", err)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}

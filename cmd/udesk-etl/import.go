@@ -175,7 +175,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 			return err
 		}
 		p.Print(a.stdout, r, spec)
-		s := &summary{Command: command + " --dry-run", Report: p.Report}
+		s := &summary{Command: command + " --dry-run", Report: p.Report, input: o.in.Path}
 		return s.end(a, client, start, o.report)
 	}
 	rep, runErr := ingest.Run(ctx, client, o.in, o.opts)
@@ -186,7 +186,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		// The same exit as the run that finished it: scripts that retry
 		// until 0 stop on rejected rows either way.
 		if rep.Failed > 0 {
-			return rejectedError{rows: rep.Failed, msg: fmt.Sprintf("already imported, with %d rows rejected; see errors.csv in %s", rep.Failed, rep.Results)}
+			return rejectedError{rows: rep.Failed, msg: fmt.Sprintf("%s: already imported, with %s rejected; see errors.csv in %s", o.in.Path, plural(rep.Failed, "row"), rep.Results)}
 		}
 		if o.conn.quiet { // the run's only news, which the quiet observer keeps back
 			fmt.Fprintf(a.stderr, "%s: %s was already imported (%s written); results in %s; use --fresh to import it again\n",
@@ -194,7 +194,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		}
 		return nil
 	}
-	s := &summary{Command: command, Report: rep.Report}
+	s := &summary{Command: command, Report: rep.Report, input: o.in.Path}
 	err = s.end(a, client, start, o.report)
 	if runErr != nil {
 		return runErr

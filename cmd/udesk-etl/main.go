@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -161,20 +162,28 @@ func usagef(format string, args ...any) error {
 }
 
 // rejectedError reports a run that finished with some rows rejected: exit 3.
-// msg, when set, replaces the default message.
+// Its message names the input and where the rejected rows are, so that a
+// script looping over files can tell which one; msg, when set, replaces it.
 type rejectedError struct {
-	rows int64
-	msg  string
+	rows  int64
+	input string // the input file ("" when there is none)
+	see   string // where the rejected rows are ("" is errors.csv in the results folder)
+	msg   string
 }
 
 func (e rejectedError) Error() string {
 	if e.msg != "" {
 		return e.msg
 	}
+	verb := "were"
 	if e.rows == 1 {
-		return "1 row was rejected; see errors.csv in the results folder"
+		verb = "was"
 	}
-	return fmt.Sprintf("%d rows were rejected; see errors.csv in the results folder", e.rows)
+	m := fmt.Sprintf("%s %s rejected; see %s", plural(e.rows, "row"), verb, cmp.Or(e.see, "errors.csv in the results folder"))
+	if e.input != "" {
+		m = e.input + ": " + m
+	}
+	return m
 }
 
 func exitCode(a *app, name string, err error) int {
