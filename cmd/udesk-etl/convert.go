@@ -70,7 +70,7 @@ func runConvert(ctx context.Context, a *app, o *convertOptions) error {
 		}
 	} else {
 		if client, err = o.conn.client(a); err != nil {
-			return usageError{fmt.Errorf("%w (or pass --fields FILE, written by `udesk-etl fields -o FILE`)", err)}
+			return usageError{fmt.Errorf("%w (or pass --fields FILE, written by 'udesk-etl fields -o FILE')", err)}
 		}
 		if o.opts.Catalog, err = ingest.FetchCatalog(ctx, client); err != nil {
 			return err

@@ -175,3 +175,36 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
 }
+
+// Mistyped commands and flags get their "did you mean" however they are
+// followed; help of a command that does not exist is a usage error; cobra's
+// own commands are worded like ours.
+func TestMistypesGetSuggestions(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"exprot", "--rate", "unlimited", "-o", "t.jsonl"}, `unknown command "exprot": did you mean export?`},
+		{[]string{"snyc", "--dataset", "ds"}, `unknown command "snyc": did you mean sync?`},
+		{[]string{"export", "-fitler", "2", "-o", "t.csv"}, "unknown flag --fitler: did you mean --filter?"},
+		{[]string{"help", "foo"}, `unknown command "foo"`},
+		{[]string{"help", "exprot"}, "did you mean export?"},
+	} {
+		code, stdout, stderr := runCLI(t, nil, tc.args...)
+		if code != exitUsage || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line with %q", tc.args, code, stdout, stderr, tc.want)
+		}
+	}
+	_, help, _ := runCLI(t, nil, "help")
+	_, completion, _ := runCLI(t, nil, "completion", "--help")
+	for _, text := range []string{help, completion} {
+		for _, cobraText := range []string{"Help about any command", "Generate the autocompletion", "`"} {
+			if strings.Contains(text, cobraText) {
+				t.Errorf("help shows %q:\n%s", cobraText, text)
+			}
+		}
+	}
+	if code, stdout, _ := runCLI(t, nil, "__complete", "help", "ex"); code != exitOK || !strings.Contains(stdout, "export") {
+		t.Errorf("completing help ex: %q", stdout)
+	}
+}

@@ -117,6 +117,8 @@ is resumable: run the same command again after an interruption.`,
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newExportCommand(a), newImportCommand(a), newConvertCommand(a), newSyncCommand(a),
 		newFieldsCommand(a), newFiltersCommand(a), newSimCommand(a), newVersionCommand(a))
+	root.SetHelpCommand(newHelpCommand(root))
+	ourCompletionTexts(root)
 	return root
 }
 
@@ -125,6 +127,9 @@ func run(ctx context.Context, a *app, args []string) int {
 	// Progress, debug lines and workers' messages share stderr.
 	a.stderr = &lockedWriter{w: a.stderr}
 	root := newRoot(a)
+	if err := mistypedCommand(root, args); err != nil {
+		return exitCode(a, "udesk-etl", err)
+	}
 	root.SetArgs(oneDashLongFlags(root, args))
 	c, err := root.ExecuteContextC(ctx)
 	name := "udesk-etl"
