@@ -35,7 +35,7 @@ func newConvertCommand(a *app) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
 	}
 	fs := c.Flags()
-	o.op = opFlags(fs, mapping.Create)
+	o.op = opFlags(fs, mapping.Create, false)
 	o.inputOptions.register(fs)
 	fs.StringVar(&o.fields, "fields", "", "the field catalog `FILE` written by 'udesk-etl fields -o' (default: read from the tenant)")
 	fs.StringVarP(&o.opts.Output, "output", "o", "", "the output `FILE` (.csv, .jsonl, .xlsx or .parquet; - for JSON lines on stdout)")

@@ -208,3 +208,37 @@ func TestMistypesGetSuggestions(t *testing.T) {
 		t.Errorf("completing help ex: %q", stdout)
 	}
 }
+
+// The operation messages name --upsert; a mapping file's unknown key names
+// the keys there are; one row is "1 row".
+func TestMessagesNameUpsertMappingKeysAndOneRow(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 3, Seed: 1})
+	env := simEnv(sim)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "new.csv")
+	writeCSVTest(t, in, [][]string{{"subject", "content", "email"}, {"a", "b", "a@example.com"}})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"import", "-i", in}, "--create, --update, --reply or --upsert --key FIELD"},
+		{[]string{"import", "-i", in, "--create", "--reply"}, "one of --create, --update, --reply and --upsert"},
+	} {
+		if code, _, stderr := runCLI(t, env, tc.args...); code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, want 2 with %q:\n%s", tc.args, code, tc.want, stderr)
+		}
+	}
+	mf := filepath.Join(dir, "m.yaml")
+	if err := os.WriteFile(mf, []byte("columns:\n  subject: subject\nignores: [x]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, env, "import", "--create", "-i", in, "--mapping", mf, "--dry-run")
+	if code != exitUsage || !strings.Contains(stderr, `line 3: unknown key "ignores": the keys are columns, ignore, ignore_unknown, values, defaults, constants`) ||
+		strings.Contains(stderr, "mapping.MappingFile") {
+		t.Errorf("unknown mapping key: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, env, "import", "--create", "-i", in, "--dry-run", "--quiet")
+	if code != exitOK || !strings.Contains(stdout, "dry run: 1 row read, 1 would be sent") {
+		t.Errorf("dry run of one row: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -129,7 +129,7 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 	if p.ups != nil {
 		p.ups.printPlan(w)
 	}
-	fmt.Fprintf(w, "dry run: %d rows read, %d would be sent, %d rejected", p.Read, p.Writes(), p.Failed)
+	fmt.Fprintf(w, "dry run: %s read, %d would be sent, %d rejected", plural(p.Read, "row"), p.Writes(), p.Failed)
 	if p.Failed > 0 {
 		fmt.Fprintf(w, " (see %s)", p.ErrorsFile)
 	}
