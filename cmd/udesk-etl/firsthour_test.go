@@ -1,6 +1,10 @@
 package main
 
 import (
+	"crypto/md5"
+	"encoding/hex"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -240,5 +244,45 @@ func TestMessagesNameUpsertMappingKeysAndOneRow(t *testing.T) {
 	code, stdout, stderr := runCLI(t, env, "import", "--create", "-i", in, "--dry-run", "--quiet")
 	if code != exitOK || !strings.Contains(stdout, "dry run: 1 row read, 1 would be sent") {
 		t.Errorf("dry run of one row: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// sim --help shows the admin API, and its curl examples work as written.
+func TestSimHelpShowsTheAdminAPI(t *testing.T) {
+	_, help, _ := runCLI(t, nil, "sim", "--help")
+	for _, ep := range []string{"POST   /_sim/mutate", "POST   /_sim/tickets", "PATCH  /_sim/tickets/ID", "DELETE /_sim/tickets/ID",
+		"POST   /_sim/fields", "PATCH  /_sim/fields/NAME", "DELETE /_sim/fields/NAME", "--changed-filter 6"} {
+		if !strings.Contains(help, ep) {
+			t.Errorf("sim --help does not show %q", ep)
+		}
+	}
+	sim := newSim(t, udesktest.Options{Tickets: 50, Seed: 1})
+	sum := md5.Sum([]byte(sim.Secret()))
+	sign := hex.EncodeToString(sum[:])
+	curl := regexp.MustCompile(`curl -s -X (\w+) "\$UDESK_URL(/_sim/[^?"]+)\?sign=\$sign" -d '([^']*)'`)
+	examples := curl.FindAllStringSubmatch(help, -1)
+	if len(examples) != 2 {
+		t.Fatalf("%d curl examples in sim --help, want 2", len(examples))
+	}
+	for _, ex := range examples {
+		req, err := http.NewRequest(ex[1], sim.URL()+ex[2]+"?sign="+sign, strings.NewReader(ex[3]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"status":0`) {
+			t.Errorf("%s %s: HTTP %d %s", ex[1], ex[2], resp.StatusCode, body)
+		}
+	}
+	if tk, ok := sim.Ticket(7); !ok || tk.Status != "closed" {
+		t.Errorf("ticket 7 after the PATCH example: %+v (alive %v)", tk.Status, ok)
+	}
+	if n := len(sim.Tickets()); n != 50-4+6 {
+		t.Errorf("%d tickets after the mutate example, want 52", n)
 	}
 }
