@@ -265,7 +265,10 @@ func rowErrorMessage(pos pipeline.Position, err error) string {
 // reader in the background (no format states its row count cheaply), so that
 // the progress shows a percentage and an ETA once the count is in. stop ends
 // the count and waits for it.
-func countRows(ctx context.Context, in Input, prog pipeline.Progress) (stop func()) {
+//
+// With limit above 0 (--limit) the count stops there: a pilot's progress is
+// of the rows it handles.
+func countRows(ctx context.Context, in Input, prog pipeline.Progress, limit int) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -285,6 +288,10 @@ func countRows(ctx context.Context, in Input, prog pipeline.Progress) (stop func
 				return
 			case err == nil, errors.As(err, &re):
 				n++ // an unreadable row is a row of the progress too
+				if limit > 0 && n == int64(limit) {
+					prog.SetTotal(n)
+					return
+				}
 			default:
 				return
 			}

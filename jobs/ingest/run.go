@@ -490,7 +490,7 @@ func resultsDir(o Options, h pipeline.JournalHeader) string {
 func (job *job) send(ctx context.Context) (readErr, sendErr error) {
 	st := job.st
 	prog := job.obs.Phase("import", "rows", 0)
-	defer countRows(ctx, job.in, prog)()
+	defer countRows(ctx, job.in, prog, job.o.Limit)()
 	t := newTally(prog)
 	job.t = t
 	// Settling an unknown create must never take a ticket that an earlier
