@@ -286,3 +286,15 @@ func TestSimHelpShowsTheAdminAPI(t *testing.T) {
 		t.Errorf("%d tickets after the mutate example, want 52", n)
 	}
 }
+
+// The state folder line appears only when a state is kept: an export to
+// stdout keeps none.
+func TestExportToStdoutNamesNoStateFolder(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 3, Seed: 1})
+	t.Chdir(t.TempDir())
+	code, stdout, stderr := runCLI(t, simEnv(sim), "export", "-o", "-")
+	if code != exitOK || strings.Count(stdout, "\n") != 3 || strings.Contains(stderr, "state folder") {
+		t.Fatalf("export -o -: exit %d\n%s", code, stderr)
+	}
+	noStateIn(t, "export -o -", ".")
+}
