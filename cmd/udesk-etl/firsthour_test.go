@@ -242,7 +242,8 @@ func TestMessagesNameUpsertMappingKeysAndOneRow(t *testing.T) {
 		t.Errorf("unknown mapping key: exit %d\n%s", code, stderr)
 	}
 	code, stdout, stderr := runCLI(t, env, "import", "--create", "-i", in, "--dry-run", "--quiet")
-	if code != exitOK || !strings.Contains(stdout, "dry run: 1 row read, 1 would be sent") {
+	if code != exitOK || !strings.Contains(stdout, "dry run: 1 row read, 1 would be sent") ||
+		!strings.Contains(stdout, "  1 create (POST /api/v1/tickets.json)") || !strings.Contains(stdout, "API calls: 1 write + ") {
 		t.Errorf("dry run of one row: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

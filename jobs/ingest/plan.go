@@ -135,16 +135,21 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 	}
 	fmt.Fprintln(w)
 	for _, c := range []struct {
-		n    int64
-		what string
-	}{{p.Creates, "creates (POST /api/v1/tickets.json)"}, {p.Updates, "updates (PUT /api/v1/tickets/:id.json)"},
-		{p.CommentedUpdates, "updates with a comment (PUT /api/v1/tickets/:id.json)"}, {p.Replies, "replies (POST /api/v1/tickets/reply.json)"}} {
-		if c.n > 0 {
-			fmt.Fprintf(w, "  %d %s\n", c.n, c.what)
+		n         int64
+		one, many string
+	}{{p.Creates, "create", "creates (POST /api/v1/tickets.json)"}, {p.Updates, "update", "updates (PUT /api/v1/tickets/:id.json)"},
+		{p.CommentedUpdates, "update with a comment", "updates with a comment (PUT /api/v1/tickets/:id.json)"},
+		{p.Replies, "reply", "replies (POST /api/v1/tickets/reply.json)"}} {
+		switch {
+		case c.n == 1:
+			_, endpoint, _ := strings.Cut(c.many, " (")
+			fmt.Fprintf(w, "  1 %s (%s\n", c.one, endpoint)
+		case c.n > 1:
+			fmt.Fprintf(w, "  %d %s\n", c.n, c.many)
 		}
 	}
 	p.printIrreversible(w)
-	fmt.Fprintf(w, "API calls: %d writes", p.Writes())
+	fmt.Fprintf(w, "API calls: %s", plural(p.Writes(), "write"))
 	if p.TicketReads > 0 {
 		fmt.Fprintf(w, " + %d ticket reads (--check-conflicts)", p.TicketReads)
 	}
