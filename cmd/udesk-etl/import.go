@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
+	"github.com/udesk-etl/udesk-etl/mapping"
 )
 
 // importOptions are the flags of `udesk-etl import`.
