@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -298,4 +299,41 @@ func TestExportToStdoutNamesNoStateFolder(t *testing.T) {
 		t.Fatalf("export -o -: exit %d\n%s", code, stderr)
 	}
 	noStateIn(t, "export -o -", ".")
+}
+
+// The README's first command installs the tool from the clone, into
+// GOBIN, as it says (no go install ...@latest, which the proxy refuses).
+func TestReadmeFirstCommandInstallsFromTheClone(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(b), -1)
+	if blocks == nil {
+		t.Fatal("the README has no sh block")
+	}
+	first, _, _ := strings.Cut(strings.Split(blocks[0][1], "\n")[0], " #")
+	first = strings.TrimSpace(first)
+	if first != "go install ./cmd/udesk-etl" {
+		t.Fatalf("the README's first command is %q, want go install ./cmd/udesk-etl", first)
+	}
+	for _, bl := range blocks {
+		if strings.Contains(bl[1], "@latest") {
+			t.Errorf("a README command installs by module path: %s", bl[1])
+		}
+	}
+	if testing.Short() {
+		t.Skip("builds the tool")
+	}
+	gobin := t.TempDir()
+	cmd := exec.Command("go", strings.Fields(first)[1:]...)
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", first, err, out)
+	}
+	out, err := exec.Command(filepath.Join(gobin, "udesk-etl"), "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "udesk-etl ") {
+		t.Fatalf("the installed tool: %v %s", err, out)
+	}
 }
