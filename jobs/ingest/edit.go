@@ -231,6 +231,15 @@ func (r *editRun) saw(rec pipeline.Record) {
 	}
 }
 
+// unchangedRows tells, ahead of the import, the rows that hold their
+// originals' text (nil without a round trip), for the progress.
+func (r *editRun) unchangedRows() func(pipeline.Record) bool {
+	if r == nil {
+		return nil
+	}
+	return r.d.Unchanged
+}
+
 // reads is the number of ticket reads the conflict checks make.
 func (r *editRun) reads() int64 {
 	if r == nil || !r.check {

@@ -267,8 +267,11 @@ func rowErrorMessage(pos pipeline.Position, err error) string {
 // the count and waits for it.
 //
 // With limit above 0 (--limit) the count stops there: a pilot's progress is
-// of the rows it handles.
-func countRows(ctx context.Context, in Input, prog pipeline.Progress, limit int) (stop func()) {
+// of the rows it handles. Rows free says need no write (a round trip's
+// unchanged rows, which the progress then does not count either) are left
+// out: their cost is nil, and an ETA that counted them at the write rate
+// would be many times too long when the edited rows come first.
+func countRows(ctx context.Context, in Input, prog pipeline.Progress, limit int, free func(pipeline.Record) bool) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -278,17 +281,20 @@ func countRows(ctx context.Context, in Input, prog pipeline.Progress, limit int)
 			return
 		}
 		defer r.Close()
-		var n int64
+		var seen, n int64
 		for {
-			_, err := r.Next(ctx)
+			rec, err := r.Next(ctx)
 			var re *pipeline.RowError
 			switch {
 			case errors.Is(err, io.EOF):
 				prog.SetTotal(n)
 				return
 			case err == nil, errors.As(err, &re):
-				n++ // an unreadable row is a row of the progress too
-				if limit > 0 && n == int64(limit) {
+				seen++
+				if err != nil || free == nil || !free(rec) {
+					n++ // an unreadable row is a row of the progress too
+				}
+				if limit > 0 && seen == int64(limit) {
 					prog.SetTotal(n)
 					return
 				}

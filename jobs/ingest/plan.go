@@ -63,7 +63,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 		}
 	}
 	prog := obs.Phase("checking", "rows", 0)
-	defer countRows(ctx, input, prog, opts.Limit)()
+	defer countRows(ctx, input, prog, opts.Limit, nil)()
 	t := newTally(prog)
 	f.noteReader(&p.Report)
 	p.Read, err = mapRows(ctx, f, ops, t, rowSteps{emit: func(_ pipeline.Record, op mapping.Operation) error {
