@@ -334,7 +334,7 @@ func TestExportInterruptResumes(t *testing.T) {
 	interruptExport(t, sim, dir, out)
 	held := heldPages(t, dir)
 	logFrom := len(sim.Log())
-	code, _, errText := runCLI(t, simEnv(sim), "export", "--quiet", "-o", out)
+	code, _, errText := runCLI(t, simEnv(sim), "export", "-o", out) // not --quiet: it names the state
 	if code != exitOK || !strings.Contains(errText, "resuming") {
 		t.Fatalf("rerun: exit %d\n%s", code, errText)
 	}

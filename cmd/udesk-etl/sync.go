@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
 	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -64,6 +66,9 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		if o.job.Dataset == "" {
 			return usagef("--status needs --dataset")
 		}
+		if err := checkDatasetExists(o.job.Dataset); err != nil {
+			return err
+		}
 		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset)
 	}
 	if o.agent != 0 && o.filter == 0 {
@@ -88,6 +93,9 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	opts.Tenant, opts.Concurrency = o.conn.tenantURL(a), o.conn.concurrency
 	opts.Observer = a.observer(o.conn.quiet)
 	opts.Requests = func() int64 { return c.Stats().Requests }
+	if err := checkSyncCredentials(ctx, c, opts.Dataset); err != nil {
+		return err
+	}
 
 	start := time.Now()
 	rep, err := syncjob.Run(ctx, c, opts)
@@ -96,9 +104,14 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		sum.Report = rep.Report
 	}
 	sum.finish(c, start)
-	if err == nil {
+	var re *pipeline.ResumableError
+	switch {
+	case err == nil:
 		sum.print(a.stderr)
 		rep.PrintRun(a.stderr)
+	case errors.As(err, &re) && configRefusal(err):
+		// Refused credentials are configuration: there is nothing to resume.
+		err = re.Err
 	}
 	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
 		err = fmt.Errorf("--report: %w", rerr)

@@ -173,7 +173,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return nil, err
 	}
 	if err := s.retain(ctx, append(runs, r), opts.Keep); err != nil {
-		return nil, fmt.Errorf("run %s is published, but: %w", run, err)
+		return nil, &PublishedError{Run: run, Err: fmt.Errorf("removing old snapshots (--keep): %w", err)}
 	}
 	return &Result{Run: r, Drift: drift}, nil
 }

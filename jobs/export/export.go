@@ -218,7 +218,7 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 	}
 	if resumed {
 		o.Observer.Logf("export: state folder %s (resuming: %d pages held)", spool.Dir(), len(held))
-	} else {
+	} else if !onlyStdout(o.Outputs) { // stdout's state is kept only when the run fails: named then
 		o.Observer.Logf("export: state folder %s (new snapshot)", spool.Dir())
 	}
 	rep := &pipeline.Report{State: spool.Dir(), Outputs: o.Outputs}

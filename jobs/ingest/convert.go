@@ -20,8 +20,9 @@ type ConvertOptions struct {
 	// JSON lines on Stdout).
 	Output string
 	Stdout io.Writer
-	// ErrorsFile receives the rejected rows; "" is <output>.errors.csv
-	// beside the output (beside the input when the output is "-").
+	// ErrorsFile receives the rejected rows, written only when rows were
+	// rejected; "" is <output>.errors.csv beside the output (beside the
+	// input when the output is "-").
 	ErrorsFile string
 	Observer   pipeline.Observer // progress (default pipeline.Quiet)
 }
@@ -84,15 +85,19 @@ func Convert(ctx context.Context, input Input, o ConvertOptions) (*pipeline.Repo
 		}
 		epath = strings.TrimSuffix(base, filepath.Ext(base)) + ".errors.csv"
 	}
-	if err := t.writeErrorsCSV(epath, f.header); err != nil {
-		return nil, err
-	}
 	rep.Failed = t.failed()
 	rep.Written = rep.Read - rep.Failed
 	if o.Output != "-" {
 		rep.Outputs = append(rep.Outputs, o.Output)
 	}
-	rep.Outputs = append(rep.Outputs, epath)
+	// An errors file only when rows were rejected: an empty one would
+	// read as a failure. It is the last output.
+	if rep.Failed > 0 {
+		if err := t.writeErrorsCSV(epath, f.header); err != nil {
+			return nil, err
+		}
+		rep.Outputs = append(rep.Outputs, epath)
+	}
 	return rep, nil
 }
 

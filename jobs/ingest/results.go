@@ -32,6 +32,9 @@ type tally struct {
 	found     map[string]int64 // creates found on the server after an unknown outcome, by how
 	voided    int64            // writes proven not sent or not applied (sent again, or by the next run)
 	prog      pipeline.Progress
+	// freeUnchanged: unchanged rows are out of the progress (countRows
+	// leaves them out of the total).
+	freeUnchanged bool
 }
 
 func newTally(prog pipeline.Progress) *tally {
@@ -90,7 +93,9 @@ func (t *tally) unchanged(row int, id int64, cells []string) {
 	t.mu.Lock()
 	t.successes = append(t.successes, result{row: row, ticketID: id, action: ActionUnchanged, cells: cells})
 	t.mu.Unlock()
-	t.prog.Add(1)
+	if !t.freeUnchanged {
+		t.prog.Add(1)
+	}
 }
 
 // void records the writes the sender proved never sent or not applied.

@@ -546,8 +546,10 @@ func resultsDir(o Options, h pipeline.JournalHeader) string {
 func (job *job) send(ctx context.Context) (readErr, sendErr error) {
 	st := job.st
 	prog := job.obs.Phase("import", "rows", 0)
-	defer countRows(ctx, job.in, prog)()
+	free := job.ed.unchangedRows()
+	defer countRows(ctx, job.in, prog, job.o.Limit, free)()
 	t := newTally(prog)
+	t.freeUnchanged = free != nil
 	job.t = t
 	// Settling an unknown create must never take a ticket that an earlier
 	// run created for another row.

@@ -58,11 +58,10 @@ type Options struct {
 	Listing udesk.Listing
 	// ChangedFilter, when set, makes runs read only this saved filter (a
 	// view of recently updated tickets) and merge it into the previous
-	// snapshot. The filter must list at least one ticket last updated at or
-	// before the previous run's start: that proves its window reaches back
-	// to that run (a view of "updated in the last N days" that holds an
-	// older ticket holds every newer one). Otherwise the run fails; a full
-	// run (without ChangedFilter) is then the way on.
+	// snapshot. The run fails unless the filter behaves as "the tickets
+	// updated since T" and T is before the previous run's start (see
+	// CheckChangedFilter); a full run (without ChangedFilter) is then the
+	// way on.
 	ChangedFilter int64
 	// FullEvery makes every FullEvery-th run a full one under ChangedFilter
 	// (0: only the first).
@@ -122,23 +121,6 @@ type Report struct {
 	Drift   []dataset.Drift `json:"-"`
 }
 
-// WindowError fails a changed-filter run whose filter may not reach back to
-// the previous run's start.
-type WindowError struct {
-	Filter   int64
-	Oldest   time.Time // the oldest updated_at the filter listed (zero: none listed)
-	Previous time.Time // the previous run's start
-}
-
-func (e *WindowError) Error() string {
-	what := "listed no ticket"
-	if !e.Oldest.IsZero() {
-		what = "lists no ticket updated before " + e.Oldest.UTC().Format(time.RFC3339)
-	}
-	return fmt.Sprintf("changed filter %d %s, so its window may not reach back to the previous run's start (%s) and changes could be missed: widen the filter's window, or run a full sync (without --changed-filter)",
-		e.Filter, what, e.Previous.UTC().Format(time.RFC3339))
-}
-
 // changedPrefix starts the selector of a changed-filter run in _runs.jsonl.
 const changedPrefix = "changed "
 
@@ -183,7 +165,8 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	switch {
 	case errors.As(err, new(*dataset.DriftError)):
 		return rep, fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case err == nil, rep == nil, errors.As(err, new(*WindowError)), errors.As(err, new(*pipeline.ConfigError)),
+	case err == nil, rep == nil, errors.As(err, new(*FilterError)), errors.As(err, new(*dataset.PublishedError)),
+		errors.As(err, new(*pipeline.ConfigError)),
 		errors.As(err, &ue) && ue.Class == udesk.Permanent:
 		return rep, err
 	}
@@ -307,7 +290,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 		})
 	})
 	if !p.full {
-		feed = windowChecked(feed, o.ChangedFilter, p.previous.Started)
+		feed = filterChecked(feed, api, store, spool.Dir(), o.ChangedFilter, p.previous.Started)
 		feed = completeChecked(feed, l, o.ChangedFilter)
 	}
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
@@ -331,7 +314,7 @@ func finish(spool *pipeline.Spool, rep *Report) error {
 	rep.SetFact("unchanged", c.Unchanged)
 	rep.SetFact("recovered", c.Recovered)
 	if err := spool.Complete(); err != nil {
-		return fmt.Errorf("run %s is committed, but marking %s complete: %w", rep.Run.Run, spool.Dir(), err)
+		return &dataset.PublishedError{Run: rep.Run.Run, Err: fmt.Errorf("marking %s complete: %w", spool.Dir(), err)}
 	}
 	return nil
 }
@@ -343,31 +326,6 @@ func committed(runs []dataset.Run, run string) *dataset.Run {
 		}
 	}
 	return nil
-}
-
-// windowChecked fails the feed, after it handed over every ticket, unless
-// one of them was last updated at or before since (see
-// Options.ChangedFilter). A failed feed commits nothing.
-func windowChecked(feed dataset.TicketFeed, filter int64, since time.Time) dataset.TicketFeed {
-	return func(ctx context.Context, emit func([]udesk.Ticket) error) error {
-		var oldest time.Time
-		err := feed(ctx, func(ts []udesk.Ticket) error {
-			for i := range ts {
-				at, err := time.Parse(udesk.TimestampLayout, ts[i].UpdatedAt)
-				if err != nil {
-					return fmt.Errorf("changed filter %d: ticket %d: updated_at %q: want %s", filter, ts[i].ID, ts[i].UpdatedAt, udesk.TimestampLayout)
-				}
-				if oldest.IsZero() || at.Before(oldest) {
-					oldest = at
-				}
-			}
-			return emit(ts)
-		})
-		if err == nil && (oldest.IsZero() || oldest.After(since)) {
-			err = &WindowError{Filter: filter, Oldest: oldest, Previous: since}
-		}
-		return err
-	}
 }
 
 // completeChecked fails a changed-filter run's feed, after it handed over
