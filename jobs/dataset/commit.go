@@ -330,7 +330,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	}
 	res.Run = r
 	if err := s.retain(ctx, opts.Keep, opts.Grace, now()); err != nil {
-		return res, fmt.Errorf("run %s is published, but: %w", run, err)
+		return res, &PublishedError{Run: run, Err: fmt.Errorf("removing old snapshots (--keep): %w", err)}
 	}
 	return res, nil
 }
