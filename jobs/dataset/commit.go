@@ -122,13 +122,13 @@ const (
 	propOwnerSel = "udesk.selector"
 )
 
-// ticketsProps are the tickets table's write properties: data files of
-// about 4 MiB, so that a run whose changes fall in a few of them rewrites
-// only those, in row groups of 64Ki rows, so that writing and reading one
-// holds little in memory.
-var ticketsProps = iceberg.Properties{
+// writeProps are the tables' write properties: data files of about 4 MiB,
+// so that a run whose changes fall in a few of them rewrites only those, in
+// row groups of 16Ki rows, so that writing and reading one holds little in
+// memory (iceberg-go's default, a million rows, holds a whole first run).
+var writeProps = iceberg.Properties{
 	table.WriteTargetFileSizeBytesKey: fmt.Sprint(4 << 20),
-	table.ParquetRowGroupLimitKey:     fmt.Sprint(64 << 10),
+	table.ParquetRowGroupLimitKey:     fmt.Sprint(16 << 10),
 	table.ParquetRowGroupSizeBytesKey: fmt.Sprint(16 << 20),
 	// snappy, as the export writes: zstd's encoder windows cost tens of
 	// MiB, and every engine reads both.
@@ -291,7 +291,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	// changes, then field_history, then tickets: the run is published by
 	// its tickets snapshot, and a rerun of it skips the tables it reached.
 	if !hasRun(st.changes, run, opts.UUID) {
-		t, err := s.ensure(ctx, st.changes, TableChanges, icebergSchema(changesSchema, false), nil)
+		t, err := s.ensure(ctx, st.changes, TableChanges, icebergSchema(changesSchema, false), writeProps)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +301,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		pause("committed:" + TableChanges)
 	}
 	if !hasRun(st.history, run, opts.UUID) && (d.tables[TableHistory].n > 0 || (st.history != nil && len(orphans) > 0)) {
-		t, err := s.ensure(ctx, st.history, TableHistory, icebergSchema(historySchema, false), nil)
+		t, err := s.ensure(ctx, st.history, TableHistory, icebergSchema(historySchema, false), writeProps)
 		if err != nil {
 			return nil, err
 		}
@@ -321,7 +321,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if opts.Owner.Selector != "" {
 		props[propOwnerSel] = opts.Owner.Selector
 	}
-	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true), ticketsProps)
+	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true), writeProps)
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func (s *Store) Upgrade(ctx context.Context, tempDir string, owner Owner) (strin
 		if name == TableHistory {
 			schema = historySchema
 		}
-		t, err := s.ensure(ctx, map[string]*table.Table{TableChanges: st.changes, TableHistory: st.history}[name], name, icebergSchema(schema, false), nil)
+		t, err := s.ensure(ctx, map[string]*table.Table{TableChanges: st.changes, TableHistory: st.history}[name], name, icebergSchema(schema, false), writeProps)
 		if err != nil {
 			return "", err
 		}
@@ -104,7 +104,7 @@ func (s *Store) Upgrade(ctx context.Context, tempDir string, owner Owner) (strin
 	if err != nil {
 		return "", err
 	}
-	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true), ticketsProps)
+	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true), writeProps)
 	if err != nil {
 		return "", err
 	}
