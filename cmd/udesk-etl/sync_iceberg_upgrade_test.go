@@ -32,8 +32,13 @@ func hiveBinary(t *testing.T) string {
 	if err := exec.Command("git", "cat-file", "-e", hiveCommit+"^{commit}").Run(); err != nil {
 		t.Skipf("commit %s (the Hive-layout sync) is not in this checkout's history", hiveCommit[:12])
 	}
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse: %v", err)
+	}
 	src := t.TempDir()
 	archive := exec.Command("git", "archive", "--format=tar", hiveCommit)
+	archive.Dir = strings.TrimSpace(string(top)) // the whole tree, not this folder's
 	untar := exec.Command("tar", "-x", "-C", src)
 	pipe, err := archive.StdoutPipe()
 	if err != nil {
