@@ -148,7 +148,8 @@ func TestSyncIcebergUpgradesAHiveDataset(t *testing.T) {
 		}
 		t.Logf("upgrade attempt %d killed at %s", attempt+1, k.point)
 	}
-	if n := strings.Count(strings.ToLower(stderr), "upgrad"); n != 1 {
+	// (The test's folders are named after it: leave them out of the count.)
+	if n := strings.Count(strings.ToLower(strings.ReplaceAll(stderr, work, "")), "upgrad"); n != 1 {
 		t.Fatalf("the upgrading run said %d lines about the upgrade, want one:\n%s", n, stderr)
 	}
 
