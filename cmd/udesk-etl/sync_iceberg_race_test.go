@@ -148,3 +148,47 @@ func TestSyncIcebergRefusesAnotherTenant(t *testing.T) {
 		t.Fatalf("the tenant's next sync: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestSyncIcebergClockAheadDoesNotBlock: a run started with the clock an
+// hour ahead commits; the next run, on the right clock, is not blocked by
+// it, and has the exact counts of the changes made between.
+// UDESK_TEST_CLOCK_OFFSET (read only by tests' in-process runs, through the
+// app's environment) moves the sync's clock.
+func TestSyncIcebergClockAheadDoesNotBlock(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 250, Seed: 71})
+	ds := filepath.Join(t.TempDir(), "ds")
+	env := simEnv(sim)
+	if code, _, stderr := runCLI(t, env, "sync", "--quiet", "--dataset", ds); code != exitOK {
+		t.Fatalf("first sync: exit %d\n%s", code, stderr)
+	}
+	ahead := simEnv(sim)
+	ahead["UDESK_TEST_CLOCK_OFFSET"] = "1h"
+	sim.Mutate(udesktest.Mutation{Seed: 72, Update: 3})
+	if code, _, stderr := runCLI(t, ahead, "sync", "--quiet", "--dataset", ds); code != exitOK {
+		t.Fatalf("the sync an hour ahead: exit %d\n%s", code, stderr)
+	}
+	runs := readIceTable(t, filepath.Join(ds, iceTickets), nil).Runs()
+	future, err := time.Parse("20060102T150405Z", runs[len(runs)-1])
+	if err != nil || future.Before(time.Now().Add(50*time.Minute)) {
+		t.Fatalf("the run with the clock an hour ahead is %q: the tool does not read UDESK_TEST_CLOCK_OFFSET "+
+			"(a test hook the clock tests need)", runs[len(runs)-1])
+	}
+	mut := sim.Mutate(udesktest.Mutation{Seed: 73, Update: 4, Delete: 1, Create: 2})
+	code, _, stderr := runCLI(t, env, "sync", "--quiet", "--dataset", ds)
+	if code != exitOK {
+		t.Fatalf("the sync after a run an hour ahead: exit %d\n%s", code, stderr)
+	}
+	after := readIceTable(t, filepath.Join(ds, iceTickets), nil)
+	if got := after.Runs(); len(got) != len(runs)+1 {
+		t.Fatalf("runs %v after %v: the run on the right clock did not commit once", got, runs)
+	}
+	s := after.CurrentSnapshot()
+	want := iceCountsOf(map[string]int{"inserted": len(mut.Created), "updated": len(mut.Updated), "deleted": len(mut.Deleted),
+		"unchanged": len(sim.Tickets()) - len(mut.Created) - len(mut.Updated)})
+	if got := iceCounts(s); got != want {
+		t.Fatalf("the run after the one ahead: %s, want %s", got, want)
+	}
+	if code, _, stderr := runCLI(t, env, "sync", "--quiet", "--fresh", "--dataset", ds); code != exitOK {
+		t.Fatalf("--fresh: exit %d\n%s", code, stderr)
+	}
+}
