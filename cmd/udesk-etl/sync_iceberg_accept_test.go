@@ -152,10 +152,10 @@ func TestSyncIcebergTablesAgreeWithTheTenantAndIcebird(t *testing.T) {
 	// icebird reads the same rows, now and at run 1.
 	bird := icebirdRead(t, nil, filepath.Join(ds, iceTickets), filepath.Join(ds, iceTickets)+"@"+run1,
 		filepath.Join(ds, iceChanges), filepath.Join(ds, iceHistory))
-	agree(t, "tickets", bird[filepath.Join(ds, iceTickets)], tickets.Columns, mapValues(now))
-	agree(t, "tickets@run1", bird[filepath.Join(ds, iceTickets)+"@"+run1], tickets.Columns, mapValues(then))
-	agree(t, "changes", bird[filepath.Join(ds, iceChanges)], changes.Columns, chg)
-	agree(t, "field_history", bird[filepath.Join(ds, iceHistory)], history.Columns, hist)
+	agree(t, "tickets", bird[filepath.Join(ds, iceTickets)], tickets, mapValues(now))
+	agree(t, "tickets@run1", bird[filepath.Join(ds, iceTickets)+"@"+run1], tickets, mapValues(then))
+	agree(t, "changes", bird[filepath.Join(ds, iceChanges)], changes, chg)
+	agree(t, "field_history", bird[filepath.Join(ds, iceHistory)], history, hist)
 	for _, s := range bird[filepath.Join(ds, iceTickets)].Snapshots {
 		if r := s.Summary["udesk.run"]; r != run1 && r != run2 {
 			t.Fatalf("icebird: a tickets snapshot of run %q", r)
@@ -263,9 +263,11 @@ func sameRows(t *testing.T, what string, got, want map[int64]map[string]string, 
 	}
 }
 
-// agree checks that icebird's rows equal the Go reader's, as a multiset.
-func agree(t *testing.T, what string, bird birdTable, columns []string, rows []map[string]string) {
+// agree checks that icebird's rows equal the Go reader's of table, as a
+// multiset.
+func agree(t *testing.T, what string, bird birdTable, table *iceTable, rows []map[string]string) {
 	t.Helper()
+	columns := table.Columns
 	if !slices.Equal(bird.Columns, columns) {
 		t.Fatalf("%s: icebird's columns %q, the Go reader's %q", what, bird.Columns, columns)
 	}
@@ -274,14 +276,14 @@ func agree(t *testing.T, what string, bird birdTable, columns []string, rows []m
 	for _, r := range rows {
 		cells := make([]string, len(columns))
 		for i, c := range columns {
-			cells[i] = normCell(r[c])
+			cells[i] = normCell(r[c], table.Types[c])
 		}
 		goKeys = append(goKeys, key(cells))
 	}
 	for _, r := range bird.Rows {
 		cells := make([]string, len(columns))
 		for i, c := range columns {
-			cells[i] = normCell(birdCell(r[c]))
+			cells[i] = normCell(birdCell(r[c]), table.Types[c])
 		}
 		birdKeys = append(birdKeys, key(cells))
 	}
@@ -319,12 +321,24 @@ func birdCell(v any) string {
 	return fmt.Sprint(v)
 }
 
-// normCell puts a timestamp (either reader's form) in UTC, RFC 3339, so
-// that the two readers' zones do not differ where the instants do not.
-func normCell(s string) string {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
-		if ts, err := time.Parse(layout, s); err == nil {
+// normCell writes a cell of Iceberg type typ (either reader's form) in one
+// form: timestamps in UTC, dates as 2006-01-02, times as 15:04:05 (icebird
+// gives microseconds), so that the readers' zones and types do not differ
+// where the values do not.
+func normCell(s, typ string) string {
+	switch {
+	case s == "":
+	case strings.HasPrefix(typ, "timestamp"):
+		if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			return ts.UTC().Format(time.RFC3339Nano)
+		}
+	case typ == "date":
+		if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return ts.UTC().Format(time.DateOnly)
+		}
+	case typ == "time":
+		if us, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return time.UnixMicro(us).UTC().Format(time.TimeOnly)
 		}
 	}
 	return s

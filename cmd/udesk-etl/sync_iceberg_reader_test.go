@@ -49,6 +49,7 @@ type iceTable struct {
 	Snapshots []iceSnapshot
 	Columns   []string // the current schema's column names
 	FieldIDs  map[string]int
+	Types     map[string]string // column -> primitive type ("" for a nested one)
 	buckets   map[string]string
 }
 
@@ -61,8 +62,9 @@ type iceMetadata struct {
 	Schemas         []struct {
 		ID     int `json:"schema-id"`
 		Fields []struct {
-			ID   int    `json:"id"`
-			Name string `json:"name"`
+			ID   int             `json:"id"`
+			Name string          `json:"name"`
+			Type json.RawMessage `json:"type"`
 		} `json:"fields"`
 	} `json:"schemas"`
 }
@@ -112,7 +114,7 @@ func readIceTable(t testing.TB, dir string, buckets map[string]string) *iceTable
 	if m.FormatVersion != 2 {
 		t.Fatalf("%s: format-version %d, want 2", file, m.FormatVersion)
 	}
-	tb := &iceTable{Version: n, Location: m.Location, Snapshots: m.Snapshots, FieldIDs: map[string]int{}, buckets: buckets}
+	tb := &iceTable{Version: n, Location: m.Location, Snapshots: m.Snapshots, FieldIDs: map[string]int{}, Types: map[string]string{}, buckets: buckets}
 	if cur := m.CurrentSnapshot.String(); cur != "" && cur != "-1" {
 		tb.Current = cur
 	}
@@ -121,6 +123,9 @@ func readIceTable(t testing.TB, dir string, buckets map[string]string) *iceTable
 			for _, f := range s.Fields {
 				tb.Columns = append(tb.Columns, f.Name)
 				tb.FieldIDs[f.Name] = f.ID
+				var typ string
+				_ = json.Unmarshal(f.Type, &typ) // a nested type is an object: ""
+				tb.Types[f.Name] = typ
 			}
 		}
 	}
