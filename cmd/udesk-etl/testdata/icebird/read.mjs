@@ -21,21 +21,28 @@ import { join } from 'node:path'
 const modules = process.env.ICEBIRD_MODULES
 if (!modules) throw new Error('set ICEBIRD_MODULES to the node_modules folder icebird is installed in')
 
-// icebird 0.3.1 inflates Avro "deflate" blocks with a gzip decoder that
-// fails on iceberg-go's manifests (raw deflate, as the Avro spec says):
-// read them with node's raw inflate instead.
-const avroRead = join(modules, 'icebird', 'src', 'avro', 'avro.read.js')
-{
-  const src = readFileSync(avroRead, 'utf8')
-  const broken = 'data = gunzip(data)'
-  const fixed = 'data = new Uint8Array(inflateRawSync(data))'
+// Two fixes to icebird 0.3.1, made in its installed source:
+// - it inflates Avro "deflate" blocks with a gzip decoder that fails on
+//   iceberg-go's manifests (raw deflate, as the Avro spec says): read them
+//   with node's raw inflate instead;
+// - it finds a Parquet column by the field's name made "compatible" with
+//   ASCII letters and digits only, where Java Iceberg (and iceberg-go, and
+//   PyIceberg) keep any Unicode letter or digit (Character.isLetter/isDigit):
+//   a column named 单行文本字段 would read as missing.
+function patch(file, prefix, broken, fixed) {
+  const src = readFileSync(file, 'utf8')
   if (src.includes(broken)) {
-    writeFileSync(avroRead, "import { inflateRawSync } from 'node:zlib'\n" + src.replace(broken, fixed))
+    writeFileSync(file, prefix + src.replaceAll(broken, fixed))
   } else if (!src.includes(fixed)) {
-    throw new Error(`${avroRead}: neither the deflate call of icebird 0.3.1 nor its fix; another version?`)
+    throw new Error(`${file}: neither icebird 0.3.1's code nor its fix (${broken}); another version?`)
   }
 }
-const { icebergMetadata, icebergRead } = await import(join(modules, 'icebird', 'src', 'index.js'))
+const src = join(modules, 'icebird', 'src')
+patch(join(src, 'avro', 'avro.read.js'), "import { inflateRawSync } from 'node:zlib'\n",
+  'data = gunzip(data)', 'data = new Uint8Array(inflateRawSync(data))')
+patch(join(src, 'utils.js'), '', '/^[A-Za-z]$/.test(ch)', '/^\\p{L}$/u.test(ch)')
+patch(join(src, 'utils.js'), '', '/^[0-9]$/.test(ch)', '/^\\p{Nd}$/u.test(ch)')
+const { icebergMetadata, icebergRead } = await import(join(src, 'index.js'))
 
 const buckets = new Map()
 const tables = []
