@@ -136,7 +136,14 @@ func iceCheckSync(t *testing.T, local string, buckets map[string]string, tbl *ic
 		}
 	}
 	if first < 0 {
-		t.Fatalf("sync %d: no tickets snapshot with counts %v; runs %v, last summary %v", sync+1, want, runs, lineage[len(lineage)-1].Summary)
+		var meta []string
+		for _, f := range iceFiles(local, []string{iceTickets}, "metadata") {
+			if strings.HasSuffix(f, ".metadata.json") {
+				meta = append(meta, filepath.Base(f))
+			}
+		}
+		t.Fatalf("sync %d: no tickets snapshot with counts %v; runs %v (version-hint.text names v%d; metadata files %v), last summary %v",
+			sync+1, want, runs, iceHint(local, iceTickets), meta, lineage[len(lineage)-1].Summary)
 	}
 	for _, s := range lineage[first+1:] {
 		if c := iceCounts(s); c != iceCountsOf(map[string]int{"unchanged": total}) {
