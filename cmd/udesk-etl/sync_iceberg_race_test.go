@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +43,7 @@ func iceRace(t *testing.T, target, local string, buckets map[string]string, tria
 	bin := binary(t)
 	env := append(os.Environ(), "UDESK_SECRET="+sim.Secret(), "UDESK_RATE=unlimited")
 	first, second := t.TempDir(), t.TempDir()
-	if killed, stderr := iceAttempt(t, bin, append(env, "UDESK_URL="+sim.URL()), first, nil, "sync", "--quiet", "--dataset", target); killed {
+	if killed, stderr := iceAttempt(t, bin, slices.Concat(env, []string{"UDESK_URL=" + sim.URL()}), first, nil, "sync", "--quiet", "--dataset", target); killed {
 		t.Fatalf("first sync: %s", stderr)
 	}
 	seen := iceConsistent(t, local, buckets, nil)
@@ -68,7 +69,7 @@ func iceRace(t *testing.T, target, local string, buckets map[string]string, tria
 			env  []string
 			dir  string
 			args []string
-		}{{append(env, a...), first, []string{"sync", "--quiet", "--dataset", target}}, {append(env, b...), second, argsB}} {
+		}{{slices.Concat(env, a), first, []string{"sync", "--quiet", "--dataset", target}}, {slices.Concat(env, b), second, argsB}} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
