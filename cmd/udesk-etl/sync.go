@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -90,7 +92,14 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	opts.Tenant, opts.Concurrency = o.conn.tenantURL(a), o.conn.concurrency
 	opts.Observer = a.observer(o.conn.quiet)
 	opts.Requests = func() int64 { return c.Stats().Requests }
+	if err := testHooks(a, &opts); err != nil {
+		return err
+	}
 
+	// iceberg-go writes diagnostics (an overwrite that removes more rows
+	// than it adds, which every run with deletes does) to the default
+	// logger; the run's own lines say what happened.
+	slog.SetDefault(slog.New(slog.DiscardHandler))
 	start := time.Now()
 	rep, err := syncjob.Run(ctx, c, opts)
 	sum := &summary{Command: "sync"}
@@ -107,7 +116,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		rep.PrintRun(a.stderr)
 	case errors.As(err, &de):
 		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case errors.As(err, &we):
+	case errors.As(err, &we), errors.As(err, new(*pipeline.ConfigError)):
 	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
 		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
 	}
@@ -115,4 +124,26 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		err = fmt.Errorf("--report: %w", rerr)
 	}
 	return err
+}
+
+// testHooks reads the variables the acceptance tests set (never documented
+// for users): UDESK_TEST_CLOCK_OFFSET, a duration added to the clock, and
+// UDESK_TEST_PAUSE_AT, a point of the commit (dataset.PausePoints) where the
+// run sleeps 2s so that a test can kill it there.
+func testHooks(a *app, opts *syncjob.Options) error {
+	if s := a.getenv("UDESK_TEST_CLOCK_OFFSET"); s != "" {
+		off, err := time.ParseDuration(s)
+		if err != nil {
+			return usagef("UDESK_TEST_CLOCK_OFFSET %q: want a duration", s)
+		}
+		opts.Now = func() time.Time { return time.Now().Add(off) }
+	}
+	if at := a.getenv("UDESK_TEST_PAUSE_AT"); at != "" {
+		opts.Pause = func(point string) {
+			if point == at {
+				time.Sleep(2 * time.Second)
+			}
+		}
+	}
+	return nil
 }

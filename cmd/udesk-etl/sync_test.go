@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 

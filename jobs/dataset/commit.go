@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -30,17 +34,37 @@ const (
 	SchemaFreeze = "freeze" // any drift fails the run, nothing committed
 )
 
+// Owner is whose a dataset is: the tenant (as pipeline.TenantKey spells its
+// URL) and the selector of its full runs ("all", "filter 12").
+type Owner struct {
+	Tenant   string
+	Selector string
+}
+
+// OwnerError refuses a sync of another tenant or selector into a dataset.
+type OwnerError struct {
+	Dataset     string
+	Have, Given Owner
+}
+
+func (e *OwnerError) Error() string {
+	return fmt.Sprintf("dataset %s holds the tickets of %s (%s); this sync is of %s (%s): use another dataset for it",
+		e.Dataset, e.Have.Tenant, e.Have.Selector, e.Given.Tenant, e.Given.Selector)
+}
+
 // Options of a commit.
 type Options struct {
 	Started  time.Time     // the run's start: RUN is its UTC form
 	Catalog  []udesk.Field // the field catalog the tickets were read with
 	Headers  string        // how new columns are named: mapping.HeadersLabels ("" too) or HeadersNames
 	Schema   string        // SchemaEvolve ("" too) or SchemaFreeze
-	Keep     int           // keep the last Keep runs' snapshots; 0 keeps all
-	Selector string        // what was listed, for _runs.jsonl ("all", "filter 12")
+	Keep     int           // keep the last Keep runs' tickets snapshots; 0 keeps all
+	Grace    time.Duration // how long files --keep unreferences stay (0: DefaultGrace)
+	Selector string        // what this run listed ("all", "changed filter 12 into all")
+	Owner    Owner         // whose the dataset is; empty fields are not checked
 	// Merge makes the tickets the changed ones only: the previous
-	// snapshot's tickets they do not hand over are carried into this run as
-	// they were, and nothing is looked up or deleted.
+	// snapshot's tickets they do not hand over stay as they were, and
+	// nothing is looked up or deleted.
 	Merge bool
 	// Requests, when set, gives the run's API requests at publication.
 	Requests func() int64
@@ -49,18 +73,44 @@ type Options struct {
 	TempDir string
 	// Now gives the finish time; nil is time.Now.
 	Now func() time.Time
+	// Pause, when set, is called at each of PausePoints (a test's hook).
+	Pause func(point string)
 }
+
+// PausePoints are the moments of a commit Options.Pause is called at:
+// the run's data files written (before any metadata), each table's
+// commit done, and the tickets table's metadata file created before its
+// version-hint.text.
+var PausePoints = []string{"data-written", "committed:" + TableChanges, "committed:" + TableHistory, "metadata-created:" + TableTickets}
 
 // Result is what a commit published.
 type Result struct {
-	Run   Run     // the run's line in _runs.jsonl, counts included
-	Drift []Drift // drift between the stored contract and the catalog (applied under evolve)
+	Run   Run      // the run, counts included
+	Drift []Drift  // drift between the stored contract and the catalog (applied under evolve)
+	Notes []string // what the user should know (renamed columns, completed or discarded runs)
+	// Already is set when the run had been published before this call (a
+	// run whose commit was interrupted after its tickets snapshot).
+	Already bool
 }
+
+// Table properties of the tickets table.
+const (
+	propContract = "udesk.contract" // the Contract, JSON
+	propTenant   = "udesk.tenant"
+	propOwnerSel = "udesk.selector"
+)
+
+// targetFileBytes bounds the tickets table's data files, so that a run whose
+// changes fall in a few of them rewrites only those.
+const targetFileBytes = 8 << 20
 
 // Commit compares the run's tickets (tickets, then the previous snapshot's
 // tickets that the listing missed, through lookup) with the latest published
-// snapshot, and commits one run: snapshot, changes and field history, the
-// contract, then the run's line. On error nothing is published.
+// snapshot, and commits the run to changes, field_history (when it has
+// rows), then tickets, the commit that publishes it. A table that already
+// has the run's snapshot (an interrupted commit of this same run) is not
+// committed again; rows of runs that were never published are removed. On
+// error before the tickets commit, the run is not published.
 func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc, opts Options) (*Result, error) {
 	run := RunID(opts.Started)
 	if opts.Schema != "" && opts.Schema != SchemaEvolve && opts.Schema != SchemaFreeze {
@@ -69,31 +119,41 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if opts.Keep < 0 {
 		return nil, fmt.Errorf("dataset: keep %d: want 0 (all) or more", opts.Keep)
 	}
-	runs, err := s.Repair(ctx)
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	if err := s.RepairHints(ctx); err != nil {
+		return nil, err
+	}
+	st, err := s.tables(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var latest string
-	if len(runs) > 0 {
-		if latest = runs[len(runs)-1].Run; latest >= run {
-			return nil, fmt.Errorf("dataset %s: run %s does not start after the latest published run %s", s.where, run, latest)
+	if err := s.checkOwner(st, opts.Owner); err != nil {
+		return nil, err
+	}
+	for _, r := range runsIn(st.tickets) {
+		if r.Run == run {
+			return &Result{Run: r, Already: true}, nil
 		}
 	}
-	stored, err := s.loadContract(ctx)
+	if at := now().UTC(); opts.Started.After(at) {
+		return nil, fmt.Errorf("dataset %s: run %s starts after the time now (%s): the clock was ahead when it started; nothing was committed: run again with --fresh", s.where, run, at.Format(time.RFC3339))
+	}
+	latest := st.latest()
+	stored, err := s.contractOf(st.tickets)
 	if err != nil {
 		return nil, err
 	}
-	if stored == nil && latest != "" {
-		return nil, fmt.Errorf("dataset %s: %s is missing but runs are published", s.where, schemaKey)
+	if stored == nil && latest != nil {
+		return nil, fmt.Errorf("dataset %s: table %s has runs but no %s property", s.where, TableTickets, propContract)
 	}
 	cat := mapping.NewCatalog(opts.Catalog)
 	exp := mapping.NewExporter(cat, mapping.ExportOptions{Headers: opts.Headers})
-	contract, drift := reconcile(stored, exp.Schema(), cat, run)
+	contract, drift, renamed := reconcile(stored, exp.Schema(), cat, run)
 	if opts.Schema == SchemaFreeze && len(drift) > 0 {
 		return nil, &DriftError{Drift: drift}
-	}
-	if err := s.cleanUnpublished(ctx, runs); err != nil {
-		return nil, err
 	}
 
 	tmp, err := os.MkdirTemp(opts.TempDir, "dataset-"+run+"-")
@@ -106,12 +166,8 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return nil, err
 	}
 	defer d.abort()
-	if latest != "" {
-		prev := filepath.Join(tmp, "previous.parquet")
-		if err := s.download(ctx, partKey(TableTickets, latest), prev); err != nil {
-			return nil, err
-		}
-		if err := d.loadPrevious(ctx, prev); err != nil {
+	if latest != nil {
+		if err := d.loadPrevious(ctx, st.tickets, st.tickets.CurrentSnapshot()); err != nil {
 			return nil, err
 		}
 	}
@@ -128,9 +184,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return nil, err
 	}
 	if opts.Merge {
-		if err := d.carry(ctx); err != nil {
-			return nil, err
-		}
+		d.counts.Unchanged += int64(len(d.missing()))
 	} else if missing := d.missing(); len(missing) > 0 {
 		if lookup == nil {
 			return nil, fmt.Errorf("dataset: %d tickets of the previous run were not listed and cannot be looked up", len(missing))
@@ -150,89 +204,229 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if err != nil {
 		return nil, err
 	}
-	for table, path := range files {
-		if err := s.upload(ctx, partKey(table, run), path); err != nil {
-			return nil, err
-		}
+	pause := func(string) {}
+	if opts.Pause != nil {
+		pause = opts.Pause
 	}
-	now := time.Now
-	if opts.Now != nil {
-		now = opts.Now
-	}
+	s.pause = pause
+	defer func() { s.pause = nil }()
+	pause("data-written")
 	r := Run{
-		Run: run, Started: opts.Started.UTC(), Finished: now().UTC(), Selector: opts.Selector,
+		Run: run, Started: opts.Started.UTC(), Selector: opts.Selector,
 		Counts: d.counts, CatalogHash: catalogHash(exp.Schema()),
 	}
 	for _, dr := range drift {
 		r.Drift = append(r.Drift, dr.String())
 	}
-	if opts.Requests != nil {
-		r.Requests = opts.Requests()
+	res := &Result{Drift: drift, Notes: renamed}
+	orphans := st.unpublished(run)
+	if len(orphans) > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("removed the rows of run %s from %s and %s: it was killed before its %s snapshot and is not published", strings.Join(orphans, ", "), TableChanges, TableHistory, TableTickets))
 	}
-	if err := s.publish(ctx, runs, r, contract); err != nil {
+	stamp := func() iceberg.Properties {
+		if opts.Requests != nil {
+			r.Requests = opts.Requests()
+		}
+		r.Finished = now().UTC()
+		return r.summary()
+	}
+
+	// changes, then field_history, then tickets: the run is published by
+	// its tickets snapshot, and a rerun of it skips the tables it reached.
+	if !hasRun(st.changes, run) {
+		t, err := s.ensure(ctx, st.changes, TableChanges, icebergSchema(changesSchema, false), nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.appendRun(ctx, t, files[TableChanges], stamp(), orphans); err != nil {
+			return nil, err
+		}
+		pause("committed:" + TableChanges)
+	}
+	if !hasRun(st.history, run) && (d.tables[TableHistory].n > 0 || (st.history != nil && len(orphans) > 0)) {
+		t, err := s.ensure(ctx, st.history, TableHistory, icebergSchema(historySchema, false), nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.appendRun(ctx, t, files[TableHistory], stamp(), orphans); err != nil {
+			return nil, err
+		}
+		pause("committed:" + TableHistory)
+	}
+	cj, err := json.Marshal(contract)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.retain(ctx, append(runs, r), opts.Keep); err != nil {
-		return nil, fmt.Errorf("run %s is published, but: %w", run, err)
+	props := iceberg.Properties{propContract: string(cj)}
+	if opts.Owner.Tenant != "" {
+		props[propTenant] = opts.Owner.Tenant
 	}
-	return &Result{Run: r, Drift: drift}, nil
+	if opts.Owner.Selector != "" {
+		props[propOwnerSel] = opts.Owner.Selector
+	}
+	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true),
+		iceberg.Properties{table.WriteTargetFileSizeBytesKey: fmt.Sprint(targetFileBytes)})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.commitTickets(ctx, tt, contract, props, files[TableTickets], d.replaced, stamp()); err != nil {
+		return nil, err
+	}
+	res.Run = r
+	if err := s.retain(ctx, opts.Keep, opts.Grace, now()); err != nil {
+		return res, fmt.Errorf("run %s is published, but: %w", run, err)
+	}
+	return res, nil
+}
+
+// RepairHints points each table's version-hint.text at its newest
+// version, which a writer killed between the two left behind.
+func (s *Store) RepairHints(ctx context.Context) error {
+	for _, name := range []string{TableChanges, TableHistory, TableTickets} {
+		if err := s.catalog(name).repairHint(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensure returns t, or the table name made with schema when t is nil.
+func (s *Store) ensure(ctx context.Context, t *table.Table, name string, schema *iceberg.Schema, props iceberg.Properties) (*table.Table, error) {
+	if t != nil {
+		return t, nil
+	}
+	return s.catalog(name).create(ctx, schema, props)
+}
+
+// appendRun commits a run's rows of changes or field_history as one
+// snapshot, removing the rows of the discarded runs in the same snapshot.
+func (s *Store) appendRun(ctx context.Context, t *table.Table, staged string, summary iceberg.Properties, discard []string) error {
+	rdr, err := openStaged(ctx, staged, false)
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	txn := t.NewTransaction()
+	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return err
+	}
+	if len(discard) > 0 {
+		summary[propDiscarded] = strings.Join(discard, " ")
+		err = txn.Overwrite(ctx, rdr, summary, table.WithOverwriteFilter(iceberg.IsIn(iceberg.Reference(runColumn), discard...)))
+	} else {
+		err = txn.Append(ctx, rdr, summary)
+	}
+	if err == nil {
+		_, err = txn.Commit(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("dataset %s: commit to %s: %w", s.where, t.Identifier()[0], err)
+	}
+	return nil
+}
+
+// commitTickets commits the run's tickets snapshot: columns added for new
+// fields, the contract, the rows of the replaced (updated and deleted)
+// tickets removed from their files (copy-on-write: only the files holding
+// them are rewritten) and the new rows added.
+func (s *Store) commitTickets(ctx context.Context, t *table.Table, c *Contract, props iceberg.Properties, staged string, replaced []int64, summary iceberg.Properties) error {
+	txn := t.NewTransaction()
+	// The run compared with the snapshot it read: another run's commit
+	// since must fail this one (*ConflictError), not be built upon.
+	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, f := range t.Schema().Fields() {
+		have[f.Name] = true
+	}
+	var add *table.UpdateSchema
+	for _, col := range c.schema().Columns {
+		if have[col.Name] {
+			continue
+		}
+		if add == nil {
+			add = txn.UpdateSchema(true, false)
+		}
+		add.AddColumn([]string{col.Name}, icebergType(col.Kind), "", false, nil)
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("dataset %s: commit to %s: %w", s.where, TableTickets, err)
+	}
+	if add != nil {
+		if err := add.Commit(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := txn.SetProperties(props); err != nil {
+		return fail(err)
+	}
+	rdr, err := openStaged(ctx, staged, true)
+	if err != nil {
+		return err
+	}
+	defer rdr.Release()
+	var filter iceberg.BooleanExpression = iceberg.AlwaysFalse{}
+	if len(replaced) > 0 {
+		ids := slices.Clone(replaced)
+		slices.Sort(ids)
+		filter = iceberg.IsIn(iceberg.Reference("id"), ids...)
+	}
+	if err := txn.Overwrite(ctx, rdr, summary, table.WithOverwriteFilter(filter)); err != nil {
+		return fail(err)
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// contractOf reads the contract a tickets table records; nil for none.
+func (s *Store) contractOf(t *table.Table) (*Contract, error) {
+	if t == nil {
+		return nil, nil
+	}
+	data := t.Properties()[propContract]
+	if data == "" {
+		return nil, nil
+	}
+	var c Contract
+	if err := json.Unmarshal([]byte(data), &c); err != nil {
+		return nil, fmt.Errorf("dataset %s: table %s: property %s: %v", s.where, TableTickets, propContract, err)
+	}
+	for i, col := range c.Columns {
+		if _, ok := kindOf(col.Type); !ok || col.Field == "" || col.Name == "" {
+			return nil, fmt.Errorf("dataset %s: table %s: property %s: column %d: want field, name and a known type", s.where, TableTickets, propContract, i+1)
+		}
+	}
+	return &c, nil
+}
+
+// CheckOwner refuses (with *OwnerError, a *pipeline.ConfigError) a sync of
+// another tenant or selector into the dataset.
+func CheckOwner(ctx context.Context, s *Store, o Owner) error {
+	t, _, err := s.catalog(TableTickets).load(ctx)
+	if err != nil {
+		return err
+	}
+	return s.checkOwner(&tableSet{tickets: t}, o)
+}
+
+func (s *Store) checkOwner(st *tableSet, o Owner) error {
+	if st.tickets == nil {
+		return nil
+	}
+	p := st.tickets.Properties()
+	have := Owner{Tenant: p[propTenant], Selector: p[propOwnerSel]}
+	if (o.Tenant != "" && have.Tenant != "" && have.Tenant != o.Tenant) ||
+		(o.Selector != "" && have.Selector != "" && have.Selector != o.Selector) {
+		return &pipeline.ConfigError{Err: &OwnerError{Dataset: s.where, Have: have, Given: o}}
+	}
+	return nil
 }
 
 // catalogHash identifies the field catalog the run was read with.
 func catalogHash(export pipeline.Schema) string {
 	sum := sha256.Sum256([]byte(export.Meta[mapping.MetaCatalog]))
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// MissingIDs returns the ids of the latest published snapshot that tickets
-// does not hand over, in order: the tickets the job must look up by id. It
-// reads only the snapshot's id column; tmpDir stages it ("" is the system's).
-func MissingIDs(ctx context.Context, s *Store, tmpDir string, tickets TicketFeed) ([]int64, error) {
-	runs, err := s.Published(ctx)
-	if err != nil || len(runs) == 0 {
-		return nil, err
-	}
-	c, err := s.loadContract(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if c == nil {
-		return nil, fmt.Errorf("dataset %s: %s is missing but runs are published", s.where, schemaKey)
-	}
-	tmp, err := os.MkdirTemp(tmpDir, "dataset-ids-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	prev := filepath.Join(tmp, "previous.parquet")
-	if err := s.download(ctx, partKey(TableTickets, runs[len(runs)-1].Run), prev); err != nil {
-		return nil, err
-	}
-	var ids []int64
-	if err := readSnapshot(ctx, prev, c, true, func(r *snapshotRow) error {
-		ids = append(ids, r.id)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	slices.Sort(ids)
-	seen := make([]bool, len(ids))
-	err = tickets(ctx, func(ts []udesk.Ticket) error {
-		for _, t := range ts {
-			if i, ok := slices.BinarySearch(ids, t.ID); ok {
-				seen[i] = true
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var missing []int64
-	for i, id := range ids {
-		if !seen[i] {
-			missing = append(missing, id)
-		}
-	}
-	return missing, nil
 }

@@ -1,8 +1,6 @@
 package dataset
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -108,37 +106,15 @@ func kindOf(typ string) (pipeline.Kind, bool) {
 	return 0, false
 }
 
-// loadContract reads _schema.json; nil when the dataset has none yet.
-func (s *Store) loadContract(ctx context.Context) (*Contract, error) {
-	data, err := s.read(ctx, schemaKey)
-	if err != nil || data == nil {
-		return nil, err
-	}
-	var c Contract
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("dataset %s: %s: %v", s.where, schemaKey, err)
-	}
-	for i, col := range c.Columns {
-		if _, ok := kindOf(col.Type); !ok || col.Field == "" || col.Name == "" {
-			return nil, fmt.Errorf("dataset %s: %s: column %d: want field, name and a known type", s.where, schemaKey, i+1)
-		}
-	}
-	return &c, nil
-}
-
-func (s *Store) writeSchema(ctx context.Context, c *Contract) error {
-	data, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return err
-	}
-	return s.write(ctx, schemaKey, append(data, '\n'))
-}
-
 // reconcile compares the contract (nil for a new dataset) with the export's
 // columns for the current catalog, and returns the contract for this run and
 // the drift found. New fields get a column named as the export names it
 // (headers), or by field_name when that name is taken.
-func reconcile(old *Contract, schema pipeline.Schema, cat *mapping.Catalog, run string) (*Contract, []Drift) {
+//
+// A new field whose column name is taken (by another field, or by the
+// tool's own _run and _raw_values) gets its field_name instead (or
+// field_name_2...), which a note says.
+func reconcile(old *Contract, schema pipeline.Schema, cat *mapping.Catalog, run string) (*Contract, []Drift, []string) {
 	c := &Contract{}
 	if old != nil {
 		c.Columns = slices.Clone(old.Columns)
@@ -154,6 +130,7 @@ func reconcile(old *Contract, schema pipeline.Schema, cat *mapping.Catalog, run 
 		fields[cat.Fields()[i].Name] = &cat.Fields()[i]
 	}
 	var drift []Drift
+	var notes []string
 	seen := map[string]bool{}
 	for _, ec := range schema.Columns {
 		seen[ec.Field] = true
@@ -167,8 +144,9 @@ func reconcile(old *Contract, schema pipeline.Schema, cat *mapping.Catalog, run 
 		}
 		i, known := byField[ec.Field]
 		if !known {
-			if names[strings.ToLower(want.Name)] {
+			if taken := want.Name; names[strings.ToLower(taken)] {
 				want.Name = freeName(names, ec.Field)
+				notes = append(notes, fmt.Sprintf("field %s is stored as column %q: the name %q is taken", ec.Field, want.Name, taken))
 			}
 			names[strings.ToLower(want.Name)] = true
 			c.Columns = append(c.Columns, want)
@@ -211,7 +189,7 @@ func reconcile(old *Contract, schema pipeline.Schema, cat *mapping.Catalog, run 
 			col.Removed = run
 		}
 	}
-	return c, drift
+	return c, drift, notes
 }
 
 func with(d Drift, kind, old, new string) Drift {

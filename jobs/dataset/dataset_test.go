@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
@@ -65,22 +67,39 @@ func commitRun(t *testing.T, s *Store, n int, tickets TicketFeed, lookup LookupF
 	return res
 }
 
-// readTable reads a run's file of a table with the project's Parquet reader
-// (which renders cells as the CSV export writes them), by id then column.
+// readTable reads a table as a run left it (tickets at the run's snapshot,
+// the run's rows of the others) through iceberg-go, cells rendered as the
+// CSV export writes them, by id then column.
 func readTable(t *testing.T, s *Store, table, run string) []map[string]string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "part.parquet")
-	if err := s.download(context.Background(), partKey(table, run), path); err != nil {
+	schema, records, err := s.Scan(context.Background(), table, run)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, rows := datasettest.ReadTable(t, path)
+	_, rows := datasettest.ReadRecords(t, schema, records)
 	slices.SortStableFunc(rows, func(a, b map[string]string) int {
+		if c := len(a["id"]) - len(b["id"]); c != 0 {
+			return c
+		}
 		if c := strings.Compare(a["id"], b["id"]); c != 0 {
 			return c
 		}
 		return strings.Compare(a["column"], b["column"])
 	})
 	return rows
+}
+
+func contractIn(t *testing.T, s *Store) *Contract {
+	t.Helper()
+	tt, _, err := s.catalog(TableTickets).load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.contractOf(tt)
+	if err != nil || c == nil {
+		t.Fatalf("contract %v, %v", c, err)
+	}
+	return c
 }
 
 func wantCounts(t *testing.T, got, want Counts) {
@@ -111,14 +130,20 @@ func TestCommitTracksInsertsUpdatesDeletes(t *testing.T) {
 			t.Fatalf("run record %+v", r1.Run)
 		}
 
-		wantKeys := []string{
-			"_runs.jsonl", "_runs/20261201T020000Z.json", "_schema.json",
-			"changes/run=20261201T020000Z/part-00000.parquet",
-			"field_history/run=20261201T020000Z/part-00000.parquet",
-			"tickets/run=20261201T020000Z/part-00000.parquet",
+		for _, table := range []string{TableTickets, TableChanges} {
+			want := []string{table + "/metadata/v1.metadata.json", table + "/metadata/v2.metadata.json", table + "/metadata/version-hint.text"}
+			var got []string
+			for _, k := range keys(t, s, table+"/metadata/") {
+				if !strings.HasSuffix(k, ".avro") {
+					got = append(got, k)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s after the first run:\n%q\nwant\n%q", table, got, want)
+			}
 		}
-		if got := keys(t, s, ""); !slices.Equal(got, wantKeys) {
-			t.Fatalf("layout after the first run:\n%q\nwant\n%q", got, wantKeys)
+		if got := keys(t, s, TableHistory); len(got) != 0 {
+			t.Fatalf("field_history has files after a run without history: %q", got)
 		}
 		snap := readTable(t, s, TableTickets, r1.Run.Run)
 		if len(snap) != 3 {
@@ -252,10 +277,7 @@ func TestRelabelledFieldKeepsItsColumn(t *testing.T) {
 	if len(h) != 1 || h[0]["column"] != "备注" {
 		t.Fatalf("history %v", h)
 	}
-	c, err := s.loadContract(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := contractIn(t, s)
 	col := c.Columns[c.index("TextField_1")]
 	if len(col.Labels) != 2 || col.Labels[1].Label != "Remark" || col.Labels[1].Run != r.Run.Run {
 		t.Fatalf("label history %+v", col.Labels)
@@ -276,6 +298,7 @@ func TestSchemaFreezeAndEvolve(t *testing.T) {
 	fields = slices.Delete(fields, 4, 5) // NumberField_1 removed
 	t1.CustomFields["TextField_9"] = "new"
 
+	before := keys(t, s, "")
 	_, err := Commit(context.Background(), s, feed(t1), nil,
 		Options{Started: runAt(1), Catalog: fields, Schema: SchemaFreeze, TempDir: t.TempDir()})
 	var de *DriftError
@@ -294,8 +317,8 @@ func TestSchemaFreezeAndEvolve(t *testing.T) {
 	if runs, _ := s.Published(context.Background()); len(runs) != 1 {
 		t.Fatalf("a frozen run was published: %+v", runs)
 	}
-	if k := keys(t, s, "tickets/"); len(k) != 1 {
-		t.Fatalf("a frozen run left files: %v", k)
+	if k := keys(t, s, ""); !slices.Equal(k, before) {
+		t.Fatalf("a frozen run changed the dataset:\n%v\n%v", before, k)
 	}
 
 	r := commitRun(t, s, 1, feed(t1), nil, Options{Catalog: fields})
@@ -335,7 +358,7 @@ func TestChangedTypeKeepsTheColumnsType(t *testing.T) {
 	if snap[0]["数量"] != "three" || snap[0]["备注"] != "7" {
 		t.Fatalf("snapshot row %v", snap[0])
 	}
-	c, _ := s.loadContract(context.Background())
+	c := contractIn(t, s)
 	if c.Columns[c.index("NumberField_1")].Type != "int64" || c.Columns[c.index("TextField_1")].Type != "string" {
 		t.Fatalf("contract types changed: %+v", c.Columns)
 	}
@@ -383,120 +406,89 @@ func TestFailedRunPublishesNothing(t *testing.T) {
 			t.Fatalf("a failed run changed the dataset:\n%v\n%v", before, after)
 		}
 
-		// A crash after uploading a run's objects but before its manifest
-		// leaves a folder that readers ignore and the next run removes.
-		crashed := RunID(runAt(1))
-		if err := s.write(ctx, partKey(TableTickets, crashed), []byte("torn")); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.write(ctx, partKey(TableChanges, crashed), []byte("torn")); err != nil {
-			t.Fatal(err)
-		}
 		runs, err := s.Published(ctx)
 		if err != nil || len(runs) != 1 || runs[0].Run != first.Run.Run {
-			t.Fatalf("published with a crashed run's folder: %+v, %v", runs, err)
+			t.Fatalf("published after failed runs: %+v, %v", runs, err)
 		}
 		r := commitRun(t, s, 2, feed(tk(1, "x", nil), tk(2, "y", nil)), nil, Options{})
 		wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Unchanged: 2})
-		for _, k := range keys(t, s, "") {
-			if strings.Contains(k, crashed) {
-				t.Fatalf("the crashed run's %s is still there", k)
-			}
-		}
 	})
 }
 
-func TestRepairPublishesARunWhoseLineWasLost(t *testing.T) {
+func TestKeepExpiresOldTicketSnapshotsOnly(t *testing.T) {
 	runStores(t, func(t *testing.T, target string) {
 		s := openStore(t, target)
 		ctx := context.Background()
-		commitRun(t, s, 0, feed(tk(1, "x", nil)), nil, Options{})
-		oneLine, err := s.read(ctx, runsKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		oldSchema, err := s.read(ctx, schemaKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fields := testFields()
-		fields[0].Label = "Remark"
-		r2 := commitRun(t, s, 1, feed(tk(1, "y", nil)), nil, Options{Catalog: fields})
-		// As if the run stopped right after its manifest.
-		if err := s.write(ctx, runsKey, oneLine); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.write(ctx, schemaKey, oldSchema); err != nil {
-			t.Fatal(err)
-		}
-		runs, err := s.Published(ctx)
-		if err != nil || len(runs) != 2 || runs[1].Run != r2.Run.Run || runs[1].Counts != r2.Run.Counts {
-			t.Fatalf("published %+v, %v; want the manifest's run too", runs, err)
-		}
-		if data, _ := s.read(ctx, runsKey); string(data) != string(oneLine) {
-			t.Fatal("Published wrote to the dataset")
-		}
-		if _, err := s.Repair(ctx); err != nil {
-			t.Fatal(err)
-		}
-		data, err := s.read(ctx, runsKey)
-		if err != nil || strings.Count(string(data), "\n") != 2 || !strings.Contains(string(data), r2.Run.Run) {
-			t.Fatalf("repaired %s: %q, %v", runsKey, data, err)
-		}
-		c, err := s.loadContract(ctx)
-		if err != nil || len(c.Columns[c.index("TextField_1")].Labels) != 2 {
-			t.Fatalf("repaired %s: %+v, %v; want the run's contract", schemaKey, c, err)
-		}
-		r3 := commitRun(t, s, 2, feed(tk(1, "y", nil)), nil, Options{Catalog: fields})
-		wantCounts(t, r3.Run.Counts, Counts{Tickets: 1, Unchanged: 1})
-	})
-}
-
-func TestKeepRemovesOldSnapshotsOnly(t *testing.T) {
-	runStores(t, func(t *testing.T, target string) {
-		s := openStore(t, target)
 		var runs []string
 		for n := range 4 {
 			r := commitRun(t, s, n, feed(tk(1, strings.Repeat("x", n+1), nil)), nil, Options{Keep: 2})
 			runs = append(runs, r.Run.Run)
 		}
-		ctx := context.Background()
-		snaps, err := s.runFolders(ctx, TableTickets)
-		if err != nil || !slices.Equal(snaps, runs[2:]) {
-			t.Fatalf("snapshots %v, %v; want %v", snaps, err, runs[2:])
+		st, err := s.tables(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, table := range []string{TableChanges, TableHistory} {
-			if got, _ := s.runFolders(ctx, table); !slices.Equal(got, runs) {
-				t.Fatalf("%s runs %v, want all %v", table, got, runs)
+		var kept []string
+		for _, r := range runsIn(st.tickets) {
+			kept = append(kept, r.Run)
+		}
+		if !slices.Equal(kept, runs[2:]) {
+			t.Fatalf("tickets snapshots of %v, want %v", kept, runs[2:])
+		}
+		for i, tbl := range []*table.Table{st.changes, st.history} {
+			var got []string
+			for _, r := range runsIn(tbl) {
+				got = append(got, r.Run)
+			}
+			if want := runs[i:]; !slices.Equal(got, want) { // the first run has no history
+				t.Fatalf("%v runs %v, want all %v", tbl.Identifier(), got, want)
 			}
 		}
 		if p, _ := s.Published(ctx); len(p) != 4 {
 			t.Fatalf("published %d runs, want 4", len(p))
 		}
+		// Time travel to a kept run works; the expired runs' files stay for
+		// the grace period, then go.
+		if rows := readTable(t, s, TableTickets, runs[2]); len(rows) != 1 || rows[0]["subject"] != "xxx" {
+			t.Fatalf("run %s read back: %v", runs[2], rows)
+		}
+		before := len(keys(t, s, "tickets/data/"))
+		if err := s.retain(ctx, 2, time.Hour, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(keys(t, s, "tickets/data/")); n != before {
+			t.Fatalf("files were deleted within the grace period: %d -> %d", before, n)
+		}
+		if err := s.retain(ctx, 2, time.Hour, time.Now().Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(keys(t, s, "tickets/data/")); n != 2 {
+			t.Fatalf("%d data files after the grace period, want the 2 kept runs'", n)
+		}
+		if rows := readTable(t, s, TableTickets, runs[2]); len(rows) != 1 {
+			t.Fatalf("kept run %s lost its files: %v", runs[2], rows)
+		}
 	})
 }
 
-func TestRunMustStartAfterTheLatest(t *testing.T) {
+func TestSameRunTwiceIsCommittedOnce(t *testing.T) {
 	s := openStore(t, t.TempDir())
-	commitRun(t, s, 1, feed(tk(1, "x", nil)), nil, Options{})
-	_, err := Commit(context.Background(), s, feed(tk(1, "x", nil)), nil,
-		Options{Started: runAt(1), Catalog: testFields(), TempDir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), "does not start after") {
-		t.Fatalf("same run twice: %v", err)
+	first := commitRun(t, s, 1, feed(tk(1, "x", nil)), nil, Options{})
+	again := commitRun(t, s, 1, feed(tk(1, "y", nil)), nil, Options{})
+	if !again.Already || again.Run.Run != first.Run.Run {
+		t.Fatalf("same run again: %+v", again)
+	}
+	if p, _ := s.Published(context.Background()); len(p) != 1 {
+		t.Fatalf("published %+v", p)
 	}
 }
 
-func TestMissingIDs(t *testing.T) {
+func TestRunStartingAfterNowIsRefused(t *testing.T) {
 	s := openStore(t, t.TempDir())
-	ctx := context.Background()
-	none, err := MissingIDs(ctx, s, t.TempDir(), feed())
-	if err != nil || len(none) != 0 {
-		t.Fatalf("new dataset: %v, %v", none, err)
-	}
-	commitRun(t, s, 0, feed(tk(5, "a", nil), tk(2, "b", nil), tk(9, "c", nil), tk(7, "d", nil)), nil, Options{})
-	got, err := MissingIDs(ctx, s, t.TempDir(), feed(tk(9, "c", nil), tk(11, "new", nil), tk(5, "a", nil)))
-	if err != nil || !slices.Equal(got, []int64{2, 7}) {
-		t.Fatalf("missing %v, %v; want [2 7]", got, err)
+	_, err := Commit(context.Background(), s, feed(tk(1, "x", nil)), nil, Options{
+		Started: runAt(2), Catalog: testFields(), TempDir: t.TempDir(), Now: func() time.Time { return runAt(1) }})
+	if err == nil || !strings.Contains(err.Error(), "--fresh") {
+		t.Fatalf("a run from the future: %v", err)
 	}
 }
 
@@ -506,20 +498,20 @@ func TestOpenRejectsABucketlessURL(t *testing.T) {
 	}
 }
 
-func TestStrayTempFilesOfAKilledWriteGo(t *testing.T) {
+func TestUsersOwnFilesStay(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
+	mine := []string{filepath.Join(dir, "notes.tmp"), filepath.Join(dir, "tickets", "README.txt")}
 	commitRun(t, s, 0, feed(tk(1, "x", nil)), nil, Options{})
-	stray := []string{filepath.Join(dir, "_runs.jsonl.18c2f3a.tmp"), filepath.Join(dir, "_runs", "20261201T030000Z.json.18c2f3b.tmp")}
-	for _, f := range stray {
-		if err := os.WriteFile(f, []byte("torn"), 0o644); err != nil {
+	for _, f := range mine {
+		if err := os.WriteFile(f, []byte("mine"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	commitRun(t, s, 1, feed(tk(1, "x", nil)), nil, Options{})
-	for _, f := range stray {
-		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("%s is still there: %v", f, err)
+	commitRun(t, s, 1, feed(tk(1, "y", nil)), nil, Options{Keep: 1, Grace: time.Nanosecond})
+	for _, f := range mine {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("the user's %s: %v", f, err)
 		}
 	}
 }
@@ -562,7 +554,7 @@ func TestMergeCarriesTheTicketsNotHandedOver(t *testing.T) {
 	for _, row := range readTable(t, s, TableTickets, r.Run.Run) {
 		got = append(got, row["id"]+" "+row["subject"]+" "+row["备注"]+" "+row["_run"])
 	}
-	want := []string{"1 printer jam  20261201T030000Z", "2 screen kept 20261201T030000Z", "3 mouse  20261201T030000Z", "4 keyboard  20261201T030000Z"}
+	want := []string{"1 printer jam  20261201T030000Z", "2 screen kept 20261201T020000Z", "3 mouse  20261201T020000Z", "4 keyboard  20261201T030000Z"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("merged snapshot\n%q\nwant\n%q", got, want)
 	}
@@ -580,4 +572,188 @@ func TestTimeOfDayValueIsUnchangedWhenRead(t *testing.T) {
 	commitRun(t, s, 0, feed(tick), nil, Options{Catalog: cat})
 	r := commitRun(t, s, 1, feed(tick), nil, Options{Catalog: cat})
 	wantCounts(t, r.Run.Counts, Counts{Tickets: 1, Unchanged: 1})
+}
+
+// Two runs of one dataset at once: the one that commits second built on a
+// snapshot that is no longer the latest, so it fails whole, whichever
+// table it reaches first, and nothing of it is visible.
+func TestConcurrentRunsExactlyOneCommits(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		for _, point := range []string{"data-written", "committed:" + TableChanges} {
+			t.Run(point, func(t *testing.T) {
+				s := openStore(t, target+"/"+strings.ReplaceAll(point, ":", "-"))
+				ctx := context.Background()
+				commitRun(t, s, 0, feed(tk(1, "a", nil), tk(2, "b", nil)), nil, Options{})
+				paused, resume := make(chan struct{}), make(chan struct{})
+				var slowErr error
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, slowErr = Commit(ctx, s, feed(tk(1, "slow", nil), tk(2, "b", nil), tk(3, "c", nil)), nil, Options{
+						Started: runAt(1), Catalog: testFields(), TempDir: t.TempDir(),
+						Pause: func(p string) {
+							if p == point {
+								close(paused)
+								<-resume
+							}
+						}})
+				}()
+				<-paused
+				other := openStore(t, target+"/"+strings.ReplaceAll(point, ":", "-"))
+				fast := commitRun(t, other, 2, feed(tk(1, "fast", nil), tk(2, "b", nil)), nil, Options{})
+				close(resume)
+				<-done
+				var ce *ConflictError
+				if !errors.As(slowErr, &ce) {
+					t.Fatalf("the second commit: %v, want a ConflictError", slowErr)
+				}
+				runs, err := s.Published(ctx)
+				if err != nil || len(runs) != 2 || runs[1].Run != fast.Run.Run {
+					t.Fatalf("published %+v, %v", runs, err)
+				}
+				rows := readTable(t, s, TableTickets, "")
+				if len(rows) != 2 || rows[0]["subject"] != "fast" {
+					t.Fatalf("tickets %v", rows)
+				}
+				// The loser's changes, if it committed them, are discarded by
+				// the next run.
+				next := commitRun(t, s, 3, feed(tk(1, "fast", nil), tk(2, "b", nil)), nil, Options{})
+				wantCounts(t, next.Run.Counts, Counts{Tickets: 2, Unchanged: 2})
+				for _, c := range readTable(t, s, TableChanges, "") {
+					if c["_run"] == RunID(runAt(1)) {
+						t.Fatalf("the losing run's change %v is in changes", c)
+					}
+				}
+			})
+		}
+	})
+}
+
+// A run stopped between its tables' commits is completed by its rerun,
+// each table committed once; a different run discards its rows instead.
+func TestRunStoppedBetweenTablesIsCompletedOnce(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		commitRun(t, s, 0, feed(tk(1, "a", nil), tk(2, "b", nil)), nil, Options{})
+		second := feed(tk(1, "edited", nil), tk(3, "c", nil))
+		stopAt := func(point string) (context.Context, func(string)) {
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			return ctx, func(p string) {
+				if p == point {
+					cancel()
+				}
+			}
+		}
+		for _, point := range []string{"committed:" + TableChanges, "committed:" + TableHistory} {
+			ctx, pause := stopAt(point)
+			_, err := Commit(ctx, s, second, lookupOf(new([]int64), nil, 2), Options{Started: runAt(1), Catalog: testFields(), TempDir: t.TempDir(), Pause: pause})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("stopped at %s: %v", point, err)
+			}
+		}
+		r := commitRun(t, s, 1, second, lookupOf(new([]int64), nil, 2), Options{})
+		if r.Already {
+			t.Fatal("the run was published before its tickets commit")
+		}
+		wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Inserted: 1, Updated: 1, Deleted: 1})
+		if got := readTable(t, s, TableChanges, r.Run.Run); len(got) != 3 {
+			t.Fatalf("changes of the run: %v, want 3 rows, once", got)
+		}
+		if got := readTable(t, s, TableHistory, r.Run.Run); len(got) != 1 {
+			t.Fatalf("history of the run: %v, want 1 row, once", got)
+		}
+
+		// Stopped again, then another run (its state lost): the stopped
+		// run's rows go, the new run's are there once.
+		ctx, pause := stopAt("committed:" + TableHistory)
+		third := feed(tk(1, "again", nil), tk(3, "c", nil))
+		if _, err := Commit(ctx, s, third, nil, Options{Started: runAt(2), Catalog: testFields(), TempDir: t.TempDir(), Pause: pause}); !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+		r4 := commitRun(t, s, 3, third, nil, Options{})
+		wantCounts(t, r4.Run.Counts, Counts{Tickets: 2, Updated: 1, Unchanged: 1})
+		if !slices.ContainsFunc(r4.Notes, func(n string) bool { return strings.Contains(n, RunID(runAt(2))) }) {
+			t.Fatalf("notes %q do not name the discarded run", r4.Notes)
+		}
+		for _, tbl := range []string{TableChanges, TableHistory} {
+			if got := readTable(t, s, tbl, RunID(runAt(2))); len(got) != 0 {
+				t.Fatalf("%s still holds the unpublished run's rows: %v", tbl, got)
+			}
+			if got := readTable(t, s, tbl, r4.Run.Run); len(got) != 1 {
+				t.Fatalf("%s of run 4: %v", tbl, got)
+			}
+		}
+		runs, _ := s.Published(context.Background())
+		if len(runs) != 3 {
+			t.Fatalf("published %+v", runs)
+		}
+	})
+}
+
+// A run in which nothing changed commits a tickets snapshot that adds no
+// data file; a changed ticket rewrites only the file that holds it.
+func TestUnchangedRunAddsNoDataFile(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "a", nil), tk(2, "b", nil)), nil, Options{})
+	before := keys(t, s, "tickets/data/")
+	r := commitRun(t, s, 1, feed(tk(1, "a", nil), tk(2, "b", nil)), nil, Options{})
+	wantCounts(t, r.Run.Counts, Counts{Tickets: 2, Unchanged: 2})
+	if after := keys(t, s, "tickets/data/"); !slices.Equal(after, before) {
+		t.Fatalf("an unchanged run wrote data files: %v -> %v", before, after)
+	}
+	st, err := s.tables(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := st.tickets.CurrentSnapshot().Summary.Properties
+	if sum["udesk.run"] != r.Run.Run || sum["added-data-files"] != "" && sum["added-data-files"] != "0" {
+		t.Fatalf("the unchanged run's snapshot summary %v", sum)
+	}
+	if rows := readTable(t, s, TableTickets, r.Run.Run); len(rows) != 2 || rows[0]["_run"] != RunID(runAt(0)) {
+		t.Fatalf("tickets after an unchanged run: %v", rows)
+	}
+}
+
+// A field labelled like one of the tool's own columns gets a column of its
+// own, and the run says so.
+func TestFieldLabelledLikeAToolColumn(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	cat := append(testFields(), udesk.Field{Name: "TextField_8", Label: "_run", ContentType: udesk.TypeText},
+		udesk.Field{Name: "TextField_9", Label: "subject", ContentType: udesk.TypeText})
+	r := commitRun(t, s, 0, feed(tk(1, "a", map[string]string{"TextField_8": "mine", "TextField_9": "also mine"})), nil, Options{Catalog: cat})
+	if len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "TextField_8") {
+		t.Fatalf("notes %q", r.Notes)
+	}
+	rows := readTable(t, s, TableTickets, r.Run.Run)
+	// (The export itself names a field labelled like an attribute by its
+	// field_name.)
+	if rows[0]["_run"] != r.Run.Run || rows[0]["TextField_8"] != "mine" || rows[0]["TextField_9"] != "also mine" || rows[0]["subject"] != "a" {
+		t.Fatalf("row %v", rows[0])
+	}
+}
+
+// A writer killed between a table's metadata file and its version hint:
+// readers here see the committed version, and the next commit points the
+// hint at it before anything else.
+func TestLaggingVersionHintIsRepaired(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		ctx := context.Background()
+		commitRun(t, s, 0, feed(tk(1, "a", nil)), nil, Options{})
+		r := commitRun(t, s, 1, feed(tk(1, "b", nil)), nil, Options{})
+		hint := TableTickets + "/metadata/version-hint.text"
+		if err := s.write(ctx, hint, []byte("2")); err != nil {
+			t.Fatal(err)
+		}
+		if runs, err := s.Published(ctx); err != nil || len(runs) != 2 || runs[1].Run != r.Run.Run {
+			t.Fatalf("published with a lagging hint: %+v, %v", runs, err)
+		}
+		if err := s.RepairHints(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if data, _ := s.read(ctx, hint); string(data) != "3" {
+			t.Fatalf("hint %q after the repair, want 3", data)
+		}
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/apache/iceberg-go/table"
+
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/sinks"
 )
@@ -56,8 +58,9 @@ var historySchema = pipeline.Schema{Columns: []pipeline.Column{
 }}
 
 type prevTicket struct {
-	hash uint64
-	seen bool // handed over by this run
+	hash       uint64
+	seen       bool // handed over by this run
+	relabelled bool // its row holds a select option renamed since: rewritten, not an update
 }
 
 // differ writes a run's three tables while it compares the run's tickets
@@ -71,12 +74,14 @@ type differ struct {
 	seed          maphash.Seed
 	buf, buf2     []byte
 
-	prevPath string
-	relabel  map[int]map[string]string // optionRelabels, applied to old rows
-	prev     map[int64]prevTicket
-	fresh    map[int64]struct{} // ids inserted by this run
-	pending  map[int64]pipeline.Row
-	deleted  map[int64]bool // confirmed deletes not yet written
+	prevTable *table.Table              // the tickets table, nil before the first run
+	prevSnap  *table.Snapshot           // its snapshot this run compares with
+	relabel   map[int]map[string]string // optionRelabels, applied to old rows
+	prev      map[int64]prevTicket
+	fresh     map[int64]struct{} // ids inserted by this run
+	pending   map[int64]pipeline.Row
+	deleted   map[int64]bool // confirmed deletes not yet written
+	replaced  []int64        // ids whose previous row this run replaces or deletes
 
 	tables map[string]*tableWriter
 	counts Counts
@@ -121,10 +126,10 @@ func (d *differ) hash(values []any, raw map[int]string) uint64 {
 	return maphash.Bytes(d.seed, d.buf)
 }
 
-func (d *differ) loadPrevious(ctx context.Context, path string) error {
-	d.prevPath = path
+func (d *differ) loadPrevious(ctx context.Context, t *table.Table, snap *table.Snapshot) error {
+	d.prevTable, d.prevSnap = t, snap
 	return d.readPrevious(ctx, func(r *snapshotRow) error {
-		d.prev[r.id] = prevTicket{hash: d.hash(r.values, r.raw)}
+		d.prev[r.id] = prevTicket{hash: d.hash(r.values, r.raw), relabelled: r.relabelled}
 		return nil
 	})
 }
@@ -132,17 +137,19 @@ func (d *differ) loadPrevious(ctx context.Context, path string) error {
 // readPrevious streams the previous snapshot, its select values under
 // their current labels.
 func (d *differ) readPrevious(ctx context.Context, fn func(*snapshotRow) error) error {
-	return readSnapshot(ctx, d.prevPath, d.c, false, func(r *snapshotRow) error {
+	return readSnapshot(ctx, d.prevTable, d.prevSnap, d.c, false, func(r *snapshotRow) error {
 		for j, m := range d.relabel {
 			switch v := r.values[j].(type) {
 			case string:
 				if l, ok := m[v]; ok {
 					r.values[j] = l
+					r.relabelled = true
 				}
 			case []string:
 				for i, s := range v {
 					if l, ok := m[s]; ok {
 						v[i] = l
+						r.relabelled = true
 					}
 				}
 			}
@@ -151,13 +158,11 @@ func (d *differ) readPrevious(ctx context.Context, fn func(*snapshotRow) error) 
 	})
 }
 
-// add takes one ticket of the run (a snapshot row).
+// add takes one ticket of the run (a snapshot row). Only the rows of new
+// and changed tickets are written: the tickets table is rewritten
+// copy-on-write, its other rows stay in their files.
 func (d *differ) add(ctx context.Context, row pipeline.Row, recovered bool) error {
 	id, _ := row.Values[d.idCol].(int64)
-	if err := d.tables[TableTickets].write(row); err != nil {
-		return err
-	}
-	d.counts.Tickets++
 	if recovered {
 		d.counts.Recovered++
 	}
@@ -168,14 +173,22 @@ func (d *differ) add(ctx context.Context, row pipeline.Row, recovered bool) erro
 		}
 		d.fresh[id] = struct{}{}
 		d.counts.Inserted++
+		if err := d.tables[TableTickets].write(row); err != nil {
+			return err
+		}
 		return d.change(OpInsert, id, row.Values[d.updCol], nil)
 	}
 	if p.seen {
 		return fmt.Errorf("dataset: ticket %d handed over twice", id)
 	}
-	d.prev[id] = prevTicket{hash: p.hash, seen: true}
+	p.seen = true
+	d.prev[id] = p
 	if d.hash(row.Values, row.Raw) == p.hash {
 		d.counts.Unchanged++
+		if p.relabelled {
+			d.replaced = append(d.replaced, id)
+			return d.tables[TableTickets].write(row)
+		}
 		return nil
 	}
 	d.pending[id] = row
@@ -205,30 +218,6 @@ func (d *differ) missing() []int64 {
 	return ids
 }
 
-// carry writes the previous snapshot's tickets not handed over into this
-// run's snapshot as they were (a merge run), removed fields empty as in a
-// listed row.
-func (d *differ) carry(ctx context.Context) error {
-	return d.readPrevious(ctx, func(old *snapshotRow) error {
-		if d.prev[old.id].seen {
-			return nil
-		}
-		d.prev[old.id] = prevTicket{hash: d.prev[old.id].hash, seen: true}
-		for j, col := range d.c.Columns {
-			if col.Removed != "" {
-				old.values[j] = nil
-				delete(old.raw, j)
-			}
-		}
-		if err := d.tables[TableTickets].write(pipeline.Row{Values: append(old.values, d.run), Raw: old.raw}); err != nil {
-			return err
-		}
-		d.counts.Tickets++
-		d.counts.Unchanged++
-		return nil
-	})
-}
-
 // confirmDeleted records the lookup's verdict on the missing ids: each must
 // have been found (and added) or be confirmed deleted.
 func (d *differ) confirmDeleted(missing, deleted []int64) error {
@@ -246,6 +235,7 @@ func (d *differ) confirmDeleted(missing, deleted []int64) error {
 				d.deleted = map[int64]bool{}
 			}
 			d.deleted[id] = true
+			d.replaced = append(d.replaced, id)
 			d.counts.Deleted++
 		case !d.prev[id].seen:
 			return fmt.Errorf("dataset: ticket %d was not listed, and its lookup neither found it nor confirmed it deleted", id)
@@ -279,7 +269,7 @@ func (d *differ) flush(ctx context.Context) error {
 		return err
 	}
 	if len(d.pending)+len(d.deleted) > 0 {
-		return fmt.Errorf("dataset: previous snapshot %s changed while it was read", d.prevPath)
+		return fmt.Errorf("dataset: the previous snapshot of %s changed while it was read", TableTickets)
 	}
 	return nil
 }
@@ -308,6 +298,10 @@ func (d *differ) compare(old *snapshotRow, row pipeline.Row) error {
 		}
 	}
 	d.counts.Updated++
+	d.replaced = append(d.replaced, old.id)
+	if err := d.tables[TableTickets].write(row); err != nil {
+		return err
+	}
 	return d.change(OpUpdate, old.id, updated, changed)
 }
 
@@ -323,6 +317,7 @@ func (d *differ) finish(ctx context.Context) (map[string]string, error) {
 	if err := d.flush(ctx); err != nil {
 		return nil, err
 	}
+	d.counts.Tickets = int64(len(d.prev)) + d.counts.Inserted - d.counts.Deleted
 	files := map[string]string{}
 	for table, w := range d.tables {
 		if err := w.commit(); err != nil {
@@ -344,6 +339,7 @@ type tableWriter struct {
 	path string
 	w    pipeline.RowWriter
 	rows []pipeline.Row
+	n    int64 // rows written
 	done bool
 }
 
@@ -358,6 +354,7 @@ func newTableWriter(path string, schema pipeline.Schema) (*tableWriter, error) {
 }
 
 func (t *tableWriter) write(r pipeline.Row) error {
+	t.n++
 	t.rows = append(t.rows, r)
 	if len(t.rows) < tableBatch {
 		return nil

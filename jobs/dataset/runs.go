@@ -1,13 +1,13 @@
 package dataset
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 )
 
 // RunLayout is how a run is named: its start in UTC.
@@ -18,7 +18,7 @@ func RunID(t time.Time) string { return t.UTC().Format(RunLayout) }
 
 // Counts are what a run found, by ticket.
 type Counts struct {
-	Tickets   int64 `json:"tickets"`   // rows of the snapshot
+	Tickets   int64 `json:"tickets"`   // rows of the tickets table after the run
 	Inserted  int64 `json:"inserted"`  // not in the previous snapshot
 	Updated   int64 `json:"updated"`   // in it, with a value changed
 	Deleted   int64 `json:"deleted"`   // in it, and confirmed gone
@@ -26,7 +26,8 @@ type Counts struct {
 	Recovered int64 `json:"recovered"` // missing from the listing but found by id
 }
 
-// Run is one line of _runs.jsonl: a committed run.
+// Run is a committed run, as every snapshot it committed records it in its
+// summary (the udesk.* properties).
 type Run struct {
 	Run         string    `json:"run"`
 	Started     time.Time `json:"started"`
@@ -38,166 +39,180 @@ type Run struct {
 	Drift       []string  `json:"drift,omitempty"`
 }
 
-// manifest is _runs/RUN.json, written after the run's objects and before its
-// line: its presence is what makes the run committed.
-type manifest struct {
-	Run    Run       `json:"run"`
-	Schema *Contract `json:"schema"`
+// Snapshot summary keys.
+const (
+	propRun       = "udesk.run"
+	propStarted   = "udesk.started"
+	propFinished  = "udesk.finished"
+	propSelector  = "udesk.selector"
+	propRequests  = "udesk.requests"
+	propCatalog   = "udesk.catalog-hash"
+	propDrift     = "udesk.drift"
+	propDiscarded = "udesk.discarded" // runs whose rows this snapshot removed: never published
+)
+
+// summary is the run's snapshot summary properties.
+func (r Run) summary() iceberg.Properties {
+	c := r.Counts
+	p := iceberg.Properties{
+		propRun: r.Run, propStarted: r.Started.UTC().Format(time.RFC3339), propFinished: r.Finished.UTC().Format(time.RFC3339),
+		propSelector: r.Selector, propRequests: strconv.FormatInt(r.Requests, 10), propCatalog: r.CatalogHash,
+		"udesk.tickets": i64(c.Tickets), "udesk.inserted": i64(c.Inserted), "udesk.updated": i64(c.Updated),
+		"udesk.deleted": i64(c.Deleted), "udesk.unchanged": i64(c.Unchanged), "udesk.recovered": i64(c.Recovered),
+	}
+	if len(r.Drift) > 0 {
+		p[propDrift] = strings.Join(r.Drift, "; ")
+	}
+	return p
 }
 
-// Published returns the committed runs, oldest first, without changing the
-// dataset: the lines of _runs.jsonl plus any run whose manifest was written
-// but whose line was not (a commit interrupted at its last step).
+func i64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// runOf reads a run back from a snapshot's summary; false for a snapshot no
+// run committed.
+func runOf(s *table.Snapshot) (Run, bool) {
+	if s == nil || s.Summary == nil || s.Summary.Properties[propRun] == "" {
+		return Run{}, false
+	}
+	p := s.Summary.Properties
+	n := func(k string) int64 { v, _ := strconv.ParseInt(p[k], 10, 64); return v }
+	t := func(k string) time.Time { v, _ := time.Parse(time.RFC3339, p[k]); return v }
+	r := Run{
+		Run: p[propRun], Started: t(propStarted), Finished: t(propFinished), Selector: p[propSelector],
+		Requests: n(propRequests), CatalogHash: p[propCatalog],
+		Counts: Counts{Tickets: n("udesk.tickets"), Inserted: n("udesk.inserted"), Updated: n("udesk.updated"),
+			Deleted: n("udesk.deleted"), Unchanged: n("udesk.unchanged"), Recovered: n("udesk.recovered")},
+	}
+	if d := p[propDrift]; d != "" {
+		r.Drift = strings.Split(d, "; ")
+	}
+	return r, true
+}
+
+// Published returns the published runs, oldest first: a run is published
+// when its tickets snapshot is. Runs whose tickets snapshot --keep expired
+// are still listed, from the changes table, which is never expired.
 func (s *Store) Published(ctx context.Context) ([]Run, error) {
-	runs, _, err := s.published(ctx)
-	return runs, err
-}
-
-// published also returns the newest manifest whose line is missing (nil
-// when every committed run has its line), for repair.
-func (s *Store) published(ctx context.Context) ([]Run, *manifest, error) {
-	data, err := s.read(ctx, runsKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	var runs []Run
-	have := map[string]bool{}
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var r Run
-		if err := json.Unmarshal(line, &r); err != nil || r.Run == "" {
-			return nil, nil, fmt.Errorf("dataset %s: %s line %d: not a run record: %v", s.where, runsKey, i+1, err)
-		}
-		runs = append(runs, r)
-		have[r.Run] = true
-	}
-	keys, err := s.list(ctx, manifestsDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	var unlisted *manifest
-	for _, k := range keys {
-		run, ok := strings.CutSuffix(strings.TrimPrefix(k, manifestsDir), ".json")
-		if !ok || have[run] {
-			continue
-		}
-		m, err := s.manifest(ctx, run)
-		if err != nil {
-			return nil, nil, err
-		}
-		runs = append(runs, m.Run)
-		if unlisted == nil || m.Run.Run > unlisted.Run.Run {
-			unlisted = m
-		}
-	}
-	slices.SortFunc(runs, func(a, b Run) int { return strings.Compare(a.Run, b.Run) })
-	return runs, unlisted, nil
-}
-
-func (s *Store) manifest(ctx context.Context, run string) (*manifest, error) {
-	data, err := s.read(ctx, manifestKey(run))
+	st, err := s.tables(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var m manifest
-	if err := json.Unmarshal(data, &m); err != nil || m.Run.Run != run || m.Schema == nil {
-		return nil, fmt.Errorf("dataset %s: %s: not a run manifest: %v", s.where, manifestKey(run), err)
-	}
-	return &m, nil
+	return st.published(), nil
 }
 
-// Repair finishes the publication of runs whose manifest was written but
-// whose line in _runs.jsonl was not, and returns the committed runs.
-func (s *Store) Repair(ctx context.Context) ([]Run, error) {
-	runs, unlisted, err := s.published(ctx)
-	if err != nil || unlisted == nil {
-		return runs, err
-	}
-	if unlisted.Run.Run == runs[len(runs)-1].Run {
-		// The run stopped before _schema.json too, maybe.
-		if err := s.writeSchema(ctx, unlisted.Schema); err != nil {
+// tableSet is the dataset's three tables as loaded (nil: not created yet).
+type tableSet struct {
+	tickets, changes, history *table.Table
+}
+
+func (s *Store) tables(ctx context.Context) (*tableSet, error) {
+	var st tableSet
+	for name, t := range map[string]**table.Table{TableTickets: &st.tickets, TableChanges: &st.changes, TableHistory: &st.history} {
+		tbl, _, err := s.catalog(name).load(ctx)
+		if err != nil {
 			return nil, err
 		}
+		*t = tbl
 	}
-	if err := s.writeRuns(ctx, runs); err != nil {
-		return nil, err
-	}
-	return runs, nil
+	return &st, nil
 }
 
-// publish commits a run whose objects are all written: manifest, contract,
-// then the run's line.
-func (s *Store) publish(ctx context.Context, prev []Run, r Run, c *Contract) error {
-	data, err := json.MarshalIndent(manifest{Run: r, Schema: c}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := s.write(ctx, manifestKey(r.Run), data); err != nil {
-		return err
-	}
-	if err := s.writeSchema(ctx, c); err != nil {
-		return err
-	}
-	return s.writeRuns(ctx, append(slices.Clip(prev), r))
-}
+func (s *Store) catalog(name string) *folderCatalog { return &folderCatalog{s: s, name: name} }
 
-// writeRuns rewrites _runs.jsonl whole: object storage cannot append.
-func (s *Store) writeRuns(ctx context.Context, runs []Run) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for _, r := range runs {
-		if err := enc.Encode(r); err != nil {
-			return err
+// runsIn returns the runs a table's snapshots record, in commit order.
+func runsIn(t *table.Table) []Run {
+	var runs []Run
+	for _, snap := range snapshotsOf(t) {
+		if r, ok := runOf(&snap); ok {
+			runs = append(runs, r)
 		}
 	}
-	return s.write(ctx, runsKey, buf.Bytes())
+	return runs
 }
 
-// cleanUnpublished removes the run folders that no committed run owns: what
-// a crashed or failed run left behind.
-func (s *Store) cleanUnpublished(ctx context.Context, runs []Run) error {
-	if err := s.removeStrayTemps(); err != nil {
-		return err
-	}
-	committed := map[string]bool{}
-	for _, r := range runs {
-		committed[r.Run] = true
-	}
-	for _, table := range tables {
-		folders, err := s.runFolders(ctx, table)
-		if err != nil {
-			return err
+// hasRun says whether a table has a snapshot of run.
+func hasRun(t *table.Table, run string) bool {
+	for _, snap := range snapshotsOf(t) {
+		if snap.Summary != nil && snap.Summary.Properties[propRun] == run {
+			return true
 		}
-		for _, run := range folders {
-			if !committed[run] {
-				if err := s.removeRun(ctx, table, run); err != nil {
-					return err
-				}
+	}
+	return false
+}
+
+// discarded are the runs a table's snapshots say they removed.
+func discarded(t *table.Table) map[string]bool {
+	out := map[string]bool{}
+	for _, snap := range snapshotsOf(t) {
+		if snap.Summary == nil {
+			continue
+		}
+		for _, r := range strings.Fields(snap.Summary.Properties[propDiscarded]) {
+			out[r] = true
+		}
+	}
+	return out
+}
+
+func (st *tableSet) published() []Run {
+	var runs []Run
+	seen := map[string]bool{}
+	for _, r := range runsIn(st.tickets) {
+		runs = append(runs, r)
+		seen[r.Run] = true
+	}
+	// Older runs whose tickets snapshots were expired: the changes table
+	// keeps every published run's snapshot.
+	var older []Run
+	gone := discarded(st.changes)
+	if len(runs) > 0 {
+		for _, r := range runsIn(st.changes) {
+			if r.Run == runs[0].Run {
+				break
+			}
+			if !seen[r.Run] && !gone[r.Run] {
+				older = append(older, r)
 			}
 		}
 	}
-	return nil
+	return append(older, runs...)
 }
 
-// retain removes the snapshots of all but the last keep committed runs
-// (keep 0 keeps every one). Changes and history stay.
-func (s *Store) retain(ctx context.Context, runs []Run, keep int) error {
-	if keep <= 0 || len(runs) <= keep {
+// latest is the last published run, nil before the first.
+func (st *tableSet) latest() *Run {
+	if st.tickets == nil {
 		return nil
 	}
-	oldest := runs[len(runs)-keep].Run // the oldest snapshot kept
-	folders, err := s.runFolders(ctx, TableTickets)
-	if err != nil {
-		return err
+	if r, ok := runOf(st.tickets.CurrentSnapshot()); ok {
+		return &r
 	}
-	for _, run := range folders {
-		if run < oldest {
-			if err := s.removeRun(ctx, TableTickets, run); err != nil {
-				return err
+	return nil
+}
+
+// unpublished are the runs committed to changes or field_history after the
+// last published run but never to tickets (runs killed between their
+// commits), other than run.
+func (st *tableSet) unpublished(run string) []string {
+	published := map[string]bool{}
+	for _, r := range runsIn(st.tickets) {
+		published[r.Run] = true
+	}
+	var out []string
+	seen := map[string]bool{run: true}
+	for _, t := range []*table.Table{st.changes, st.history} {
+		runs, gone := runsIn(t), discarded(t)
+		last := -1
+		for i, r := range runs {
+			if published[r.Run] {
+				last = i
+			}
+		}
+		for _, r := range runs[last+1:] {
+			if !gone[r.Run] && !seen[r.Run] {
+				seen[r.Run] = true
+				out = append(out, r.Run)
 			}
 		}
 	}
-	return nil
+	return out
 }

@@ -4,93 +4,95 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/sinks"
 )
 
 // snapshotRow is one ticket of a snapshot read back, aligned with the
-// contract's columns (a column the file lacks is nil).
+// contract's columns (a column the table lacks is nil).
 type snapshotRow struct {
 	id     int64
 	values []any
 	raw    map[int]string // contract column -> raw text
+	// relabelled: a select value was read under an option's current label
+	relabelled bool
 }
 
-// readSnapshot streams a snapshot file's rows in the contract's columns. The
-// file's columns are matched by name: a contract never renames a column.
-// With idOnly, only the id column is read (values stay nil).
-func readSnapshot(ctx context.Context, path string, c *Contract, idOnly bool, fn func(*snapshotRow) error) error {
-	pf, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return fmt.Errorf("previous snapshot %s: %w", path, err)
+// readSnapshot streams the rows of a tickets snapshot in the contract's
+// columns, matched by name (a contract never renames a column). With
+// idOnly, only the id column is read (values stay nil).
+func readSnapshot(ctx context.Context, t *table.Table, snap *table.Snapshot, c *Contract, idOnly bool, fn func(*snapshotRow) error) error {
+	if snap == nil {
+		return nil
 	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 4096}, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("previous snapshot %s: %w", path, err)
+	opts := []table.ScanOption{table.WithSnapshotID(snap.SnapshotID)}
+	if idOnly {
+		opts = append(opts, table.WithSelectedFields("id"))
 	}
-	schema, err := fr.Schema()
+	schema, records, err := t.Scan(opts...).ToArrowRecords(ctx)
 	if err != nil {
-		return fmt.Errorf("previous snapshot %s: %w", path, err)
+		return fmt.Errorf("previous snapshot of %s: %w", TableTickets, err)
 	}
 	idCol := c.index("id")
 	byName := map[string]int{}
 	for j, col := range c.Columns {
 		byName[col.Name] = j
 	}
-	var read []int // file columns read
-	var to []int   // their contract columns, -1 for _raw_values
+	to := make([]int, len(schema.Fields())) // file column -> contract column, -1 raw values, -2 skipped
+	hasID := false
 	for i, f := range schema.Fields() {
 		j, ok := byName[f.Name]
 		switch {
 		case ok && (!idOnly || j == idCol):
-			read, to = append(read, i), append(to, j)
+			to[i] = j
+			hasID = hasID || j == idCol
 		case f.Name == sinks.RawValuesColumn && !idOnly:
-			read, to = append(read, i), append(to, -1)
+			to[i] = -1
+		default:
+			to[i] = -2
 		}
 	}
-	if !slices.Contains(to, idCol) {
-		return fmt.Errorf("previous snapshot %s: no id column", path)
+	if !hasID {
+		return fmt.Errorf("previous snapshot of %s: no id column", TableTickets)
 	}
-	rr, err := fr.GetRecordReader(ctx, read, nil)
-	if err != nil {
-		return fmt.Errorf("previous snapshot %s: %w", path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := &snapshotRow{values: make([]any, len(c.Columns))}
-			for k, j := range to {
-				a := rec.Column(k)
-				if j < 0 {
-					if err := row.readRaw(a, i, byName); err != nil {
-						return fmt.Errorf("previous snapshot %s: %w", path, err)
+	for rec, err := range records {
+		if err != nil {
+			return fmt.Errorf("previous snapshot of %s: %w", TableTickets, err)
+		}
+		err := func() error {
+			defer rec.Release()
+			for i := 0; i < int(rec.NumRows()); i++ {
+				row := &snapshotRow{values: make([]any, len(c.Columns))}
+				for k, j := range to {
+					a := rec.Column(k)
+					switch {
+					case j == -1:
+						if err := row.readRaw(a, i, byName); err != nil {
+							return fmt.Errorf("previous snapshot of %s: %w", TableTickets, err)
+						}
+					case j >= 0:
+						row.values[j] = arrowValue(a, i)
 					}
-					continue
 				}
-				row.values[j] = arrowValue(a, i)
+				id, ok := row.values[idCol].(int64)
+				if !ok {
+					return fmt.Errorf("previous snapshot of %s: a row without an int64 id", TableTickets)
+				}
+				row.id = id
+				if err := fn(row); err != nil {
+					return err
+				}
 			}
-			id, ok := row.values[idCol].(int64)
-			if !ok {
-				return fmt.Errorf("previous snapshot %s: a row without an int64 id", path)
-			}
-			row.id = id
-			if err := fn(row); err != nil {
-				return err
-			}
+			return nil
+		}()
+		if err != nil {
+			return err
 		}
-	}
-	if err := rr.Err(); err != nil {
-		return fmt.Errorf("previous snapshot %s: %w", path, err)
 	}
 	return nil
 }
@@ -136,11 +138,16 @@ func arrowValue(a arrow.Array, i int) any {
 		return a.Value(i).ToTime()
 	case *array.Timestamp:
 		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
-	case *array.Time32: // a time-of-day field, TIME(ms); the row holds "15:04:05"
+	case *array.Time32: // a time-of-day field; the row holds "15:04:05"
 		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format(mapping.TimeLayout)
+	case *array.Time64:
+		return a.Value(i).ToTime(a.DataType().(*arrow.Time64Type).Unit).Format(mapping.TimeLayout)
 	case *array.List:
 		start, end := a.ValueOffsets(i)
-		vals := a.ListValues().(*array.String)
+		vals, ok := a.ListValues().(*array.String)
+		if !ok {
+			return a.ValueStr(i)
+		}
 		out := make([]string, 0, end-start)
 		for j := start; j < end; j++ {
 			out = append(out, vals.Value(int(j)))

@@ -1,13 +1,14 @@
-// Package dataset keeps a sync dataset: Hive-partitioned Parquet runs
-// (tickets/, changes/, field_history/ by run=RUN), the column contract
-// _schema.json and the list of published runs _runs.jsonl, in a local folder
-// or an S3-compatible bucket through one code path (gocloud.dev/blob).
+// Package dataset keeps a sync dataset: three Apache Iceberg tables (format
+// version 2) named tickets, changes and field_history, in the folder layout
+// that needs no catalog server (TABLE/metadata/vN.metadata.json,
+// TABLE/metadata/version-hint.text, TABLE/metadata/*.avro, TABLE/data/*.parquet),
+// in a local folder or an S3-compatible bucket through one code path
+// (gocloud.dev/blob for the metadata, iceberg-go for data and manifests).
 //
-// A run is committed by writing its objects first, then its manifest
-// _runs/RUN.json (the commit point: the run's record and the contract it was
-// written with), then _schema.json and _runs.jsonl. Object storage has no
-// rename, so readers trust only runs that have a manifest; a run folder
-// without one is a crashed run's leftovers and is removed by the next commit.
+// A table moves from one snapshot to the next when its next metadata file is
+// created, which succeeds only if that file does not exist yet (an exclusive
+// link on a folder, If-None-Match: * on S3): two writers never both win, and a
+// kill leaves each table at a committed snapshot (see catalog.go).
 package dataset
 
 import (
@@ -19,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	icebergio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/io/gocloud/blobfs"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -30,9 +33,13 @@ import (
 
 // Store is an opened dataset: a local folder or a bucket prefix.
 type Store struct {
-	bucket *blob.Bucket
-	where  string // the dataset as the user named it, for messages
-	dir    string // the local folder, "" for a bucket
+	bucket *blob.Bucket // the dataset's root (prefixed on S3)
+	where  string       // the dataset as the user named it, for messages
+	dir    string       // the local folder, "" for a bucket
+	root   string       // the dataset's location in table metadata: a path or s3://BUCKET/PREFIX
+	fio    icebergio.IO // data files and manifests, by location
+	raw    *blob.Bucket // the whole bucket (S3), closed with the store
+	pause  func(point string)
 }
 
 // Open opens the dataset at target: "s3://BUCKET/PREFIX" for S3-compatible
@@ -45,14 +52,23 @@ func Open(ctx context.Context, target string) (*Store, error) {
 		if bucket == "" {
 			return nil, fmt.Errorf("dataset %s: no bucket name (want s3://BUCKET/PREFIX)", target)
 		}
-		b, err := openS3(ctx, bucket)
+		raw, err := openS3(ctx, bucket)
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", target, err)
 		}
+		b, root := raw, "s3://"+bucket
 		if prefix = strings.Trim(prefix, "/"); prefix != "" {
-			b = blob.PrefixedBucket(b, prefix+"/")
+			// PrefixedBucket takes over (closes) the bucket it is given.
+			whole, err := openS3(ctx, bucket)
+			if err != nil {
+				raw.Close()
+				return nil, fmt.Errorf("dataset %s: %w", target, err)
+			}
+			b = blob.PrefixedBucket(whole, prefix+"/")
+			root += "/" + prefix
 		}
-		return &Store{bucket: b, where: target}, nil
+		fio := blobfs.New(context.Background(), raw, blobfs.DefaultObjectLocationExtractor(bucket, "s3", "s3a"))
+		return &Store{bucket: b, where: target, root: root, fio: keepOpen{fio}, raw: raw}, nil
 	}
 	if target == "" {
 		return nil, errors.New("dataset: no folder or s3:// URL given")
@@ -64,13 +80,11 @@ func Open(ctx context.Context, target string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", target, err)
 	}
-	// Temp files beside their objects, so that the rename stays within the
-	// dataset's file system; no ".attrs" sidecars beside the Parquet files.
 	b, err := fileblob.OpenBucket(dir, &fileblob.Options{NoTempDir: true, Metadata: fileblob.MetadataDontWrite})
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", target, err)
 	}
-	return &Store{bucket: b, where: target, dir: dir}, nil
+	return &Store{bucket: b, where: target, dir: dir, root: filepath.ToSlash(dir), fio: syncedFS{}}, nil
 }
 
 // openS3 builds the S3 client from the standard AWS configuration. A custom
@@ -101,30 +115,31 @@ func openS3(ctx context.Context, bucket string) (*blob.Bucket, error) {
 func (s *Store) String() string { return s.where }
 
 // Close releases the store.
-func (s *Store) Close() error { return s.bucket.Close() }
-
-// Object keys of the layout.
-const (
-	schemaKey    = "_schema.json"
-	runsKey      = "_runs.jsonl"
-	manifestsDir = "_runs/"
-	snapshotPart = "part-00000.parquet"
-)
-
-// Tables of a run, each a Hive-style partitioned folder.
-const (
-	TableTickets = "tickets"
-	TableChanges = "changes"
-	TableHistory = "field_history"
-)
-
-var tables = []string{TableTickets, TableChanges, TableHistory}
-
-func partKey(table, run string) string { return runPrefix(table, run) + snapshotPart }
-func runPrefix(table, run string) string {
-	return table + "/run=" + run + "/"
+func (s *Store) Close() error {
+	err := s.bucket.Close()
+	if s.raw != nil && s.raw != s.bucket {
+		err = errors.Join(err, s.raw.Close())
+	}
+	return err
 }
-func manifestKey(run string) string { return manifestsDir + run + ".json" }
+
+// location is the table-metadata location of a dataset key.
+func (s *Store) location(key string) string { return s.root + "/" + key }
+
+// key is the dataset key of a location inside the dataset, "" for one
+// outside it.
+func (s *Store) key(location string) string {
+	k, ok := strings.CutPrefix(location, s.root+"/")
+	if !ok {
+		if rest, isFile := strings.CutPrefix(location, "file://"); isFile {
+			k, ok = strings.CutPrefix(rest, s.root+"/")
+		}
+	}
+	if !ok {
+		return ""
+	}
+	return k
+}
 
 // read returns an object's content, or nil and no error when it does not exist.
 func (s *Store) read(ctx context.Context, key string) ([]byte, error) {
@@ -140,40 +155,85 @@ func (s *Store) read(ctx context.Context, key string) ([]byte, error) {
 
 // write puts an object whole: a reader sees the old content or the new one.
 func (s *Store) write(ctx context.Context, key string, data []byte) error {
+	if s.dir != "" {
+		return writeLocal(filepath.Join(s.dir, filepath.FromSlash(key)), data, false)
+	}
 	if err := s.bucket.WriteAll(ctx, key, data, nil); err != nil {
 		return fmt.Errorf("dataset %s: write %s: %w", s.where, key, err)
 	}
 	return nil
 }
 
-// upload copies a local Parquet file to an object.
-func (s *Store) upload(ctx context.Context, key, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
+// errExists is a create-if-absent that found the object there.
+var errExists = errors.New("already exists")
+
+// create writes an object only if it does not exist yet, whole and durable
+// before it is visible; errExists when another writer was first.
+func (s *Store) create(ctx context.Context, key string, data []byte) error {
+	if s.dir != "" {
+		err := writeLocal(filepath.Join(s.dir, filepath.FromSlash(key)), data, true)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("dataset %s: %s: %w", s.where, key, errExists)
+		}
 		return err
 	}
-	defer f.Close()
-	if err := s.bucket.Upload(ctx, key, f, &blob.WriterOptions{ContentType: "application/vnd.apache.parquet"}); err != nil {
-		return fmt.Errorf("dataset %s: upload %s: %w", s.where, key, err)
+	err := s.bucket.WriteAll(ctx, key, data, &blob.WriterOptions{IfNotExist: true, ContentType: "application/json"})
+	if gcerrors.Code(err) == gcerrors.FailedPrecondition || gcerrors.Code(err) == gcerrors.AlreadyExists {
+		return fmt.Errorf("dataset %s: %s: %w", s.where, key, errExists)
+	}
+	if err != nil {
+		return fmt.Errorf("dataset %s: write %s: %w", s.where, key, err)
 	}
 	return nil
 }
 
-// download copies an object to a local file (Parquet readers need random
-// access, which a local file gives cheaply).
-func (s *Store) download(ctx context.Context, key, path string) error {
-	f, err := os.Create(path)
+// writeLocal writes a file through a temp file beside it, fsynced, then
+// published by a link (exclusive: fails with os.ErrExist when path exists)
+// or a rename (replacing), and the folder fsynced.
+func writeLocal(path string, data []byte, exclusive bool) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*"+tempSuffix)
 	if err != nil {
 		return err
 	}
-	err = s.bucket.Download(ctx, key, f, nil)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if exclusive {
+		err = os.Link(tmp, path)
+	} else {
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		return fmt.Errorf("dataset %s: download %s: %w", s.where, key, err)
+		return err
 	}
-	return nil
+	return syncDir(dir)
+}
+
+// tempSuffix ends the names of the temp files the tool writes, so that it
+// removes only its own.
+const tempSuffix = ".udesk-tmp"
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // list returns the keys under prefix.
@@ -194,63 +254,60 @@ func (s *Store) list(ctx context.Context, prefix string) ([]string, error) {
 	}
 }
 
-// runFolders returns the runs that have a folder in a table, published or not.
-func (s *Store) runFolders(ctx context.Context, table string) ([]string, error) {
-	var runs []string
-	it := s.bucket.List(&blob.ListOptions{Prefix: table + "/run=", Delimiter: "/"})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			return runs, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("dataset %s: list %s: %w", s.where, table, err)
-		}
-		if obj.IsDir {
-			runs = append(runs, strings.TrimSuffix(strings.TrimPrefix(obj.Key, table+"/run="), "/"))
-		}
-	}
-}
-
-// removeRun deletes a run's folder in a table. In a local folder the emptied
-// folder goes too (a bucket has no folders to leave behind).
-func (s *Store) removeRun(ctx context.Context, table, run string) error {
-	prefix := runPrefix(table, run)
-	keys, err := s.list(ctx, prefix)
-	if err != nil {
-		return err
-	}
+// remove deletes objects; one already gone is no error.
+func (s *Store) remove(ctx context.Context, keys ...string) error {
 	for _, k := range keys {
 		if err := s.bucket.Delete(ctx, k); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 			return fmt.Errorf("dataset %s: delete %s: %w", s.where, k, err)
 		}
 	}
-	if s.dir != "" {
-		if err := os.RemoveAll(filepath.Join(s.dir, filepath.FromSlash(prefix))); err != nil {
-			return fmt.Errorf("dataset %s: %w", s.where, err)
-		}
-	}
 	return nil
 }
 
-// removeStrayTemps removes the temp files a process killed while writing
-// _runs.jsonl, _schema.json or a manifest leaves in a local folder (the
-// folder driver writes "KEY.<hex>.tmp" and renames it). Temp files in run
-// folders go with their unpublished run.
-func (s *Store) removeStrayTemps() error {
-	if s.dir == "" {
-		return nil
+// keepOpen is the bucket's file IO for iceberg-go, which closes the IO it
+// is given after some operations: the store closes the bucket, once.
+type keepOpen struct{ *blobfs.FileIO }
+
+func (keepOpen) Close() error { return nil }
+
+// syncedFS is the local file system for iceberg-go's data files and
+// manifests, fsyncing each file it creates before the file is closed: a
+// commit that names them must never outlive them in a crash.
+type syncedFS struct{ icebergio.LocalFS }
+
+func (f syncedFS) Create(name string) (icebergio.FileWriter, error) {
+	w, err := f.LocalFS.Create(name)
+	if err != nil {
+		return nil, err
 	}
-	for _, pattern := range []string{"*.tmp", filepath.Join(manifestsDir, "*.tmp")} {
-		stray, err := filepath.Glob(filepath.Join(s.dir, pattern))
-		if err != nil {
-			return err
-		}
-		for _, f := range stray {
-			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("dataset %s: %w", s.where, err)
-			}
-		}
+	file, ok := w.(*os.File)
+	if !ok {
+		return w, nil
 	}
-	return nil
+	return syncOnClose{file}, nil
+}
+
+func (f syncedFS) WriteFile(name string, p []byte) error {
+	w, err := f.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(p); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+type syncOnClose struct{ *os.File }
+
+func (f syncOnClose) Close() error {
+	err := f.File.Sync()
+	if cerr := f.File.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(f.File.Name()))
+	}
+	return err
 }

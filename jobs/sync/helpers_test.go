@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
@@ -69,11 +68,21 @@ func (tn *tenant) syncOK(t *testing.T, opts Options) (*Report, int) {
 	return rep, tn.requests() - before
 }
 
-// table reads a run's file of a table from a local dataset: one map per
-// row, column -> cell as the CSV export writes it, sorted by id.
-func table(t *testing.T, dir, name, run string) (header []string, rows []map[string]string) {
+// table reads a table of a dataset as a run left it, through iceberg-go
+// (tickets at the run's snapshot, the run's rows of the others): one map
+// per row, column -> cell as the CSV export writes it, sorted by id.
+func table(t *testing.T, target, name, run string) (header []string, rows []map[string]string) {
 	t.Helper()
-	header, rows = datasettest.ReadTable(t, filepath.Join(dir, name, "run="+run, "part-00000.parquet"))
+	s, err := dataset.Open(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	schema, records, err := s.Scan(context.Background(), name, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, rows = datasettest.ReadRecords(t, schema, records)
 	sort.SliceStable(rows, func(i, j int) bool { return idOf(rows[i]) < idOf(rows[j]) })
 	return header, rows
 }

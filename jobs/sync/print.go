@@ -50,7 +50,7 @@ func PrintStatus(ctx context.Context, w io.Writer, target string) error {
 	}
 	last := runs[len(runs)-1]
 	c := last.Counts
-	fmt.Fprintf(w, "last run %s: %d inserted, %d updated, %d deleted (changes/run=%s/)\n", last.Run, c.Inserted, c.Updated, c.Deleted, last.Run)
+	fmt.Fprintf(w, "last run %s: %d inserted, %d updated, %d deleted (the rows of changes whose _run is %s)\n", last.Run, c.Inserted, c.Updated, c.Deleted, last.Run)
 	if len(last.Drift) > 0 {
 		fmt.Fprintf(w, "drift: %s\n", strings.Join(last.Drift, "; "))
 	}

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // state is the run's file in its spool: what it lists and when it started,
@@ -62,14 +62,20 @@ func (o *Options) startOrResume(dir string, spool **pipeline.Spool, resumed bool
 	started := o.Now().UTC().Truncate(time.Second)
 	if p.previous != nil && !started.After(p.previous.Started) {
 		// Runs are named by their start in whole seconds: one that follows
-		// the previous at once waits for the next second.
+		// the previous at once waits for the next second. A clock far
+		// behind the latest run (or a run committed by a clock that was
+		// ahead) does not block the dataset: runs are ordered by their
+		// snapshots, and this one only needs a name no run has.
 		next := p.previous.Started.UTC().Truncate(time.Second).Add(time.Second)
-		wait := next.Sub(started)
-		if wait > 2*time.Second {
-			return nil, false, fmt.Errorf("the clock (%s) is behind the dataset's latest run %s", started.Format(time.RFC3339), p.previous.Run)
+		if wait := next.Sub(started); wait <= 2*time.Second {
+			time.Sleep(wait)
+			started = next
+		} else {
+			o.Observer.Logf("sync: the clock (%s) is behind the dataset's latest run %s; the run is named by the clock", started.Format(time.RFC3339), p.previous.Run)
+			for committed(runs, dataset.RunID(started)) != nil {
+				started = started.Add(time.Second)
+			}
 		}
-		time.Sleep(wait)
-		started = next
 	}
 	st = &state{Version: 1, URL: o.Tenant, Dataset: where, Selector: p.selector, Started: started}
 	return st, true, writeState(*spool, st)

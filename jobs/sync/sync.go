@@ -25,10 +25,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	"github.com/udesk-etl/udesk-etl/jobs/export"
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -76,6 +76,9 @@ type Options struct {
 	Requests func() int64
 	Observer pipeline.Observer // progress and log lines (default: pipeline.Quiet)
 	Now      func() time.Time  // the clock (default time.Now)
+	// Pause, when set, is called at each point of dataset.PausePoints and
+	// at "fetched" (the listing read): a test's hook to kill a run there.
+	Pause func(point string)
 }
 
 // Validate checks the options before any request is made; its errors are
@@ -206,9 +209,14 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	defer func() { spool.Close() }()
 	rep := &Report{Report: pipeline.Report{State: dir}, Dataset: where}
 
-	// Repair first: a run whose commit stopped before its line is
-	// published, and it may be this state's own run.
-	runs, err := store.Repair(ctx)
+	owner := dataset.Owner{Tenant: pipeline.TenantKey(o.Tenant), Selector: export.Selector{Listing: o.Listing}.String()}
+	if err := dataset.CheckOwner(ctx, store, owner); err != nil {
+		return rep, err
+	}
+	if err := store.RepairHints(ctx); err != nil {
+		return rep, err
+	}
+	runs, err := store.Published(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -236,7 +244,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 		base := requests()
 		requests = func() int64 { return st.Requests + o.Requests() - base }
 	}
-	res, err := o.commit(ctx, api, spool, store, p, st, requests, rep)
+	res, err := o.commit(ctx, api, spool, store, p, st, owner, requests, rep)
 	if err != nil {
 		if requests != nil {
 			st.Requests = requests()
@@ -247,8 +255,14 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 		return rep, err
 	}
 	rep.Run, rep.Drift = res.Run, res.Drift
+	if res.Already {
+		rep.Note("run %s was already committed by the interrupted run", res.Run.Run)
+	}
 	for _, d := range res.Drift {
 		rep.Note("drift: %s", d)
+	}
+	for _, n := range res.Notes {
+		rep.Note("%s", n)
 	}
 	if !p.full {
 		rep.Note("changed-filter run: the filter's tickets were merged into the previous snapshot; deletes are detected by full runs only")
@@ -257,7 +271,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 }
 
 // commit fetches the run's listing and commits it to the dataset.
-func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, store *dataset.Store, p plan, st *state, requests func() int64, rep *Report) (*dataset.Result, error) {
+func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, store *dataset.Store, p plan, st *state, owner dataset.Owner, requests func() int64, rep *Report) (*dataset.Result, error) {
 	prog := o.Observer.Phase("sync", "tickets", 0)
 	planned := false
 	l, err := export.FetchListing(ctx, api, spool, p.listing, export.ListingOptions{
@@ -271,6 +285,9 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 	})
 	if err != nil {
 		return nil, err
+	}
+	if o.Pause != nil {
+		o.Pause("fetched")
 	}
 	if l.Held() > 0 {
 		rep.Note("resumed: %d pages were already held, %d fetched now", l.Held(), l.Fetched())
@@ -290,7 +307,8 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 	}
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
 		Started: st.Started, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
-		Selector: p.selector, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
+		Selector: p.selector, Owner: owner, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
+		Pause: o.Pause,
 	})
 	if err != nil {
 		return nil, err

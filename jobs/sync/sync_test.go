@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
@@ -60,16 +60,16 @@ func setField(t *udesktest.Ticket, name, v string) {
 func TestSyncRecordsExactlyTheChanges(t *testing.T) {
 	t.Run("folder", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "dataset")
-		testExactChanges(t, dir, dir)
+		testExactChanges(t, dir)
 	})
 	t.Run("s3", func(t *testing.T) {
-		bucket, files := datasettest.StartS3(t)
-		testExactChanges(t, bucket+"/reports/tickets", filepath.Join(files, "reports", "tickets"))
+		bucket, _ := datasettest.StartS3(t)
+		testExactChanges(t, bucket+"/reports/tickets")
 	})
 }
 
-// testExactChanges syncs into target, whose files dir holds.
-func testExactChanges(t *testing.T, target, dir string) {
+// testExactChanges syncs into target.
+func testExactChanges(t *testing.T, target string) {
 	tn := newTenant(t, udesktest.Options{Tickets: 5000, Seed: 3})
 	opts := tn.options(target)
 	opts.StateDir = filepath.Join(t.TempDir(), "state")
@@ -129,7 +129,7 @@ func testExactChanges(t *testing.T, target, dir string) {
 		t.Fatalf("drift %q", kinds)
 	}
 
-	_, chg := table(t, dir, dataset.TableChanges, r2.Run.Run)
+	_, chg := table(t, target, dataset.TableChanges, r2.Run.Run)
 	for op, ids := range map[string][]int64{dataset.OpInsert: created, dataset.OpUpdate: updated, dataset.OpDelete: deleted} {
 		if got := idsOf(chg, op); !slices.Equal(got, sorted(ids)) {
 			t.Fatalf("%s ids %v, want %v", op, got, sorted(ids))
@@ -146,8 +146,8 @@ func testExactChanges(t *testing.T, target, dir string) {
 
 	// field_history: the changed column and updated_at of each update, old
 	// and new as they were listed.
-	header, snap := table(t, dir, dataset.TableTickets, r2.Run.Run)
-	_, prev := table(t, dir, dataset.TableTickets, r1.Run.Run)
+	header, snap := table(t, target, dataset.TableTickets, r2.Run.Run)
+	_, prev := table(t, target, dataset.TableTickets, r1.Run.Run)
 	byID := func(rows []map[string]string) map[int64]map[string]string {
 		m := map[int64]map[string]string{}
 		for _, r := range rows {
@@ -156,7 +156,7 @@ func testExactChanges(t *testing.T, target, dir string) {
 		return m
 	}
 	now, before := byID(snap), byID(prev)
-	_, hist := table(t, dir, dataset.TableHistory, r2.Run.Run)
+	_, hist := table(t, target, dataset.TableHistory, r2.Run.Run)
 	if len(hist) != 2*40 {
 		t.Fatalf("%d history rows, want 80", len(hist))
 	}
@@ -189,7 +189,7 @@ func testExactChanges(t *testing.T, target, dir string) {
 		t.Fatalf("third run made %d requests, want %d", req, want)
 	}
 	for _, tbl := range []string{dataset.TableChanges, dataset.TableHistory} {
-		if _, rows := table(t, dir, tbl, r3.Run.Run); len(rows) != 0 {
+		if _, rows := table(t, target, tbl, r3.Run.Run); len(rows) != 0 {
 			t.Fatalf("third run: %d rows in %s, want none", len(rows), tbl)
 		}
 	}
