@@ -46,6 +46,7 @@ func TestSyncIcebergSurvivesSIGKILL(t *testing.T) {
 // iceKill picks when an attempt is killed: ready is polled every
 // millisecond from the start; point names it for the log.
 type iceKill struct {
+	kind  string
 	point string
 	ready func() bool
 	pause time.Duration
@@ -64,7 +65,8 @@ func iceKillMatrix(t *testing.T, target, local string, buckets map[string]string
 	work := t.TempDir()
 
 	kinds := []string{"fetch", "data", "between", "hint", "random"}
-	landed := map[string]int{}
+	landed := map[string]int{} // kills by kind
+	kills := 0
 	var seen []string // tickets' runs so far, oldest first
 	for sync := range 5 {
 		var mut udesktest.Mutated
@@ -87,7 +89,8 @@ func iceKillMatrix(t *testing.T, target, local string, buckets map[string]string
 			killed, stderr := iceAttempt(t, bin, env, work, k, "sync", "--quiet", "--dataset", target)
 			seen = iceConsistent(t, local, buckets, seen)
 			if killed {
-				landed[k.point]++
+				kills++
+				landed[k.kind]++
 				t.Logf("sync %d attempt %d: killed at %s; tickets' runs %d", sync+1, attempt+1, k.point, len(seen))
 				continue
 			}
@@ -113,7 +116,7 @@ func iceKillMatrix(t *testing.T, target, local string, buckets map[string]string
 		}
 	}
 	t.Logf("kills landed: %v", landed)
-	if n := landed["fetch"] + landed["data"] + landed["between"] + landed["hint"] + landed["random"]; n < 5 {
+	if n := kills; n < 5 {
 		t.Fatalf("only %d kills landed (seed above)", n)
 	}
 }
@@ -222,6 +225,12 @@ func iceConsistent(t *testing.T, local string, buckets map[string]string, seen [
 
 // iceKillAt makes the kill of kind for an attempt about to start.
 func iceKillAt(kind string, rng *rand.Rand, sim *udesktest.Server, local string, pages int) *iceKill {
+	k := iceKillOf(kind, rng, sim, local, pages)
+	k.kind = kind
+	return k
+}
+
+func iceKillOf(kind string, rng *rand.Rand, sim *udesktest.Server, local string, pages int) *iceKill {
 	tables := []string{iceTickets, iceChanges, iceHistory}
 	switch kind {
 	case "fetch":
