@@ -66,10 +66,11 @@ clean:
 	rm -rf bin $(DEMO) bench-out
 
 # The reliability soak: the crash matrix at 50k rows with 20 kills per
-# export and import operation, and the fault matrix on a larger data set
-# (UDESK_SOAK=1 picks the sizes; make test runs the CI sizes).
+# export and import operation, the fault matrix on a larger data set, and
+# the sync's kill matrix at 5,000 tickets (UDESK_SOAK=1 picks the sizes;
+# make test runs the CI sizes).
 soak:
-	UDESK_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run '^Test(CrashMatrix|FaultMatrix|FaultOutage|FaultChurn)' ./cmd/udesk-etl
+	UDESK_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run '^Test(CrashMatrix|FaultMatrix|FaultOutage|FaultChurn|SyncIcebergSurvivesSIGKILL)' ./cmd/udesk-etl
 
 # An exported workbook opened by LibreOffice (headless): values, dates and
 # drop-downs intact, and unchanged once LibreOffice saves it again. Installs
