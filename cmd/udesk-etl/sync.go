@@ -31,12 +31,13 @@ func newSyncCommand(a *app) *cobra.Command {
 	var o syncOptions
 	c := &cobra.Command{
 		Use:   "sync --dataset DIR|s3://BUCKET/PREFIX [--filter ID [--agent ID]] [--schema evolve|freeze] [--changed-filter ID [--full-every N]] [--keep N]",
-		Short: "keep a Parquet dataset of the tickets up to date: snapshot, changes, field history per run",
-		Long: `Sync the tickets into a dataset for reporting: each run lists the tickets, compares them with
-the previous run and commits one run (tickets/, changes/ and field_history/ partitioned by
-run=RUN, _schema.json, _runs.jsonl), whole or not at all. A ticket the listing missed is
-looked up by id: a delete is recorded only when Udesk confirms it. An interrupted run
-resumes as the same run when the same command is run again.`,
+		Short: "keep an Iceberg dataset of the tickets up to date: tickets, changes and field history per run",
+		Long: `Sync the tickets into a dataset for reporting: three Apache Iceberg tables (tickets, changes,
+field_history) that DuckDB's iceberg_scan, Spark, PyIceberg and polars read without a catalog
+server. Each run lists the tickets, compares them with the previous run and commits one snapshot
+to each table; the run is published by its tickets snapshot, and a killed run leaves every table
+at a committed snapshot. A ticket the listing missed is looked up by id: a delete is recorded only
+when Udesk confirms it. An interrupted run resumes as the same run when the same command is run again.`,
 		Example: `  udesk-etl sync --dataset reports/tickets
   udesk-etl sync --dataset s3://bucket/udesk --changed-filter 12 --full-every 24 --keep 30
   udesk-etl sync --dataset reports/tickets --status`,
@@ -51,7 +52,7 @@ resumes as the same run when the same command is run again.`,
 	fs.IntVar(&o.job.FullEvery, "full-every", 0, "with --changed-filter: make every `N`th run a full one")
 	fs.StringVar(&o.job.Schema, "schema", dataset.SchemaEvolve, "on a changed field catalog: `evolve` (add columns) or freeze (fail the run, commit nothing)")
 	fs.StringVar(&o.job.Headers, "headers", mapping.HeadersLabels, "name new custom field columns by `labels` (field_label) or names (field_name)")
-	fs.IntVar(&o.job.Keep, "keep", 0, "keep the snapshots of the last `N` runs (0: all); changes and history are kept")
+	fs.IntVar(&o.job.Keep, "keep", 0, "keep the tickets snapshots of the last `N` runs (0: all); changes and history are kept; unreferenced files go an hour later")
 	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
 	fs.BoolVar(&o.status, "status", false, "print the dataset's runs and the last run's changes, without the API")
 	fs.BoolVar(&o.job.Fresh, "fresh", false, "discard the saved state of an interrupted run and start over")

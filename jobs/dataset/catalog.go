@@ -185,9 +185,7 @@ func (c *folderCatalog) publish(ctx context.Context, v int, meta table.Metadata)
 	} else if err != nil {
 		return err
 	}
-	if c.s.pause != nil {
-		c.s.pause("metadata-created:" + c.name)
-	}
+	c.s.at("metadata-created:" + c.name)
 	// The commit is done; a hint that could not be written lags, which
 	// readers here handle and the next commit repairs.
 	_ = c.s.write(ctx, c.hintKey(), []byte(strconv.Itoa(v)))

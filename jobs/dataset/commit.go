@@ -81,7 +81,15 @@ type Options struct {
 // the run's data files written (before any metadata), each table's
 // commit done, and the tickets table's metadata file created before its
 // version-hint.text.
-var PausePoints = []string{"data-written", "committed:" + TableChanges, "committed:" + TableHistory, "metadata-created:" + TableTickets}
+var PausePoints = []string{"data-written", "committed:" + TableChanges, "committed:" + TableHistory, "metadata-created:" + TableTickets,
+	"upgraded:" + TableChanges, "upgraded:" + TableHistory}
+
+// at calls the commit's pause hook, if any, at point.
+func (s *Store) at(point string) {
+	if s.pause != nil {
+		s.pause(point)
+	}
+}
 
 // Result is what a commit published.
 type Result struct {
@@ -123,7 +131,13 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if opts.Now != nil {
 		now = opts.Now
 	}
+	s.pause = opts.Pause
+	defer func() { s.pause = nil }()
 	if err := s.RepairHints(ctx); err != nil {
+		return nil, err
+	}
+	upgraded, err := s.Upgrade(ctx, opts.TempDir, opts.Owner)
+	if err != nil {
 		return nil, err
 	}
 	st, err := s.tables(ctx)
@@ -204,12 +218,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if err != nil {
 		return nil, err
 	}
-	pause := func(string) {}
-	if opts.Pause != nil {
-		pause = opts.Pause
-	}
-	s.pause = pause
-	defer func() { s.pause = nil }()
+	pause := s.at
 	pause("data-written")
 	r := Run{
 		Run: run, Started: opts.Started.UTC(), Selector: opts.Selector,
@@ -219,6 +228,9 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		r.Drift = append(r.Drift, dr.String())
 	}
 	res := &Result{Drift: drift, Notes: renamed}
+	if upgraded != "" {
+		res.Notes = append([]string{upgraded}, res.Notes...)
+	}
 	orphans := st.unpublished(run)
 	if len(orphans) > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("removed the rows of run %s from %s and %s: it was killed before its %s snapshot and is not published", strings.Join(orphans, ", "), TableChanges, TableHistory, TableTickets))

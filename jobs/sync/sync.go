@@ -216,6 +216,11 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if err := store.RepairHints(ctx); err != nil {
 		return rep, err
 	}
+	if note, err := store.Upgrade(ctx, filepath.Dir(dir), owner); err != nil {
+		return rep, err
+	} else if note != "" {
+		o.Observer.Logf("sync: %s", note)
+	}
 	runs, err := store.Published(ctx)
 	if err != nil {
 		return rep, err
