@@ -98,7 +98,8 @@ func readHive(t *testing.T, ds string) []hiveRun {
 
 // TestSyncIcebergUpgradesAHiveDataset makes a dataset with the earlier tool
 // (3 runs, with changes between them), then syncs it with this one, killed
-// twice at random moments of its first run: the dataset stays upgradable,
+// twice in its first run (once the upgrade has begun writing the Iceberg
+// tables, and at random): the dataset stays upgradable,
 // the finished run says it upgraded, tickets' first snapshot is the last
 // Hive run's tickets, changes and field_history hold every Hive run's rows
 // under its run, and the run after has the exact counts.
@@ -138,8 +139,15 @@ func TestSyncIcebergUpgradesAHiveDataset(t *testing.T) {
 		if attempt > 6 {
 			t.Fatal("the upgrading sync never finished")
 		}
+		// The first kill lands once the upgrade has begun writing the
+		// Iceberg tables, the second at random.
 		var k *iceKill
-		if attempt < 2 {
+		switch attempt {
+		case 0:
+			pause := time.Duration(rng.Int64N(int64(300 * time.Millisecond)))
+			k = &iceKill{kind: "upgrade", point: fmt.Sprintf("%v after the first Iceberg metadata file", pause.Round(time.Millisecond)),
+				ready: func() bool { return len(iceFiles(ds, []string{iceTickets, iceChanges, iceHistory}, "metadata")) > 0 }, pause: pause}
+		case 1:
 			k = iceKillAt("random", rng, sim, ds, 0)
 		}
 		killed, stderr := iceAttempt(t, bin, env, work, k, "sync", "--dataset", ds)
