@@ -91,7 +91,7 @@ func iceKillMatrix(t *testing.T, target, local string, buckets map[string]string
 			if killed {
 				kills++
 				landed[k.kind]++
-				t.Logf("sync %d attempt %d: killed at %s; tickets' runs %d", sync+1, attempt+1, k.point, len(seen))
+				t.Logf("sync %d attempt %d: killed at %s; tickets' runs %d%s", sync+1, attempt+1, k.point, len(seen), iceLagging(local))
 				continue
 			}
 			if stderr != "" && k != nil {
@@ -253,6 +253,22 @@ func iceKillOf(kind string, rng *rand.Rand, sim *udesktest.Server, local string,
 		d := time.Duration(rng.Int64N(int64(1500 * time.Millisecond)))
 		return &iceKill{point: "random " + d.Round(time.Millisecond).String(), ready: func() bool { return true }, pause: d}
 	}
+}
+
+// iceLagging says which tables have a metadata file newer than the one
+// their version-hint.text names: a kill that landed between the two.
+func iceLagging(local string) string {
+	var lag []string
+	for _, tb := range []string{iceTickets, iceChanges, iceHistory} {
+		n := iceHint(local, tb)
+		if _, err := os.Stat(filepath.Join(local, tb, "metadata", fmt.Sprintf("v%d.metadata.json", n+1))); err == nil {
+			lag = append(lag, tb)
+		}
+	}
+	if lag == nil {
+		return ""
+	}
+	return "; killed between the metadata file and version-hint.text of " + strings.Join(lag, ", ")
 }
 
 // iceHint is the version a table's version-hint.text names, 0 without one.
