@@ -37,7 +37,8 @@ demo: build
 # hot paths five times more, the report taking each one's best), then
 # udesk-etl-bench (cmd/udesk-etl-bench) measuring bin/udesk-etl, which writes
 # the report BENCHMARKS.md (and its data as bench-out/bench.json) with the Go
-# benchmarks' output included. About ten
+# benchmarks' output included, and the sync's cost at 1M tickets (a full
+# run, an unchanged one, a --changed-filter one). About fifteen
 # minutes on two cores. `make bench-peer` adds DuckDB beside the tool: it
 # installs @duckdb/node-api from npm into a temporary folder, removed after.
 BENCHTIME ?= 200ms
