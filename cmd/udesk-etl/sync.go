@@ -117,7 +117,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		rep.PrintRun(a.stderr)
 	case errors.As(err, &de):
 		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case errors.As(err, &we), errors.As(err, new(*pipeline.ConfigError)):
+	case errors.As(err, &we), errors.As(err, new(*pipeline.ConfigError)), errors.As(err, new(*dataset.ConflictError)), errors.As(err, new(*dataset.ClockError)):
 	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
 		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
 	}

@@ -43,7 +43,7 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("table %s was committed by another writer while this run worked (%v): nothing of this run was committed to it; run again", e.Table, e.Err)
+	return fmt.Sprintf("table %s was committed by another sync while this run worked (%v): this run is not published; run again to start a new run", e.Table, e.Err)
 }
 
 func (e *ConflictError) Unwrap() error { return e.Err }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,9 +53,22 @@ func (e *OwnerError) Error() string {
 		e.Dataset, e.Have.Tenant, e.Have.Selector, e.Given.Tenant, e.Given.Selector)
 }
 
+// ClockError refuses a run whose start lies after the time of its commit:
+// the clock was ahead when it started.
+type ClockError struct {
+	Run string
+	Now time.Time
+}
+
+func (e *ClockError) Error() string {
+	return fmt.Sprintf("run %s starts after the time now (%s): the clock was ahead when it started; nothing was committed: run again with --fresh to start a new run",
+		e.Run, e.Now.Format(time.RFC3339))
+}
+
 // Options of a commit.
 type Options struct {
 	Started  time.Time     // the run's start: RUN is its UTC form
+	UUID     string        // tells this run from another started in the same second ("": none)
 	Catalog  []udesk.Field // the field catalog the tickets were read with
 	Headers  string        // how new columns are named: mapping.HeadersLabels ("" too) or HeadersNames
 	Schema   string        // SchemaEvolve ("" too) or SchemaFreeze
@@ -148,12 +162,15 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return nil, err
 	}
 	for _, r := range runsIn(st.tickets) {
-		if r.Run == run {
+		if r.Is(run, opts.UUID) {
 			return &Result{Run: r, Already: true}, nil
+		}
+		if r.Run == run {
+			return nil, &ConflictError{Table: TableTickets, Err: fmt.Errorf("another sync that started in the same second committed run %s", run)}
 		}
 	}
 	if at := now().UTC(); opts.Started.After(at) {
-		return nil, fmt.Errorf("dataset %s: run %s starts after the time now (%s): the clock was ahead when it started; nothing was committed: run again with --fresh", s.where, run, at.Format(time.RFC3339))
+		return nil, &ClockError{Run: run, Now: at}
 	}
 	latest := st.latest()
 	stored, err := s.contractOf(st.tickets)
@@ -180,8 +197,21 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		return nil, err
 	}
 	defer d.abort()
-	if latest != nil {
-		if err := d.loadPrevious(ctx, st.tickets, st.tickets.CurrentSnapshot()); err != nil {
+	var listed []udesk.Ticket // a merge run's tickets, held to read only their previous rows
+	if opts.Merge && latest != nil {
+		if err := tickets(ctx, func(ts []udesk.Ticket) error { listed = append(listed, ts...); return nil }); err != nil {
+			return nil, err
+		}
+		ids := make([]int64, len(listed))
+		for i := range listed {
+			ids[i] = listed[i].ID
+		}
+		tickets = func(ctx context.Context, emit func([]udesk.Ticket) error) error { return emit(listed) }
+		if err := d.loadPrevious(ctx, st.tickets, st.tickets.CurrentSnapshot(), ids); err != nil {
+			return nil, err
+		}
+	} else if latest != nil {
+		if err := d.loadPrevious(ctx, st.tickets, st.tickets.CurrentSnapshot(), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -197,8 +227,14 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if err := tickets(ctx, func(ts []udesk.Ticket) error { return add(ts, false) }); err != nil {
 		return nil, err
 	}
-	if opts.Merge {
-		d.counts.Unchanged += int64(len(d.missing()))
+	if opts.Merge && latest != nil {
+		// Only the listed tickets' previous rows were read: the others are
+		// unchanged, as many as the previous snapshot's rows not listed.
+		d.prevTotal = latest.Counts.Tickets
+		if n, err := strconv.ParseInt(st.tickets.CurrentSnapshot().Summary.Properties["total-records"], 10, 64); err == nil {
+			d.prevTotal = n
+		}
+		d.counts.Unchanged += d.prevTotal - int64(len(d.prev))
 	} else if missing := d.missing(); len(missing) > 0 {
 		if lookup == nil {
 			return nil, fmt.Errorf("dataset: %d tickets of the previous run were not listed and cannot be looked up", len(missing))
@@ -221,7 +257,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	pause := s.at
 	pause("data-written")
 	r := Run{
-		Run: run, Started: opts.Started.UTC(), Selector: opts.Selector,
+		Run: run, Started: opts.Started.UTC(), Selector: opts.Selector, UUID: opts.UUID,
 		Counts: d.counts, CatalogHash: catalogHash(exp.Schema()),
 	}
 	for _, dr := range drift {
@@ -245,7 +281,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 
 	// changes, then field_history, then tickets: the run is published by
 	// its tickets snapshot, and a rerun of it skips the tables it reached.
-	if !hasRun(st.changes, run) {
+	if !hasRun(st.changes, run, opts.UUID) {
 		t, err := s.ensure(ctx, st.changes, TableChanges, icebergSchema(changesSchema, false), nil)
 		if err != nil {
 			return nil, err
@@ -255,7 +291,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 		}
 		pause("committed:" + TableChanges)
 	}
-	if !hasRun(st.history, run) && (d.tables[TableHistory].n > 0 || (st.history != nil && len(orphans) > 0)) {
+	if !hasRun(st.history, run, opts.UUID) && (d.tables[TableHistory].n > 0 || (st.history != nil && len(orphans) > 0)) {
 		t, err := s.ensure(ctx, st.history, TableHistory, icebergSchema(historySchema, false), nil)
 		if err != nil {
 			return nil, err

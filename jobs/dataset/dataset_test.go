@@ -444,8 +444,8 @@ func TestKeepExpiresOldTicketSnapshotsOnly(t *testing.T) {
 				t.Fatalf("%v runs %v, want all %v", tbl.Identifier(), got, want)
 			}
 		}
-		if p, _ := s.Published(ctx); len(p) != 4 {
-			t.Fatalf("published %d runs, want 4", len(p))
+		if p, _ := s.Published(ctx); len(p) != 4 || p[1].Snapshot != 0 || p[2].Snapshot == 0 || p[3].Snapshot == 0 {
+			t.Fatalf("published %+v, want 4 runs, the first two's tickets snapshots expired", p)
 		}
 		// Time travel to a kept run works; the expired runs' files stay for
 		// the grace period, then go.
@@ -756,4 +756,39 @@ func TestLaggingVersionHintIsRepaired(t *testing.T) {
 			t.Fatalf("hint %q after the repair, want 3", data)
 		}
 	})
+}
+
+// Two syncs that started in the same second have one run name: the second
+// to commit is refused, not taken for the first.
+func TestRunOfTheSameNameByAnotherSyncIsAConflict(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "a", nil)), nil, Options{UUID: "one"})
+	_, err := Commit(context.Background(), s, feed(tk(1, "b", nil)), nil, Options{Started: runAt(0), UUID: "two", Catalog: testFields(), TempDir: t.TempDir()})
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("the same name, another sync: %v", err)
+	}
+	again := commitRun(t, s, 0, feed(tk(1, "b", nil)), nil, Options{UUID: "one"})
+	if !again.Already {
+		t.Fatal("the run's own rerun was not recognised")
+	}
+}
+
+func TestTicketTimesOfTheLatestRun(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	if r, err := s.TicketTimes(context.Background(), nil); r != nil || err != nil {
+		t.Fatalf("new dataset: %v, %v", r, err)
+	}
+	a := tk(1, "a", nil)
+	b := tk(2, "b", nil)
+	b.UpdatedAt = "2026-12-01 09:00:00 +0800"
+	commitRun(t, s, 0, feed(a, b), nil, Options{})
+	got := map[int64]string{}
+	r, err := s.TicketTimes(context.Background(), func(id int64, at time.Time) error {
+		got[id] = at.UTC().Format(time.RFC3339)
+		return nil
+	})
+	if err != nil || r == nil || r.Run != RunID(runAt(0)) || len(got) != 2 || got[1] != "2026-11-30T02:00:00Z" || got[2] != "2026-12-01T01:00:00Z" {
+		t.Fatalf("ticket times %v of run %v, %v", got, r, err)
+	}
 }

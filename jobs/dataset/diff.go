@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -74,14 +75,16 @@ type differ struct {
 	seed          maphash.Seed
 	buf, buf2     []byte
 
-	prevTable *table.Table              // the tickets table, nil before the first run
-	prevSnap  *table.Snapshot           // its snapshot this run compares with
-	relabel   map[int]map[string]string // optionRelabels, applied to old rows
-	prev      map[int64]prevTicket
-	fresh     map[int64]struct{} // ids inserted by this run
-	pending   map[int64]pipeline.Row
-	deleted   map[int64]bool // confirmed deletes not yet written
-	replaced  []int64        // ids whose previous row this run replaces or deletes
+	prevTable  *table.Table              // the tickets table, nil before the first run
+	prevSnap   *table.Snapshot           // its snapshot this run compares with
+	prevFilter iceberg.BooleanExpression // the rows of it read (nil: all)
+	relabel    map[int]map[string]string // optionRelabels, applied to old rows
+	prev       map[int64]prevTicket
+	fresh      map[int64]struct{} // ids inserted by this run
+	pending    map[int64]pipeline.Row
+	deleted    map[int64]bool // confirmed deletes not yet written
+	replaced   []int64        // ids whose previous row this run replaces or deletes
+	prevTotal  int64          // the previous snapshot's rows (-1: all of them are in prev)
 
 	tables map[string]*tableWriter
 	counts Counts
@@ -91,7 +94,8 @@ func newDiffer(tmp string, c *Contract, relabel map[int]map[string]string, run s
 	d := &differ{
 		c: c, relabel: relabel, run: run, seed: maphash.MakeSeed(),
 		idCol: c.index("id"), updCol: c.index("updated_at"),
-		prev: map[int64]prevTicket{}, fresh: map[int64]struct{}{}, pending: map[int64]pipeline.Row{},
+		prevTotal: -1,
+		prev:      map[int64]prevTicket{}, fresh: map[int64]struct{}{}, pending: map[int64]pipeline.Row{},
 		tables: map[string]*tableWriter{},
 	}
 	if d.idCol < 0 || d.updCol < 0 {
@@ -126,8 +130,18 @@ func (d *differ) hash(values []any, raw map[int]string) uint64 {
 	return maphash.Bytes(d.seed, d.buf)
 }
 
-func (d *differ) loadPrevious(ctx context.Context, t *table.Table, snap *table.Snapshot) error {
+// loadPrevious reads the previous snapshot's hashes: of every ticket, or
+// only of the ids given (a merge run, which compares only what it lists).
+func (d *differ) loadPrevious(ctx context.Context, t *table.Table, snap *table.Snapshot, only []int64) error {
 	d.prevTable, d.prevSnap = t, snap
+	if only != nil {
+		ids := slices.Clone(only)
+		slices.Sort(ids)
+		d.prevFilter = iceberg.IsIn(iceberg.Reference("id"), slices.Compact(ids)...)
+		if len(ids) == 0 {
+			d.prevFilter = iceberg.AlwaysFalse{}
+		}
+	}
 	return d.readPrevious(ctx, func(r *snapshotRow) error {
 		d.prev[r.id] = prevTicket{hash: d.hash(r.values, r.raw), relabelled: r.relabelled}
 		return nil
@@ -137,7 +151,7 @@ func (d *differ) loadPrevious(ctx context.Context, t *table.Table, snap *table.S
 // readPrevious streams the previous snapshot, its select values under
 // their current labels.
 func (d *differ) readPrevious(ctx context.Context, fn func(*snapshotRow) error) error {
-	return readSnapshot(ctx, d.prevTable, d.prevSnap, d.c, false, func(r *snapshotRow) error {
+	return readSnapshot(ctx, d.prevTable, d.prevSnap, d.c, d.prevFilter, func(r *snapshotRow) error {
 		for j, m := range d.relabel {
 			switch v := r.values[j].(type) {
 			case string:
@@ -317,7 +331,10 @@ func (d *differ) finish(ctx context.Context) (map[string]string, error) {
 	if err := d.flush(ctx); err != nil {
 		return nil, err
 	}
-	d.counts.Tickets = int64(len(d.prev)) + d.counts.Inserted - d.counts.Deleted
+	if d.prevTotal < 0 {
+		d.prevTotal = int64(len(d.prev))
+	}
+	d.counts.Tickets = d.prevTotal + d.counts.Inserted - d.counts.Deleted
 	files := map[string]string{}
 	for table, w := range d.tables {
 		if err := w.commit(); err != nil {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 )
@@ -39,4 +41,50 @@ func (s *Store) Scan(ctx context.Context, name, run string) (*arrow.Schema, iter
 		opts = append(opts, table.WithRowFilter(iceberg.EqualTo(iceberg.Reference(runColumn), run)))
 	}
 	return t.Scan(opts...).ToArrowRecords(ctx)
+}
+
+// TicketTimes hands over the id and updated_at of every ticket of the
+// latest published run (reading only those two columns), with that run:
+// what a check of a changed-filter run compares with before it merges.
+// nil run: no run is published.
+func (s *Store) TicketTimes(ctx context.Context, fn func(id int64, updatedAt time.Time) error) (*Run, error) {
+	t, _, err := s.catalog(TableTickets).load(ctx)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	r, ok := runOf(t.CurrentSnapshot())
+	if !ok {
+		return nil, nil
+	}
+	_, records, err := t.Scan(table.WithSelectedFields("id", "updated_at")).ToArrowRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for rec, err := range records {
+		if err != nil {
+			return nil, err
+		}
+		err = func() error {
+			defer rec.Release()
+			ids, ok1 := rec.Column(int(rec.Schema().FieldIndices("id")[0])).(*array.Int64)
+			ats, ok2 := rec.Column(int(rec.Schema().FieldIndices("updated_at")[0])).(*array.Timestamp)
+			if !ok1 || !ok2 {
+				return fmt.Errorf("dataset %s: %s: id or updated_at of an unexpected type", s.where, TableTickets)
+			}
+			for i := 0; i < ids.Len(); i++ {
+				var at time.Time
+				if !ats.IsNull(i) {
+					at = ats.Value(i).ToTime(arrow.Microsecond)
+				}
+				if err := fn(ids.Value(i), at); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &r, nil
 }

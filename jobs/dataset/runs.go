@@ -37,6 +37,17 @@ type Run struct {
 	Requests    int64     `json:"requests"`
 	CatalogHash string    `json:"catalog_hash"`
 	Drift       []string  `json:"drift,omitempty"`
+	// UUID tells apart two runs that started in the same second (and so
+	// have one name): "" matches any.
+	UUID string `json:"uuid,omitempty"`
+	// Snapshot is the run's tickets snapshot (for time travel); 0 when
+	// --keep expired it.
+	Snapshot int64 `json:"snapshot,omitempty"`
+}
+
+// Is says whether r is the run named run with the uuid given ("" for any).
+func (r Run) Is(run, uuid string) bool {
+	return r.Run == run && (uuid == "" || r.UUID == "" || r.UUID == uuid)
 }
 
 // Snapshot summary keys.
@@ -49,6 +60,7 @@ const (
 	propCatalog   = "udesk.catalog-hash"
 	propDrift     = "udesk.drift"
 	propDiscarded = "udesk.discarded" // runs whose rows this snapshot removed: never published
+	propUUID      = "udesk.run-uuid"
 )
 
 // summary is the run's snapshot summary properties.
@@ -62,6 +74,9 @@ func (r Run) summary() iceberg.Properties {
 	}
 	if len(r.Drift) > 0 {
 		p[propDrift] = strings.Join(r.Drift, "; ")
+	}
+	if r.UUID != "" {
+		p[propUUID] = r.UUID
 	}
 	return p
 }
@@ -79,7 +94,7 @@ func runOf(s *table.Snapshot) (Run, bool) {
 	t := func(k string) time.Time { v, _ := time.Parse(time.RFC3339, p[k]); return v }
 	r := Run{
 		Run: p[propRun], Started: t(propStarted), Finished: t(propFinished), Selector: p[propSelector],
-		Requests: n(propRequests), CatalogHash: p[propCatalog],
+		Requests: n(propRequests), CatalogHash: p[propCatalog], UUID: p[propUUID],
 		Counts: Counts{Tickets: n("udesk.tickets"), Inserted: n("udesk.inserted"), Updated: n("udesk.updated"),
 			Deleted: n("udesk.deleted"), Unchanged: n("udesk.unchanged"), Recovered: n("udesk.recovered")},
 	}
@@ -130,10 +145,11 @@ func runsIn(t *table.Table) []Run {
 	return runs
 }
 
-// hasRun says whether a table has a snapshot of run.
-func hasRun(t *table.Table, run string) bool {
-	for _, snap := range snapshotsOf(t) {
-		if snap.Summary != nil && snap.Summary.Properties[propRun] == run {
+// hasRun says whether a table has a snapshot of run (with the uuid, if
+// not "").
+func hasRun(t *table.Table, run, uuid string) bool {
+	for _, r := range runsIn(t) {
+		if r.Is(run, uuid) {
 			return true
 		}
 	}
@@ -157,9 +173,12 @@ func discarded(t *table.Table) map[string]bool {
 func (st *tableSet) published() []Run {
 	var runs []Run
 	seen := map[string]bool{}
-	for _, r := range runsIn(st.tickets) {
-		runs = append(runs, r)
-		seen[r.Run] = true
+	for _, snap := range snapshotsOf(st.tickets) {
+		if r, ok := runOf(&snap); ok {
+			r.Snapshot = snap.SnapshotID
+			runs = append(runs, r)
+			seen[r.Run] = true
+		}
 	}
 	// Older runs whose tickets snapshots were expired: the changes table
 	// keeps every published run's snapshot.
@@ -198,7 +217,7 @@ func (st *tableSet) unpublished(run string) []string {
 		published[r.Run] = true
 	}
 	var out []string
-	seen := map[string]bool{run: true}
+	seen := map[string]bool{run: true} // a rerun of run completes its own rows
 	for _, t := range []*table.Table{st.changes, st.history} {
 		runs, gone := runsIn(t), discarded(t)
 		last := -1

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
@@ -24,15 +25,17 @@ type snapshotRow struct {
 }
 
 // readSnapshot streams the rows of a tickets snapshot in the contract's
-// columns, matched by name (a contract never renames a column). With
-// idOnly, only the id column is read (values stay nil).
-func readSnapshot(ctx context.Context, t *table.Table, snap *table.Snapshot, c *Contract, idOnly bool, fn func(*snapshotRow) error) error {
+// columns, matched by name (a contract never renames a column); only the
+// rows filter selects when it is not nil (the files whose id ranges cannot
+// hold them are not read).
+func readSnapshot(ctx context.Context, t *table.Table, snap *table.Snapshot, c *Contract, filter iceberg.BooleanExpression, fn func(*snapshotRow) error) error {
 	if snap == nil {
 		return nil
 	}
+	idOnly := false
 	opts := []table.ScanOption{table.WithSnapshotID(snap.SnapshotID)}
-	if idOnly {
-		opts = append(opts, table.WithSelectedFields("id"))
+	if filter != nil {
+		opts = append(opts, table.WithRowFilter(filter))
 	}
 	schema, records, err := t.Scan(opts...).ToArrowRecords(ctx)
 	if err != nil {

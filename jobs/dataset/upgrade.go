@@ -83,7 +83,7 @@ func (s *Store) Upgrade(ctx context.Context, tempDir string, owner Owner) (strin
 			return "", err
 		}
 		for _, r := range old {
-			if hasRun(t, r.Run) {
+			if hasRun(t, r.Run, "") {
 				continue
 			}
 			path, err := stage(name, r.Run)

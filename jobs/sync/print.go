@@ -39,11 +39,15 @@ func PrintStatus(ctx context.Context, w io.Writer, target string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tFINISHED\tSELECTOR\tTICKETS\tINSERTED\tUPDATED\tDELETED\tUNCHANGED\tRECOVERED\tREQUESTS")
+	fmt.Fprintln(tw, "RUN\tFINISHED\tSELECTOR\tTICKETS\tINSERTED\tUPDATED\tDELETED\tUNCHANGED\tRECOVERED\tREQUESTS\tSNAPSHOT")
 	for _, r := range runs {
 		c := r.Counts
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.Run, r.Finished.Format(time.RFC3339), r.Selector,
-			c.Tickets, c.Inserted, c.Updated, c.Deleted, c.Unchanged, c.Recovered, r.Requests)
+		snap := "expired"
+		if r.Snapshot != 0 {
+			snap = fmt.Sprint(r.Snapshot)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Run, r.Finished.Format(time.RFC3339), r.Selector,
+			c.Tickets, c.Inserted, c.Updated, c.Deleted, c.Unchanged, c.Recovered, r.Requests, snap)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +23,9 @@ type state struct {
 	Dataset  string    `json:"dataset"`
 	Selector string    `json:"selector"`
 	Started  time.Time `json:"started"`
+	// UUID tells this run from another sync's that started in the same
+	// second (its snapshots carry it).
+	UUID string `json:"uuid,omitempty"`
 	// Requests made by the earlier attempts that ended (a killed one's are
 	// not counted).
 	Requests int64 `json:"requests,omitempty"`
@@ -40,8 +45,10 @@ func (o *Options) startOrResume(dir string, spool **pipeline.Spool, resumed bool
 		why := ""
 		switch {
 		case old == nil: // killed before its state was written: nothing fetched
-		case committed(runs, dataset.RunID(old.Started)) != nil:
+		case committed(runs, dataset.RunID(old.Started), old.UUID) != nil:
 			return old, false, nil // committed, not marked complete
+		case committed(runs, dataset.RunID(old.Started), "") != nil:
+			why = fmt.Sprintf("another sync that started in the same second committed run %s", dataset.RunID(old.Started))
 		case pipeline.TenantKey(old.URL) != pipeline.TenantKey(o.Tenant) || old.Dataset != where || old.Selector != p.selector:
 			why = fmt.Sprintf("it listed %s, this run lists %s", old.Selector, p.selector)
 		case o.Now().Sub(old.Started) > o.ResumeWithin:
@@ -72,12 +79,19 @@ func (o *Options) startOrResume(dir string, spool **pipeline.Spool, resumed bool
 			started = next
 		} else {
 			o.Observer.Logf("sync: the clock (%s) is behind the dataset's latest run %s; the run is named by the clock", started.Format(time.RFC3339), p.previous.Run)
-			for committed(runs, dataset.RunID(started)) != nil {
-				started = started.Add(time.Second)
+			// A run's name is never later than its clock: a name taken
+			// (by a run of this second, long ago) waits for the next.
+			for committed(runs, dataset.RunID(started), "") != nil {
+				time.Sleep(time.Until(started.Add(time.Second)))
+				started = o.Now().UTC().Truncate(time.Second)
 			}
 		}
 	}
-	st = &state{Version: 1, URL: o.Tenant, Dataset: where, Selector: p.selector, Started: started}
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, false, err
+	}
+	st = &state{Version: 1, URL: o.Tenant, Dataset: where, Selector: p.selector, Started: started, UUID: hex.EncodeToString(nonce[:])}
 	return st, true, writeState(*spool, st)
 }
 

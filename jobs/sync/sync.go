@@ -236,7 +236,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 		o.Observer.Logf("sync: state folder %s (resuming run %s)", spool.Dir(), dataset.RunID(st.Started))
 	}
 	rep.Full = p.full
-	if done := committed(runs, dataset.RunID(st.Started)); done != nil && !fresh {
+	if done := committed(runs, dataset.RunID(st.Started), st.UUID); done != nil && !fresh {
 		// The run was published, but its state was not marked complete.
 		rep.Run = *done
 		rep.Note("run %s was already committed by the interrupted run", done.Run)
@@ -250,6 +250,11 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 		requests = func() int64 { return st.Requests + o.Requests() - base }
 	}
 	res, err := o.commit(ctx, api, spool, store, p, st, owner, requests, rep)
+	if errors.As(err, new(*dataset.ConflictError)) || errors.As(err, new(*dataset.ClockError)) {
+		// This run can never commit (another run moved the dataset on, or
+		// it started in the future): the next starts a new one.
+		return rep, errors.Join(err, spool.Complete())
+	}
 	if err != nil {
 		if requests != nil {
 			st.Requests = requests()
@@ -311,7 +316,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 		feed = completeChecked(feed, l, o.ChangedFilter)
 	}
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
-		Started: st.Started, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
+		Started: st.Started, UUID: st.UUID, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
 		Selector: p.selector, Owner: owner, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
 		Pause: o.Pause,
 	})
@@ -337,9 +342,11 @@ func finish(spool *pipeline.Spool, rep *Report) error {
 	return nil
 }
 
-func committed(runs []dataset.Run, run string) *dataset.Run {
+// committed returns the published run named run with the uuid ("" for
+// any), nil if none.
+func committed(runs []dataset.Run, run, uuid string) *dataset.Run {
 	for i := range runs {
-		if runs[i].Run == run {
+		if runs[i].Is(run, uuid) {
 			return &runs[i]
 		}
 	}
