@@ -35,7 +35,6 @@ type iceSnapshot struct {
 	Sequence     int64             `json:"sequence-number"`
 	Summary      map[string]string `json:"summary"`
 	ManifestList string            `json:"manifest-list"`
-	SchemaID     *int              `json:"schema-id"`
 }
 
 // Run is the sync run that committed the snapshot.
@@ -43,12 +42,11 @@ func (s iceSnapshot) Run() string { return s.Summary["udesk.run"] }
 
 // iceTable is a table's metadata as of its version-hint.text.
 type iceTable struct {
-	Version   int
+	Version   int // the N of the metadata file version-hint.text names
 	Location  string
 	Current   string // current snapshot id, "" when none
 	Snapshots []iceSnapshot
-	Columns   []string // the current schema's column names
-	FieldIDs  map[string]int
+	Columns   []string          // the current schema's column names
 	Types     map[string]string // column -> primitive type ("" for a nested one)
 	buckets   map[string]string
 }
@@ -62,7 +60,6 @@ type iceMetadata struct {
 	Schemas         []struct {
 		ID     int `json:"schema-id"`
 		Fields []struct {
-			ID   int             `json:"id"`
 			Name string          `json:"name"`
 			Type json.RawMessage `json:"type"`
 		} `json:"fields"`
@@ -114,7 +111,7 @@ func readIceTable(t testing.TB, dir string, buckets map[string]string) *iceTable
 	if m.FormatVersion != 2 {
 		t.Fatalf("%s: format-version %d, want 2", file, m.FormatVersion)
 	}
-	tb := &iceTable{Version: n, Location: m.Location, Snapshots: m.Snapshots, FieldIDs: map[string]int{}, Types: map[string]string{}, buckets: buckets}
+	tb := &iceTable{Version: n, Location: m.Location, Snapshots: m.Snapshots, Types: map[string]string{}, buckets: buckets}
 	if cur := m.CurrentSnapshot.String(); cur != "" && cur != "-1" {
 		tb.Current = cur
 	}
@@ -122,7 +119,6 @@ func readIceTable(t testing.TB, dir string, buckets map[string]string) *iceTable
 		if s.ID == m.CurrentSchema {
 			for _, f := range s.Fields {
 				tb.Columns = append(tb.Columns, f.Name)
-				tb.FieldIDs[f.Name] = f.ID
 				var typ string
 				_ = json.Unmarshal(f.Type, &typ) // a nested type is an object: ""
 				tb.Types[f.Name] = typ
