@@ -25,7 +25,7 @@ import (
 func TestSyncIcebergTwoSyncsAtOnce(t *testing.T) {
 	trials := 20
 	if testing.Short() {
-		trials = 3
+		trials = 2 // the same command, then the localhost spelling
 	}
 	t.Run("folder", func(t *testing.T) {
 		ds := filepath.Join(t.TempDir(), "ds")
@@ -122,7 +122,7 @@ func iceRace(t *testing.T, target, local string, buckets map[string]string, tria
 		seen = now
 	}
 	t.Logf("%d of %d trials had one sync refused while the other ran", refused, trials)
-	if refused < trials/2 {
+	if refused < (trials+1)/2 {
 		t.Fatalf("only %d of %d trials ran the two syncs at once", refused, trials)
 	}
 }
