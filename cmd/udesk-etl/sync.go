@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +17,9 @@ import (
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
+
+// syncMemoryLimit is the Go heap's soft limit during a sync.
+const syncMemoryLimit = 200 << 20
 
 // syncOptions are the sync command's flags.
 type syncOptions struct {
@@ -101,6 +106,12 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	// than it adds, which every run with deletes does) to the default
 	// logger; the run's own lines say what happened.
 	slog.SetDefault(slog.New(slog.DiscardHandler))
+	// A run streams the previous snapshot through Arrow buffers it drops
+	// at once; a soft limit makes the collector return them before the
+	// heap doubles (GOMEMLIMIT, when set, is the user's choice).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(syncMemoryLimit)
+	}
 	start := time.Now()
 	rep, err := syncjob.Run(ctx, c, opts)
 	sum := &summary{Command: "sync"}

@@ -46,4 +46,15 @@ func TestSyncCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "2 runs") || !strings.Contains(stdout, ": 0 inserted, 1 updated, 1 deleted") {
 		t.Fatalf("--status: exit %d\n%s%s", code, stdout, stderr)
 	}
+
+	// Another tenant's tickets, or another selector's, are refused (exit 2),
+	// naming both.
+	other := newSim(t, udesktest.Options{Tickets: 20, Seed: 2})
+	if code, _, stderr := runCLI(t, simEnv(other), "sync", "--dataset", ds); code != exitUsage ||
+		!strings.Contains(stderr, sim.URL()) || !strings.Contains(stderr, other.URL()) || strings.Contains(stderr, "resume") {
+		t.Fatalf("sync of another tenant: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, env, "sync", "--dataset", ds, "--filter", "1"); code != exitUsage || !strings.Contains(stderr, "all tickets") {
+		t.Fatalf("sync of another selector: exit %d\n%s", code, stderr)
+	}
 }

@@ -122,9 +122,15 @@ const (
 	propOwnerSel = "udesk.selector"
 )
 
-// targetFileBytes bounds the tickets table's data files, so that a run whose
-// changes fall in a few of them rewrites only those.
-const targetFileBytes = 8 << 20
+// ticketsProps are the tickets table's write properties: data files of at
+// most 4 MiB, so that a run whose changes fall in a few of them rewrites
+// only those, in row groups of 64Ki rows, so that writing and reading one
+// holds little in memory.
+var ticketsProps = iceberg.Properties{
+	table.WriteTargetFileSizeBytesKey: fmt.Sprint(4 << 20),
+	table.ParquetRowGroupLimitKey:     fmt.Sprint(64 << 10),
+	table.ParquetRowGroupSizeBytesKey: fmt.Sprint(16 << 20),
+}
 
 // Commit compares the run's tickets (tickets, then the previous snapshot's
 // tickets that the listing missed, through lookup) with the latest published
@@ -312,8 +318,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if opts.Owner.Selector != "" {
 		props[propOwnerSel] = opts.Owner.Selector
 	}
-	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true),
-		iceberg.Properties{table.WriteTargetFileSizeBytesKey: fmt.Sprint(targetFileBytes)})
+	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true), ticketsProps)
 	if err != nil {
 		return nil, err
 	}

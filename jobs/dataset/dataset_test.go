@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -790,5 +791,37 @@ func TestTicketTimesOfTheLatestRun(t *testing.T) {
 	})
 	if err != nil || r == nil || r.Run != RunID(runAt(0)) || len(got) != 2 || got[1] != "2026-11-30T02:00:00Z" || got[2] != "2026-12-01T01:00:00Z" {
 		t.Fatalf("ticket times %v of run %v, %v", got, r, err)
+	}
+}
+
+// A file written long ago that a snapshot expired just now stays for the
+// grace period from its expiry, not from its writing.
+func TestExpiredOldFilesStayForTheGracePeriod(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	commitRun(t, s, 0, feed(tk(1, "a", nil)), nil, Options{})
+	commitRun(t, s, 1, feed(tk(1, "b", nil)), nil, Options{})
+	old := time.Now().Add(-3 * time.Hour)
+	err := filepath.WalkDir(filepath.Join(dir, TableTickets), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			err = os.Chtimes(p, old, old)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := keys(t, s, "tickets/data/")
+	commitRun(t, s, 2, feed(tk(1, "c", nil)), nil, Options{Keep: 1})
+	for _, k := range before {
+		if _, err := os.Stat(filepath.Join(dir, k)); err != nil {
+			t.Fatalf("%s, expired just now, is gone: %v", k, err)
+		}
+	}
+	if err := s.retain(context.Background(), 1, time.Hour, time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(keys(t, s, "tickets/data/")); n != 1 {
+		t.Fatalf("%d data files after the grace period, want the kept run's 1", n)
 	}
 }

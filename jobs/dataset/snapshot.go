@@ -33,7 +33,8 @@ func readSnapshot(ctx context.Context, t *table.Table, snap *table.Snapshot, c *
 		return nil
 	}
 	idOnly := false
-	opts := []table.ScanOption{table.WithSnapshotID(snap.SnapshotID)}
+	// One file at a time: the rows stream through, memory stays flat.
+	opts := []table.ScanOption{table.WithSnapshotID(snap.SnapshotID), table.WithMaxConcurrency(1)}
 	if filter != nil {
 		opts = append(opts, table.WithRowFilter(filter))
 	}

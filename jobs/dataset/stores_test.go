@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -27,4 +28,23 @@ func openStore(t *testing.T, target string) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// A metadata version is created only if absent: of two writers of one
+// version exactly one wins, on a folder (a link) and on S3 (If-None-Match).
+func TestCreateIsExclusive(t *testing.T) {
+	runStores(t, func(t *testing.T, target string) {
+		s := openStore(t, target)
+		ctx := context.Background()
+		key := "tickets/metadata/v7.metadata.json"
+		if err := s.create(ctx, key, []byte(`{"first":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.create(ctx, key, []byte(`{"second":2}`)); !errors.Is(err, errExists) {
+			t.Fatalf("second create: %v, want errExists", err)
+		}
+		if data, _ := s.read(ctx, key); string(data) != `{"first":1}` {
+			t.Fatalf("the version holds %q", data)
+		}
+	})
 }

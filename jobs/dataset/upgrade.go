@@ -104,8 +104,7 @@ func (s *Store) Upgrade(ctx context.Context, tempDir string, owner Owner) (strin
 	if err != nil {
 		return "", err
 	}
-	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true),
-		iceberg.Properties{table.WriteTargetFileSizeBytesKey: fmt.Sprint(targetFileBytes)})
+	tt, err := s.ensure(ctx, st.tickets, TableTickets, icebergSchema(contract.schema(), true), ticketsProps)
 	if err != nil {
 		return "", err
 	}
