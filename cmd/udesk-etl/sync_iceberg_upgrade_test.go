@@ -45,16 +45,16 @@ func hiveBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	untar.Stdin = pipe
-	var errs bytes.Buffer
-	archive.Stderr, untar.Stderr = &errs, &errs
+	var archiveErr, untarErr bytes.Buffer // one each: the two write at once
+	archive.Stderr, untar.Stderr = &archiveErr, &untarErr
 	if err := untar.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if err := archive.Run(); err != nil {
-		t.Fatalf("git archive: %v\n%s", err, errs.String())
+		t.Fatalf("git archive: %v\n%s", err, archiveErr.String())
 	}
 	if err := untar.Wait(); err != nil {
-		t.Fatalf("tar: %v\n%s", err, errs.String())
+		t.Fatalf("tar: %v\n%s", err, untarErr.String())
 	}
 	bin := filepath.Join(t.TempDir(), "udesk-etl-hive")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/udesk-etl")
