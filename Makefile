@@ -24,7 +24,8 @@ test: fmt-check vet tools
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # The edit-compile-test loop: everything but the crash, soak and budget
-# tests that take seconds to minutes each.
+# tests that take seconds to minutes each; on a fresh clone (no make tools)
+# the bucket tests skip, saying how to install the S3 test server.
 test-short:
 	$(GO) test -short -count=1 ./...
 

@@ -39,14 +39,14 @@ type EditError struct {
 func (e *EditError) Error() string { return e.Err.Error() }
 func (e *EditError) Unwrap() error { return e.Err }
 
-// CellText is a value in the text form the CSV writer writes and the file
-// readers give back: dates 2006-01-02, timestamps in TimestampLayout,
-// lists joined with ",", floats in their shortest exact form, text with its
-// formula escape (EscapeFormula). nil is "".
-func CellText(k pipeline.Kind, v any) string {
+// ValueText is a value as text, the one rendering every format's text
+// follows: dates 2006-01-02, timestamps in TimestampLayout (in the value's
+// own offset), lists joined with ",", floats in their shortest exact form,
+// text as it is. nil is "".
+func ValueText(k pipeline.Kind, v any) string {
 	switch v := v.(type) {
 	case string:
-		return EscapeFormula(v)
+		return v
 	case int64:
 		return strconv.FormatInt(v, 10)
 	case float64:
@@ -57,9 +57,20 @@ func CellText(k pipeline.Kind, v any) string {
 		}
 		return v.Format(TimestampLayout)
 	case []string:
-		return EscapeFormula(strings.Join(v, ","))
+		return strings.Join(v, ",")
 	}
 	return ""
+}
+
+// CellText is a value in the text form the CSV writer writes and the file
+// readers give back: ValueText, text and lists with their formula escape
+// (EscapeFormula).
+func CellText(k pipeline.Kind, v any) string {
+	switch v.(type) {
+	case string, []string:
+		return EscapeFormula(ValueText(k, v))
+	}
+	return ValueText(k, v)
 }
 
 // Originals are the rows of an exported file as they were written: its
@@ -195,7 +206,7 @@ func (d *Differ) Operation(rec pipeline.Record) (Operation, []Change, error) {
 	idText := UnescapeFormula(cell(rec.Cells, d.idCol))
 	if blank(idText) {
 		return Operation{}, nil, rowErr(d.header[d.idCol], CodeAddedRow,
-			"no id: a row added to the sheet is not created by --update (import such rows with --create)")
+			"no id: a row added to the sheet is not created by --update (create only the added rows with import --create --new-rows-only on this file)")
 	}
 	id, err := normID(idText)
 	if err != nil {

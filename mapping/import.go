@@ -40,6 +40,9 @@ type ImportOptions struct {
 	// option's label and another option's index is an error.
 	SelectValues string
 	Mapping      *MappingFile // nil: columns named as CLI.md says
+	// lateRequired lets a file lack a required column: each row that needs
+	// it fails instead (an upsert's rows that update need no content).
+	lateRequired bool
 }
 
 // Operation is one API write built from one input row. Exactly one of
@@ -178,6 +181,7 @@ type Importer struct {
 	attrs    map[string]attr
 	cat      *Catalog
 	mode     string
+	absent   []string // required columns the file lacks (ImportOptions.lateRequired)
 }
 
 // NewImporter matches a file's header to the operation's columns and the
@@ -347,7 +351,11 @@ func NewImporter(cat *Catalog, header []string, opts ImportOptions) (*Importer, 
 		}
 	}
 	for _, a := range required[im.op] {
-		if im.byAttr[a] < 0 {
+		switch {
+		case im.byAttr[a] >= 0:
+		case opts.lateRequired:
+			im.absent = append(im.absent, im.attrName(a))
+		default:
 			errs = append(errs, fmt.Errorf("no %s column: %s needs %s", im.attrName(a), im.op, im.requiredList()))
 		}
 	}

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"slices"
 	"sort"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -38,6 +41,9 @@ func LoadMappingFile(path string) (*MappingFile, error) {
 // are keys that differ only in case or white space.
 func ParseMappingFile(name string, data []byte) (*MappingFile, error) {
 	m := &MappingFile{Path: name}
+	if err := checkMappingKeys(name, data); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(m); err != nil && !errors.Is(err, io.EOF) {
@@ -68,6 +74,37 @@ func ParseMappingFile(name string, data []byte) (*MappingFile, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// mappingKeys are the keys a mapping file may have: MappingFile's.
+func mappingKeys() []string {
+	var keys []string
+	t := reflect.TypeFor[MappingFile]()
+	for i := range t.NumField() {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "-" && k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// checkMappingKeys refuses a key of the file's top level that is no
+// mapping key, naming the keys there are (the YAML decoder would name a Go
+// type instead). A file that is not a mapping is left to the decoder.
+func checkMappingKeys(name string, data []byte) error {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	allowed := mappingKeys()
+	var errs []error
+	top := doc.Content[0].Content
+	for i := 0; i+1 < len(top); i += 2 {
+		if k := top[i]; !slices.Contains(allowed, k.Value) {
+			errs = append(errs, fmt.Errorf("mapping file %s: line %d: unknown key %q: the keys are %s", name, k.Line, k.Value, strings.Join(allowed, ", ")))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

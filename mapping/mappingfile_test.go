@@ -166,7 +166,9 @@ func TestParseMappingFileErrors(t *testing.T) {
 		name, text string
 		errHas     []string
 	}{
-		{"unknown key", "columns: {a: subject}\ndefault: {priority: 高}\n", []string{"bad.yaml", "field default not found"}},
+		{"unknown key", "columns: {a: subject}\ndefault: {priority: 高}\n",
+			[]string{`bad.yaml: line 2: unknown key "default": the keys are columns, ignore, ignore_unknown, values, defaults, constants`}},
+		{"unknown key in JSON", `{"columns": {"a": "subject"}, "ignores": ["b"]}`, []string{`unknown key "ignores": the keys are columns, ignore,`}},
 		{"syntax", "columns: [", []string{"bad.yaml"}},
 		{"keys folding alike", "columns:\n  Subject: subject\n  ' subject': content\ndefaults:\n  Status: open\n  status: closed\n",
 			[]string{`columns: " subject" and "Subject" name the same thing`, `defaults: "Status" and "status" name the same thing`}},

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,9 +30,11 @@ type Upserter struct {
 }
 
 // NewUpserter checks header as a create file (opts.Op is ignored) that has a
-// column for key, a text custom field named by field_name or label.
+// column for key, a text custom field named by field_name or label. The
+// columns a create requires may be missing: only a row whose key no ticket
+// holds needs them, and fails without them.
 func NewUpserter(cat *Catalog, header []string, key string, opts ImportOptions) (*Upserter, error) {
-	opts.Op = Create
+	opts.Op, opts.lateRequired = Create, true
 	create, err := NewImporter(cat, header, opts)
 	if err != nil {
 		return nil, err
@@ -96,9 +99,27 @@ func (u *Upserter) Key(rec pipeline.Record) string {
 // KeyColumn is the header of the key's column.
 func (u *Upserter) KeyColumn() string { return u.key.header }
 
-// Create is the row as a create; it sets the key.
+// Create is the row as a create; it sets the key (trimmed).
 func (u *Upserter) Create(rec pipeline.Record) (Operation, error) {
-	return u.create.Operation(rec)
+	if len(u.create.absent) > 0 {
+		return Operation{}, &pipeline.RowError{Pos: rec.Pos, Column: u.create.absent[0], Err: fmt.Errorf(
+			"key %q is held by no ticket, and creating one needs %s: the file has no %s column (rows whose key a ticket holds update it without them)",
+			u.Key(rec), u.create.requiredList(), strings.Join(u.create.absent, " or "))}
+	}
+	return u.create.Operation(u.trimKey(rec))
+}
+
+// trimKey is rec with its key cell trimmed: a key is compared trimmed (Key),
+// so it is written trimmed too, never with the spaces a source file put
+// around it.
+func (u *Upserter) trimKey(rec pipeline.Record) pipeline.Record {
+	c := u.key.col
+	if c >= len(rec.Cells) || strings.TrimSpace(rec.Cells[c]) == rec.Cells[c] {
+		return rec
+	}
+	cells := slices.Clone(rec.Cells)
+	cells[c] = strings.TrimSpace(cells[c])
+	return pipeline.Record{Pos: rec.Pos, Cells: cells}
 }
 
 // Update compares a row with the ticket that holds its key and returns the
@@ -107,7 +128,7 @@ func (u *Upserter) Create(rec pipeline.Record) (Operation, error) {
 // it is. ErrUnchanged: nothing differs.
 func (u *Upserter) Update(rec pipeline.Record, current *udesk.Ticket) (Operation, []Change, error) {
 	cells := make([]string, u.idCell+1)
-	copy(cells, rec.Cells)
+	copy(cells, u.trimKey(rec).Cells)
 	cells[u.idCell] = strconv.FormatInt(current.ID, 10)
 	rec = pipeline.Record{Pos: rec.Pos, Cells: cells}
 	use, changes := u.update.differing(u.exp, rec, current)
@@ -116,6 +137,36 @@ func (u *Upserter) Update(rec pipeline.Record, current *udesk.Ticket) (Operation
 	}
 	op, err := u.update.operation(rec, func(j int) bool { return use[j] })
 	return op, changes, err
+}
+
+// createOnlyField names the export column that shows each column an upsert
+// sets at create only, so that a row can say it differs from its ticket
+// there (an assignee given by email is not shown: it is not compared).
+var createOnlyField = map[attr]string{
+	attrAssigneeName: "assignee", attrAgentGroupName: "user_group_name",
+	attrEmail: "user_email", attrCellphone: "user_cellphone",
+}
+
+// CreateOnlyDiffers lists the columns of rec that differ from current but
+// that an update cannot change (they are set when a ticket is created).
+func (u *Upserter) CreateOnlyDiffers(rec pipeline.Record, current *udesk.Ticket) []string {
+	var row pipeline.Row
+	var cols []string
+	for _, b := range u.create.bindings {
+		f, ok := createOnlyField[b.t.a]
+		v := strings.TrimSpace(b.value(rec.Cells))
+		if !ok || v == "" {
+			continue
+		}
+		if row.Values == nil {
+			row = u.exp.Row(current)
+		}
+		now, shown := u.exp.current(row, &target{a: attrCustom, name: f})
+		if shown && !strings.EqualFold(strings.TrimSpace(now), v) {
+			cols = append(cols, b.header)
+		}
+	}
+	return cols
 }
 
 // differing compares an update row with the ticket as it is: which bindings

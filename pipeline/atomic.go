@@ -50,14 +50,18 @@ func placeFile(path string, data []byte, perm os.FileMode, place func(tmp, path 
 	return SyncDir(dir)
 }
 
-// SyncDir fsyncs a folder so that a rename or create in it survives a crash.
+// SyncDir fsyncs a folder so that a rename or create in it survives a
+// crash: every writer of files (state, outputs) calls this one.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // RemoveTemps removes from dir the temp files that writes through

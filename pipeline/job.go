@@ -114,6 +114,21 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// ResumableError is a run that failed with its state kept: the same call
+// again resumes it from State (an interruption, a network that went away, a
+// server error). A job returns it only when a rerun would go on; a refusal
+// a rerun would meet again (a wrong filter, a drifted schema) is returned
+// as it is. The command line exits 1 on it, naming the folder.
+type ResumableError struct {
+	Err   error
+	State string // the state folder a rerun resumes from
+}
+
+func (e *ResumableError) Error() string {
+	return fmt.Sprintf("%v (run the same command again to resume from %s)", e.Err, e.State)
+}
+func (e *ResumableError) Unwrap() error { return e.Err }
+
 // Configf returns a *ConfigError with a formatted message.
 func Configf(format string, args ...any) error {
 	return &ConfigError{fmt.Errorf(format, args...)}
@@ -129,18 +144,69 @@ func StateDir(besideFile, kind string, keyParts ...string) string {
 	if besideFile != "" && besideFile != "-" {
 		base = filepath.Dir(besideFile)
 	}
-	h := sha256.New()
-	for _, p := range keyParts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	key := hex.EncodeToString(h.Sum(nil))[:12]
-	name := kind + "-" + key
+	name := kind + "-" + JobKey(keyParts...)[:12]
 	if besideFile != "" && besideFile != "-" {
 		stem := strings.TrimSuffix(filepath.Base(besideFile), filepath.Ext(besideFile))
 		name = stem + "." + name
 	}
 	return filepath.Join(base, ".udesk-etl", name)
+}
+
+// JobKey is the SHA-256 (hex) of a job's key parts: what StateDir names a
+// state folder by (its first 12 digits), and a Registry's key.
+func JobKey(keyParts ...string) string {
+	h := sha256.New()
+	for _, p := range keyParts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// UserRegistry is the folder where this user's jobs are registered by their
+// key (see Registry): udesk-etl/jobs in the user's cache folder, "" when
+// the system names none.
+func UserRegistry() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "udesk-etl", "jobs")
+}
+
+// Registry records where the state folder of each job is, by the job's key,
+// so that a job whose identity is its contents (an import: the same rows under
+// another name, in another folder) finds the state it left elsewhere. Each
+// entry is a file named by the key holding the state folder's path. The
+// zero Registry ("") records nothing.
+type Registry string
+
+// Lookup is the state folder registered for key, "" when none is, or when
+// the one registered is gone.
+func (r Registry) Lookup(key string) string {
+	if r == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(string(r), key))
+	if err != nil {
+		return ""
+	}
+	dir := strings.TrimSpace(string(b))
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() || !filepath.IsAbs(dir) {
+		return ""
+	}
+	return dir
+}
+
+// Register records dir as key's state folder.
+func (r Registry) Register(key, dir string) error {
+	if r == "" {
+		return nil
+	}
+	if err := os.MkdirAll(string(r), 0o700); err != nil {
+		return fmt.Errorf("job registry: %w", err)
+	}
+	return WriteFileAtomic(filepath.Join(string(r), key), []byte(AbsPath(dir)+"\n"), 0o600)
 }
 
 // TenantKey is a tenant's URL in the one spelling state keys use, so that
@@ -224,4 +290,16 @@ func MakeStateDir(dir string) error {
 			return nil
 		}
 	}
+}
+
+// refuseSymlink refuses a state folder that is a symbolic link: a fresh start
+// empties the state folder and makes it its owner's only, which must never
+// happen to the folder the link points to.
+func refuseSymlink(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return nil
+	}
+	to, _ := os.Readlink(dir)
+	return Configf("%s is a symbolic link (to %s): a state folder is emptied by --fresh and made private, so a link is never followed; remove the link and the job makes a folder of its own", dir, to)
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,4 +109,90 @@ func TestMakeStateDirOwnerOnly(t *testing.T) {
 			t.Errorf("%s: mode %v, want 0700", d, fi.Mode().Perm())
 		}
 	}
+}
+
+// The lock of the platforms without flock, run here through its logic: an
+// exclusive-create file naming the holder's process and host; a second run
+// is refused while the holder lives, a dead holder's file is taken over, a
+// holder on another host is never presumed dead.
+func TestPidLock(t *testing.T) {
+	dir := t.TempDir()
+	alive := func(int) bool { return true }
+	dead := func(int) bool { return false }
+	unlock, busy, err := pidLock(dir, alive)
+	if err != nil || busy {
+		t.Fatalf("first lock: busy %v, %v", busy, err)
+	}
+	host, _ := os.Hostname()
+	b, _ := os.ReadFile(filepath.Join(dir, pidLockName))
+	if want := fmt.Sprintf("%d %s\n", os.Getpid(), host); string(b) != want {
+		t.Fatalf("lock file holds %q, want %q", b, want)
+	}
+	if _, busy, err := pidLock(dir, alive); !busy || err != nil {
+		t.Fatalf("second lock while the holder lives: busy %v, %v", busy, err)
+	}
+	// --fresh keeps the lock of the run that clears the folder.
+	if err := ClearStateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, busy, _ := pidLock(dir, alive); !busy {
+		t.Fatal("ClearStateDir removed the lock file")
+	}
+	unlock()
+	if _, err := os.Stat(filepath.Join(dir, pidLockName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("unlock left the lock file: %v", err)
+	}
+	// A run that died holding the lock: its file is taken over.
+	if err := os.WriteFile(filepath.Join(dir, pidLockName), []byte(fmt.Sprintf("%d %s\n", 999999, host)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unlock, busy, err = pidLock(dir, dead)
+	if err != nil || busy {
+		t.Fatalf("lock left by a dead process: busy %v, %v; want it taken over", busy, err)
+	}
+	unlock()
+	// A holder on another host cannot be checked: busy.
+	if err := os.WriteFile(filepath.Join(dir, pidLockName), []byte("42 another-host\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, busy, _ := pidLock(dir, dead); !busy {
+		t.Fatal("a lock held on another host was taken over")
+	}
+}
+
+// A state folder that is a symbolic link is refused before anything is made
+// private or cleared; a .udesk-etl folder that is a link holds real ones.
+func TestLockStateDirRefusesASymlink(t *testing.T) {
+	root := t.TempDir()
+	target := filepath.Join(root, "precious")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, ".udesk-etl"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, ".udesk-etl", "job")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	var ce *ConfigError
+	if _, err := LockStateDir(link); !errors.As(err, &ce) {
+		t.Fatalf("LockStateDir of a link: %v, want a *ConfigError", err)
+	}
+	if err := ClearStateDir(link); !errors.As(err, &ce) {
+		t.Fatalf("ClearStateDir of a link: %v, want a *ConfigError", err)
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o755 {
+		t.Fatalf("the link's target became %v", fi.Mode().Perm())
+	}
+	elsewhere := t.TempDir()
+	linkedParent := filepath.Join(root, "linked")
+	if err := os.Symlink(elsewhere, linkedParent); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := LockStateDir(filepath.Join(linkedParent, "job"))
+	if err != nil {
+		t.Fatalf("a real state folder inside a linked folder: %v", err)
+	}
+	unlock()
 }

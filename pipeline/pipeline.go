@@ -2,6 +2,15 @@
 // record came from, the typed rows an export writes, the raw records an import
 // reads, and the interfaces of the readers and writers of files. It imports
 // no format, no HTTP and nothing else of ours.
+//
+// The jobs' messages (errors, report notes, log lines) are written for the
+// person at the udesk-etl command line and may name its flags (--fresh,
+// -o FILE) and say "run the same command again": the command line is the
+// jobs' first user, and a message that names the fix helps more than one
+// naming an Options field, whose names follow the flags' (Fresh is
+// --fresh). A Go program that wants other words matches the typed errors
+// (ConfigError, ResumableError, LockedError) and writes its own. The jobs
+// parse no command-line syntax, and write to no stream they are not given.
 package pipeline
 
 import (

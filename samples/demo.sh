@@ -60,6 +60,9 @@ curl -fsS -X POST "$UDESK_URL/_sim/mutate?sign=$sign" -d '{"seed":1,"update":25,
 curl -fsS -X PATCH "$UDESK_URL/_sim/fields/TextField_1?sign=$sign" -d '{"field_label":"备注"}' >/dev/null
 echo "changed the tenant: 25 tickets updated, 4 deleted, 6 created, a field relabelled"
 "$BIN" sync --dataset "$DEMO/dataset" --quiet
+curl -fsS -X PATCH "$UDESK_URL/_sim/tickets/7?sign=$sign" -d '{"status":"closed"}' >/dev/null
+echo "closed ticket 7; a changed-filter run reads only filter 6, the recently updated tickets"
+"$BIN" sync --dataset "$DEMO/dataset" --changed-filter 6 --quiet
 "$BIN" sync --dataset "$DEMO/dataset" --status
 
 step "done"

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -26,16 +25,13 @@ type jsonlWriter struct {
 	state  writerState
 }
 
-// NewJSONLWriter writes JSON lines to path, or to standard output when path
-// is "-". Each line is an object whose keys are the Column.Names in schema
+// NewJSONLWriter writes JSON lines to the file path (NewJSONLStreamWriter
+// writes them to a stream). Each line is an object whose keys are the Column.Names in schema
 // order; values are typed: numbers as numbers, timestamps as
 // RFC 3339 (mapping.TimestampLayout) strings, dates as "2006-01-02", lists as
 // arrays, nil as null. A raw value (Row.Raw) is written as its string in its
 // column's place.
 func NewJSONLWriter(path string, schema pipeline.Schema) (pipeline.RowWriter, error) {
-	if path == "-" {
-		return NewJSONLStreamWriter(os.Stdout, schema)
-	}
 	if err := checkSchema(path, schema); err != nil {
 		return nil, err
 	}

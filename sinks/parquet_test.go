@@ -12,14 +12,12 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/klauspost/compress/snappy"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/sources"
 )
@@ -48,8 +46,8 @@ func writeParquet(t *testing.T, rows []pipeline.Row, batch int) (string, pipelin
 	return path, w.(pipeline.StatsReporter).Stats()
 }
 
-// readParquet reads a file back with arrow's reader, one []any per row:
-// dates as "2006-01-02", timestamps as UTC time.Time, lists as []string.
+// readParquet reads a file back with arrow's reader, one []any per row in
+// the form sources.RowValue gives.
 func readParquet(t *testing.T, path string) (*file.Reader, *arrow.Schema, [][]any) {
 	t.Helper()
 	rdr, err := file.OpenParquetFile(path, false)
@@ -74,41 +72,11 @@ func readParquet(t *testing.T, path string) (*file.Reader, *arrow.Schema, [][]an
 		r := 0
 		for _, chunk := range tbl.Column(c).Data().Chunks() {
 			for j := 0; j < chunk.Len(); j, r = j+1, r+1 {
-				rows[r][c] = arrowValue(t, chunk, j)
+				rows[r][c] = sources.RowValue(chunk, j)
 			}
 		}
 	}
 	return rdr, tbl.Schema(), rows
-}
-
-func arrowValue(t *testing.T, a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.String:
-		return a.Value(i)
-	case *array.Date32:
-		return a.Value(i).ToTime().Format(mapping.DateLayout)
-	case *array.Timestamp:
-		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
-	case *array.Time32:
-		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format(mapping.TimeLayout)
-	case *array.List:
-		start, end := a.ValueOffsets(i)
-		vals := a.ListValues().(*array.String)
-		l := []string{}
-		for j := start; j < end; j++ {
-			l = append(l, vals.Value(int(j)))
-		}
-		return l
-	}
-	t.Fatalf("unexpected array type %s", a.DataType())
-	return nil
 }
 
 // fileTestParquetRows is fileTestRows as readParquet gives them back.
@@ -116,11 +84,11 @@ func fileTestParquetRows() [][]any {
 	utc := func(y int, m time.Month, d, h, mi, s int) time.Time { return time.Date(y, m, d, h, mi, s, 0, time.UTC) }
 	return [][]any{
 		{int64(1), "打印机坏了", "第一行\r\n第二行\n第三行", "open", "选项 A0", []string{"a", "b"}, utc(2024, 3, 5, 1, 7, 30),
-			"2024-02-29", 1.1, int64(-42), "09:30:00", nil},
+			utc(2024, 2, 29, 0, 0, 0), 1.1, int64(-42), "09:30:00", nil},
 		{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
 		{int64(3), "=SUM(A1:A2)", "-5", "@cmd", nil, []string{}, nil, nil, 0.3, nil, nil, `{"日期":"2023-02-30","count":"12abc"}`},
 		{int64(4), "'quoted", "\ttab", "+1", nil, []string{"=x"}, utc(1999, 12, 31, 15, 59, 59),
-			"1970-01-01", 1e21, int64(9007199254740993), nil, nil},
+			utc(1970, 1, 1, 0, 0, 0), 1e21, int64(9007199254740993), nil, nil},
 	}
 }
 

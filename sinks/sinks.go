@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -25,13 +26,19 @@ import (
 type Options struct {
 	CSV  CSVOptions
 	XLSX XLSXOptions
+	// Stdout receives the JSON lines of path "-" (the caller's standard
+	// output: a library never takes os.Stdout itself).
+	Stdout io.Writer
 }
 
 // NewWriter returns the writer for path's extension: .parquet, .xlsx, .csv or
-// .jsonl (.ndjson). Path "-" writes JSON lines to standard output.
+// .jsonl (.ndjson). Path "-" writes JSON lines to opts.Stdout.
 func NewWriter(path string, schema pipeline.Schema, opts Options) (pipeline.RowWriter, error) {
 	if path == "-" {
-		return NewJSONLWriter(path, schema)
+		if opts.Stdout == nil {
+			return nil, fmt.Errorf("sinks: output - (JSON lines on stdout) needs Options.Stdout")
+		}
+		return NewJSONLStreamWriter(opts.Stdout, schema)
 	}
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".parquet":
@@ -223,7 +230,7 @@ func (t *tempFile) publish() error {
 		_ = os.Remove(t.f.Name())
 		return fmt.Errorf("sinks: %s: commit: %w", t.final, err)
 	}
-	if err := syncDir(filepath.Dir(t.final)); err != nil {
+	if err := pipeline.SyncDir(filepath.Dir(t.final)); err != nil {
 		return fmt.Errorf("sinks: %s: commit: %w", t.final, err)
 	}
 	return nil
@@ -248,18 +255,6 @@ func (t *tempFile) abortFile() error {
 		return fmt.Errorf("sinks: %s: %w", t.final, cerr)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // checkSchema rejects an empty schema and duplicate column names, which would

@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -243,12 +244,22 @@ func TestNewWriterByExtension(t *testing.T) {
 		}
 		_ = w.Abort()
 	}
-	w, err := NewWriter("-", fileTestSchema(), Options{})
+	var stdout bytes.Buffer
+	w, err := NewWriter("-", fileTestSchema(), Options{Stdout: &stdout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if jw, ok := w.(*jsonlWriter); !ok || jw.tmp != nil {
-		t.Errorf(`NewWriter("-") = %T, want a JSON lines writer to stdout`, w)
+		t.Errorf(`NewWriter("-") = %T, want a JSON lines writer to the stream`, w)
+	}
+	if err := w.WriteRows([]pipeline.Row{{Values: make([]any, len(fileTestSchema().Columns))}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil || !strings.HasPrefix(stdout.String(), "{") {
+		t.Errorf(`NewWriter("-") wrote %q to Options.Stdout (%v), want a JSON line`, stdout.String(), err)
+	}
+	if _, err := NewWriter("-", fileTestSchema(), Options{}); err == nil {
+		t.Error(`NewWriter("-") without Options.Stdout: no error`)
 	}
 	if _, err := NewWriter(filepath.Join(dir, "a.txt"), fileTestSchema(), Options{}); err == nil || !strings.Contains(err.Error(), `unknown output format ".txt"`) {
 		t.Errorf("NewWriter(a.txt) = %v, want an unknown format error", err)

@@ -251,24 +251,13 @@ func (w *xlsxWriter) start() error {
 	return nil
 }
 
-// textOf is how a value shows in a cell, for sizing the column.
+// textOf is how a value shows in a cell, for sizing the column: its text
+// (mapping.ValueText), a timestamp as the sheet displays it.
 func (w *xlsxWriter) textOf(k pipeline.Kind, v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case int64:
-		return strconv.FormatInt(v, 10)
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	case time.Time:
-		if k == pipeline.Date {
-			return mapping.DateLayout
-		}
+	if _, ok := v.(time.Time); ok && k != pipeline.Date {
 		return "2006-01-02 15:04:05"
-	case []string:
-		return strings.Join(v, ",")
 	}
-	return ""
+	return mapping.ValueText(k, v)
 }
 
 // textWidth estimates a text's width in Excel's units (characters of the

@@ -328,6 +328,9 @@ func readSharedStrings(parts map[string]*zip.File, name string) (sst []string, l
 	dec := xml.NewDecoder(lim)
 	var buf []byte
 	inT, inPh, over := false, false, false
+	// Every string is held for the whole read: their total (with a string
+	// header each) is bounded like a zip bomb's sheet.
+	held, limit := int64(0), sharedTextLimit(f.CompressedSize64)
 	for {
 		cuts := lim.cuts
 		tok, err := dec.RawToken()
@@ -368,6 +371,10 @@ func readSharedStrings(parts map[string]*zip.File, name string) (sst []string, l
 						long = map[int]bool{}
 					}
 					long[len(sst)], v = true, ""
+				}
+				if held += int64(len(v)) + 16; held > limit {
+					return nil, nil, fmt.Errorf("the shared strings table holds more than %d MiB of text (%d strings so far) in a %d KiB part: refused like a zip bomb; if the workbook is genuine, save it as CSV and import that",
+						limit>>20, len(sst), f.CompressedSize64>>10)
 				}
 				sst = append(sst, v)
 			case "t":

@@ -30,7 +30,27 @@ const (
 	maxXMLPart = 64 << 20
 	// maxLongCellsText bounds the full texts kept from LongCellsSheet.
 	maxLongCellsText = 256 << 20
+	// maxSharedText bounds the text of the shared-strings table, which is
+	// held in memory for the whole read: 256 MiB is over a million rows of
+	// distinct long texts.
+	maxSharedText = 256 << 20
+	// maxSharedRatio bounds how many times its compressed size the shared
+	// strings' text may be once it passes sharedRatioFloor: the table holds
+	// each distinct string once, so real text compresses some 3-10 times,
+	// while a small file whose strings fill gigabytes is a zip bomb.
+	maxSharedRatio   = 100
+	sharedRatioFloor = 16 << 20
 )
+
+// sharedTextLimit is the bound on the shared strings' text of a part whose
+// compressed size is compressed.
+func sharedTextLimit(compressed uint64) int64 {
+	limit := int64(maxSharedText)
+	if r := int64(compressed) * maxSharedRatio; r < limit {
+		limit = max(r, sharedRatioFloor)
+	}
+	return limit
+}
 
 // xmlLimiter is the byte source of a sheet's (or the shared strings') XML
 // decoder. encoding/xml keeps a whole token in memory before returning it;

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -232,4 +234,45 @@ func readZip(t testing.TB, path string) map[string]string {
 		files[f.Name] = string(b)
 	}
 	return files
+}
+
+// A small workbook whose shared-strings table expands to far more text than
+// it could hold as written (distinct long strings that compress to nothing)
+// is refused before the table fills memory, naming the table.
+func TestXLSXHugeSharedStringsAreRefused(t *testing.T) {
+	long := strings.Repeat("重复", 15000)
+	sst := make([]string, 1200) // 1200 x 90 KB = 108 MB of text
+	for i := range sst {
+		sst[i] = long + strconv.Itoa(i)
+	}
+	rows := `<row r="1">` + inlineCell("A1", "content") + `</row><row r="2"><c r="A2" t="s"><v>0</v></c></row>`
+	p := writeFile(t, "sst.xlsx", rawWorkbook(t, rows, sst...))
+	if fi, err := os.Stat(p); err != nil || fi.Size() > 2<<20 {
+		t.Fatalf("the workbook should be small: %v %v", fi.Size(), err)
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r, err := Open(p, OpenOptions{})
+	if err == nil {
+		_, err = r.Next(context.Background())
+		r.Close()
+	}
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "shared strings") || !strings.Contains(err.Error(), "zip bomb") {
+		t.Fatalf("err = %v, want the shared strings refused as a zip bomb", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("refusing the table allocated %d MiB", alloc>>20)
+	}
+	// A table of ordinary size still reads.
+	ok := writeFile(t, "ok.xlsx", rawWorkbook(t, rows, "fine"))
+	r, err = Open(ok, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if rec, err := r.Next(context.Background()); err != nil || rec.Cells[0] != "fine" {
+		t.Fatalf("ordinary table: %v %v", rec, err)
+	}
 }

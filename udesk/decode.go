@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -130,9 +131,11 @@ func (v *flexBool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// UnmarshalJSON decodes a custom_fields object; values that are numbers or
-// booleans become their JSON text, null becomes "".
-func (cf *CustomFields) UnmarshalJSON(b []byte) error {
+// flexFields is custom_fields decoded tolerantly: values that are numbers
+// or booleans become their JSON text, null becomes "".
+type flexFields CustomFields
+
+func (cf *flexFields) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
 		*cf = nil
 		return nil
@@ -150,7 +153,7 @@ func (cf *CustomFields) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &flex); err != nil {
 		return err
 	}
-	m := make(CustomFields, len(flex))
+	m := make(flexFields, len(flex))
 	for k, v := range flex {
 		m[k] = string(v)
 	}
@@ -163,92 +166,52 @@ func isTypeError(err error) bool {
 	return errors.As(err, &te)
 }
 
-// ticketFast is Ticket with plain types only: the fast path.
-type ticketFast struct {
-	ID            int64             `json:"id"`
-	Subject       string            `json:"subject"`
-	Content       string            `json:"content"`
-	ContentType   string            `json:"content_type"`
-	Platform      string            `json:"platform"`
-	Priority      string            `json:"priority"`
-	Status        string            `json:"status"`
-	User          string            `json:"user"`
-	UserEmail     string            `json:"user_email"`
-	UserCellphone string            `json:"user_cellphone"`
-	Assignee      string            `json:"assignee"`
-	AssigneeID    int64             `json:"assignee_id"`
-	UserGroupID   int64             `json:"user_group_id"`
-	UserGroupName string            `json:"user_group_name"`
-	SolvingAt     string            `json:"solving_at"`
-	RepliedBy     string            `json:"replied_by"`
-	CustomFields  map[string]string `json:"custom_fields"`
-	CreatedAt     string            `json:"created_at"`
-	UpdatedAt     string            `json:"updated_at"`
-}
+// ticketFast is Ticket without its UnmarshalJSON: the fast path, plain
+// types only.
+type ticketFast Ticket
 
-func (f *ticketFast) ticket() Ticket {
-	return Ticket{
-		ID: f.ID, Subject: f.Subject, Content: f.Content, ContentType: f.ContentType,
-		Platform: f.Platform, Priority: f.Priority, Status: f.Status, User: f.User,
-		UserEmail: f.UserEmail, UserCellphone: f.UserCellphone, Assignee: f.Assignee,
-		AssigneeID: f.AssigneeID, UserGroupID: f.UserGroupID, UserGroupName: f.UserGroupName,
-		SolvingAt: f.SolvingAt, RepliedBy: f.RepliedBy, CustomFields: f.CustomFields,
-		CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt,
+// ticketFlex is Ticket with tolerant types, made from Ticket's own fields
+// (a string as flexString, an int64 as flexInt, the custom fields as
+// flexFields, the same JSON names), so that the wire shape is declared
+// once: the slow path.
+var ticketFlex = func() reflect.Type {
+	tolerant := map[reflect.Type]reflect.Type{
+		reflect.TypeFor[string]():       reflect.TypeFor[flexString](),
+		reflect.TypeFor[int64]():        reflect.TypeFor[flexInt](),
+		reflect.TypeFor[CustomFields](): reflect.TypeFor[flexFields](),
 	}
-}
-
-// ticketFlex is Ticket with tolerant types: the slow path.
-type ticketFlex struct {
-	ID            flexInt      `json:"id"`
-	Subject       flexString   `json:"subject"`
-	Content       flexString   `json:"content"`
-	ContentType   flexString   `json:"content_type"`
-	Platform      flexString   `json:"platform"`
-	Priority      flexString   `json:"priority"`
-	Status        flexString   `json:"status"`
-	User          flexString   `json:"user"`
-	UserEmail     flexString   `json:"user_email"`
-	UserCellphone flexString   `json:"user_cellphone"`
-	Assignee      flexString   `json:"assignee"`
-	AssigneeID    flexInt      `json:"assignee_id"`
-	UserGroupID   flexInt      `json:"user_group_id"`
-	UserGroupName flexString   `json:"user_group_name"`
-	SolvingAt     flexString   `json:"solving_at"`
-	RepliedBy     flexString   `json:"replied_by"`
-	CustomFields  CustomFields `json:"custom_fields"`
-	CreatedAt     flexString   `json:"created_at"`
-	UpdatedAt     flexString   `json:"updated_at"`
-}
-
-func (f *ticketFlex) ticket() Ticket {
-	return Ticket{
-		ID: int64(f.ID), Subject: string(f.Subject), Content: string(f.Content),
-		ContentType: string(f.ContentType), Platform: string(f.Platform),
-		Priority: string(f.Priority), Status: string(f.Status), User: string(f.User),
-		UserEmail: string(f.UserEmail), UserCellphone: string(f.UserCellphone),
-		Assignee: string(f.Assignee), AssigneeID: int64(f.AssigneeID),
-		UserGroupID: int64(f.UserGroupID), UserGroupName: string(f.UserGroupName),
-		SolvingAt: string(f.SolvingAt), RepliedBy: string(f.RepliedBy),
-		CustomFields: f.CustomFields, CreatedAt: string(f.CreatedAt), UpdatedAt: string(f.UpdatedAt),
+	t := reflect.TypeFor[Ticket]()
+	fields := make([]reflect.StructField, t.NumField())
+	for i := range fields {
+		f := t.Field(i)
+		flex, ok := tolerant[f.Type]
+		if !ok {
+			panic("udesk: no tolerant decoding for Ticket." + f.Name + " of type " + f.Type.String())
+		}
+		fields[i] = reflect.StructField{Name: f.Name, Type: flex, Tag: f.Tag}
 	}
-}
+	return reflect.StructOf(fields)
+}()
 
-// UnmarshalJSON decodes a ticket tolerantly (see CustomFields).
+// UnmarshalJSON decodes a ticket tolerantly (see the top of this file).
 func (t *Ticket) UnmarshalJSON(b []byte) error {
 	var fast ticketFast
 	err := json.Unmarshal(b, &fast)
 	if err == nil {
-		*t = fast.ticket()
+		*t = Ticket(fast)
 		return nil
 	}
 	if !isTypeError(err) {
 		return err
 	}
-	var flex ticketFlex
-	if err := json.Unmarshal(b, &flex); err != nil {
+	flex := reflect.New(ticketFlex)
+	if err := json.Unmarshal(b, flex.Interface()); err != nil {
 		return err
 	}
-	*t = flex.ticket()
+	v, out := flex.Elem(), reflect.ValueOf(t).Elem()
+	for i := range v.NumField() {
+		out.Field(i).Set(v.Field(i).Convert(out.Field(i).Type()))
+	}
 	return nil
 }
 
@@ -298,7 +261,7 @@ func (fast *pageFast) page(body []byte) *Page {
 	if len(fast.Contents) > 0 {
 		p.Tickets = make([]Ticket, len(fast.Contents))
 		for i := range fast.Contents {
-			p.Tickets[i] = fast.Contents[i].ticket()
+			p.Tickets[i] = Ticket(fast.Contents[i])
 		}
 	}
 	return p
@@ -336,6 +299,23 @@ func envelopeOf(body []byte) *envelope {
 // spool) with the same decoder as Client.Page. A reply whose status is not 0
 // gives a *Error of class Permanent.
 func DecodePage(body []byte) (*Page, error) { return decodeReply(body, decodePage) }
+
+// EncodePage writes a listing reply of one page holding tickets (status 0,
+// its size and total theirs), as Udesk would send it: a ticket read by id
+// is spooled in the shape of the listing's pages, so that every spooled
+// body decodes with DecodePage. udesk alone writes the reply's shape.
+func EncodePage(tickets []*Ticket) ([]byte, error) {
+	if tickets == nil {
+		tickets = []*Ticket{}
+	}
+	return json.Marshal(struct {
+		Status     int       `json:"status"`
+		Size       int       `json:"size"`
+		Total      int       `json:"total"`
+		TotalPages int       `json:"total_pages"`
+		Contents   []*Ticket `json:"contents"`
+	}{Size: len(tickets), Total: len(tickets), TotalPages: 1, Contents: tickets})
+}
 
 // decodeReply decodes a listing reply body with decode, as DecodePage says.
 func decodeReply[P any](body []byte, decode func([]byte) (*P, *envelope, error)) (*P, error) {

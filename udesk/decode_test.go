@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -209,4 +210,61 @@ func FuzzDecodeReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The tolerant path is made from Ticket's declaration: every field of a
+// ticket, whatever fields Ticket gains, decodes to the same value through
+// it (forced here by an id written as a string) as through the fast path.
+func TestTicketTolerantPathCoversEveryField(t *testing.T) {
+	var want Ticket
+	v := reflect.ValueOf(&want).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString(fmt.Sprintf("value %d", i))
+		case reflect.Int64:
+			f.SetInt(int64(100 + i))
+		case reflect.Map:
+			f.Set(reflect.ValueOf(CustomFields{"TextField_1": "a", "SelectField_2": "0,3"}))
+		default:
+			t.Fatalf("Ticket.%s: a %s, which the test cannot fill", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	b, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fast, tolerant Ticket
+	if err := json.Unmarshal(b, &fast); err != nil || !reflect.DeepEqual(fast, want) {
+		t.Fatalf("fast path: %+v, %v; want %+v", fast, err, want)
+	}
+	flexBody := bytes.Replace(b, []byte(fmt.Sprintf(`"id":%d`, want.ID)), []byte(fmt.Sprintf(`"id":"%d"`, want.ID)), 1)
+	if bytes.Equal(flexBody, b) {
+		t.Fatalf("no id in %s", b)
+	}
+	if err := json.Unmarshal(flexBody, &tolerant); err != nil || !reflect.DeepEqual(tolerant, want) {
+		t.Errorf("tolerant path: %+v, %v; want %+v", tolerant, err, want)
+	}
+}
+
+// EncodePage writes the listing reply DecodePage reads back: the same
+// tickets, a page of its own.
+func TestEncodePageRoundTrip(t *testing.T) {
+	in := []*Ticket{{ID: 7, Subject: "a", CustomFields: CustomFields{"TextField_1": "x"}}, {ID: 9, Status: "open"}}
+	body, err := EncodePage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := DecodePage(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Size != 2 || p.Total != 2 || p.TotalPages != 1 || len(p.Tickets) != 2 ||
+		!reflect.DeepEqual(p.Tickets[0], *in[0]) || !reflect.DeepEqual(p.Tickets[1], *in[1]) {
+		t.Errorf("EncodePage then DecodePage = %+v", p)
+	}
+	body, err = EncodePage(nil)
+	if p, err2 := DecodePage(body); err != nil || err2 != nil || p.Total != 0 || len(p.Tickets) != 0 {
+		t.Errorf("an empty page: %s, %v, %v", body, err, err2)
+	}
 }

@@ -116,11 +116,11 @@ func TestSimReads(t *testing.T) {
 	}
 
 	filters, err := c.Filters(ctx, 0)
-	if err != nil || len(filters) != 5 || filters[0].ID != 1 || filters[0].Name != "全部打开的工单" || !filters[0].Active {
+	if err != nil || len(filters) != 6 || filters[0].ID != 1 || filters[0].Name != "全部打开的工单" || !filters[0].Active {
 		t.Errorf("Filters(0) = %+v, %v", filters, err)
 	}
-	if mine, err := c.Filters(ctx, 1); err != nil || len(mine) != 4 {
-		t.Errorf("Filters(agent 1) = %+v, %v; want the 4 unowned filters", mine, err)
+	if mine, err := c.Filters(ctx, 1); err != nil || len(mine) != 5 {
+		t.Errorf("Filters(agent 1) = %+v, %v; want the 5 unowned filters", mine, err)
 	}
 	fp, err := c.Page(ctx, Listing{FilterID: 1, AgentID: 1}, 1, 100)
 	if err != nil {

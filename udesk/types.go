@@ -5,6 +5,9 @@ import "encoding/json"
 // Ticket is one ticket in wire form, as the read endpoints return it:
 // status as an English name, priority as a Chinese name, select custom fields
 // as option index strings ("0", "0,3"). JSON nulls decode to zero values.
+// This is the one declaration of the shape: the decoder's fast and tolerant
+// forms are made from it (decode.go), so a field is added here only, as a
+// string, an int64 or CustomFields.
 type Ticket struct {
 	ID            int64        `json:"id"`
 	Subject       string       `json:"subject"`
@@ -28,8 +31,8 @@ type Ticket struct {
 }
 
 // CustomFields maps a field_name (TextField_1, SelectField_3) to its value in
-// wire form. Decoding is tolerant: numbers and booleans become their JSON text,
-// null becomes "".
+// wire form. A Ticket's decoding is tolerant: numbers and booleans become
+// their JSON text, null becomes "".
 type CustomFields map[string]string
 
 // Page is one page of a ticket listing (all tickets, a customer's, a filter's).
@@ -40,6 +43,22 @@ type Page struct {
 	Tickets    []Ticket `json:"contents"`
 	// Raw is the reply body exactly as received, so that an export can spool it.
 	Raw json.RawMessage `json:"-"`
+}
+
+// PageSize is the largest page a listing request may ask for (per_page
+// 1..100): every reader of a whole listing asks for it.
+const PageSize = 100
+
+// ListingRequests is how many requests reading a listing of n tickets takes
+// when it does not change while it is read: ⌈n/PageSize⌉ pages (one for an
+// empty listing), page 1 read again at the end when there are several (the
+// check that the listing held still), and the field catalog.
+func ListingRequests(n int) int {
+	pages := max(1, (n+PageSize-1)/PageSize)
+	if pages > 1 {
+		return pages + 2
+	}
+	return pages + 1
 }
 
 // Listing names which ticket listing a Page request reads.

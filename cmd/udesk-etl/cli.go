@@ -180,6 +180,7 @@ func unknownCommand(c *cobra.Command, args []string) error {
 
 // oneDashLongFlags rewrites -url to --url for the command args name: earlier
 // versions took long flags with one dash, and scripts may still say so.
+// -fitler becomes --fitler too, which then gets its "did you mean".
 func oneDashLongFlags(root *cobra.Command, args []string) []string {
 	c, _, err := root.Find(args)
 	if err != nil {
@@ -191,9 +192,87 @@ func oneDashLongFlags(root *cobra.Command, args []string) []string {
 			break
 		}
 		name, _, _ := strings.Cut(strings.TrimPrefix(arg, "-"), "=")
-		if len(name) > 1 && strings.HasPrefix(arg, "-") && !strings.HasPrefix(arg, "--") && c.Flags().Lookup(name) != nil {
+		if len(name) < 2 || !strings.HasPrefix(arg, "-") || strings.HasPrefix(arg, "--") {
+			continue
+		}
+		// A known long flag, or a word that is no cluster of short flags
+		// (-fitler): read as a long flag, so that a mistyped one gets its
+		// suggestion.
+		if c.Flags().Lookup(name) != nil || c.Flags().ShorthandLookup(name[:1]) == nil && c.Flags().Lookup(name[:1]) == nil {
 			out[i] = "-" + arg
 		}
 	}
 	return out
+}
+
+// mistypedCommand refuses a first word that is no command before its flags
+// are parsed: "exprot --rate 5/s" is a mistyped command, not an unknown
+// --rate of the tool.
+func mistypedCommand(root *cobra.Command, args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return nil
+	}
+	for _, c := range root.Commands() {
+		if c.Name() == args[0] || c.HasAlias(args[0]) {
+			return nil
+		}
+	}
+	if args[0] == "help" || args[0] == "completion" || strings.HasPrefix(args[0], "__complete") {
+		return nil // cobra adds these while it runs
+	}
+	return unknownCommand(root, args[:1])
+}
+
+// newHelpCommand is `help [COMMAND]`: the help of the tool or of a
+// command, and a usage error (exit 2) for a command that does not exist.
+func newHelpCommand(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "print the help of the tool or of a command",
+		Long:  "Print the help of the tool, or of a command: what it does, its flags by group, examples.",
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			var names []string
+			for _, s := range root.Commands() {
+				if s.IsAvailableCommand() && strings.HasPrefix(s.Name(), toComplete) {
+					names = append(names, s.Name())
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 || target == nil {
+				return unknownCommand(root, args)
+			}
+			// As cobra's own help command: the flags a run of the command
+			// would show.
+			target.InitDefaultHelpFlag()
+			target.InitDefaultVersionFlag()
+			printHelp(c.OutOrStdout(), target)
+			return nil
+		},
+	}
+}
+
+// ourCompletionTexts words cobra's completion command as the tool's other
+// commands are worded: lower case, no Markdown.
+func ourCompletionTexts(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Short = "print a shell completion script (bash, zsh, fish or powershell)"
+		c.Long = "Print the script that completes udesk-etl's commands and flags in a shell; see each shell's help."
+		c.Example = "  udesk-etl completion bash > /etc/bash_completion.d/udesk-etl\n  source <(udesk-etl completion zsh)"
+		for _, s := range c.Commands() {
+			s.Short = "print the completion script for " + s.Name()
+			s.Long = strings.ReplaceAll(s.Long, "#### ", "")
+			s.Flags().VisitAll(func(f *pflag.Flag) {
+				if f.Name == "no-descriptions" {
+					f.Usage = "leave out the descriptions of the completions"
+				}
+			})
+		}
+	}
 }

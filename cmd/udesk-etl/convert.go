@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -35,11 +35,11 @@ func newConvertCommand(a *app) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
 	}
 	fs := c.Flags()
-	o.op = opFlags(fs, mapping.Create)
+	o.op = opFlags(fs, mapping.Create, false)
 	o.inputOptions.register(fs)
 	fs.StringVar(&o.fields, "fields", "", "the field catalog `FILE` written by 'udesk-etl fields -o' (default: read from the tenant)")
 	fs.StringVarP(&o.opts.Output, "output", "o", "", "the output `FILE` (.csv, .jsonl, .xlsx or .parquet; - for JSON lines on stdout)")
-	fs.StringVar(&o.opts.ErrorsFile, "errors", "", "write the rejected rows to `FILE` (default: <output>.errors.csv beside the output)")
+	fs.StringVar(&o.opts.ErrorsFile, "errors", "", "write the rejected rows, if any, to `FILE` (default: <output>.errors.csv beside the output)")
 	fs.StringVar(&o.report, "report", "", "write the summary as JSON to `FILE`")
 	inGroup(fs, groupSelection, "fields")
 	inGroup(fs, groupOutput, "output", "errors", "report")
@@ -70,17 +70,20 @@ func runConvert(ctx context.Context, a *app, o *convertOptions) error {
 		}
 	} else {
 		if client, err = o.conn.client(a); err != nil {
-			return usageError{fmt.Errorf("%w (or pass --fields FILE, written by `udesk-etl fields -o FILE`)", err)}
+			return usageError{fmt.Errorf("%w (or pass --fields FILE, written by 'udesk-etl fields -o FILE')", err)}
 		}
 		if o.opts.Catalog, err = ingest.FetchCatalog(ctx, client); err != nil {
 			return err
 		}
 	}
-	o.opts.Observer = a.observer(o.conn.quiet)
+	o.opts.Observer, o.opts.Stdout = a.observer(o.conn.quiet), a.stdout
 	rep, err := ingest.Convert(ctx, o.in, o.opts)
 	if err != nil {
 		return err
 	}
-	s := &summary{Command: "convert --" + o.opts.Op.String(), Report: *rep}
+	s := &summary{Command: "convert --" + o.opts.Op.String(), Report: *rep, input: o.in.Path}
+	if rep.Failed > 0 { // the errors file is the last output
+		s.errorsAt = rep.Outputs[len(rep.Outputs)-1]
+	}
 	return s.end(a, client, start, o.report)
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udesk-etl/udesk-etl/jobs/ingest/ingesttest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -52,32 +51,6 @@ func TestImportSecondRunAtOnceExits1(t *testing.T) {
 	code, _, stderr = runCLI(t, simEnv(sim), "import", "--create", "-i", in, "--quiet")
 	if code != exitOK || !strings.Contains(stderr, "already imported") {
 		t.Fatalf("third run: exit %d, want 0 and already imported:\n%s", code, stderr)
-	}
-}
-
-// A finished import run again with the URL ending in / or through a
-// symlinked folder is the same job: nothing is created again.
-func TestImportSameJobUnderAnotherSpelling(t *testing.T) {
-	sim := newSim(t, udesktest.Options{})
-	dir, link := ingesttest.LinkedDir(t)
-	in := filepath.Join(dir, "t.csv")
-	writeCSVTest(t, in, relCreateRows("spelling", 3, []string{"a@example.com"}))
-	if code, _, stderr := runCLI(t, simEnv(sim), "import", "--create", "-i", in, "--quiet"); code != exitOK {
-		t.Fatalf("import: exit %d\n%s", code, stderr)
-	}
-	slash := simEnv(sim)
-	slash["UDESK_URL"] += "/"
-	for _, c := range []struct {
-		env  map[string]string
-		path string
-	}{{slash, in}, {simEnv(sim), filepath.Join(link, "t.csv")}} {
-		code, _, stderr := runCLI(t, c.env, "import", "--create", "-i", c.path, "--quiet")
-		if code != exitOK || !strings.Contains(stderr, "already imported") {
-			t.Errorf("%s at %s: exit %d, want 0 and already imported:\n%s", c.path, c.env["UDESK_URL"], code, stderr)
-		}
-	}
-	if n := len(sim.Tickets()); n != 3 {
-		t.Errorf("%d tickets for 3 rows", n)
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/export"
+	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
@@ -73,7 +73,7 @@ An interrupted export resumes when the same command is run again.`,
 
 func (o *exportOptions) run(ctx context.Context, a *app) error {
 	var err error
-	if o.selector, o.idDups, err = export.SelectorOf(o.filter, o.agent, o.customer, o.ids); err != nil {
+	if o.selector, o.idDups, err = selectorOf(o.filter, o.agent, o.customer, o.ids); err != nil {
 		return err
 	}
 	opts := export.Options{
@@ -81,26 +81,26 @@ func (o *exportOptions) run(ctx context.Context, a *app) error {
 		Headers: o.headers, SelectValues: o.selectValues, NoBOM: !o.bom, NoFormulaEscape: !o.escapeFormulas, NoOriginals: !o.originals,
 		Fresh: o.fresh, Concurrency: o.conn.concurrency, Observer: a.observer(o.conn.quiet),
 	}
-	if err := opts.Validate(); err != nil && !(o.dryRun && len(o.outputs) == 0) {
-		return err
+	if !o.dryRun || len(o.outputs) > 0 {
+		// Before the client: a bad -o is named before a missing secret.
+		if err := opts.Validate(); err != nil {
+			return err
+		}
 	}
 	c, err := o.conn.client(a)
 	if err != nil {
 		return err
 	}
-	if err := export.WarnInactiveFilter(ctx, c, o.selector, opts.Observer); err != nil {
-		return err
-	}
 	if o.dryRun {
-		return o.printPlan(ctx, a, c)
+		return o.printPlan(ctx, a, c, opts)
 	}
 	return runExport(ctx, a, c, o, opts)
 }
 
 // printPlan is the dry run: the tickets and requests from one request, and
 // the time they take at the budget.
-func (o *exportOptions) printPlan(ctx context.Context, a *app, c *udesk.Client) error {
-	est, err := export.EstimateRun(ctx, c, o.selector)
+func (o *exportOptions) printPlan(ctx context.Context, a *app, c *udesk.Client, opts export.Options) error {
+	p, err := export.Plan(ctx, c, opts)
 	if err != nil {
 		return err
 	}
@@ -108,13 +108,14 @@ func (o *exportOptions) printPlan(ctx context.Context, a *app, c *udesk.Client) 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "dry run: %s (%s); nothing was written\n", plural(est.Tickets, "ticket"), o.selector)
-	fmt.Fprintf(a.stdout, "API calls: %s\n", plural(est.Requests, "request"))
-	fmt.Fprintf(a.stdout, "time: %s\n", timeAtBudget(int64(est.Requests), r, spec))
+	fmt.Fprintf(a.stdout, "dry run: %s (%s); nothing was written\n", plural(p.Tickets, "ticket"), o.selector)
+	fmt.Fprintf(a.stdout, "API calls: %s\n", plural(p.Requests, "request"))
+	fmt.Fprintf(a.stdout, "time: %s\n", timeAtBudget(int64(p.Requests), r, spec))
 	return nil
 }
 
-// runExport runs the job and turns its report into the summary.
+// runExport runs the job and turns its report into the summary and the
+// exit code.
 func runExport(ctx context.Context, a *app, c *udesk.Client, o *exportOptions, opts export.Options) error {
 	start := time.Now()
 	rep, err := export.Run(ctx, c, opts)
@@ -127,19 +128,13 @@ func runExport(ctx context.Context, a *app, c *udesk.Client, o *exportOptions, o
 		sum.Note("%d repeated ids in --ids were exported once", o.idDups)
 	}
 	sum.finish(c, start)
-	var ue *udesk.Error
-	var ie *export.IncompleteError
 	switch {
 	case err == nil:
-	case errors.As(err, &nf):
-		err = rejectedError{rows: int64(len(nf.IDs)), msg: nf.Error()}
-	case errors.As(err, &ie): // exit 1: the outputs are written, but not shown complete
 		sum.print(a.stderr)
-	case rep != nil && rep.State != "" && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
-		// The API refused: a rerun would too; anything else a rerun resumes.
-		err = fmt.Errorf("%w (run the same command again to resume from %s)", err, rep.State)
-	}
-	if err == nil || errors.As(err, new(rejectedError)) {
+	case errors.As(err, &nf): // exit 3: the ids found are exported
+		err = rejectedError{rows: int64(len(nf.IDs)), msg: nf.Error()}
+		sum.print(a.stderr)
+	case errors.As(err, new(*export.IncompleteError)): // exit 1: the outputs are written, but not shown complete
 		sum.print(a.stderr)
 	}
 	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {

@@ -334,7 +334,7 @@ func TestExportInterruptResumes(t *testing.T) {
 	interruptExport(t, sim, dir, out)
 	held := heldPages(t, dir)
 	logFrom := len(sim.Log())
-	code, _, errText := runCLI(t, simEnv(sim), "export", "--quiet", "-o", out)
+	code, _, errText := runCLI(t, simEnv(sim), "export", "-o", out) // not --quiet: it names the state
 	if code != exitOK || !strings.Contains(errText, "resuming") {
 		t.Fatalf("rerun: exit %d\n%s", code, errText)
 	}
@@ -345,29 +345,4 @@ func TestExportInterruptResumes(t *testing.T) {
 	}
 	schema, want := exporttest.Expected(t, sim, mapping.ExportOptions{}, exporttest.Listed(sim.Tickets()))
 	exporttest.Same(t, "csv", exporttest.ReadCSV(t, out, schema), want, true)
-}
-
-// TestExportFreshStartsOver: --fresh discards an interrupted run's pages.
-func TestExportFreshStartsOver(t *testing.T) {
-	sim := newSim(t, udesktest.Options{Tickets: 2000, Seed: 4, Latency: 20 * time.Millisecond})
-	dir := t.TempDir()
-	out := filepath.Join(dir, "t.csv")
-	interruptExport(t, sim, dir, out)
-	old, _ := filepath.Glob(filepath.Join(dir, ".udesk-etl", "*", "snap-*"))
-	logFrom := len(sim.Log())
-	code, _, errText := runCLI(t, simEnv(sim), "export", "--quiet", "--fresh", "-o", out)
-	if code != exitOK || !strings.Contains(errText, "(new snapshot)") {
-		t.Fatalf("--fresh: exit %d\n%s", code, errText)
-	}
-	reqs := listRequests(t, sim.Log()[logFrom:])
-	for page := 1; page <= 20; page++ {
-		if reqs[page] == 0 {
-			t.Errorf("--fresh did not fetch page %d again", page)
-		}
-	}
-	for _, d := range old {
-		if _, err := os.Stat(d); !os.IsNotExist(err) {
-			t.Errorf("--fresh kept the interrupted snapshot %s", d)
-		}
-	}
 }

@@ -21,7 +21,7 @@ func TestExportCLI(t *testing.T) {
 	sim := newSim(t, udesktest.Options{Tickets: 50, Seed: 7})
 	dir := t.TempDir()
 	report := filepath.Join(dir, "report.json")
-	code, stdout, stderr := runCLI(t, simEnv(sim), "export", "--quiet", "--report", report,
+	code, stdout, stderr := runCLI(t, simEnv(sim), "export", "--report", report,
 		"-o", filepath.Join(dir, "t.jsonl"), "--ids", "17,5,999999,3,5")
 	if code != exitRejected {
 		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitRejected, stderr)

@@ -12,8 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
+	"github.com/udesk-etl/udesk-etl/mapping"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // importOptions are the flags of `udesk-etl import`.
@@ -42,7 +43,8 @@ func (o *inputOptions) register(fs *pflag.FlagSet) {
 
 // opFlags registers --create, --update and --reply and returns a function
 // that says which one was chosen (def when none, an error when several).
-func opFlags(fs *pflag.FlagSet, def mapping.OpKind) func() (mapping.OpKind, error) {
+// withUpsert makes its messages name import's --upsert too.
+func opFlags(fs *pflag.FlagSet, def mapping.OpKind, withUpsert bool) func() (mapping.OpKind, error) {
 	var c, u, r bool
 	fs.BoolVar(&c, "create", false, "create a ticket per row")
 	fs.BoolVar(&u, "update", false, "update the ticket named by each row's id")
@@ -63,8 +65,12 @@ func opFlags(fs *pflag.FlagSet, def mapping.OpKind) func() (mapping.OpKind, erro
 			return ops[0], nil
 		case len(ops) == 0 && def != 0:
 			return def, nil
+		case len(ops) == 0 && withUpsert:
+			return 0, usagef("choose what to do with each row: --create, --update, --reply or --upsert --key FIELD")
 		case len(ops) == 0:
 			return 0, usagef("choose what to do with each row: --create, --update or --reply")
+		case withUpsert:
+			return 0, usagef("choose one of --create, --update, --reply and --upsert, not several")
 		}
 		return 0, usagef("choose one of --create, --update and --reply, not several")
 	}
@@ -109,7 +115,7 @@ func newImportCommand(a *app) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
 	}
 	fs := c.Flags()
-	op := opFlags(fs, 0)
+	op := opFlags(fs, 0, true)
 	fs.BoolVar(&o.upsert, "upsert", false, "make each row true in Udesk, keyed by --key: create it, update only the fields that differ, or send nothing")
 	fs.StringVar(&o.opts.UpsertKey, "key", "", "--upsert: the text custom `FIELD` (field_name or label) that holds each row's source id")
 	fs.BoolVar(&o.opts.Rollback, "rollback", false, "--update: read each ticket before the first update to save what it overwrites in rollback.csv (an upsert and a round-trip edit write it without reading)")
@@ -120,9 +126,10 @@ func newImportCommand(a *app) *cobra.Command {
 	fs.StringVar(&o.report, "report", "", "write the summary as JSON to `FILE`")
 	fs.BoolVar(&o.opts.Fresh, "fresh", false, "discard the saved state of this import and start over")
 	fs.BoolVar(&o.opts.ResendUnknown, "resend-unknown", false, "send again the rows whose outcome is unknown (may duplicate a reply or comment)")
+	fs.BoolVar(&o.opts.NewRowsOnly, "new-rows-only", false, "--create: create only the rows whose id cell is empty (the rows added to an exported sheet); rows with an id are left alone")
 	fs.StringVar(&o.opts.MarkerField, "marker-field", "", "create: a text custom `FIELD` that receives a unique marker per row, used to find a create whose outcome is unknown")
 	inGroup(fs, groupOutput, "results", "report")
-	inGroup(fs, groupBehaviour, "dry-run", "fresh", "resend-unknown", "marker-field", "upsert", "key", "rollback", "limit")
+	inGroup(fs, groupBehaviour, "dry-run", "fresh", "resend-unknown", "marker-field", "new-rows-only", "upsert", "key", "rollback", "limit")
 	registerEdit(fs, &o.opts.Edit)
 	o.conn.register(fs)
 	o.op = op
@@ -161,6 +168,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 	o.opts.Abort = a.abort
 	o.opts.Observer = a.observer(o.conn.quiet)
 	o.opts.Tenant = o.conn.baseURL(a)
+	o.opts.Registry = pipeline.UserRegistry()
 	command := "import --" + o.opts.Op.String()
 	if o.opts.UpsertKey != "" {
 		command = "import --upsert"
@@ -175,7 +183,7 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 			return err
 		}
 		p.Print(a.stdout, r, spec)
-		s := &summary{Command: command + " --dry-run", Report: p.Report}
+		s := &summary{Command: command + " --dry-run", Report: p.Report, input: o.in.Path}
 		return s.end(a, client, start, o.report)
 	}
 	rep, runErr := ingest.Run(ctx, client, o.in, o.opts)
@@ -186,11 +194,15 @@ func runImport(ctx context.Context, a *app, o *importOptions) error {
 		// The same exit as the run that finished it: scripts that retry
 		// until 0 stop on rejected rows either way.
 		if rep.Failed > 0 {
-			return rejectedError{rows: rep.Failed, msg: fmt.Sprintf("already imported, with %d rows rejected; see errors.csv in %s", rep.Failed, rep.Results)}
+			return rejectedError{rows: rep.Failed, msg: fmt.Sprintf("%s: already imported, with %s rejected; see errors.csv in %s", o.in.Path, plural(rep.Failed, "row"), rep.Results)}
+		}
+		if o.conn.quiet { // the run's only news, which the quiet observer keeps back
+			fmt.Fprintf(a.stderr, "%s: %s was already imported (%s written); results in %s; use --fresh to import it again\n",
+				command, o.in.Path, plural(rep.Written, "row"), rep.Results)
 		}
 		return nil
 	}
-	s := &summary{Command: command, Report: rep.Report}
+	s := &summary{Command: command, Report: rep.Report, input: o.in.Path}
 	err = s.end(a, client, start, o.report)
 	if runErr != nil {
 		return runErr

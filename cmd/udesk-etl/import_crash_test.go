@@ -30,7 +30,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Imports register their state in the user's cache folder: the tests'
+	// go to a folder of their own.
+	cache, err := os.MkdirTemp("", "udesk-etl-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CACHE_HOME", cache)
 	code := m.Run()
+	os.RemoveAll(cache)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -73,7 +77,7 @@ func runFields(ctx context.Context, a *app, conn *connOptions, out string) error
 			_, err := a.stdout.Write(buf.Bytes())
 			return err
 		}
-		if err := pipeline.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+		if err := writeOutputFile(out, buf.Bytes()); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stderr, "saved %s to %s\n", plural(len(fields), "field"), out)
@@ -107,4 +111,34 @@ func newFiltersCommand(a *app) *cobra.Command {
 	inGroup(c.Flags(), groupSelection, "agent")
 	conn.register(c.Flags())
 	return c
+}
+
+// writeOutputFile writes an output file whole or not at all, with the mode
+// any file a command writes gets: 0666 narrowed by the umask (state files
+// are the ones kept private).
+func writeOutputFile(path string, data []byte) error {
+	dir, name := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp := filepath.Join(dir, "."+name+".tmp-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp) // a no-op once renamed
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return err
+	}
+	return pipeline.SyncDir(dir)
 }

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,6 +117,8 @@ is resumable: run the same command again after an interruption.`,
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newExportCommand(a), newImportCommand(a), newConvertCommand(a), newSyncCommand(a),
 		newFieldsCommand(a), newFiltersCommand(a), newSimCommand(a), newVersionCommand(a))
+	root.SetHelpCommand(newHelpCommand(root))
+	ourCompletionTexts(root)
 	return root
 }
 
@@ -124,6 +127,9 @@ func run(ctx context.Context, a *app, args []string) int {
 	// Progress, debug lines and workers' messages share stderr.
 	a.stderr = &lockedWriter{w: a.stderr}
 	root := newRoot(a)
+	if err := mistypedCommand(root, args); err != nil {
+		return exitCode(a, "udesk-etl", err)
+	}
 	root.SetArgs(oneDashLongFlags(root, args))
 	c, err := root.ExecuteContextC(ctx)
 	name := "udesk-etl"
@@ -161,20 +167,28 @@ func usagef(format string, args ...any) error {
 }
 
 // rejectedError reports a run that finished with some rows rejected: exit 3.
-// msg, when set, replaces the default message.
+// Its message names the input and where the rejected rows are, so that a
+// script looping over files can tell which one; msg, when set, replaces it.
 type rejectedError struct {
-	rows int64
-	msg  string
+	rows  int64
+	input string // the input file ("" when there is none)
+	see   string // where the rejected rows are ("" is errors.csv in the results folder)
+	msg   string
 }
 
 func (e rejectedError) Error() string {
 	if e.msg != "" {
 		return e.msg
 	}
+	verb := "were"
 	if e.rows == 1 {
-		return "1 row was rejected; see errors.csv in the results folder"
+		verb = "was"
 	}
-	return fmt.Sprintf("%d rows were rejected; see errors.csv in the results folder", e.rows)
+	m := fmt.Sprintf("%s %s rejected; see %s", plural(e.rows, "row"), verb, cmp.Or(e.see, "errors.csv in the results folder"))
+	if e.input != "" {
+		m = e.input + ": " + m
+	}
+	return m
 }
 
 func exitCode(a *app, name string, err error) int {
@@ -190,7 +204,7 @@ func exitCode(a *app, name string, err error) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(a.stderr, "%s: interrupted; state is saved, run the same command again to resume\n", name)
 		return exitInterrupted
-	case errors.As(err, &ue), errors.As(err, &ce), udesk.IsAuthError(err):
+	case errors.As(err, &ue), errors.As(err, &ce), udesk.IsAuthError(err), configRefusal(err):
 		// A wrong secret is configuration, like a missing one.
 		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitUsage

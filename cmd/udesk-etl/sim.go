@@ -23,9 +23,14 @@ func newSimCommand(a *app) *cobra.Command {
 		Use:   "sim [--addr HOST:PORT] [--tickets N] [--seed N] [--rate R] [--latency D] [--faults SPEC] [--secret S]",
 		Short: "serve the built-in Udesk simulator",
 		Long: `Serve a built-in Udesk simulator with generated tickets until interrupted. Its first line on
-stdout is its URL, the second the secret requests must be signed with.`,
+stdout is its URL, the second the secret requests must be signed with.
+
+` + simAdminHelp,
 		Example: `  udesk-etl sim --tickets 2000 > sim.out &
   export UDESK_URL=$(sed -n 1p sim.out) UDESK_SECRET=$(sed -n 2p sim.out)
+  sign=$(printf %s "$UDESK_SECRET" | md5sum | cut -d' ' -f1)
+  curl -s -X POST "$UDESK_URL/_sim/mutate?sign=$sign" -d '{"seed":1,"update":25,"delete":4,"create":6}'
+  curl -s -X PATCH "$UDESK_URL/_sim/tickets/7?sign=$sign" -d '{"status":"closed"}'
   udesk-etl sim --faults 500=0.05,429=0.02 --rate 10/s`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
@@ -48,6 +53,24 @@ stdout is its URL, the second the secret requests must be signed with.`,
 	inGroup(fs, groupConnection, "addr", "secret", "tls", "cert-out")
 	return c
 }
+
+// simAdminHelp is the simulator's admin API as sim --help shows it (the
+// full reference is udesk/udesktest's package documentation).
+const simAdminHelp = `Changing the tenant while it runs (to try sync, or an import against changed tickets): the
+admin requests below, signed like the API (sign=md5(secret) when sign is the only query
+parameter), with JSON bodies; tickets in the API's read form (status in English, priority in
+Chinese, select values as option indexes). They skip the budget, latency and faults.
+  POST   /_sim/mutate         {"seed":1,"update":25,"delete":4,"create":6}: random changes; replies
+                              with the ids updated, deleted and created
+  POST   /_sim/tickets        create a ticket: {"subject":"...","status":"open"} ({} is fine); replies ticket_id
+  PATCH  /_sim/tickets/ID     change a ticket: the members to change, e.g. {"status":"closed"}
+  DELETE /_sim/tickets/ID     delete a ticket
+  POST   /_sim/fields         add a field: {"field_label":"...","content_type":"droplist","options":["a","b"]}
+  PATCH  /_sim/fields/NAME    relabel a field, {"field_label":"..."}, or its options, {"options":{"0":"..."}}
+  DELETE /_sim/fields/NAME    remove a field
+A change moves the ticket's updated_at to now. Filter 6 lists the recently updated tickets, every
+ticket changed or created since the simulator started among them: the kind of view that
+'udesk-etl sync --changed-filter 6' reads.`
 
 // simOptions are the flags of `udesk-etl sim`.
 type simOptions struct {

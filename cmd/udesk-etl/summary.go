@@ -20,6 +20,9 @@ type summary struct {
 	Retried   int64   `json:"retried"`
 	Throttled int64   `json:"throttled"`
 	Seconds   float64 `json:"seconds"`
+
+	input    string // the input file, for the rejected rows' message
+	errorsAt string // the file of rejected rows, when not errors.csv in Results
 }
 
 // finish fills in the request counts and the elapsed time.
@@ -56,7 +59,11 @@ func (s *summary) end(a *app, c *udesk.Client, start time.Time, report string) e
 		return fmt.Errorf("--report: %w", err)
 	}
 	if s.Failed > 0 {
-		return rejectedError{rows: s.Failed}
+		see := s.errorsAt
+		if see == "" && s.Results != "" {
+			see = "errors.csv in " + s.Results
+		}
+		return rejectedError{rows: s.Failed, input: s.input, see: see}
 	}
 	return nil
 }

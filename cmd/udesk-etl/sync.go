@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -55,7 +54,7 @@ when Udesk confirms it. An interrupted run resumes as the same run when the same
 	fs.Int64Var(&o.agent, "agent", 0, "with --filter: read the filter as the agent with this `ID`")
 	fs.Int64Var(&o.job.ChangedFilter, "changed-filter", 0, "read only the saved filter with this `ID` (tickets updated recently) and merge it into the previous run; deletes are found by full runs only")
 	fs.IntVar(&o.job.FullEvery, "full-every", 0, "with --changed-filter: make every `N`th run a full one")
-	fs.StringVar(&o.job.Schema, "schema", dataset.SchemaEvolve, "on a changed field catalog: `evolve` (add columns) or freeze (fail the run, commit nothing)")
+	fs.StringVar(&o.job.Schema, "schema", syncjob.SchemaEvolve, "on a changed field catalog: `evolve` (add columns) or freeze (fail the run, commit nothing)")
 	fs.StringVar(&o.job.Headers, "headers", mapping.HeadersLabels, "name new custom field columns by `labels` (field_label) or names (field_name)")
 	fs.IntVar(&o.job.Keep, "keep", 0, "keep the tickets snapshots of the last `N` runs (0: all); changes and history are kept; unreferenced files go an hour later")
 	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
@@ -73,6 +72,9 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	if o.status {
 		if o.job.Dataset == "" {
 			return usagef("--status needs --dataset")
+		}
+		if err := checkDatasetExists(o.job.Dataset); err != nil {
+			return err
 		}
 		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset)
 	}
@@ -101,6 +103,9 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	if err := testHooks(a, &opts); err != nil {
 		return err
 	}
+	if err := checkSyncCredentials(ctx, c, opts.Dataset); err != nil {
+		return err
+	}
 
 	// iceberg-go writes diagnostics (an overwrite that removes more rows
 	// than it adds, which every run with deletes does) to the default
@@ -119,18 +124,14 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		sum.Report = rep.Report
 	}
 	sum.finish(c, start)
-	var ue *udesk.Error
-	var de *dataset.DriftError
-	var we *syncjob.WindowError
+	var re *pipeline.ResumableError
 	switch {
 	case err == nil:
 		sum.print(a.stderr)
 		rep.PrintRun(a.stderr)
-	case errors.As(err, &de):
-		err = fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
-	case errors.As(err, &we), errors.As(err, new(*pipeline.ConfigError)), errors.As(err, new(*dataset.ConflictError)), errors.As(err, new(*dataset.ClockError)):
-	case rep != nil && !errors.Is(err, context.Canceled) && !(errors.As(err, &ue) && ue.Class == udesk.Permanent):
-		err = fmt.Errorf("%w (nothing was committed; run the same command again to resume from %s)", err, rep.State)
+	case errors.As(err, &re) && configRefusal(err):
+		// Refused credentials are configuration: there is nothing to resume.
+		err = re.Err
 	}
 	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
 		err = fmt.Errorf("--report: %w", rerr)

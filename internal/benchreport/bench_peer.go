@@ -216,8 +216,8 @@ func dumpPages(ctx context.Context, sim *udesktest.Server, n int, dir string) er
 	if err != nil {
 		return err
 	}
-	for p := 1; p <= ceilDiv(n, 100); p++ {
-		pg, err := c.Page(ctx, udesk.Listing{}, p, 100)
+	for p := 1; p <= ceilDiv(n, udesk.PageSize); p++ {
+		pg, err := c.Page(ctx, udesk.Listing{}, p, udesk.PageSize)
 		if err != nil {
 			return err
 		}

@@ -122,14 +122,17 @@ const (
 	propOwnerSel = "udesk.selector"
 )
 
-// ticketsProps are the tickets table's write properties: data files of at
-// most 4 MiB, so that a run whose changes fall in a few of them rewrites
+// ticketsProps are the tickets table's write properties: data files of
+// about 4 MiB, so that a run whose changes fall in a few of them rewrites
 // only those, in row groups of 64Ki rows, so that writing and reading one
 // holds little in memory.
 var ticketsProps = iceberg.Properties{
 	table.WriteTargetFileSizeBytesKey: fmt.Sprint(4 << 20),
 	table.ParquetRowGroupLimitKey:     fmt.Sprint(64 << 10),
 	table.ParquetRowGroupSizeBytesKey: fmt.Sprint(16 << 20),
+	// snappy, as the export writes: zstd's encoder windows cost tens of
+	// MiB, and every engine reads both.
+	table.ParquetCompressionKey: "snappy",
 }
 
 // Commit compares the run's tickets (tickets, then the previous snapshot's
@@ -327,7 +330,7 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	}
 	res.Run = r
 	if err := s.retain(ctx, opts.Keep, opts.Grace, now()); err != nil {
-		return res, fmt.Errorf("run %s is published, but: %w", run, err)
+		return res, &PublishedError{Run: run, Err: fmt.Errorf("removing old snapshots (--keep): %w", err)}
 	}
 	return res, nil
 }

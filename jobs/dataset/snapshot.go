@@ -34,7 +34,7 @@ func readSnapshot(ctx context.Context, t *table.Table, snap *table.Snapshot, c *
 	}
 	idOnly := false
 	// One file at a time: the rows stream through, memory stays flat.
-	opts := []table.ScanOption{table.WithSnapshotID(snap.SnapshotID), table.WithMaxConcurrency(1)}
+	opts := []table.ScanOption{table.WithSnapshotID(snap.SnapshotID), table.WithMaxConcurrency(1), table.WithArrowBatchSize(8192)}
 	if filter != nil {
 		opts = append(opts, table.WithRowFilter(filter))
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
@@ -109,7 +110,7 @@ func BenchmarkExportRenderParquet100k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	x := &fetcher{Spool: sp, Pages: c, Workers: 4}
+	x := &listing.Reader{Spool: sp, Pages: c, Workers: 4}
 	if _, err := x.Fetch(b.Context()); err != nil {
 		b.Fatal(err)
 	}

@@ -11,11 +11,13 @@
 // one pass through pipeline.Tee (with the original rows kept for round-trip
 // editing) and committed before the snapshot is marked complete.
 //
-// Run is the whole job; progress and log lines go to the Options' Observer.
+// Run is the whole job, Plan its dry run; progress, log lines and warnings
+// go to the Options' Observer, and warnings to the report's notes too. An
+// error a rerun resumes from is a *pipeline.ResumableError. Messages may
+// name the command line's flags (see package pipeline).
 package export
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -40,6 +43,9 @@ type API interface {
 	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
 	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
 	Fields(ctx context.Context) ([]udesk.Field, error)
+	// Filters lists the ticket filters (as an agent, when set), to warn
+	// when the selector's filter is inactive.
+	Filters(ctx context.Context, agentID int64) ([]udesk.Filter, error)
 }
 
 // Selector says which tickets an export reads: a listing (every ticket, a
@@ -52,21 +58,14 @@ type Selector struct {
 // String describes the selector; it is also the selector's part of the
 // state key, so two exports share state only when they select the same.
 func (s Selector) String() string {
-	switch {
-	case s.IDs != nil:
-		ids := make([]string, len(s.IDs))
-		for i, id := range s.IDs {
-			ids[i] = strconv.FormatInt(id, 10)
-		}
-		return "ids " + strings.Join(ids, ",")
-	case s.Listing.FilterID != 0 && s.Listing.AgentID != 0:
-		return fmt.Sprintf("filter %d agent %d", s.Listing.FilterID, s.Listing.AgentID)
-	case s.Listing.FilterID != 0:
-		return fmt.Sprintf("filter %d", s.Listing.FilterID)
-	case s.Listing.CustomerEmail != "":
-		return "customer " + s.Listing.CustomerEmail
+	if s.IDs == nil {
+		return listing.Describe(s.Listing)
 	}
-	return "all tickets"
+	ids := make([]string, len(s.IDs))
+	for i, id := range s.IDs {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
+	return "ids " + strings.Join(ids, ",")
 }
 
 // Options say what to export, where to, and how.
@@ -102,8 +101,12 @@ var outputExts = map[string]bool{".parquet": true, ".xlsx": true, ".csv": true, 
 
 // Validate checks the options before any request is made; its errors are
 // *pipeline.ConfigError.
-func (o *Options) Validate() error {
-	if len(o.Outputs) == 0 {
+func (o *Options) Validate() error { return o.validate(true) }
+
+// validate checks the options; without needOutputs (a plan, which
+// writes nothing) the outputs may be left out.
+func (o *Options) validate(needOutputs bool) error {
+	if len(o.Outputs) == 0 && needOutputs {
 		return pipeline.Configf("no output: name a .parquet, .xlsx, .csv or .jsonl file (- for JSON lines on stdout)")
 	}
 	seen := map[string]bool{}
@@ -139,6 +142,12 @@ func (o *Options) Validate() error {
 	return nil
 }
 
+// IncompleteError is returned, with the report, when an export of every
+// ticket cannot show that it holds every ticket that existed throughout: the
+// listing changed while it was read and more ids than the lookup budget are
+// unaccounted for. The outputs hold what was read.
+type IncompleteError = listing.IncompleteError
+
 // NotFoundError is returned, with the report, when ids of an IDs selector
 // are unknown to Udesk; the others were exported, and the report's notes
 // name the missing ones.
@@ -169,8 +178,6 @@ type manifest struct {
 
 const (
 	manifestFile = "manifest.json"
-	catalogFile  = "catalog.json"
-	pageSize     = 100 // the API's largest page
 )
 
 // Run exports the tickets opts.Selector names into opts.Outputs. A run that
@@ -183,9 +190,7 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 		return nil, err
 	}
 	o := &opts
-	if o.Observer == nil {
-		o.Observer = pipeline.Quiet{}
-	}
+	o.Observer = o.observer()
 	dir := o.StateDir
 	if dir == "" {
 		// Beside the first output file (the working folder when the only
@@ -213,7 +218,7 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 	}
 	if resumed {
 		o.Observer.Logf("export: state folder %s (resuming: %d pages held)", spool.Dir(), len(held))
-	} else {
+	} else if !onlyStdout(o.Outputs) { // stdout's state is kept only when the run fails: named then
 		o.Observer.Logf("export: state folder %s (new snapshot)", spool.Dir())
 	}
 	rep := &pipeline.Report{State: spool.Dir(), Outputs: o.Outputs}
@@ -228,7 +233,30 @@ func Run(ctx context.Context, api API, opts Options) (*pipeline.Report, error) {
 		spool.Close()
 		rep.State = ""
 	}
-	return rep, err
+	return rep, resumable(err, rep.State)
+}
+
+// observer is the Options' Observer, pipeline.Quiet when none is set.
+func (o *Options) observer() pipeline.Observer {
+	if o.Observer == nil {
+		return pipeline.Quiet{}
+	}
+	return o.Observer
+}
+
+// resumable wraps err in a *pipeline.ResumableError when the state it
+// leaves lets the same call again go on: not when the API refused (a rerun
+// would be refused too), the options are wrong, or the outputs are written
+// and only their completeness or some ids are in question.
+func resumable(err error, state string) error {
+	var ue *udesk.Error
+	switch {
+	case err == nil, state == "",
+		errors.As(err, new(*IncompleteError)), errors.As(err, new(*NotFoundError)),
+		errors.As(err, new(*pipeline.ConfigError)), errors.As(err, &ue) && ue.Class == udesk.Permanent:
+		return err
+	}
+	return &pipeline.ResumableError{Err: err, State: state}
 }
 
 func onlyStdout(outputs []string) bool {
@@ -275,11 +303,15 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	if err != nil {
 		return err
 	}
+	if err := warnInactiveFilter(ctx, api, o.Selector, o.Observer, rep); err != nil {
+		return err
+	}
 
 	prog := o.Observer.Phase("export", "tickets", 0)
-	x := newFetcher(spool, o.Selector, o.Concurrency)
+	x := listing.NewReader(spool, o.Selector.Listing, o.Selector.IDs, o.Concurrency)
+	x.Name = o.Selector.String()
 	x.Since = man.StartedAt
-	hooks := fetchHooks{
+	hooks := listing.Hooks{
 		OnPass: func(pass, max int) {
 			o.Observer.Logf("export: the listing changed while it was read; reading it again (pass %d of at most %d)", pass, max)
 		},
@@ -292,10 +324,10 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		live = startLive(ctx, o, x)
 		hooks.OnCatalog = live.catalog
 	}
-	res, fields, err := fetchWithCatalog(ctx, api, x, prog, hooks)
-	var acc *accounting
+	res, fields, err := x.FetchWithCatalog(ctx, api, prog, hooks)
+	var acc *listing.Completeness
 	if err == nil {
-		acc, err = x.account(ctx, res)
+		acc, err = x.Complete(ctx, res)
 	}
 	if err != nil {
 		if live != nil {
@@ -303,7 +335,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 		}
 		return err
 	}
-	var rs renderStats
+	var rs listing.RenderStats
 	var stats outputStats
 	rendered := false
 	if live != nil {
@@ -329,24 +361,7 @@ func run(ctx context.Context, api API, o *Options, spool *pipeline.Spool, rep *p
 	if err := spool.Complete(); err != nil {
 		return fmt.Errorf("marking %s complete: %w", spool.Dir(), err)
 	}
-	return fillReport(rep, o, res, rs, stats, acc)
-}
-
-// beforePage calls start as each page request is made (start is a
-// sync.OnceFunc that starts the catalog request in the background).
-type beforePage struct {
-	pageReader
-	start func()
-}
-
-func (b *beforePage) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
-	b.start()
-	return b.pageReader.PageHead(ctx, l, page, perPage)
-}
-
-func (b *beforePage) Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error) {
-	b.start()
-	return b.pageReader.Page(ctx, l, page, perPage)
+	return fillReport(rep, o, x, res, rs, stats, acc)
 }
 
 func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manifest, error) {
@@ -356,7 +371,7 @@ func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manif
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w (pass --fresh to start over)", filepath.Join(spool.Dir(), manifestFile), err)
 		}
-		if pipeline.TenantKey(m.URL) != pipeline.TenantKey(tenant) || m.Selector != selector || m.PerPage != pageSize {
+		if pipeline.TenantKey(m.URL) != pipeline.TenantKey(tenant) || m.Selector != selector || m.PerPage != udesk.PageSize {
 			return nil, fmt.Errorf("%s belongs to another export (%s of %s); pass --fresh to start over",
 				spool.Dir(), m.Selector, m.URL)
 		}
@@ -365,7 +380,7 @@ func loadOrStartManifest(spool *pipeline.Spool, tenant, selector string) (*manif
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	m := &manifest{Version: 1, URL: tenant, Selector: selector, PerPage: pageSize, StartedAt: time.Now().UTC()}
+	m := &manifest{Version: 1, URL: tenant, Selector: selector, PerPage: udesk.PageSize, StartedAt: time.Now().UTC()}
 	return m, writeManifest(spool, m)
 }
 
@@ -375,29 +390,4 @@ func writeManifest(spool *pipeline.Spool, m *manifest) error {
 		return err
 	}
 	return spool.WriteFile(manifestFile, append(b, '\n'))
-}
-
-// loadOrFetchCatalog returns the snapshot's field catalog, reading it from
-// the API (and saving it) only the first time.
-func loadOrFetchCatalog(ctx context.Context, api API, spool *pipeline.Spool) ([]udesk.Field, error) {
-	b, err := spool.ReadFile(catalogFile)
-	if err == nil {
-		fields, err := udesk.ReadFields(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(spool.Dir(), catalogFile), err)
-		}
-		return fields, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	fields, err := api.Fields(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := udesk.WriteFields(&buf, fields); err != nil {
-		return nil, err
-	}
-	return fields, spool.WriteFile(catalogFile, buf.Bytes())
 }

@@ -96,11 +96,15 @@ func TestRunSelectorsAndFormats(t *testing.T) {
 				t.Errorf("report: %d written, want %d", rep.Written, len(tc.want))
 			}
 			if tc.sel.IDs == nil {
-				// catalog + pages + end check (none for a single page)
+				// catalog + pages + end check (none for a single page),
+				// and for a filter the list of filters (is it active?)
 				pages := max((len(tc.want)+99)/100, 1)
 				maxReqs := 1 + pages + 1
 				if pages == 1 {
 					maxReqs = 2
+				}
+				if tc.sel.Listing.FilterID != 0 {
+					maxReqs++
 				}
 				if reqs != maxReqs || c.Stats().Requests != int64(maxReqs) {
 					t.Errorf("%d requests (client: %d) for %d tickets, want %d", reqs, c.Stats().Requests, len(tc.want), maxReqs)

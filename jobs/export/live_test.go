@@ -3,7 +3,6 @@ package export
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/pipeline/pipelinetest"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -68,8 +68,11 @@ func TestLiveRenderOverlapsFetch(t *testing.T) {
 	sim, c := newSim(t, udesktest.Options{Tickets: 1000, Seed: 3})
 	out := filepath.Join(t.TempDir(), "t.jsonl")
 	o := &Options{Tenant: sim.URL(), Outputs: []string{out}, Observer: pipeline.Quiet{}}
-	sp := newSpool(t)
-	x := newFetcher(sp, Selector{}, 4)
+	sp, _, err := pipeline.OpenSpool(filepath.Join(t.TempDir(), "state"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := listing.NewReader(sp, udesk.Listing{}, nil, 4)
 	lr := startLive(context.Background(), o, x)
 	api := &holdEndCheck{API: c, release: make(chan struct{})}
 
@@ -81,7 +84,7 @@ func TestLiveRenderOverlapsFetch(t *testing.T) {
 			lr.mu.Lock()
 			written := lr.pending
 			lr.mu.Unlock()
-			if written >= renderBatch {
+			if written >= 500 { // a batch of the render
 				overlapped <- true
 				return
 			}
@@ -90,7 +93,7 @@ func TestLiveRenderOverlapsFetch(t *testing.T) {
 		overlapped <- false
 	}()
 	prog := pipeline.Quiet{}.Phase("", "", 0)
-	res, _, err := fetchWithCatalog(context.Background(), api, x, prog, fetchHooks{OnCatalog: lr.catalog})
+	res, _, err := x.FetchWithCatalog(context.Background(), api, prog, listing.Hooks{OnCatalog: lr.catalog})
 	if err != nil {
 		lr.stop()
 		t.Fatal(err)
@@ -166,45 +169,6 @@ func checkOnce(t *testing.T, sim *udesktest.Server, jsonl string, written int64)
 		if key := `{"id":` + strconv.FormatInt(tk.ID, 10); !seen[key] {
 			t.Errorf("ticket %d exists but was not written", tk.ID)
 		}
-	}
-}
-
-// TestPageFeedBoundsDecodedPages: pages the render has not taken yet are
-// kept decoded up to maxDecoded; past that the render gets nil (it reads
-// the spool); held pages are ready at once, without a decoded page.
-func TestPageFeedBoundsDecodedPages(t *testing.T) {
-	f := newPageFeed()
-	n := maxDecoded + 10
-	f.start(n, func(page int) bool { return page == n })
-	order := <-f.plan
-	if order[0] != n || order[len(order)-1] != 0 || len(order) != n {
-		t.Fatalf("plan %v, want %d..2 then 0", order, n)
-	}
-	for page := n - 1; page >= 2; page-- {
-		f.spooled(page, &udesk.Page{Total: page})
-	}
-	f.spooled(0, &udesk.Page{Total: 0})
-	decoded := 0
-	for _, page := range order {
-		pg, err := f.wait(context.Background(), page)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pg != nil {
-			decoded++
-			if pg.Total != page {
-				t.Errorf("page %d handed on as page %d", page, pg.Total)
-			}
-		} else if page != n && decoded < maxDecoded {
-			t.Errorf("page %d not handed on decoded while %d were waiting", page, decoded)
-		}
-	}
-	if decoded != maxDecoded {
-		t.Errorf("%d pages handed on decoded, want %d", decoded, maxDecoded)
-	}
-	f.abandon()
-	if _, err := f.wait(context.Background(), 99); !errors.Is(err, errAbandoned) {
-		t.Errorf("wait after abandon: %v", err)
 	}
 }
 

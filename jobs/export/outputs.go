@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/sinks"
@@ -20,14 +22,15 @@ type outputStats struct {
 	raw, tooLong int64
 	rawIn        string
 	tooLongIn    string
+	kept         []keptOutput // edited files kept beside their new outputs
 }
 
 // writeOutputs writes the spooled tickets, each once, into every output
 // through one pipeline.Tee.
-func writeOutputs(ctx context.Context, o *Options, x *fetcher, fields []udesk.Field, total int) (renderStats, outputStats, error) {
+func writeOutputs(ctx context.Context, o *Options, x *listing.Reader, fields []udesk.Field, total int) (listing.RenderStats, outputStats, error) {
 	out, err := openOutputs(o, fields)
 	if err != nil {
-		return renderStats{}, outputStats{}, err
+		return listing.RenderStats{}, outputStats{}, err
 	}
 	prog := o.Observer.Phase("write", "tickets", int64(total))
 	rs, err := x.Render(ctx, func(ts []udesk.Ticket) error {
@@ -126,8 +129,23 @@ func (s *outputSet) abort() { _ = s.all.Abort() }
 // commit puts every output in place and returns what the writers counted.
 func (s *outputSet) commit() (outputStats, error) {
 	var st outputStats
+	now := time.Now()
+	for _, out := range s.o.Outputs {
+		if !editedSinceExport(out) {
+			continue
+		}
+		kept, err := keepEdited(out, now)
+		if err != nil {
+			s.abort()
+			return st, err
+		}
+		st.kept = append(st.kept, keptOutput{out, kept})
+	}
 	if err := s.all.Commit(); err != nil {
 		return st, err
+	}
+	if err := stampOutputs(s.o.Outputs); err != nil {
+		return st, fmt.Errorf("recording what was written: %w", err)
 	}
 	for i, sr := range s.stats {
 		if sr == nil {
@@ -237,7 +255,7 @@ func globEscape(s string) string { return globMeta.ReplaceAllString(s, `\$0`) }
 
 // fillReport fills in the counts and the notes a reader must see, and
 // returns a *NotFoundError when some ids were not found.
-func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderStats, st outputStats, acc *accounting) error {
+func fillReport(rep *pipeline.Report, o *Options, x *listing.Reader, res *listing.Result, rs listing.RenderStats, st outputStats, acc *listing.Completeness) error {
 	rep.Read = int64(rs.Read)
 	rep.Written = int64(rs.Unique)
 	rep.Failed = int64(len(res.Failed))
@@ -258,13 +276,9 @@ func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderSta
 		rep.Note("the listing changed while it was read (total %d at the start, %d at the end): it was read %d times, %d repeated tickets dropped",
 			res.StartTotal, res.Total, res.Passes, rs.Reread)
 	}
-	var missing int
-	if o.Selector.IDs == nil {
-		missing = possiblyMissing(res, rs)
-	}
+	missing := x.Missing(res, acc, rs)
 	if acc.Ran {
 		// The ids were checked one by one: what is missing is known.
-		missing = len(acc.Unaccounted)
 		rep.SetFact("looked_up", int64(acc.Lookups))
 		rep.SetFact("found_by_id", int64(rs.LookedUp))
 		rep.Note("the listing changed while it was read: %d ids it did not list were looked up one by one, %d tickets found and added", acc.Lookups, rs.LookedUp)
@@ -287,6 +301,9 @@ func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderSta
 			}
 		}
 	}
+	for _, k := range st.kept {
+		rep.Note("%s was edited since it was exported: the edited file is kept as %s (import --update -i %s sends its edits), and %s holds the new export", k.out, k.kept, k.kept, k.out)
+	}
 	if st.raw > 0 {
 		rep.Note("%d values did not fit their column's type and were kept as raw text (e.g. in %s)", st.raw, st.rawIn)
 	}
@@ -301,7 +318,7 @@ func fillReport(rep *pipeline.Report, o *Options, res *fetchResult, rs renderSta
 		rep.Note("ticket %d not found: %s", f.ID, f.Error)
 	}
 	if len(acc.Unaccounted) > 0 {
-		return &IncompleteError{IDs: acc.Unaccounted}
+		return &IncompleteError{Of: o.Selector.String(), IDs: acc.Unaccounted}
 	}
 	if len(res.Failed) == 0 {
 		return nil

@@ -145,6 +145,10 @@ func TestRunResumes(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || rep == nil || rep.State == "" {
 		t.Fatalf("interrupted run: %v, report %+v; want context.Canceled and the state folder", err, rep)
 	}
+	var re *pipeline.ResumableError
+	if !errors.As(err, &re) || re.State != rep.State {
+		t.Errorf("interrupted run: %v, want a ResumableError naming %s", err, rep.State)
+	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("an interrupted export left %s: %v", out, err)
 	}
@@ -178,6 +182,40 @@ func TestRunResumes(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(readFile(t, out)), "\n")
 	if len(lines) != 1000 {
 		t.Errorf("%d lines, want 1000", len(lines))
+	}
+}
+
+// TestRunFreshStartsOver: Fresh discards an interrupted run's snapshot and
+// fetches every page again.
+func TestRunFreshStartsOver(t *testing.T) {
+	sim, c := newSim(t, udesktest.Options{Tickets: 1000, Seed: 4})
+	out := filepath.Join(t.TempDir(), "t.jsonl")
+	opts := Options{Tenant: sim.URL(), Outputs: []string{out}, Concurrency: 1}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rep, err := Run(ctx, &cancelAfter{API: c, n: 3, cancel: cancel}, opts)
+	if !errors.Is(err, context.Canceled) || rep == nil || rep.State == "" {
+		t.Fatalf("interrupted run: %v, report %+v; want context.Canceled and the state folder", err, rep)
+	}
+	interrupted := rep.State
+	lists := sim.Requests()[udesktest.EndpointList]
+	obs := &pipelinetest.Log{}
+	opts.Fresh, opts.Observer = true, obs
+	rep, err = Run(context.Background(), c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obs.Lines()) == 0 || !strings.Contains(obs.Lines()[0], "(new snapshot)") {
+		t.Errorf("log lines %q, want a new snapshot", obs.Lines())
+	}
+	// Ten pages and the end check, none of them held.
+	if n := sim.Requests()[udesktest.EndpointList] - lists; n != 11 || rep.Facts["pages_held"] != 0 || rep.Written != 1000 {
+		t.Errorf("fresh run: %d list requests, facts %v, %d written; want every page fetched again", n, rep.Facts, rep.Written)
+	}
+	if interrupted != rep.State {
+		if _, err := os.Stat(interrupted); !os.IsNotExist(err) {
+			t.Errorf("Fresh kept the interrupted snapshot %s", interrupted)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,10 +17,12 @@ type ConvertOptions struct {
 	Op      mapping.OpKind
 	Catalog *mapping.Catalog // the tenant's fields (FetchCatalog, or mapping.LoadCatalog of a saved one)
 	// Output is the file written (.csv, .jsonl, .xlsx or .parquet; "-" for
-	// JSON lines on standard output).
+	// JSON lines on Stdout).
 	Output string
-	// ErrorsFile receives the rejected rows; "" is <output>.errors.csv
-	// beside the output (beside the input when the output is "-").
+	Stdout io.Writer
+	// ErrorsFile receives the rejected rows, written only when rows were
+	// rejected; "" is <output>.errors.csv beside the output (beside the
+	// input when the output is "-").
 	ErrorsFile string
 	Observer   pipeline.Observer // progress (default pipeline.Quiet)
 }
@@ -39,7 +42,7 @@ func Convert(ctx context.Context, input Input, o ConvertOptions) (*pipeline.Repo
 		return nil, err
 	}
 	schema := canonicalSchema(o.Op, o.Catalog)
-	w, err := sinks.NewWriter(o.Output, schema, sinks.Options{})
+	w, err := sinks.NewWriter(o.Output, schema, sinks.Options{Stdout: o.Stdout})
 	if err != nil {
 		return nil, &pipeline.ConfigError{Err: err}
 	}
@@ -82,15 +85,19 @@ func Convert(ctx context.Context, input Input, o ConvertOptions) (*pipeline.Repo
 		}
 		epath = strings.TrimSuffix(base, filepath.Ext(base)) + ".errors.csv"
 	}
-	if err := t.writeErrorsCSV(epath, f.header); err != nil {
-		return nil, err
-	}
 	rep.Failed = t.failed()
 	rep.Written = rep.Read - rep.Failed
 	if o.Output != "-" {
 		rep.Outputs = append(rep.Outputs, o.Output)
 	}
-	rep.Outputs = append(rep.Outputs, epath)
+	// An errors file only when rows were rejected: an empty one would
+	// read as a failure. It is the last output.
+	if rep.Failed > 0 {
+		if err := t.writeErrorsCSV(epath, f.header); err != nil {
+			return nil, err
+		}
+		rep.Outputs = append(rep.Outputs, epath)
+	}
 	return rep, nil
 }
 

@@ -67,8 +67,12 @@ func TestConvert(t *testing.T) {
 	ingesttest.WriteCSV(t, upd, [][]string{{"id", "status", "priority", "下拉列表字段"}, {"5", "已解决", "高", "1"}})
 	out := filepath.Join(dir, "u.out.jsonl")
 	rep, err := ingest.Convert(context.Background(), ingest.Input{Path: upd, SelectValues: "indexes"}, ingest.ConvertOptions{Op: mapping.Update, Catalog: cat, Output: out})
-	if err != nil || rep.Failed != 0 {
+	if err != nil || rep.Failed != 0 || strings.Join(rep.Outputs, ",") != out {
 		t.Fatalf("convert update: %v %+v", err, rep)
+	}
+	// Nothing rejected: no errors file.
+	if _, err := os.Stat(filepath.Join(dir, "u.out.errors.csv")); !os.IsNotExist(err) {
+		t.Fatalf("an errors file for a convert that rejected nothing (%v)", err)
 	}
 	b, _ := os.ReadFile(out)
 	var row map[string]any

@@ -39,4 +39,6 @@
 // from the journal and the input at the end of every run, before the
 // journal's complete marker, so that a crash between the two renders them
 // again.
+//
+// Messages may name the command line's flags (see package pipeline).
 package ingest

@@ -231,6 +231,15 @@ func (r *editRun) saw(rec pipeline.Record) {
 	}
 }
 
+// unchangedRows tells, ahead of the import, the rows that hold their
+// originals' text (nil without a round trip), for the progress.
+func (r *editRun) unchangedRows() func(pipeline.Record) bool {
+	if r == nil {
+		return nil
+	}
+	return r.d.Unchanged
+}
+
 // reads is the number of ticket reads the conflict checks make.
 func (r *editRun) reads() int64 {
 	if r == nil || !r.check {
@@ -253,7 +262,7 @@ func (r *editRun) finish(s *pipeline.Report) error {
 	s.SetFact("changed_rows", r.changed)
 	s.SetFact("changed_fields", fields)
 	s.SetFact("deleted_rows", int64(len(missing)))
-	s.Note("%d rows changed (%d fields), %d unchanged since the export (nothing sent for them)", r.changed, fields, r.unchanged)
+	s.Note("%s changed (%s), %d unchanged since the export (nothing sent for them)", plural(r.changed, "row"), plural(fields, "field"), r.unchanged)
 	if r.check {
 		s.SetFact("conflicts", r.conflicts)
 		if r.conflicts > 0 {
@@ -292,7 +301,7 @@ func (r *editRun) printDiff(w io.Writer) {
 	for _, c := range r.changes {
 		fmt.Fprintf(w, "  #%d %s: %s -> %s\n", c.ID, c.Column, showCell(c.Old), showCell(c.New))
 	}
-	fmt.Fprintf(w, "%d rows changed (%d fields), %d unchanged", r.changed, len(r.changes), r.unchanged)
+	fmt.Fprintf(w, "%s changed (%s), %d unchanged", plural(r.changed, "row"), plural(len(r.changes), "field"), r.unchanged)
 	if m := r.d.Missing(); len(m) > 0 {
 		fmt.Fprintf(w, ", %d exported tickets not in the file (not acted on): %s", len(m), idList(m, 10))
 	}

@@ -265,7 +265,13 @@ func rowErrorMessage(pos pipeline.Position, err error) string {
 // reader in the background (no format states its row count cheaply), so that
 // the progress shows a percentage and an ETA once the count is in. stop ends
 // the count and waits for it.
-func countRows(ctx context.Context, in Input, prog pipeline.Progress) (stop func()) {
+//
+// With limit above 0 (--limit) the count stops there: a pilot's progress is
+// of the rows it handles. Rows free says need no write (a round trip's
+// unchanged rows, which the progress then does not count either) are left
+// out: their cost is nil, and an ETA that counted them at the write rate
+// would be many times too long when the edited rows come first.
+func countRows(ctx context.Context, in Input, prog pipeline.Progress, limit int, free func(pipeline.Record) bool) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -275,16 +281,23 @@ func countRows(ctx context.Context, in Input, prog pipeline.Progress) (stop func
 			return
 		}
 		defer r.Close()
-		var n int64
+		var seen, n int64
 		for {
-			_, err := r.Next(ctx)
+			rec, err := r.Next(ctx)
 			var re *pipeline.RowError
 			switch {
 			case errors.Is(err, io.EOF):
 				prog.SetTotal(n)
 				return
 			case err == nil, errors.As(err, &re):
-				n++ // an unreadable row is a row of the progress too
+				seen++
+				if err != nil || free == nil || !free(rec) {
+					n++ // an unreadable row is a row of the progress too
+				}
+				if limit > 0 && seen == int64(limit) {
+					prog.SetTotal(n)
+					return
+				}
 			default:
 				return
 			}

@@ -8,15 +8,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // keyIndex is the tenant's tickets that hold a key, by key: Udesk's API has
 // no external id and no search by custom field, so an upsert lists every
-// ticket once (⌈N/100⌉ requests). A real run keeps it in its state
-// (keyindex.json), so that a resumed run compares with the same tickets and
-// does not list again.
+// ticket once (udesk.ListingRequests), through the listing reader, so that
+// a ticket the pages shift under the read is indexed once and none that
+// existed throughout is missed: a missed key would be a second ticket, a
+// ticket met twice a false duplicate_key. A real run keeps the index in its
+// state (keyindex.json): a run that goes on after it lists again, and tells
+// by the saved index which creates were in doubt.
 type keyIndex struct {
 	Field  string                    `json:"field"`  // the key's field_name
 	Listed int                       `json:"listed"` // tickets listed
@@ -25,37 +29,29 @@ type keyIndex struct {
 	ByKey  map[string][]udesk.Ticket `json:"by_key"`
 }
 
-// listPerPage is the listing's largest page.
-const listPerPage = 100
-
 // listKeys lists every ticket of the tenant and indexes those whose field
-// holds a key.
-func listKeys(ctx context.Context, api interface {
-	Page(context.Context, udesk.Listing, int, int) (*udesk.Page, error)
-}, field string, obs pipeline.Observer) (*keyIndex, error) {
+// holds a key (trimmed, as a row's key is).
+func listKeys(ctx context.Context, api listing.Lister, field string, obs pipeline.Observer) (*keyIndex, error) {
 	idx := &keyIndex{Field: field, At: time.Now(), ByKey: map[string][]udesk.Ticket{}}
 	prog := obs.Phase("key index", "tickets", 0)
 	defer prog.Finish()
-	for page := 1; ; page++ {
-		p, err := api.Page(ctx, udesk.Listing{}, page, listPerPage)
-		if err != nil {
-			return nil, fmt.Errorf("listing the tickets to find their keys (page %d): %w", page, err)
-		}
-		idx.Pages++
-		if page == 1 {
-			prog.SetTotal(int64(p.Total))
-		}
-		for _, t := range p.Tickets {
+	var total int
+	st, err := listing.Each(ctx, api, udesk.Listing{}, listing.EachOptions{
+		OnTotal:   func(n int) { total += n; prog.SetTotal(int64(total)) },
+		OnTickets: prog.Add,
+	}, func(ts []udesk.Ticket) error {
+		for _, t := range ts {
 			if k := strings.TrimSpace(t.CustomFields[field]); k != "" {
 				idx.ByKey[k] = append(idx.ByKey[k], t)
 			}
 		}
-		idx.Listed += len(p.Tickets)
-		prog.Add(len(p.Tickets))
-		if len(p.Tickets) == 0 || page >= p.TotalPages {
-			return idx, nil
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the tickets to find their keys: %w", err)
 	}
+	idx.Listed, idx.Pages = st.Tickets, st.Requests
+	return idx, nil
 }
 
 // save keeps the index in the job's state.

@@ -52,7 +52,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 		return nil, err
 	}
 	obs := opts.observer()
-	ops, ed, _, err := rowOpsFor(cat, f, mf, input, opts, api, obs, true)
+	ops, ed, _, err := rowOpsFor(ctx, cat, f, mf, input, opts, api, obs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 		}
 	}
 	prog := obs.Phase("checking", "rows", 0)
-	defer countRows(ctx, input, prog)()
+	defer countRows(ctx, input, prog, opts.Limit, nil)()
 	t := newTally(prog)
 	f.noteReader(&p.Report)
 	p.Read, err = mapRows(ctx, f, ops, t, rowSteps{emit: func(_ pipeline.Record, op mapping.Operation) error {
@@ -113,10 +113,13 @@ func Plan(ctx context.Context, api API, input Input, opts Options) (*PlanReport,
 	if f.cut {
 		p.Note("--limit %d: the plan covers the first %d rows", opts.Limit, opts.Limit)
 	}
+	if n, ok := ops.(*newRowsOps); ok {
+		n.note(&p.Report)
+	}
 	if p.ups != nil {
 		p.ListRequests, p.Unchanged = int64(p.ups.index.Pages), p.ups.unchanged
 		p.Changes = p.ups.changes
-		p.ups.finish(&p.Report)
+		p.ups.finish(&p.Report, nil)
 	}
 	return p, ed.finish(&p.Report)
 }
@@ -129,22 +132,27 @@ func (p *PlanReport) Print(w io.Writer, r udesk.Rate, spec string) {
 	if p.ups != nil {
 		p.ups.printPlan(w)
 	}
-	fmt.Fprintf(w, "dry run: %d rows read, %d would be sent, %d rejected", p.Read, p.Writes(), p.Failed)
+	fmt.Fprintf(w, "dry run: %s read, %d would be sent, %d rejected", plural(p.Read, "row"), p.Writes(), p.Failed)
 	if p.Failed > 0 {
 		fmt.Fprintf(w, " (see %s)", p.ErrorsFile)
 	}
 	fmt.Fprintln(w)
 	for _, c := range []struct {
-		n    int64
-		what string
-	}{{p.Creates, "creates (POST /api/v1/tickets.json)"}, {p.Updates, "updates (PUT /api/v1/tickets/:id.json)"},
-		{p.CommentedUpdates, "updates with a comment (PUT /api/v1/tickets/:id.json)"}, {p.Replies, "replies (POST /api/v1/tickets/reply.json)"}} {
-		if c.n > 0 {
-			fmt.Fprintf(w, "  %d %s\n", c.n, c.what)
+		n         int64
+		one, many string
+	}{{p.Creates, "create", "creates (POST /api/v1/tickets.json)"}, {p.Updates, "update", "updates (PUT /api/v1/tickets/:id.json)"},
+		{p.CommentedUpdates, "update with a comment", "updates with a comment (PUT /api/v1/tickets/:id.json)"},
+		{p.Replies, "reply", "replies (POST /api/v1/tickets/reply.json)"}} {
+		switch {
+		case c.n == 1:
+			_, endpoint, _ := strings.Cut(c.many, " (")
+			fmt.Fprintf(w, "  1 %s (%s\n", c.one, endpoint)
+		case c.n > 1:
+			fmt.Fprintf(w, "  %d %s\n", c.n, c.many)
 		}
 	}
 	p.printIrreversible(w)
-	fmt.Fprintf(w, "API calls: %d writes", p.Writes())
+	fmt.Fprintf(w, "API calls: %s", plural(p.Writes(), "write"))
 	if p.TicketReads > 0 {
 		fmt.Fprintf(w, " + %d ticket reads (--check-conflicts)", p.TicketReads)
 	}

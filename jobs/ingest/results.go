@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,6 +32,9 @@ type tally struct {
 	found     map[string]int64 // creates found on the server after an unknown outcome, by how
 	voided    int64            // writes proven not sent or not applied (sent again, or by the next run)
 	prog      pipeline.Progress
+	// freeUnchanged: unchanged rows are out of the progress (countRows
+	// leaves them out of the total).
+	freeUnchanged bool
 }
 
 func newTally(prog pipeline.Progress) *tally {
@@ -76,7 +80,7 @@ func (t *tally) onResult(r result) {
 // writtenEarlier records a row that an earlier run of the import wrote.
 func (t *tally) writtenEarlier(e pipeline.JournalEntry, cells []string) {
 	r := resultOf(e, "")
-	r.cells = cells
+	r.cells, r.earlier = cells, true
 	t.mu.Lock()
 	t.successes = append(t.successes, r)
 	t.earlier++
@@ -89,7 +93,9 @@ func (t *tally) unchanged(row int, id int64, cells []string) {
 	t.mu.Lock()
 	t.successes = append(t.successes, result{row: row, ticketID: id, action: ActionUnchanged, cells: cells})
 	t.mu.Unlock()
-	t.prog.Add(1)
+	if !t.freeUnchanged {
+		t.prog.Add(1)
+	}
 }
 
 // void records the writes the sender proved never sent or not applied.
@@ -122,6 +128,31 @@ func (t *tally) touchedRows() map[int]bool {
 		}
 	}
 	return m
+}
+
+// actionCounts are the rows of the results by action, those an earlier run
+// wrote among them, and the rows updated.
+type actionCounts struct {
+	byAction    map[string]int64
+	earlier     map[string]int64
+	updatedRows map[int]bool
+}
+
+// byAction counts the rows of success.csv by action.
+func (t *tally) byAction() actionCounts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := actionCounts{byAction: map[string]int64{}, earlier: map[string]int64{}, updatedRows: map[int]bool{}}
+	for _, r := range t.successes {
+		c.byAction[r.action]++
+		if r.earlier {
+			c.earlier[r.action]++
+		}
+		if r.action == ActionUpdated {
+			c.updatedRows[r.row] = true
+		}
+	}
+	return c
 }
 
 // inFlight is the number of rows sent without an outcome yet.
@@ -252,4 +283,39 @@ func rejectedRows(dir string) (int64, error) {
 		return 0, fmt.Errorf("%s: not a results file: %v", f.Name(), err)
 	}
 	return int64(len(recs) - 1), nil
+}
+
+// runStampName is the file in a results folder naming the run whose files it
+// holds: success.csv, errors.csv and rollback.csv of one run belong together.
+const runStampName = ".udesk-etl-run"
+
+// resultsFree refuses, for a new run, a results folder that already holds a
+// run's results: replacing some of its files and keeping others would leave
+// files that contradict each other.
+func resultsFree(dir string) error {
+	for _, name := range []string{runStampName, "success.csv", "errors.csv", "rollback.csv"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return pipeline.Configf("--results %s already holds the results of another run (%s): a run's success.csv, errors.csv and rollback.csv are kept together; choose another folder, or move those files away", dir, name)
+		}
+	}
+	return nil
+}
+
+// stampResults marks dir as the results of run runID, and refuses it when
+// it holds another run's.
+func stampResults(dir, runID string) error {
+	path := filepath.Join(dir, runStampName)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && string(bytes.TrimSpace(b)) == runID:
+		return nil
+	case err == nil:
+		return pipeline.Configf("--results %s holds the results of another run (%s), not of this import's (%s): choose another folder, or move them away", dir, bytes.TrimSpace(b), runID)
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("results folder: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("results folder: %w", err)
+	}
+	return pipeline.WriteFileAtomic(path, []byte(runID+"\n"), 0o600)
 }

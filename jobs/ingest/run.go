@@ -26,6 +26,7 @@ type API interface {
 	UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error
 	Reply(ctx context.Context, r *udesk.Reply) error
 	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
+	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
 }
 
 // Options configure Run and Plan.
@@ -52,6 +53,18 @@ type Options struct {
 	// Limit, when above 0, handles only the first Limit rows; the same
 	// import without it continues after them (it is not part of the job).
 	Limit int
+	// NewRowsOnly, for creates, creates only the rows whose id cell is empty
+	// (the rows added to an exported sheet) and leaves the others alone.
+	// Without it a create refuses a file whose ids are this tenant's tickets.
+	NewRowsOnly bool
+	// Registry is a folder recording where each import's state folder is,
+	// by the import's identity (tenant, operation, sheet, the contents of
+	// the input and of the mapping file), so that the same rows in a copy of
+	// the input in another folder are the same job (resumed, refused while it
+	// runs, or reported as finished); the command line uses
+	// pipeline.UserRegistry(). "": only the state folders beside the input
+	// are looked in, under any file name (a hard link, a renamed copy).
+	Registry string
 	// Rollback, for a plain --update, reads each ticket before the first
 	// update is sent, to save what it overwrites in rollback.csv (an upsert
 	// and a round trip know it without reading).
@@ -74,6 +87,8 @@ func (o Options) open(in Input) (*inputFile, *mapping.MappingFile, error) {
 		return nil, nil, pipeline.Configf("--marker-field applies to --create only")
 	case o.Rollback && (o.Op != mapping.Update || o.UpsertKey != ""):
 		return nil, nil, pipeline.Configf("--rollback applies to --update (an upsert writes rollback.csv without it)")
+	case o.NewRowsOnly && (o.Op != mapping.Create || o.UpsertKey != ""):
+		return nil, nil, pipeline.Configf("--new-rows-only applies to --create only")
 	case o.Limit < 0:
 		return nil, nil, pipeline.Configf("--limit %d: want a number of rows above 0", o.Limit)
 	}
@@ -145,9 +160,15 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	if done {
 		return job.alreadyImported(), nil
 	}
+	if job.prev == nil && opts.Results != "" {
+		if err := resultsFree(opts.Results); err != nil {
+			job.dropNewState()
+			return nil, err
+		}
+	}
 	cat, err := job.catalog(ctx)
 	if err == nil {
-		job.ops, job.ed, job.marker, err = rowOpsFor(cat, f, mf, input, opts, api, job.obs, false)
+		job.ops, job.ed, job.marker, err = rowOpsFor(ctx, cat, f, mf, input, opts, api, job.obs, false)
 	}
 	if err != nil {
 		job.dropNewState()
@@ -158,6 +179,9 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 	}
 	defer job.j.Close()
 	job.results = resultsDir(opts, job.st.Header)
+	if err := stampResults(job.results, job.st.Header.RunID); err != nil {
+		return nil, err
+	}
 	job.obs.Logf("results: %s", job.results)
 	job.rep = &Report{Report: pipeline.Report{State: job.dir, Results: job.results}}
 	f.noteReader(&job.rep.Report)
@@ -176,7 +200,7 @@ func Run(ctx context.Context, api API, input Input, opts Options) (*Report, erro
 // rowOpsFor checks the input and options against the catalog and returns
 // how each row becomes an operation, the round trip's edit run (nil when
 // not comparing with originals) and the marker field's field_name.
-func rowOpsFor(cat *mapping.Catalog, f *inputFile, mf *mapping.MappingFile, input Input, o Options, api API, obs pipeline.Observer, dry bool) (rowOps, *editRun, string, error) {
+func rowOpsFor(ctx context.Context, cat *mapping.Catalog, f *inputFile, mf *mapping.MappingFile, input Input, o Options, api API, obs pipeline.Observer, dry bool) (rowOps, *editRun, string, error) {
 	if o.UpsertKey != "" {
 		u, err := mapping.NewUpserter(cat, f.header, o.UpsertKey, mapping.ImportOptions{SelectValues: input.SelectValues, Mapping: mf})
 		if err != nil {
@@ -195,6 +219,14 @@ func rowOpsFor(cat *mapping.Catalog, f *inputFile, mf *mapping.MappingFile, inpu
 	ops, ed, err := prepareEdit(o.Op, o.Edit, input.Path, f, im, api, obs, dry)
 	if err != nil {
 		return nil, nil, "", err
+	}
+	if o.Op == mapping.Create {
+		if o.NewRowsOnly {
+			return &newRowsOps{rowOps: ops, col: idColumn(f.header)}, ed, marker, nil
+		}
+		if err := checkCreateIDs(ctx, api, input, f.header, mf, obs); err != nil {
+			return nil, nil, "", err
+		}
 	}
 	return ops, ed, marker, nil
 }
@@ -221,6 +253,7 @@ type job struct {
 	start time.Time
 
 	dir      string // the state folder
+	key      string // the import's identity, its key in Options.Registry
 	unlock   func() // releases the state folder's lock
 	inHash   string // the input's SHA-256: a resumed run refuses a changed file
 	inSize   int64
@@ -261,6 +294,12 @@ func (job *job) openState() (done bool, err error) {
 	if job.unlock, err = pipeline.LockStateDir(job.dir); err != nil {
 		return false, err
 	}
+	reg := pipeline.Registry(o.Registry)
+	if reg.Lookup(job.key) == "" {
+		if err := reg.Register(job.key, job.dir); err != nil {
+			job.obs.Logf("%v (a copy of %s in another folder would not be known as the same import)", err, in.Path)
+		}
+	}
 	if o.Fresh {
 		if err := pipeline.ClearStateDir(job.dir); err != nil {
 			return false, fmt.Errorf("--fresh: clearing %s: %w", job.dir, err)
@@ -276,7 +315,7 @@ func (job *job) openState() (done bool, err error) {
 		return false, job.refuseChangedInput()
 	}
 	if err != nil {
-		return false, fmt.Errorf("%v (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
+		return false, fmt.Errorf("%w (the import's state is damaged; run with --fresh to start over, which may send rows again)", err)
 	}
 	if o.UpsertKey != "" && prev.Complete {
 		// An upsert sends only what differs: the same file again is a new
@@ -289,12 +328,14 @@ func (job *job) openState() (done bool, err error) {
 }
 
 // stateDir names the import's state folder. An import is the same job
-// whatever the spelling of the tenant's URL or of the input's path: it is
-// keyed by the tenant (pipeline.TenantKey), the operation, the sheet, and
-// the contents of the input and of the mapping file, and sits beside the
-// input's real path. A folder an older release keyed by the URL and paths
-// as given is used while it holds this input's journal, so that its import
-// resumes.
+// whatever the spelling of the tenant's URL or the name and place of the
+// input: it is keyed by the tenant (pipeline.TenantKey), the operation, the
+// sheet, and the contents of the input and of the mapping file, and sits
+// beside the input's real path. The same rows under another name (a hard
+// link, a renamed copy) find the state folder beside them by its key, and a
+// copy in another folder finds it in Options.Registry. A folder an older
+// release keyed by the URL and paths as given is used while it holds this
+// input's journal, so that its import resumes.
 func (job *job) stateDir() (string, error) {
 	in, op := job.in, job.o.opName()
 	kind := "import-" + op
@@ -305,13 +346,28 @@ func (job *job) stateDir() (string, error) {
 			return "", err
 		}
 	}
-	dir := pipeline.StateDir(pipeline.RealPath(in.Path), kind, pipeline.TenantKey(job.o.Tenant), op, in.Sheet, job.inHash, mapHash)
+	parts := []string{pipeline.TenantKey(job.o.Tenant), op, in.Sheet, job.inHash, mapHash}
+	key := pipeline.JobKey(parts...)
+	job.key = kind + "-" + key
+	dir := pipeline.StateDir(pipeline.RealPath(in.Path), kind, parts...)
 	if _, err := os.Stat(filepath.Join(dir, journalName)); err == nil {
 		return dir, nil
 	}
 	legacy := pipeline.StateDir(in.Path, kind, job.o.Tenant, pipeline.AbsPath(in.Path), op, in.Sheet, pipeline.AbsPath(in.MappingFile))
 	if st, err := pipeline.ReadJournal(filepath.Join(legacy, journalName)); err == nil && st.Header.InputSHA256 == job.inHash {
 		return legacy, nil
+	}
+	suffix := "." + kind + "-" + key[:12]
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	for _, e := range entries {
+		if other := filepath.Join(filepath.Dir(dir), e.Name()); e.IsDir() && strings.HasSuffix(e.Name(), suffix) && other != dir {
+			job.obs.Logf("%s holds the same rows as the import in %s: the same job", in.Path, other)
+			return other, nil
+		}
+	}
+	if other := pipeline.Registry(job.o.Registry).Lookup(job.key); other != "" && strings.HasSuffix(filepath.Base(other), suffix) {
+		job.obs.Logf("%s holds the same rows as the import in %s: the same job", in.Path, other)
+		return other, nil
 	}
 	return dir, nil
 }
@@ -419,7 +475,7 @@ func (job *job) catalog(ctx context.Context) (*mapping.Catalog, error) {
 	if job.prev != nil {
 		cat, err := mapping.LoadCatalog(path)
 		if err != nil {
-			return nil, fmt.Errorf("the saved field catalog: %v (run with --fresh to start over)", err)
+			return nil, fmt.Errorf("the saved field catalog: %w (run with --fresh to start over)", err)
 		}
 		return cat, nil
 	}
@@ -445,7 +501,7 @@ func (job *job) openJournal() error {
 	if job.prev == nil {
 		results := o.Results
 		if results == "" {
-			results = defaultResultsDir(job.in.Path, o.opName()+"-results", job.start)
+			results = unusedResultsDir(defaultResultsDir(job.in.Path, o.opName()+"-results", job.start))
 		}
 		h := pipeline.JournalHeader{Op: o.opName(), RunID: newRunID(job.start), Input: job.in.Path, InputSHA256: job.inHash, InputSize: job.inSize,
 			Started: job.start, Meta: map[string]string{"results": pipeline.AbsPath(results), "marker_field": job.marker,
@@ -490,8 +546,10 @@ func resultsDir(o Options, h pipeline.JournalHeader) string {
 func (job *job) send(ctx context.Context) (readErr, sendErr error) {
 	st := job.st
 	prog := job.obs.Phase("import", "rows", 0)
-	defer countRows(ctx, job.in, prog)()
+	free := job.ed.unchangedRows()
+	defer countRows(ctx, job.in, prog, job.o.Limit, free)()
 	t := newTally(prog)
+	t.freeUnchanged = free != nil
 	job.t = t
 	// Settling an unknown create must never take a ticket that an earlier
 	// run created for another row.
@@ -574,9 +632,12 @@ func (job *job) finish(ctx context.Context, runErr error) error {
 		runErr = errors.Join(runErr, err)
 	}
 	if job.ups != nil {
-		job.ups.finish(&rep.Report)
+		job.ups.finish(&rep.Report, job.t)
 	}
 	job.rollback.note(&rep.Report)
+	if n, ok := job.ops.(*newRowsOps); ok {
+		n.note(&rep.Report)
+	}
 	if job.f.cut {
 		rep.Note("--limit %d: the first %d rows were handled; run the same command without --limit to continue after them", job.o.Limit, job.o.Limit)
 	}
@@ -615,6 +676,18 @@ func markerField(cat *mapping.Catalog, header []string, op mapping.OpKind, name 
 func defaultResultsDir(input, what string, t time.Time) string {
 	stem := strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))
 	return filepath.Join(filepath.Dir(input), fmt.Sprintf("%s.%s-%s", stem, what, t.Format("20060102-150405")))
+}
+
+// unusedResultsDir is dir, or dir-2, dir-3... when a run of the same second
+// has it: each run's results folder is its own.
+func unusedResultsDir(dir string) string {
+	try := dir
+	for n := 2; ; n++ {
+		if _, err := os.Lstat(try); errors.Is(err, os.ErrNotExist) {
+			return try
+		}
+		try = fmt.Sprintf("%s-%d", dir, n)
+	}
 }
 
 func newRunID(t time.Time) string {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -21,7 +22,7 @@ type ticketWriter interface {
 	CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, error)
 	UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error
 	Reply(ctx context.Context, r *udesk.Reply) error
-	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
+	listing.Lister // a customer's tickets, to settle a create in doubt
 }
 
 // Actions of success.csv's action column.
@@ -42,6 +43,7 @@ type result struct {
 	// server (foundByMarker, foundByMatch), "" otherwise.
 	foundBy string
 	cells   []string // the input row's cells, for success.csv
+	earlier bool     // written by an earlier run of the import
 }
 
 // How a create in doubt was found.

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -116,6 +117,31 @@ func (f *fakeAPI) Page(ctx context.Context, l udesk.Listing, page, perPage int) 
 	}
 	p.Size = len(p.Tickets)
 	return p, nil
+}
+
+// PageHead is Page as a reply body decodes: what the listing reader reads.
+func (f *fakeAPI) PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error) {
+	p, err := f.Page(ctx, l, page, perPage)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(map[string]any{"status": 0, "size": p.Size, "total": p.Total, "total_pages": p.TotalPages, "contents": p.Tickets})
+	if err != nil {
+		return nil, err
+	}
+	return udesk.DecodePageHead(body)
+}
+
+// Ticket is ticket id, or Udesk's error for an id it does not know.
+func (f *fakeAPI) Ticket(ctx context.Context, id int64) (*udesk.Ticket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range f.tickets {
+		if t.ID == id {
+			return &t, nil
+		}
+	}
+	return nil, &udesk.Error{Code: udesk.StatusTicketNotFound, Message: "未找到相应工单", Class: udesk.Permanent}
 }
 
 var errUnknown = &udesk.Error{Method: "POST", Path: "/api/v1/tickets.json", Class: udesk.OutcomeUnknown, Err: context.DeadlineExceeded}
@@ -477,14 +503,18 @@ func TestSenderListingThatChangesIsReadAgain(t *testing.T) {
 	if res := r.results[2]; res.action != ActionCreated || res.ticketID != 101 || api.calls["create"] != 1 {
 		t.Fatalf("row 2 must be found as ticket 101, not created again: %+v, %d creates", res, api.calls["create"])
 	}
-	// A listing that never holds still proves nothing: unknown, not resent.
+	// A listing that never holds, and is not by id (the newest ticket comes
+	// to the top, as by last update), proves nothing: unknown, not resent.
 	api2 := newFakeAPI()
 	for i := range 150 {
 		api2.CreateTicket(context.Background(), createOp(0, fmt.Sprint("older ", i), "pat@x.com").Create)
 	}
 	api2.calls["create"] = 0
 	api2.fail = failCreates("lost")
-	api2.beforePage = func(int) { api2.tickets = api2.tickets[1:] }
+	api2.beforePage = func(int) {
+		last := api2.tickets[len(api2.tickets)-1]
+		api2.tickets = append([]udesk.Ticket{last}, api2.tickets[:len(api2.tickets)-1]...)
+	}
 	r2 := startSink(t, api2, senderOptions{concurrency: 1})
 	r2.sendAll(t, createOp(2, "Password reset", "pat@x.com"))
 	if res := r2.results[2]; res.code != CodeOutcomeUnknown || api2.calls["create"] != 1 {

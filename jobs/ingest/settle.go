@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -344,47 +345,20 @@ func norm(s string) string {
 	return strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
 }
 
-// listingPasses bounds how often a customer's tickets are listed again when
-// they change under the reader.
-const listingPasses = 3
-
-// customerTickets reads every ticket of the customer with this email, with
-// the export's pass checks: a pass reads page 1, the other pages from the
-// last to page 2 (a deletion moves tickets toward pages not read yet), then
-// page 1 again. It is consistent when every reply gives one total and it
-// holds that many distinct tickets; otherwise the listing is read again, and
-// after listingPasses the error is errListingMoved, as a ticket missing from
-// an inconsistent read proves nothing.
+// customerTickets reads every ticket of the customer with this email
+// through the listing reader, one request at a time (a customer's tickets
+// are a few pages; read in order, a listing of the oldest first proves it
+// skipped none). errListingMoved when the read cannot show it holds every
+// ticket that existed throughout: a ticket missing from it proves nothing.
 func (s *sender) customerTickets(ctx context.Context, email string) ([]udesk.Ticket, error) {
-	const perPage = 100
-	l := udesk.Listing{CustomerEmail: email}
-	for pass := 0; pass < listingPasses; pass++ {
-		first, err := s.api.Page(ctx, l, 1, perPage)
-		if err != nil {
-			return nil, err
-		}
-		if first.TotalPages <= 1 {
-			return first.Tickets, nil // one reply is one consistent read
-		}
-		var all []udesk.Ticket // page 1 comes from the end check
-		stable := true
-		for page := first.TotalPages; page >= 1; page-- {
-			p, err := s.api.Page(ctx, l, page, perPage)
-			if err != nil {
-				return nil, err
-			}
-			all = append(all, p.Tickets...)
-			stable = stable && p.Total == first.Total
-		}
-		seen := map[int64]bool{}
-		for _, tk := range all {
-			seen[tk.ID] = true
-		}
-		// A ticket listed twice (the pages shifted) leaves fewer distinct
-		// tickets than the total, and may have hidden another.
-		if stable && len(seen) == len(all) && len(all) == first.Total {
-			return all, nil
-		}
+	var all []udesk.Ticket
+	_, err := listing.Each(ctx, s.api, udesk.Listing{CustomerEmail: email}, listing.EachOptions{Concurrency: 1}, func(ts []udesk.Ticket) error {
+		all = append(all, ts...)
+		return nil
+	})
+	var ie *listing.IncompleteError
+	if errors.As(err, &ie) {
+		return nil, errListingMoved
 	}
-	return nil, errListingMoved
+	return all, err
 }

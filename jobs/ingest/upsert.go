@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/udesk-etl/udesk-etl/mapping"
@@ -34,10 +36,14 @@ type upsertRun struct {
 	creates   int64
 	updates   int64
 	unchanged int64
+	// createOnly counts the rows whose create-only columns differ from
+	// their ticket's (onlyCreateOnly: and nothing else does), in these columns.
+	createOnly, onlyCreateOnly int64
+	createOnlyCols             map[string]bool
 }
 
 func newUpsertRun(u *mapping.Upserter, idx *keyIndex) *upsertRun {
-	return &upsertRun{u: u, index: idx, first: map[string]int{}}
+	return &upsertRun{u: u, index: idx, first: map[string]int{}, createOnlyCols: map[string]bool{}}
 }
 
 // saw notes a row's key, also for a row an earlier run settled: a later row
@@ -81,6 +87,17 @@ func (r *upsertRun) Operation(_ context.Context, rec pipeline.Record) (mapping.O
 		return op, err
 	case 1:
 		op, changes, err := r.u.Update(rec, &tickets[0])
+		if cols := r.u.CreateOnlyDiffers(rec, &tickets[0]); len(cols) > 0 {
+			r.mu.Lock()
+			r.createOnly++
+			if errors.Is(err, mapping.ErrUnchanged) {
+				r.onlyCreateOnly++
+			}
+			for _, c := range cols {
+				r.createOnlyCols[c] = true
+			}
+			r.mu.Unlock()
+		}
 		switch {
 		case errors.Is(err, mapping.ErrUnchanged):
 			r.count(&r.unchanged, nil)
@@ -106,34 +123,37 @@ func (r *upsertRun) count(n *int64, changes []mapping.Change) {
 	r.mu.Unlock()
 }
 
-// prepareUpsert readies a real run: the key index (listed, or the one the
-// job's state holds), rollback.csv, written before any update is sent, and
-// the creates an interrupted run left in doubt (settled by listing again).
+// prepareUpsert readies a real run: the key index, rollback.csv, written
+// before any update is sent, and the creates an interrupted run left in
+// doubt. Every run lists the index anew: one an earlier process saved (a
+// --limit pilot, an interrupted run) misses the keys created in Udesk since,
+// each of which would get a second ticket. The saved one still tells which
+// creates it left in doubt (their keys, which no ticket held then), and the
+// index listed now settles them.
 func (job *job) prepareUpsert(ctx context.Context) error {
 	r := job.ups
 	path := filepath.Join(job.dir, "keyindex.json")
-	idx, err := loadKeyIndex(path, r.u.KeyField())
-	switch {
-	case err == nil && job.prev != nil:
-		job.obs.Logf("key index: the %d tickets listed at %s (kept in the state: not listed again)", idx.Listed, idx.At.Local().Format("2006-01-02 15:04:05"))
-	case err == nil || errors.Is(err, os.ErrNotExist):
-		if idx, err = listKeys(ctx, job.api, r.u.KeyField(), job.obs); err != nil {
-			return err
-		}
-		if err := idx.save(path); err != nil {
-			return err
-		}
-		job.obs.Logf("key index: %d tickets listed in %d requests, %d keys", idx.Listed, idx.Pages, len(idx.ByKey))
-	default:
+	saved, err := loadKeyIndex(path, r.u.KeyField())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	r.index = idx
+	if r.index, err = listKeys(ctx, job.api, r.u.KeyField(), job.obs); err != nil {
+		return err
+	}
+	if err := r.index.save(path); err != nil {
+		return err
+	}
+	job.obs.Logf("key index: %d tickets listed in %d requests, %d keys", r.index.Listed, r.index.Pages, len(r.index.ByKey))
+	before := r.index
+	if saved != nil && job.prev != nil {
+		before = saved
+	}
 	// The creates an interrupted run sent without learning their outcome:
-	// their rows' keys, which no ticket held when the index was listed.
+	// their rows' keys, which no ticket held when its index was listed.
 	doubtful := map[int]string{}
-	err = job.writeRollbackFirst(ctx, newUpsertRun(r.u, idx), func(rec pipeline.Record) bool {
+	err = job.writeRollbackFirst(ctx, newUpsertRun(r.u, r.index), func(rec pipeline.Record) bool {
 		prior := job.st.Rows[rec.Pos.Row]
-		if k := r.u.Key(rec); k != "" && len(idx.ByKey[k]) == 0 && (prior.Type == pipeline.EntryIntent || prior.Type == pipeline.EntryUnknown) {
+		if k := r.u.Key(rec); k != "" && len(before.ByKey[k]) == 0 && (prior.Type == pipeline.EntryIntent || prior.Type == pipeline.EntryUnknown) {
 			doubtful[rec.Pos.Row] = k
 		}
 		return false
@@ -141,19 +161,15 @@ func (job *job) prepareUpsert(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return job.settleDoubtfulCreates(ctx, doubtful)
+	return job.settleDoubtfulCreates(doubtful, r.index)
 }
 
-// settleDoubtfulCreates lists the tenant again and journals each create in
-// doubt as found (its key's ticket) or not sent (it is sent again).
-func (job *job) settleDoubtfulCreates(ctx context.Context, doubtful map[int]string) error {
-	if len(doubtful) == 0 {
-		return nil
-	}
-	job.obs.Logf("%d creates of the interrupted run are in doubt: listing the tickets again to find them by their key", len(doubtful))
-	now, err := listKeys(ctx, job.api, job.ups.u.KeyField(), job.obs)
-	if err != nil {
-		return err
+// settleDoubtfulCreates journals each create in doubt as found (its key's
+// ticket in now, the index listed after the interrupted run) or not sent
+// (it is sent again).
+func (job *job) settleDoubtfulCreates(doubtful map[int]string, now *keyIndex) error {
+	if len(doubtful) > 0 {
+		job.obs.Logf("%d creates of the interrupted run were in doubt: settled by their keys in the key index listed now", len(doubtful))
 	}
 	for row, key := range doubtful {
 		e := pipeline.JournalEntry{Type: pipeline.EntryVoid, Row: row}
@@ -173,29 +189,88 @@ func (job *job) settleDoubtfulCreates(ctx context.Context, doubtful map[int]stri
 	return nil
 }
 
-// finish puts the upsert's counts in the report.
-func (r *upsertRun) finish(s *pipeline.Report) {
+// finish puts the upsert's counts in the report: what the rows became, as
+// the journal and the results say (t: written by this run or an earlier
+// one, unchanged), or, for a dry run (t nil), what they would become.
+func (r *upsertRun) finish(s *pipeline.Report, t *tally) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s.Skipped += r.unchanged
-	s.SetFact("creates", r.creates)
-	s.SetFact("updates", r.updates)
-	s.SetFact("unchanged_rows", r.unchanged)
-	s.SetFact("changed_fields", int64(len(r.changes)))
 	s.SetFact("key_index_requests", int64(r.index.Pages))
-	s.Note("upsert by %s: %d rows created, %d updated (%d fields), %d unchanged (nothing sent for them)",
-		r.u.KeyField(), r.creates, r.updates, len(r.changes), r.unchanged)
+	s.SetFact("create_only_differences", r.createOnly)
+	if t == nil {
+		s.Skipped += r.unchanged
+		s.SetFact("creates", r.creates)
+		s.SetFact("updates", r.updates)
+		s.SetFact("unchanged_rows", r.unchanged)
+		s.SetFact("changed_fields", int64(len(r.changes)))
+		s.Note("upsert by %s (dry run): %s, %s (%d fields), %d unchanged (nothing would be sent for them)",
+			r.u.KeyField(), rowsWould(r.creates, "create a ticket"), rowsWould(r.updates, "update one"), len(r.changes), r.unchanged)
+		r.noteCreateOnly(s)
+		return
+	}
+	done := t.byAction()
+	created, updated, unchanged := done.byAction[ActionCreated], done.byAction[ActionUpdated], done.byAction[ActionUnchanged]
+	fields := 0
+	for _, c := range r.changes {
+		if done.updatedRows[c.Row] {
+			fields++
+		}
+	}
+	s.Skipped += unchanged
+	s.SetFact("creates", created)
+	s.SetFact("updates", updated)
+	s.SetFact("unchanged_rows", unchanged)
+	s.SetFact("changed_fields", int64(fields))
+	s.Note("upsert by %s: %s created, %s updated (%d fields), %d unchanged (nothing sent for them)",
+		r.u.KeyField(), rowsCount(created), rowsCount(updated), fields, unchanged)
+	if left := r.creates + r.updates - (created - done.earlier[ActionCreated]) - (updated - done.earlier[ActionUpdated]); left > 0 {
+		s.Note("%s planned by this run (%d creates, %d updates) were not written: refused (see errors.csv), in doubt, or never sent", rowsCount(left), r.creates, r.updates)
+	}
+	r.noteCreateOnly(s)
 }
+
+// noteCreateOnly says how many rows differ from their tickets in columns an
+// update cannot change (the customer, the assignee, the group).
+func (r *upsertRun) noteCreateOnly(s *pipeline.Report) {
+	if r.createOnly > 0 {
+		s.Note("%s differ from their tickets in columns an update cannot change (%s), %d of them only there (counted unchanged): these are set when a ticket is created; change them in Udesk",
+			rowsCount(r.createOnly), strings.Join(r.createOnlyColumns(), ", "), r.onlyCreateOnly)
+	}
+}
+
+func (r *upsertRun) createOnlyColumns() []string {
+	cols := make([]string, 0, len(r.createOnlyCols))
+	for c := range r.createOnlyCols {
+		cols = append(cols, c)
+	}
+	slices.Sort(cols)
+	return cols
+}
+
+// rowsCount is "1 row" or "n rows".
+func rowsCount(n int64) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return fmt.Sprintf("%d rows", n)
+}
+
+// rowsWould is "1 row would X" or "n rows would X".
+func rowsWould(n int64, what string) string { return rowsCount(n) + " would " + what }
 
 // printPlan prints the upsert's plan: the key index, then each change.
 func (r *upsertRun) printPlan(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(w, "key index: %d tickets listed in %d requests (⌈%d/%d⌉; the import lists them again), %d hold a key in %s\n",
-		r.index.Listed, r.index.Pages, r.index.Listed, listPerPage, len(r.index.ByKey), r.u.KeyField())
+	fmt.Fprintf(w, "key index: %d tickets listed in %d requests (the import lists them again), %d hold a key in %s\n",
+		r.index.Listed, r.index.Pages, len(r.index.ByKey), r.u.KeyField())
 	fmt.Fprintln(w, "changes against the tickets that hold the keys:")
 	for _, c := range r.changes {
 		fmt.Fprintf(w, "  #%d %s: %s -> %s\n", c.ID, c.Column, showCell(c.Old), showCell(c.New))
 	}
 	fmt.Fprintf(w, "%d rows create a ticket, %d update one (%d fields), %d unchanged\n", r.creates, r.updates, len(r.changes), r.unchanged)
+	if r.createOnly > 0 {
+		fmt.Fprintf(w, "%s differ from their tickets in columns an update cannot change (%s), %d of them only there (counted unchanged, nothing sent)\n",
+			rowsCount(r.createOnly), strings.Join(r.createOnlyColumns(), ", "), r.onlyCreateOnly)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/jobs/ingest"
 	"github.com/udesk-etl/udesk-etl/jobs/ingest/ingesttest"
+	"github.com/udesk-etl/udesk-etl/jobs/listing/listingtest"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -117,8 +118,9 @@ func TestUpsertMigrationAndDelta(t *testing.T) {
 	if len(creates) != 2000 || len(updates) != 0 || rep.Written != 2000 || rep.Failed != 0 {
 		t.Fatalf("first upsert: %d creates, %d updates, report %+v", len(creates), len(updates), rep.Report)
 	}
-	if got := sim.Requests()[udesktest.EndpointList]; got != 50 {
-		t.Errorf("the key index took %d listing requests, want ⌈5000/100⌉ = 50", got)
+	// ⌈5000/100⌉ pages and page 1 again (the field catalog is read apart).
+	if got, want := sim.Requests()[udesktest.EndpointList], udesk.ListingRequests(5000)-1; got != want {
+		t.Errorf("the key index took %d listing requests, want %d", got, want)
 	}
 	keys := byKey(sim)
 	if len(keys) != 2000 {
@@ -248,8 +250,8 @@ func TestUpsertLimitThenTheRest(t *testing.T) {
 	if rep.Written != 15 || rep.Skipped != 10 || len(creates) != 25 {
 		t.Fatalf("the rest: report %+v, %d creates in all", rep.Report, len(creates))
 	}
-	if sim.Requests()[udesktest.EndpointList] != lists {
-		t.Errorf("the continued run listed the tickets again; the key index is in the state")
+	if sim.Requests()[udesktest.EndpointList] == lists {
+		t.Errorf("the continued run reused the pilot's key index: keys created since would get a second ticket")
 	}
 	keys := byKey(sim)
 	for _, r := range rows {
@@ -376,13 +378,13 @@ func TestUpsertPlan(t *testing.T) {
 	var out bytes.Buffer
 	p.Print(&out, udesk.Rate{Limit: 1, Burst: 1}, "60/min")
 	text := out.String()
-	for _, want := range []string{"252 tickets listed in 3 requests", "#", "subject: 工单 1 -> 新标题",
-		"1 rows create a ticket, 1 update one (1 fields), 1 unchanged", "+ 3 listing pages", "1 rejected"} {
+	for _, want := range []string{"252 tickets listed in 4 requests", "#", "subject: 工单 1 -> 新标题",
+		"1 rows create a ticket, 1 update one (1 fields), 1 unchanged", "+ 4 listing pages", "1 rejected"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan lacks %q:\n%s", want, text)
 		}
 	}
-	if p.Creates != 1 || p.Updates != 1 || p.Unchanged != 1 || p.Failed != 1 || p.ListRequests != 3 {
+	if p.Creates != 1 || p.Updates != 1 || p.Unchanged != 1 || p.Failed != 1 || p.ListRequests != 4 { // 3 pages and page 1 again
 		t.Errorf("plan %+v", p)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dry", "errors.csv")); err != nil {
@@ -428,5 +430,111 @@ func TestUpsertResumeSettlesAnIntentByItsKey(t *testing.T) {
 	ok := ingesttest.ReadCSV(t, filepath.Join(rep.Results, "success.csv"))
 	if ok[3][0] != "4" || ok[3][1] != fmt.Sprint(id) || ok[3][2] != ingest.ActionCreated {
 		t.Errorf("success.csv row 4: %v, want ticket %d created", ok[3], id)
+	}
+}
+
+// 300 keyed tickets among 4,000, 3 created and 2 deleted before every page
+// the key index reads, either order: no row is refused as duplicate_key (no two tickets
+// hold a key), and no key whose ticket lived through the run gets a second
+// ticket; each new key gets one.
+func TestUpsertUnderChurn(t *testing.T) {
+	for i := range 2 * listingtest.Seeds() {
+		order, seed := []string{udesktest.OrderOldest, udesktest.OrderNewest}[i%2], int64(i)
+		t.Run(fmt.Sprintf("%s/seed=%d", order, seed), func(t *testing.T) {
+			sim := newSim(t, udesktest.Options{Tickets: 4000, Seed: seed, Order: order, Churn: udesktest.Churn{Every: 1, Create: 3, Delete: 2}})
+			holder := map[string]int64{}
+			for i := range 300 {
+				id, key := int64(1+i*13), fmt.Sprintf("SRC-%05d", i)
+				holder[key] = id
+				sim.UpdateTicket(id, func(tk *udesktest.Ticket) { tk.CustomFields[keyField] = key })
+			}
+			before := listingtest.Live(sim, "")
+			dir := t.TempDir()
+			in := filepath.Join(dir, "source.csv")
+			var rows [][]string
+			for i := range 400 { // 300 keys held, 100 new
+				rows = append(rows, sourceRow(i))
+			}
+			writeSource(t, in, rows)
+			rep := upsert(t, sim, in, ingest.Options{Results: filepath.Join(dir, "res")})
+			if rep.Failed > 0 {
+				errs := ingesttest.ReadCSV(t, filepath.Join(dir, "res", "errors.csv"))
+				code := len(upsertHeader)
+				for _, e := range errs[1:] {
+					if e[code] == ingest.CodeDuplicateKey {
+						t.Errorf("row refused as %s though no two tickets hold its key: %v", e[code], e)
+					}
+				}
+			}
+			lived := listingtest.Throughout(sim, "", before)
+			keys := byKey(sim)
+			for _, r := range rows {
+				key := r[5]
+				id, held := holder[key]
+				switch {
+				case held && lived[id] && (len(keys[key]) != 1 || keys[key][0].ID != id):
+					t.Errorf("key %s: %d tickets, want only #%d, which held it throughout", key, len(keys[key]), id)
+				case !held && len(keys[key]) != 1:
+					t.Errorf("new key %s: %d tickets, want 1", key, len(keys[key]))
+				}
+			}
+		})
+	}
+}
+
+// A key created in Udesk between a --limit pilot and its continuation gets
+// no second ticket: the continuation lists the keys again.
+func TestUpsertLimitContinuationSeesKeysCreatedMeanwhile(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 30})
+	in := filepath.Join(t.TempDir(), "source.csv")
+	var rows [][]string
+	for i := range 25 {
+		rows = append(rows, sourceRow(i))
+	}
+	writeSource(t, in, rows)
+	upsert(t, sim, in, ingest.Options{Limit: 10})
+	meanwhile := sim.CreateTicket(udesktest.Ticket{Subject: "made by hand", CustomFields: map[string]string{keyField: "SRC-00020"}})
+	rep := upsert(t, sim, in, ingest.Options{})
+	if rep.Failed != 0 {
+		t.Fatalf("the rest: report %+v", rep.Report)
+	}
+	keys := byKey(sim)
+	if got := keys["SRC-00020"]; len(got) != 1 || got[0].ID != meanwhile {
+		t.Errorf("key SRC-00020: %d tickets, want only #%d, made between the runs", len(got), meanwhile)
+	}
+	if got := keys["SRC-00020"]; len(got) == 1 && got[0].Subject != rows[20][0] {
+		t.Errorf("#%d subject %q, want the row's %q: it was updated", meanwhile, got[0].Subject, rows[20][0])
+	}
+	for _, r := range rows {
+		if len(keys[r[5]]) != 1 {
+			t.Errorf("key %s: %d tickets", r[5], len(keys[r[5]]))
+		}
+	}
+}
+
+// A key with spaces around it matches its ticket, and is written as it is
+// compared: trimmed, on an update and on a create alike.
+func TestUpsertKeyIsWrittenTrimmed(t *testing.T) {
+	sim := newSim(t, udesktest.Options{})
+	held := sim.CreateTicket(udesktest.Ticket{Subject: "old", CustomFields: map[string]string{keyField: "SRC-00001"}})
+	in := filepath.Join(t.TempDir(), "source.csv")
+	update, create := sourceRow(1), sourceRow(2)
+	update[5], create[5] = "  SRC-00001 ", " SRC-00002\t"
+	writeSource(t, in, [][]string{update, create})
+	rep := upsert(t, sim, in, ingest.Options{})
+	if rep.Written != 2 || rep.Failed != 0 {
+		t.Fatalf("report %+v", rep.Report)
+	}
+	keys := byKey(sim)
+	if got := keys["SRC-00001"]; len(got) != 1 || got[0].ID != held || got[0].Subject != update[0] {
+		t.Errorf("key SRC-00001: tickets %+v, want #%d updated", got, held)
+	}
+	if got := keys["SRC-00002"]; len(got) != 1 {
+		t.Errorf("key SRC-00002: %d tickets, want 1 created with the key trimmed", len(got))
+	}
+	for _, tk := range sim.Tickets() {
+		if k := tk.CustomFields[keyField]; k != strings.TrimSpace(k) {
+			t.Errorf("ticket %d holds the key %q, spaces and all", tk.ID, k)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
+	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -22,7 +23,7 @@ func TestSyncIntoABucket(t *testing.T) {
 	opts.Keep = 1
 
 	r1, req := tn.syncOK(t, opts)
-	if r1.Run.Counts != (dataset.Counts{Tickets: 1200, Inserted: 1200}) || req != Requests(1200) {
+	if r1.Run.Counts != (dataset.Counts{Tickets: 1200, Inserted: 1200}) || req != udesk.ListingRequests(1200) {
 		t.Fatalf("first run %+v, %d requests", r1.Run.Counts, req)
 	}
 	if r1.Dataset != "s3://"+target[len("s3://"):len(target)-1] {
@@ -37,7 +38,7 @@ func TestSyncIntoABucket(t *testing.T) {
 
 	r2, req := tn.syncOK(t, opts)
 	want := dataset.Counts{Tickets: 1199, Inserted: 1, Updated: 9, Deleted: 2, Unchanged: 1200 - 11}
-	if r2.Run.Counts != want || req != Requests(1199)+2 {
+	if r2.Run.Counts != want || req != udesk.ListingRequests(1199)+2 {
 		t.Fatalf("second run %+v (want %+v), %d requests", r2.Run.Counts, want, req)
 	}
 	if entries, err := os.ReadDir(opts.StateDir); err != nil || len(entries) == 0 {

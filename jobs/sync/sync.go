@@ -26,18 +26,25 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
-	"github.com/udesk-etl/udesk-etl/jobs/export"
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // API is what a sync asks of Udesk; *udesk.Client is one.
-type API = export.API
+type API = listing.API
 
 // DefaultResumeWithin is how old an interrupted run's pages may be for a
 // rerun to resume them.
 const DefaultResumeWithin = 6 * time.Hour
+
+// The schema policies of Options.Schema (dataset's, named here so that a
+// caller of the job need not reach into the dataset).
+const (
+	SchemaEvolve = dataset.SchemaEvolve // new fields add columns (default)
+	SchemaFreeze = dataset.SchemaFreeze // any drift fails the run, nothing committed
+)
 
 // Options say which tickets to sync into which dataset, and how.
 type Options struct {
@@ -51,18 +58,17 @@ type Options struct {
 	Listing udesk.Listing
 	// ChangedFilter, when set, makes runs read only this saved filter (a
 	// view of recently updated tickets) and merge it into the previous
-	// snapshot. The filter must list at least one ticket last updated at or
-	// before the previous run's start: that proves its window reaches back
-	// to that run (a view of "updated in the last N days" that holds an
-	// older ticket holds every newer one). Otherwise the run fails; a full
-	// run (without ChangedFilter) is then the way on.
+	// snapshot. The run fails unless the filter behaves as "the tickets
+	// updated since T" and T is before the previous run's start (see
+	// CheckChangedFilter); a full run (without ChangedFilter) is then the
+	// way on.
 	ChangedFilter int64
 	// FullEvery makes every FullEvery-th run a full one under ChangedFilter
 	// (0: only the first).
 	FullEvery int
 
 	Headers string // new columns named by mapping.HeadersLabels (default) or mapping.HeadersNames
-	Schema  string // dataset.SchemaEvolve (default) or dataset.SchemaFreeze
+	Schema  string // SchemaEvolve (default) or SchemaFreeze
 	Keep    int    // keep the last Keep runs' snapshots; 0 keeps all
 
 	Fresh        bool          // discard an interrupted run's state and start over
@@ -118,23 +124,6 @@ type Report struct {
 	Drift   []dataset.Drift `json:"-"`
 }
 
-// WindowError fails a changed-filter run whose filter may not reach back to
-// the previous run's start.
-type WindowError struct {
-	Filter   int64
-	Oldest   time.Time // the oldest updated_at the filter listed (zero: none listed)
-	Previous time.Time // the previous run's start
-}
-
-func (e *WindowError) Error() string {
-	what := "listed no ticket"
-	if !e.Oldest.IsZero() {
-		what = "lists no ticket updated before " + e.Oldest.UTC().Format(time.RFC3339)
-	}
-	return fmt.Sprintf("changed filter %d %s, so its window may not reach back to the previous run's start (%s) and changes could be missed: widen the filter's window, or run a full sync (without --changed-filter)",
-		e.Filter, what, e.Previous.UTC().Format(time.RFC3339))
-}
-
 // changedPrefix starts the selector of a changed-filter run in _runs.jsonl.
 const changedPrefix = "changed "
 
@@ -147,7 +136,7 @@ type plan struct {
 }
 
 func planRun(o *Options, runs []dataset.Run) plan {
-	base := export.Selector{Listing: o.Listing}.String()
+	base := listing.Describe(o.Listing)
 	p := plan{full: true, listing: o.Listing, selector: base}
 	if len(runs) > 0 {
 		p.previous = &runs[len(runs)-1]
@@ -164,14 +153,32 @@ func planRun(o *Options, runs []dataset.Run) plan {
 	}
 	l := udesk.Listing{FilterID: o.ChangedFilter}
 	return plan{listing: l, previous: p.previous,
-		selector: changedPrefix + export.Selector{Listing: l}.String() + " into " + base}
+		selector: changedPrefix + listing.Describe(l) + " into " + base}
 }
 
 // Run syncs the tickets into the dataset: one run, committed whole or not
 // at all. A run that fails or is cancelled keeps its state: the same call
 // resumes it as the same run. The report is returned whenever the state
-// folder was opened (with the error too), so that a caller can name it.
+// folder was opened (with the error too), so that a caller can name it; an
+// error a rerun resumes from is a *pipeline.ResumableError, drift under
+// SchemaFreeze a *dataset.DriftError; a run another sync's commit overtook
+// (*dataset.ConflictError) or that started in the future
+// (*dataset.ClockError) is not resumed: the next call starts a new run.
 func Run(ctx context.Context, api API, opts Options) (*Report, error) {
+	rep, err := run(ctx, api, opts)
+	var ue *udesk.Error
+	switch {
+	case errors.As(err, new(*dataset.DriftError)):
+		return rep, fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
+	case err == nil, rep == nil, errors.As(err, new(*FilterError)), errors.As(err, new(*dataset.PublishedError)),
+		errors.As(err, new(*pipeline.ConfigError)), errors.As(err, new(*dataset.ConflictError)), errors.As(err, new(*dataset.ClockError)),
+		errors.As(err, &ue) && ue.Class == udesk.Permanent:
+		return rep, err
+	}
+	return rep, &pipeline.ResumableError{Err: fmt.Errorf("%w; nothing was committed", err), State: rep.State}
+}
+
+func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -194,14 +201,14 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 
 	dir := o.StateDir
 	if dir == "" {
-		dir = StateDir(where, o.Tenant, export.Selector{Listing: o.Listing}.String())
+		dir = StateDir(where, o.Tenant, listing.Describe(o.Listing))
 	}
 	if err := pipeline.MakeStateDir(filepath.Dir(dir)); err != nil {
 		return nil, fmt.Errorf("state folder: %w", err)
 	}
 	spool, resumed, err := pipeline.OpenSpool(dir, o.Fresh)
 	if errors.As(err, new(*pipeline.LockedError)) {
-		return nil, fmt.Errorf("another sync of %s is running (state folder %s)", where, dir)
+		return nil, fmt.Errorf("another sync of %s is running: %w", where, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state folder: %w", err)
@@ -209,7 +216,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 	defer func() { spool.Close() }()
 	rep := &Report{Report: pipeline.Report{State: dir}, Dataset: where}
 
-	owner := dataset.Owner{Tenant: pipeline.TenantKey(o.Tenant), Selector: export.Selector{Listing: o.Listing}.String()}
+	owner := dataset.Owner{Tenant: pipeline.TenantKey(o.Tenant), Selector: listing.Describe(o.Listing)}
 	if err := dataset.CheckOwner(ctx, store, owner); err != nil {
 		return rep, err
 	}
@@ -284,7 +291,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, store *dataset.Store, p plan, st *state, owner dataset.Owner, requests func() int64, rep *Report) (*dataset.Result, error) {
 	prog := o.Observer.Phase("sync", "tickets", 0)
 	planned := false
-	l, err := export.FetchListing(ctx, api, spool, p.listing, export.ListingOptions{
+	l, err := listing.FetchSpooled(ctx, api, spool, p.listing, listing.Options{
 		Concurrency: o.Concurrency, Progress: prog,
 		OnTotal: func(total int) {
 			if !planned {
@@ -312,7 +319,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 		})
 	})
 	if !p.full {
-		feed = windowChecked(feed, o.ChangedFilter, p.previous.Started)
+		feed = filterChecked(feed, api, store, o.ChangedFilter, p.previous.Started)
 		feed = completeChecked(feed, l, o.ChangedFilter)
 	}
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
@@ -337,7 +344,7 @@ func finish(spool *pipeline.Spool, rep *Report) error {
 	rep.SetFact("unchanged", c.Unchanged)
 	rep.SetFact("recovered", c.Recovered)
 	if err := spool.Complete(); err != nil {
-		return fmt.Errorf("run %s is committed, but marking %s complete: %w", rep.Run.Run, spool.Dir(), err)
+		return &dataset.PublishedError{Run: rep.Run.Run, Err: fmt.Errorf("marking %s complete: %w", spool.Dir(), err)}
 	}
 	return nil
 }
@@ -353,36 +360,11 @@ func committed(runs []dataset.Run, run, uuid string) *dataset.Run {
 	return nil
 }
 
-// windowChecked fails the feed, after it handed over every ticket, unless
-// one of them was last updated at or before since (see
-// Options.ChangedFilter). A failed feed commits nothing.
-func windowChecked(feed dataset.TicketFeed, filter int64, since time.Time) dataset.TicketFeed {
-	return func(ctx context.Context, emit func([]udesk.Ticket) error) error {
-		var oldest time.Time
-		err := feed(ctx, func(ts []udesk.Ticket) error {
-			for i := range ts {
-				at, err := time.Parse(udesk.TimestampLayout, ts[i].UpdatedAt)
-				if err != nil {
-					return fmt.Errorf("changed filter %d: ticket %d: updated_at %q: want %s", filter, ts[i].ID, ts[i].UpdatedAt, udesk.TimestampLayout)
-				}
-				if oldest.IsZero() || at.Before(oldest) {
-					oldest = at
-				}
-			}
-			return emit(ts)
-		})
-		if err == nil && (oldest.IsZero() || oldest.After(since)) {
-			err = &WindowError{Filter: filter, Oldest: oldest, Previous: since}
-		}
-		return err
-	}
-}
-
 // completeChecked fails a changed-filter run's feed, after it handed over
 // every ticket, when the listing may have left tickets out (it changed while
 // it was read): a ticket a merge misses is not looked up, so it would stay
 // stale until a full run.
-func completeChecked(feed dataset.TicketFeed, l *export.Listing, filter int64) dataset.TicketFeed {
+func completeChecked(feed dataset.TicketFeed, l *listing.Spooled, filter int64) dataset.TicketFeed {
 	return func(ctx context.Context, emit func([]udesk.Ticket) error) error {
 		if err := feed(ctx, emit); err != nil {
 			return err
@@ -415,22 +397,11 @@ func (o *Options) planLine(p plan, total int) string {
 // cost is the requests a listing of n tickets takes and their time at the
 // budget.
 func (o *Options) cost(n int) string {
-	req := Requests(n)
+	req := udesk.ListingRequests(n)
 	if o.Rate.Unlimited() {
 		return fmt.Sprintf("%d requests (no budget)", req)
 	}
 	return fmt.Sprintf("%d requests, %s at the budget", req, pipeline.Approx(o.Rate.Duration(int64(req))))
-}
-
-// Requests is how many requests a listing of n tickets takes in a run
-// whose listing does not change while it is read: ⌈n/100⌉ pages, page 1
-// read again at the end when there are several, and the field catalog.
-func Requests(n int) int {
-	pages := max(1, (n+99)/100)
-	if pages > 1 {
-		return pages + 2
-	}
-	return pages + 1
 }
 
 // Location is the dataset's location normalised, so that one dataset named

@@ -248,23 +248,21 @@ func TestChangedFilterMergesIntoThePreviousSnapshot(t *testing.T) {
 	tn := newTenant(t, udesktest.Options{Tickets: 800, Seed: 9})
 	dir := filepath.Join(t.TempDir(), "dataset")
 	opts := tn.options(dir)
-	opts.ChangedFilter, opts.FullEvery = 1, 2 // filter 1: the open tickets; every second run full
+	// The recently updated tickets; every second run full.
+	opts.ChangedFilter, opts.FullEvery = udesktest.RecentFilter, 2
 
 	r1, _ := tn.syncOK(t, opts)
 	if !r1.Full {
 		t.Fatal("the first run must be full")
 	}
-	var open []int64
-	for _, tk := range tn.Tickets() {
-		if tk.Status == "open" {
-			open = append(open, tk.ID)
-		}
-	}
-	for _, id := range open[:5] {
-		tn.UpdateTicket(id, func(t *udesktest.Ticket) { t.Subject = "edited" })
+	all := tn.Tickets()
+	for _, tk := range all[:5] {
+		tn.UpdateTicket(tk.ID, func(t *udesktest.Ticket) { t.Subject = "edited" })
 	}
 	created := tn.CreateTicket(udesktest.Ticket{Status: "open", Subject: "new"})
-	gone := open[len(open)-1]
+	// The ticket updated longest ago, which the filter does not list: its
+	// delete leaves no trace in the filter.
+	gone := slices.MinFunc(all, func(a, b udesktest.Ticket) int { return strings.Compare(a.UpdatedAt, b.UpdatedAt) }).ID
 	tn.DeleteTicket(gone)
 
 	r2, req := tn.syncOK(t, opts)
@@ -275,8 +273,11 @@ func TestChangedFilterMergesIntoThePreviousSnapshot(t *testing.T) {
 	if r2.Run.Counts != want {
 		t.Fatalf("changed-filter run counts %+v, want %+v", r2.Run.Counts, want)
 	}
-	if want := Requests(len(open)); req != want {
-		t.Fatalf("changed-filter run made %d requests, want ⌈%d/100⌉ + 2 = %d", req, len(open), want)
+	if r2.Read > 400 {
+		t.Fatalf("the changed filter listed %d of 801 tickets: not a view of recent updates", r2.Read)
+	}
+	if want := udesk.ListingRequests(int(r2.Read)); req != want {
+		t.Fatalf("changed-filter run made %d requests, want ⌈%d/100⌉ + 2 = %d", req, r2.Read, want)
 	}
 	_, snap := table(t, dir, dataset.TableTickets, r2.Run.Run)
 	ids := idsOf(snap, "")
@@ -308,9 +309,9 @@ func TestChangedFilterThatMayNotReachBackFails(t *testing.T) {
 	}
 	opts.Now = func() time.Time { return r1.Run.Started.Add(2 * time.Hour) }
 	_, err := Run(context.Background(), tn.client, opts)
-	var we *WindowError
-	if !errors.As(err, &we) || !we.Previous.Equal(r1.Run.Started) {
-		t.Fatalf("got %v, want a WindowError", err)
+	var fe *FilterError
+	if !errors.As(err, &fe) || !fe.Window || !fe.Previous.Equal(r1.Run.Started) || fe.Ticket == 0 {
+		t.Fatalf("got %v, want a FilterError of the window naming the oldest ticket", err)
 	}
 	if runs := published(t, dir); len(runs) != 1 {
 		t.Fatalf("%d runs published after a failed run", len(runs))
@@ -357,8 +358,12 @@ func TestInterruptedSyncResumesAsTheSameRun(t *testing.T) {
 	before := tn.requests()
 	interrupted := opts
 	interrupted.Observer = cancelAfterPlan{&pipelinetest.Log{}, cancel}
-	if _, err := Run(ctx, tn.client, interrupted); !errors.Is(err, context.Canceled) {
+	irep, err := Run(ctx, tn.client, interrupted)
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
+	}
+	if re := (*pipeline.ResumableError)(nil); !errors.As(err, &re) || re.State != irep.State || !strings.Contains(err.Error(), "nothing was committed") {
+		t.Errorf("interrupted run: %v, want a ResumableError naming %s, saying nothing was committed", err, irep.State)
 	}
 	if runs := published(t, dir); len(runs) != 1 {
 		t.Fatalf("%d runs published by an interrupted run", len(runs))
@@ -449,6 +454,10 @@ func TestSchemaFreezeFailsOnDrift(t *testing.T) {
 	if !errors.As(err, &de) || len(de.Drift) != 1 || de.Drift[0].Kind != dataset.DriftRelabel {
 		t.Fatalf("got %v, want the relabel as drift", err)
 	}
+	// A rerun would meet the same drift: not resumable.
+	if errors.As(err, new(*pipeline.ResumableError)) || !strings.Contains(err.Error(), "nothing was committed") {
+		t.Errorf("drift under freeze: %v, want no resume and nothing committed", err)
+	}
 	if runs := published(t, dir); len(runs) != 1 {
 		t.Fatalf("%d runs published under freeze with drift", len(runs))
 	}
@@ -465,7 +474,7 @@ func TestChangedFilterThatChangesWhileReadFails(t *testing.T) {
 	tn := newTenant(t, udesktest.Options{Tickets: 1000, Seed: 4, Churn: udesktest.Churn{Every: 1, Create: 6, Delete: 6}})
 	dir := filepath.Join(t.TempDir(), "dataset")
 	opts := tn.options(dir)
-	opts.ChangedFilter = 1
+	opts.ChangedFilter = udesktest.RecentFilter
 	tn.syncOK(t, opts)
 	_, err := Run(context.Background(), tn.client, opts)
 	if err == nil || !strings.Contains(err.Error(), "changed while it was read") {

@@ -1,4 +1,5 @@
-// Package pipelinetest holds helpers for the tests of the jobs in pipeline/.
+// Package pipelinetest holds helpers for the tests of the jobs (jobs/...):
+// an Observer that keeps the log lines, the check of state folders' modes.
 package pipelinetest
 
 import (

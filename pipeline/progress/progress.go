@@ -278,8 +278,8 @@ func stamp(t time.Time) string { return t.Format(time.RFC3339) + " " }
 // Observer is a pipeline.Observer for a person: progress and log lines on
 // W, as bars when Terminal (log lines then erase the bar, which redraws
 // below them), otherwise as log lines that start with the time. Quiet shows
-// the log lines but no progress. W must take whole writes from several
-// goroutines.
+// only the warnings (log lines that start with "warning"): no progress, no
+// state folder, no plan. W must take whole writes from several goroutines.
 type Observer struct {
 	W        io.Writer
 	Terminal bool
@@ -291,9 +291,13 @@ func (o Observer) Phase(name, unit string, total int64) pipeline.Progress {
 }
 
 func (o Observer) Logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	if o.Quiet && !strings.HasPrefix(line, "warning") {
+		return
+	}
 	prefix := "\r\x1b[K"
 	if !o.Terminal {
 		prefix = stamp(time.Now())
 	}
-	fmt.Fprintf(o.W, prefix+format+"\n", args...)
+	io.WriteString(o.W, prefix+line+"\n")
 }

@@ -194,8 +194,9 @@ func (s *Server) listAll(q url.Values) []byte {
 }
 
 // listed serves a page of a filtered listing, building (and caching until
-// the next change) its ids with one pass over the data.
-func (s *Server) listed(key string, match func(status, priority string, assignee int64, customer int32) bool, page, perPage int) []byte {
+// the next change) its ids with one pass over the data; match is called
+// with s.mu held.
+func (s *Server) listed(key string, match func(id int64) bool, page, perPage int) []byte {
 	for {
 		s.mu.RLock()
 		if l := s.lists[key]; l != nil && l.version == s.version {
@@ -207,7 +208,7 @@ func (s *Server) listed(key string, match func(status, priority string, assignee
 		s.mu.Lock()
 		var ids []int64
 		for _, id := range s.order {
-			if match(s.coreOf(id)) {
+			if match(id) {
 				ids = append(ids, id)
 			}
 		}
@@ -297,7 +298,10 @@ func (s *Server) customerTickets(q url.Values, body []byte) []byte {
 		return fail(codeNoCustomer, "未找到相应客户")
 	}
 	s.churn()
-	return s.listed("customer:"+strconv.Itoa(int(cust)), func(_, _ string, _ int64, c int32) bool { return c == cust }, page, perPage)
+	return s.listed("customer:"+strconv.Itoa(int(cust)), func(id int64) bool {
+		_, _, _, c := s.coreOf(id)
+		return c == cust
+	}, page, perPage)
 }
 
 func (s *Server) getTicket(idText string) []byte {

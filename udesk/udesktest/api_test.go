@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sameWire compares what the wire carries: a null custom field decodes to "".
@@ -531,17 +533,17 @@ func TestFilters(t *testing.T) {
 	}
 	r := call(t, s, "GET", "/api/v1/ticket_filters.json", nil, nil)
 	wantOK(t, r)
-	if r.num("count") != 5 || len(names(r)) != 5 {
+	if r.num("count") != 6 || len(names(r)) != 6 {
 		t.Fatalf("filters %s", r.Raw)
 	}
 	first := r.Body["contents"].([]any)[0].(map[string]any)
 	if first["tickets_url"] != s.URL()+"/api/v1/ticket_filters/1/tickets" || first["active"] != true {
 		t.Errorf("filter 1 %v", first)
 	}
-	if n := names(call(t, s, "GET", "/api/v1/ticket_filters", url.Values{"agent_id": {"4"}}, nil)); len(n) != 4 || strings.Contains(strings.Join(n, ","), "张伟") {
+	if n := names(call(t, s, "GET", "/api/v1/ticket_filters", url.Values{"agent_id": {"4"}}, nil)); len(n) != 5 || strings.Contains(strings.Join(n, ","), "张伟") {
 		t.Errorf("agent 4 sees %v", n)
 	}
-	if n := names(call(t, s, "GET", "/api/v1/ticket_filters", url.Values{"agent_id": {"3"}}, nil)); len(n) != 5 {
+	if n := names(call(t, s, "GET", "/api/v1/ticket_filters", url.Values{"agent_id": {"3"}}, nil)); len(n) != 6 {
 		t.Errorf("agent 3 sees %v", n)
 	}
 	wantError(t, call(t, s, "GET", "/api/v1/ticket_filters", url.Values{"agent_id": {"404"}}, nil), 1001, "未找到客服")
@@ -581,6 +583,29 @@ func TestFilters(t *testing.T) {
 	check("2", "", func(tk Ticket) bool { return tk.Priority == "紧急" })
 	check("3", "5", func(tk Ticket) bool { return tk.AssigneeID == 5 && (tk.Status == "open" || tk.Status == "solving") })
 	check("4", "3", func(tk Ticket) bool { return tk.AssigneeID == 3 && tk.Status == "resolved" })
+	// The recently updated tickets: the week before the generated data's
+	// clock stops, a fixed point.
+	since := time.Date(2019, 1, 1, 8, 0, 0, 0, cst).Add(600*150*time.Second + 23*24*time.Hour)
+	recent := func(tk Ticket) bool { return !parseAPITime(t, tk.UpdatedAt).Before(since) }
+	check("6", "", recent)
+	var older int64
+	for _, tk := range all {
+		if !recent(tk) {
+			older = tk.ID
+			break
+		}
+	}
+	if older == 0 || len(all) < 2*len(slices.DeleteFunc(slices.Clone(all), func(tk Ticket) bool { return !recent(tk) })) {
+		t.Fatalf("filter 6 holds most tickets (the oldest not in it: %d): not a view of recent updates", older)
+	}
+	total := func() int {
+		return decodePage(t, call(t, s, "GET", "/api/v1/ticket_filters/6/tickets", nil, nil).Raw).Total
+	}
+	before6 := total()
+	s.UpdateTicket(older, func(tk *Ticket) { tk.Subject += "!" })
+	if after := total(); after != before6+1 {
+		t.Errorf("ticket %d was updated: filter 6 holds %d tickets, want %d", older, after, before6+1)
+	}
 
 	// Changing a ticket updates the cached listing.
 	var openID int64

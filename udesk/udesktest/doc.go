@@ -28,6 +28,13 @@
 // name, priority as a Chinese name, select values as index strings and times
 // as "2006-01-02 15:04:05 +0800"; empty optional values are served as null.
 //
+// The saved filters are 1 open tickets, 2 urgent ones, 3 the agent's
+// unresolved ones, 4 one agent's resolved ones (owned by agent 3), 5 closed
+// ones (inactive) and 6 (RecentFilter) the recently updated ones: those
+// updated in the week before the generated data's clock stops, and every
+// ticket created or changed since the server started. Filter 6 is the kind
+// of view `udesk-etl sync --changed-filter` reads.
+//
 // The list order is ascending ticket id, new tickets last; with
 // Options.Order = OrderNewest it is descending id, new tickets first, so a
 // ticket created while a client pages pushes the rest down by one.

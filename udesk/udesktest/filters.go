@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 )
 
 // filter is a saved ticket view with a real predicate. owner 0 means every
@@ -17,9 +18,25 @@ type filter struct {
 	owner       int64
 	created     string
 	match       func(status, priority string, assignee, agent int64) bool
+	// since, when set, replaces match: the tickets updated at or after
+	// this unix time.
+	since int64
 }
 
-func defaultFilters() []filter {
+// RecentFilter is the id of the filter of recently updated tickets, the
+// kind of view `sync --changed-filter` reads.
+const RecentFilter = 6
+
+// recentSince is where the filter of recently updated tickets starts: a
+// week before the generated data's clock stops (the latest update a
+// generated ticket of n may have). It is fixed, so that the filter reaches
+// back to any earlier run, and it holds every ticket created or changed
+// since the server started (they are updated now).
+func (g *generator) recentSince(n int) int64 {
+	return g.epoch + int64(n)*150 + 30*86400 - 7*86400
+}
+
+func defaultFilters(recentSince int64) []filter {
 	at := "2017-03-17 13:30:19 +0800"
 	return []filter{
 		{id: 1, name: "全部打开的工单", description: "状态为打开的全部工单", active: true, permission: "All", created: at,
@@ -34,6 +51,8 @@ func defaultFilters() []filter {
 			match: func(st, _ string, assignee, _ int64) bool { return st == "resolved" && assignee == 3 }},
 		{id: 5, name: "已关闭工单(停用)", active: false, permission: "All", created: at,
 			match: func(st, _ string, _, _ int64) bool { return st == "closed" }},
+		{id: RecentFilter, name: "最近更新的工单", description: "最近7天内更新的工单", active: true, permission: "All", created: at,
+			since: recentSince},
 	}
 }
 
@@ -118,7 +137,12 @@ func (s *Server) filterTickets(idText string, q url.Values) []byte {
 	}
 	s.churn()
 	key := "filter:" + idText + ":" + strconv.FormatInt(agent, 10)
-	return s.listed(key, func(status, priority string, assignee int64, _ int32) bool {
+	return s.listed(key, func(id int64) bool {
+		if f.since != 0 {
+			at, err := time.Parse(timeLayout, s.ticket(id).UpdatedAt)
+			return err == nil && at.Unix() >= f.since
+		}
+		status, priority, assignee, _ := s.coreOf(id)
 		return f.match(status, priority, assignee, agent)
 	}, page, perPage)
 }

@@ -229,7 +229,7 @@ func (s *Server) initData() {
 	for i := range groups {
 		s.groupByID[groups[i].ID] = &groups[i]
 	}
-	s.filters = defaultFilters()
+	s.filters = defaultFilters(s.gen.recentSince(s.opts.Tickets))
 	s.fields, s.fieldsJSON = catalog, baseFieldsReply
 }
 

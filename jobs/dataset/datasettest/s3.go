@@ -28,7 +28,8 @@ const (
 // returns the URL of its bucket, "s3://BUCKET", and the local folder where
 // the server keeps the bucket's objects as files (for reading them back).
 // The test fails when versitygw is not installed (make tools), unless
-// UDESK_SKIP_S3_TESTS is set.
+// UDESK_SKIP_S3_TESTS is set or the tests run with -short (make
+// test-short works on a fresh clone).
 func StartS3(t testing.TB) (bucket, files string) {
 	t.Helper()
 	bin := versityBinary(t)
@@ -102,6 +103,9 @@ func versityBinary(t testing.TB) string {
 		msg := fmt.Sprintf("%s is missing: run scripts/install-versitygw.sh (or make tools) to install the S3 test server", bin)
 		if os.Getenv(skipS3Env) != "" {
 			t.Skip(msg)
+		}
+		if testing.Short() {
+			t.Skip(msg + "; -short skips the bucket tests without it")
 		}
 		t.Fatal(msg + "; or set " + skipS3Env + "=1 to skip the bucket tests")
 	}

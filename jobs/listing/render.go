@@ -1,4 +1,4 @@
-package export
+package listing
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
-// renderStats counts what Render passed on and what it dropped.
-type renderStats struct {
+// RenderStats counts what Render passed on and what it dropped.
+type RenderStats struct {
 	Read       int // tickets in the spooled pages rendered (repeats included)
 	Unique     int // tickets passed on
 	Duplicates int // a ticket met again in the same pass (pages shifted under the read)
 	Reread     int // a ticket met again in an earlier pass (a re-read, not a duplicate)
 	LastPass   int // distinct tickets in the last pass
-	LookedUp   int // tickets no pass listed, found by id (account)
+	LookedUp   int // tickets no pass listed, found by id (Complete)
 }
 
 // decodeWorkers decode spooled pages while the caller writes the previous ones.
@@ -31,7 +31,7 @@ const renderBatch = 500
 
 // Render decodes the spooled pages and hands each ticket to emit once, in
 // batches: the last pass first (the freshest read of a ticket wins), then
-// tickets only earlier passes saw, then those account looked up by id.
+// tickets only earlier passes saw, then those Complete looked up by id.
 // Within a pass of a listing, pages come in the order they were requested
 // (from the last page to page 2, then the end check standing for page 1)
 // and each page's tickets from its last to its first, so that the output is
@@ -39,10 +39,10 @@ const renderBatch = 500
 // still being read (liveRender) in the same order as Render renders it
 // afterwards. Tickets read by id come in the order of the ids. The slice
 // passed to emit is reused after emit returns.
-func (x *fetcher) Render(ctx context.Context, emit func([]udesk.Ticket) error) (renderStats, error) {
+func (x *Reader) Render(ctx context.Context, emit func([]udesk.Ticket) error) (RenderStats, error) {
 	pages, err := x.Spool.Pages()
 	if err != nil {
-		return renderStats{}, err
+		return RenderStats{}, err
 	}
 	last := 0
 	held := make(map[pageKey]bool, len(pages))
@@ -61,7 +61,7 @@ func (x *fetcher) Render(ctx context.Context, emit func([]udesk.Ticket) error) (
 			}
 			ofPass = append(ofPass, p)
 		}
-		if x.Selector.IDs == nil {
+		if x.IDs == nil {
 			slices.Reverse(ofPass) // pages is by page: n..2 then 0 (or 1)
 		}
 		order = append(order, ofPass...)
@@ -80,7 +80,7 @@ func (x *fetcher) Render(ctx context.Context, emit func([]udesk.Ticket) error) (
 // the read). later holds the ids of the passes already given, cur those of
 // this one.
 type deduper struct {
-	st            renderStats
+	st            RenderStats
 	reverse       bool // a page's tickets from its last (a listing's pages)
 	spool         *pipeline.Spool
 	last, curPass int
@@ -89,8 +89,8 @@ type deduper struct {
 	emit          func([]udesk.Ticket) error
 }
 
-func (x *fetcher) newDeduper(last int, emit func([]udesk.Ticket) error) *deduper {
-	return &deduper{reverse: x.Selector.IDs == nil, spool: x.Spool, last: last, curPass: last,
+func (x *Reader) newDeduper(last int, emit func([]udesk.Ticket) error) *deduper {
+	return &deduper{reverse: x.IDs == nil, spool: x.Spool, last: last, curPass: last,
 		later: newIDSet(), cur: newIDSet(), batch: make([]udesk.Ticket, 0, renderBatch+x.perPage()), emit: emit}
 }
 
@@ -132,7 +132,7 @@ func (d *deduper) flush() error {
 	return err
 }
 
-// finish takes the tickets no pass listed that account found by id, and
+// finish takes the tickets no pass listed that Complete found by id, and
 // passes on what is left.
 func (d *deduper) finish() error {
 	d.later.addAll(d.cur)

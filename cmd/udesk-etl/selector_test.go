@@ -1,4 +1,4 @@
-package export
+package main
 
 import (
 	"errors"
@@ -7,34 +7,31 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 func TestParseIDsFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "ids.csv")
 	os.WriteFile(p, []byte("\uFEFFid\r\n7\r\n3, 9;7\n\n12\n"), 0o600)
-	ids, dups, err := ParseIDs("@" + p)
+	ids, dups, err := parseIDs("@" + p)
 	if err != nil || !slices.Equal(ids, []int64{7, 3, 9, 12}) || dups != 1 {
-		t.Errorf("ParseIDs = %v, %d, %v; want [7 3 9 12], 1 repeat", ids, dups, err)
+		t.Errorf("parseIDs = %v, %d, %v; want [7 3 9 12], 1 repeat", ids, dups, err)
 	}
-	_, _, err = ParseIDs("@" + p + "x")
-	var ce *pipeline.ConfigError
-	if !errors.As(err, &ce) {
-		t.Errorf("a missing file: %v, want a ConfigError", err)
+	_, _, err = parseIDs("@" + p + "x")
+	if !errors.As(err, new(usageError)) {
+		t.Errorf("a missing file: %v, want a usage error", err)
 	}
 	os.WriteFile(p, []byte("7\n8\nx9\n"), 0o600)
-	if _, _, err := ParseIDs("@" + p); err == nil || !strings.Contains(err.Error(), "line 3: \"x9\" is not a ticket id") {
+	if _, _, err := parseIDs("@" + p); err == nil || !strings.Contains(err.Error(), "line 3: \"x9\" is not a ticket id") {
 		t.Errorf("a bad id: %v, want its line", err)
 	}
 }
 
 func TestSelectorOf(t *testing.T) {
-	sel, _, err := SelectorOf(2, 7, "", "")
+	sel, _, err := selectorOf(2, 7, "", "")
 	if err != nil || sel.Listing.FilterID != 2 || sel.Listing.AgentID != 7 || sel.IDs != nil {
 		t.Errorf("filter as agent: %+v, %v", sel, err)
 	}
-	sel, dups, err := SelectorOf(0, 0, "", "3,3,4")
+	sel, dups, err := selectorOf(0, 0, "", "3,3,4")
 	if err != nil || !slices.Equal(sel.IDs, []int64{3, 4}) || dups != 1 {
 		t.Errorf("ids: %+v, %d, %v", sel, dups, err)
 	}
@@ -47,10 +44,9 @@ func TestSelectorOf(t *testing.T) {
 		{-2, 0, "", "positive ids"},
 		{0, 0, "li.lei", "want the customer's email address"},
 	} {
-		_, _, err := SelectorOf(bad.filter, bad.agent, bad.customer, "")
-		var ce *pipeline.ConfigError
-		if !errors.As(err, &ce) || !strings.Contains(err.Error(), bad.want) {
-			t.Errorf("%+v: %v, want a ConfigError saying %q", bad, err, bad.want)
+		_, _, err := selectorOf(bad.filter, bad.agent, bad.customer, "")
+		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: %v, want a usage error saying %q", bad, err, bad.want)
 		}
 	}
 }

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing/listingtest"
 	"github.com/udesk-etl/udesk-etl/udesk"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
@@ -84,42 +85,57 @@ func TestRunIncompleteWhenTooManyIDsUnaccounted(t *testing.T) {
 	}
 }
 
-// TestCreatedSinceCountsEveryPass: the tickets created since the export
-// began are counted from the heads the fetch read and, for the pages an
-// earlier run held, from the spool: a run resumed in the second pass counts
-// a new ticket only the first pass listed.
-func TestCreatedSinceCountsEveryPass(t *testing.T) {
-	since := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	f := newFakeList(950)
-	f.created = func(id int64) string { // tickets 901.. are new
-		at := since.Add(-time.Hour)
-		if id > 900 {
-			at = since.Add(time.Minute)
+// 4,000 tickets, 3 created and 2 deleted before every page, either order,
+// several seeds: the export holds every ticket that existed for the whole
+// run exactly once.
+func TestRunEveryTicketOnceUnderChurn(t *testing.T) {
+	for _, order := range []string{udesktest.OrderOldest, udesktest.OrderNewest} {
+		for seed := range int64(listingtest.Seeds()) {
+			t.Run(fmt.Sprintf("%s/seed=%d", order, seed), func(t *testing.T) {
+				sim, c := newSim(t, udesktest.Options{Tickets: 4000, Seed: seed, Order: order,
+					Churn: udesktest.Churn{Every: 1, Create: 3, Delete: 2}})
+				before := listingtest.Live(sim, "")
+				out := filepath.Join(t.TempDir(), "t.jsonl")
+				rep, err := Run(context.Background(), c, Options{Tenant: sim.URL(), Outputs: []string{out}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int64
+				for id := range exportedIDs(t, out) {
+					got = append(got, id)
+				}
+				listingtest.CheckOnce(t, "the export", got, listingtest.Throughout(sim, "", before))
+				if rep.Facts["passes"] < 2 {
+					t.Errorf("facts %v: the churn did not show", rep.Facts)
+				}
+			})
 		}
-		return at.In(time.FixedZone("CST", 8*3600)).Format(udesk.TimestampLayout)
 	}
-	f.before = func(f *fakeList, page, call int) {
-		switch {
-		case page == 3 && call == 1: // the first pass: the front goes, so it is read again
-			f.ids = f.ids[30:]
-		case page == 10 && call == 2: // the second pass begins: 950 goes, and page 5 fails
-			f.ids = f.ids[:len(f.ids)-1]
-			f.failing[5] = errors.New("connection reset")
-		}
+}
+
+// A customer's 2,000 tickets, 3 created and 2 deleted after every page: the
+// export holds each ticket that existed throughout once, and says none may
+// be missing: read one page at a time, oldest first, none could slip.
+func TestRunCustomerUnderChurn(t *testing.T) {
+	const email = "churn@example.com"
+	sim, c := newSim(t, udesktest.Options{Tickets: 300, Seed: 9})
+	for range 2000 {
+		sim.CreateTicket(udesktest.Ticket{UserEmail: email})
 	}
-	sp := newSpool(t)
-	if _, err := (&fetcher{Spool: sp, Pages: f, Workers: 1, Since: since}).Fetch(context.Background()); err == nil {
-		t.Fatal("Fetch succeeded despite a failing page")
-	}
-	x := &fetcher{Spool: sp, Pages: f, Workers: 1, Since: since}
-	res, err := x.Fetch(context.Background())
+	before := listingtest.Live(sim, email)
+	api := listingtest.NewChurner(c, sim, email, 3, 2, 9)
+	out := filepath.Join(t.TempDir(), "t.jsonl")
+	rep, err := Run(context.Background(), api, Options{Tenant: sim.URL(), Outputs: []string{out},
+		Selector: Selector{Listing: udesk.Listing{CustomerEmail: email}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Passes != 2 {
-		t.Fatalf("%d passes, want the run resumed in the second: the test proves nothing", res.Passes)
+	var got []int64
+	for id := range exportedIDs(t, out) {
+		got = append(got, id)
 	}
-	if n, err := x.createdSince(res); err != nil || n != 50 {
-		t.Errorf("%d created since, want 50 (950 was listed by the first pass only) (%v)", n, err)
+	listingtest.CheckOnce(t, "the export", got, listingtest.Throughout(sim, email, before))
+	if rep.Facts["passes"] < 2 || rep.Facts["possibly_missing"] != 0 {
+		t.Errorf("facts %v, want 2 passes and none possibly missing", rep.Facts)
 	}
 }

@@ -1,4 +1,4 @@
-package export
+package listing
 
 import (
 	"context"
@@ -97,7 +97,7 @@ func newSpool(t *testing.T) *pipeline.Spool {
 	return s
 }
 
-func renderIDs(t *testing.T, x *fetcher) ([]int64, renderStats) {
+func renderIDs(t *testing.T, x *Reader) ([]int64, RenderStats) {
 	t.Helper()
 	var ids []int64
 	st, err := x.Render(context.Background(), func(ts []udesk.Ticket) error {
@@ -131,12 +131,12 @@ func reversed(ids []int64) []int64 {
 	return r
 }
 
-func TestAPIExportListingRequestsAndOrder(t *testing.T) {
+func TestReadListingRequestsAndOrder(t *testing.T) {
 	for _, n := range []int{0, 1, 100, 101, 250, 1000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			f := newFakeList(n)
 			var total, read int
-			x := &fetcher{Spool: newSpool(t), Pages: f, PerPage: 100,
+			x := &Reader{Spool: newSpool(t), Pages: f, PerPage: 100,
 				OnTotal: func(n int) { total += n }, OnTickets: func(n int) { read += n }}
 			res, err := x.Fetch(context.Background())
 			if err != nil {
@@ -167,11 +167,11 @@ func TestAPIExportListingRequestsAndOrder(t *testing.T) {
 	}
 }
 
-func TestAPIExportResumeFetchesOnlyMissingPages(t *testing.T) {
+func TestReadResumeFetchesOnlyMissingPages(t *testing.T) {
 	f := newFakeList(950)
 	f.failing[7] = errors.New("connection reset")
 	sp := newSpool(t)
-	x := &fetcher{Spool: sp, Pages: f, Workers: 1}
+	x := &Reader{Spool: sp, Pages: f, Workers: 1}
 	if _, err := x.Fetch(context.Background()); err == nil {
 		t.Fatal("Fetch succeeded despite a failing page")
 	}
@@ -180,7 +180,7 @@ func TestAPIExportResumeFetchesOnlyMissingPages(t *testing.T) {
 	for p, c := range f.calls {
 		before[p] = c
 	}
-	x2 := &fetcher{Spool: sp, Pages: f, Workers: 3}
+	x2 := &Reader{Spool: sp, Pages: f, Workers: 3}
 	res, err := x2.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -206,12 +206,12 @@ func TestAPIExportResumeFetchesOnlyMissingPages(t *testing.T) {
 	}
 	// A third run finds everything held and asks for nothing.
 	n := f.requests()
-	if _, err := (&fetcher{Spool: sp, Pages: f}).Fetch(context.Background()); err != nil || f.requests() != n {
+	if _, err := (&Reader{Spool: sp, Pages: f}).Fetch(context.Background()); err != nil || f.requests() != n {
 		t.Errorf("a run over a full spool made %d requests (err %v)", f.requests()-n, err)
 	}
 }
 
-func TestAPIExportChurnRereads(t *testing.T) {
+func TestReadChurnRereads(t *testing.T) {
 	// Tickets deleted at the front while pages are read shift the rest
 	// toward page 1; the totals differ, so the listing is read again.
 	f := newFakeList(500)
@@ -224,7 +224,7 @@ func TestAPIExportChurnRereads(t *testing.T) {
 			f.ids = f.ids[30:]
 		}
 	}
-	x := &fetcher{Spool: newSpool(t), Pages: f, Workers: 1}
+	x := &Reader{Spool: newSpool(t), Pages: f, Workers: 1}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +255,7 @@ func TestAPIExportChurnRereads(t *testing.T) {
 	}
 }
 
-func TestAPIExportOnePassSurvivesDeletions(t *testing.T) {
+func TestReadOnePassSurvivesDeletions(t *testing.T) {
 	// Deletions anywhere before every request: reading toward page 1, and
 	// page 1 last, still sees every ticket that was never deleted.
 	f := newFakeList(2000)
@@ -268,7 +268,7 @@ func TestAPIExportOnePassSurvivesDeletions(t *testing.T) {
 			f.ids = slices.Delete(f.ids, i, i+1)
 		}
 	}
-	x := &fetcher{Spool: newSpool(t), Pages: f, Workers: 1, MaxPasses: 1}
+	x := &Reader{Spool: newSpool(t), Pages: f, Workers: 1, MaxPasses: 1}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestAPIExportOnePassSurvivesDeletions(t *testing.T) {
 	}
 }
 
-func TestAPIExportBalancedChurnRereads(t *testing.T) {
+func TestReadBalancedChurnRereads(t *testing.T) {
 	// One ticket deleted and one created before every request: the total
 	// never changes, but the shifted pages hold tickets twice.
 	f := newFakeList(600)
@@ -298,7 +298,7 @@ func TestAPIExportBalancedChurnRereads(t *testing.T) {
 		f.ids = append(f.ids, next)
 		next++
 	}
-	x := &fetcher{Spool: newSpool(t), Pages: f, Workers: 1}
+	x := &Reader{Spool: newSpool(t), Pages: f, Workers: 1}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestAPIExportBalancedChurnRereads(t *testing.T) {
 	}
 }
 
-func TestAPIExportUnstableListingStopsAfterMaxPasses(t *testing.T) {
+func TestReadUnstableListingStopsAfterMaxPasses(t *testing.T) {
 	f := newFakeList(300)
 	next := int64(10000)
 	f.before = func(f *fakeList, page, call int) {
@@ -317,7 +317,7 @@ func TestAPIExportUnstableListingStopsAfterMaxPasses(t *testing.T) {
 			next++
 		}
 	}
-	x := &fetcher{Spool: newSpool(t), Pages: f, Workers: 1, MaxPasses: 2}
+	x := &Reader{Spool: newSpool(t), Pages: f, Workers: 1, MaxPasses: 2}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -367,9 +367,9 @@ func (g *gatePages) gate(page int) error {
 	return nil
 }
 
-func TestAPIExportKeepsWorkersBusy(t *testing.T) {
+func TestReadKeepsWorkersBusy(t *testing.T) {
 	g := &gatePages{fakeList: newFakeList(1000), want: 4, open: make(chan struct{})}
-	x := &fetcher{Spool: newSpool(t), Pages: g, Workers: 4}
+	x := &Reader{Spool: newSpool(t), Pages: g, Workers: 4}
 	if _, err := x.Fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -397,11 +397,11 @@ func (c *countingTickets) Ticket(ctx context.Context, id int64) (*udesk.Ticket, 
 	return c.fakeTickets.Ticket(ctx, id)
 }
 
-func TestAPIExportIDs(t *testing.T) {
+func TestReadIDs(t *testing.T) {
 	ft := &countingTickets{fakeTickets: fakeTickets{1: true, 2: true, 5: true}, calls: map[int64]int{}}
 	sp := newSpool(t)
-	sel := Selector{IDs: []int64{5, 4, 1, 2}}
-	x := &fetcher{Spool: sp, Selector: sel, Tickets: ft}
+	ids := []int64{5, 4, 1, 2}
+	x := &Reader{Spool: sp, IDs: ids, Tickets: ft}
 	res, err := x.Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +410,7 @@ func TestAPIExportIDs(t *testing.T) {
 		t.Fatalf("result %+v; want id 4 failed, 4 requests", res)
 	}
 	// A rerun asks for nothing and still knows the failure.
-	res, err = (&fetcher{Spool: sp, Selector: sel, Tickets: ft}).Fetch(context.Background())
+	res, err = (&Reader{Spool: sp, IDs: ids, Tickets: ft}).Fetch(context.Background())
 	if err != nil || res.Fetched != 0 || len(res.Failed) != 1 || res.Held != 4 {
 		t.Errorf("rerun: %+v, %v", res, err)
 	}
@@ -434,10 +434,10 @@ func TestAPIExportIDs(t *testing.T) {
 	}
 }
 
-func TestAPIExportStopsOnOtherErrors(t *testing.T) {
+func TestReadStopsOnOtherErrors(t *testing.T) {
 	f := newFakeList(500)
 	f.failing[3] = &udesk.Error{Code: 2002, Message: "签名错", Class: udesk.Permanent}
-	_, err := (&fetcher{Spool: newSpool(t), Pages: f}).Fetch(context.Background())
+	_, err := (&Reader{Spool: newSpool(t), Pages: f}).Fetch(context.Background())
 	var ue *udesk.Error
 	if !errors.As(err, &ue) || ue.Code != 2002 {
 		t.Errorf("err = %v, want the 2002 error", err)
@@ -445,7 +445,7 @@ func TestAPIExportStopsOnOtherErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	// The fake ignores ctx; the worker pool must not.
-	if _, err := (&fetcher{Spool: newSpool(t), Pages: newFakeList(500)}).Fetch(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := (&Reader{Spool: newSpool(t), Pages: newFakeList(500)}).Fetch(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("fetch under a cancelled context: %v, want context.Canceled", err)
 	}
 }

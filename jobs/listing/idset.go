@@ -1,4 +1,4 @@
-package export
+package listing
 
 import (
 	"math/bits"
