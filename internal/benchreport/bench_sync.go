@@ -14,9 +14,9 @@ import (
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
-// recentFilter is the simulator's saved filter of recently updated tickets
-// (udesktest.RecentFilter), the view a --changed-filter run reads.
-const recentFilter = 6
+// recentFilter is the simulator's saved filter of recently updated
+// tickets, the view a --changed-filter run reads.
+const recentFilter = udesktest.RecentFilter
 
 // The sync targets: a run over what changed costs what changed.
 const (
