@@ -38,7 +38,8 @@ demo: build
 # hot paths five times more, the report taking each one's best), then
 # udesk-etl-bench (cmd/udesk-etl-bench) measuring bin/udesk-etl, which writes
 # the report BENCHMARKS.md (and its data as bench-out/bench.json) with the Go
-# benchmarks' output included. About ten
+# benchmarks' output included, and the sync's cost at 1M tickets (a full
+# run, an unchanged one, a --changed-filter one). About fifteen
 # minutes on two cores. `make bench-peer` adds DuckDB beside the tool: it
 # installs @duckdb/node-api from npm into a temporary folder, removed after.
 BENCHTIME ?= 200ms
@@ -67,10 +68,11 @@ clean:
 	rm -rf bin $(DEMO) bench-out
 
 # The reliability soak: the crash matrix at 50k rows with 20 kills per
-# export and import operation, and the fault matrix on a larger data set
-# (UDESK_SOAK=1 picks the sizes; make test runs the CI sizes).
+# export and import operation, the fault matrix on a larger data set, and
+# the sync's kill matrix at 5,000 tickets (UDESK_SOAK=1 picks the sizes;
+# make test runs the CI sizes).
 soak:
-	UDESK_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run '^Test(CrashMatrix|FaultMatrix|FaultOutage|FaultChurn)' ./cmd/udesk-etl
+	UDESK_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run '^Test(CrashMatrix|FaultMatrix|FaultOutage|FaultChurn|SyncIcebergSurvivesSIGKILL)' ./cmd/udesk-etl
 
 # An exported workbook opened by LibreOffice (headless): values, dates and
 # drop-downs intact, and unchanged once LibreOffice saves it again. Installs

@@ -182,6 +182,7 @@ type benchReport struct {
 	Speed    []speedResult   `json:"speed"`
 	Peer     *peerResult     `json:"peer,omitempty"`
 	Memory   []memoryResult  `json:"memory"`
+	Sync     *syncResult     `json:"sync,omitempty"`
 	GoBench  []string        `json:"go_bench,omitempty"`
 	Notes    []string        `json:"notes"`
 }
@@ -303,6 +304,7 @@ func runBench(ctx context.Context, a *app, o *benchOptions) (*benchReport, error
 		{"budget", b.budget},
 		{"speed", b.speed},
 		{"memory", b.memory},
+		{"sync", b.syncBench},
 		{"peer", b.peerRun},
 	}
 	for _, s := range steps {

@@ -110,6 +110,10 @@ func (rep *benchReport) markdown() string {
 	}
 	p("")
 
+	if rep.Sync != nil {
+		rep.Sync.markdown(p)
+	}
+
 	p("## Notes")
 	p("")
 	for _, n := range rep.Notes {

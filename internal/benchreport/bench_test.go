@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,22 @@ func TestBenchReport(t *testing.T) {
 		}
 	}
 
+	// The sync section: the three runs at the largest size, or why not.
+	if rep.Sync == nil || rep.Sync.Tickets != 700 {
+		t.Fatalf("sync: %+v, want the runs at 700 tickets", rep.Sync)
+	}
+	if s := rep.Sync; s.Error == "" {
+		if s.FullBytes <= 0 || s.Full.Report.Read != 700 || s.Changed != 7 || !s.RequestsPass || !s.SamePass || s.PeakRSSMiB <= 0 {
+			t.Errorf("sync: %+v", s)
+		}
+	} else {
+		t.Logf("sync not measured: %s", s.Error)
+	}
+
 	md := rep.markdown()
+	if !strings.Contains(md, "## 5. Sync: the Iceberg dataset") {
+		t.Errorf("the Markdown report lacks the sync section:\n%s", md)
+	}
 	for _, s := range []string{"DuckDB could not be measured for parquet: ", "DuckDB could not be measured for csv: ",
 		"| parquet | not measured (below) |", "| csv | not measured (below) |"} {
 		if !strings.Contains(md, s) {
@@ -106,6 +122,34 @@ func TestBenchReport(t *testing.T) {
 	var back benchReport
 	if err := json.Unmarshal(b, &back); err != nil || len(back.Speed) != len(rep.Speed) {
 		t.Fatalf("JSON report does not read back: %v", err)
+	}
+}
+
+// bytesWritten counts the files a run added or rewrote, not those it
+// left alone.
+func TestSyncBytesWritten(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, n int) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tickets/data/a.parquet", 1000)
+	write("tickets/metadata/v1.metadata.json", 100)
+	before := dirFiles(dir)
+	write("tickets/data/b.parquet", 300)            // new
+	write("tickets/metadata/v1.metadata.json", 120) // rewritten
+	if got := bytesWritten(before, dirFiles(dir)); got != 420 {
+		t.Fatalf("bytes written %d, want 420", got)
+	}
+	if got := len(dirFiles(filepath.Join(dir, "tickets", "data"))); got != 2 {
+		t.Fatalf("%d data files, want 2", got)
+	}
+	if got := len(dirFiles(filepath.Join(dir, "missing"))); got != 0 {
+		t.Fatalf("%d files in a missing folder", got)
 	}
 }
 
