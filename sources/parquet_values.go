@@ -31,9 +31,14 @@ func RowValue(a arrow.Array, i int) any {
 		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
 	case *array.Time32: // a time-of-day field, TIME(ms)
 		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format(mapping.TimeLayout)
+	case *array.Time64: // a time-of-day field in an Iceberg table, TIME(us)
+		return a.Value(i).ToTime(a.DataType().(*arrow.Time64Type).Unit).Format(mapping.TimeLayout)
 	case *array.List:
 		start, end := a.ValueOffsets(i)
-		vals := a.ListValues().(*array.String)
+		vals, ok := a.ListValues().(*array.String)
+		if !ok { // not a list we wrote: its text, never a panic
+			return a.ValueStr(i)
+		}
 		out := make([]string, 0, end-start)
 		for j := start; j < end; j++ {
 			out = append(out, vals.Value(int(j)))

@@ -10,8 +10,8 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/sinks"
+	"github.com/udesk-etl/udesk-etl/sources"
 )
 
 // snapshotRow is one ticket of a snapshot read back, aligned with the
@@ -80,7 +80,7 @@ func readSnapshot(ctx context.Context, t *table.Table, snap *table.Snapshot, c *
 							return fmt.Errorf("previous snapshot of %s: %w", TableTickets, err)
 						}
 					case j >= 0:
-						row.values[j] = arrowValue(a, i)
+						row.values[j] = sources.RowValue(a, i)
 					}
 				}
 				id, ok := row.values[idCol].(int64)
@@ -123,40 +123,4 @@ func (r *snapshotRow) readRaw(a arrow.Array, i int, byName map[string]int) error
 		}
 	}
 	return nil
-}
-
-// arrowValue is value i of a column in the Go form of pipeline.Row (what
-// the Parquet writer was given), instants in UTC.
-func arrowValue(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return a.Value(i)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.String:
-		return a.Value(i)
-	case *array.Date32:
-		return a.Value(i).ToTime()
-	case *array.Timestamp:
-		return a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit)
-	case *array.Time32: // a time-of-day field; the row holds "15:04:05"
-		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).Format(mapping.TimeLayout)
-	case *array.Time64:
-		return a.Value(i).ToTime(a.DataType().(*arrow.Time64Type).Unit).Format(mapping.TimeLayout)
-	case *array.List:
-		start, end := a.ValueOffsets(i)
-		vals, ok := a.ListValues().(*array.String)
-		if !ok {
-			return a.ValueStr(i)
-		}
-		out := make([]string, 0, end-start)
-		for j := start; j < end; j++ {
-			out = append(out, vals.Value(int(j)))
-		}
-		return out
-	}
-	return a.ValueStr(i)
 }
