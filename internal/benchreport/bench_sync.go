@@ -108,7 +108,7 @@ func (b *bencher) syncRuns(ctx context.Context, r *syncResult) error {
 	r.SameFiles = len(dirFiles(ticketData)) - files
 	r.SamePass = r.SameFiles == 0
 
-	r.Changed = changeMostlyRecent(sim, r.Tickets, int(syncChangedShare*float64(r.Tickets)))
+	r.Changed = changeRecent(sim, r.Tickets, int(syncChangedShare*float64(r.Tickets)))
 	b.logf("sync: a --changed-filter run after %d tickets changed", r.Changed)
 	base := simRequests(sim)
 	time.Sleep(time.Second)
@@ -132,19 +132,19 @@ func (b *bencher) syncRuns(ctx context.Context, r *syncResult) error {
 	return nil
 }
 
-// changeMostlyRecent updates k of the n generated tickets as agents do:
-// four in five among the newest twentieth, the rest anywhere. It returns
-// how many it changed.
-func changeMostlyRecent(sim *udesktest.Server, n, k int) int {
+// syncRecentShare is the newest share of the tickets (by creation) the
+// changes fall among: agents work on recent tickets.
+const syncRecentShare = 0.05
+
+// changeRecent updates k of the n generated tickets as agents do, all among
+// the newest twentieth (ids grow with creation). It returns how many it
+// changed.
+func changeRecent(sim *udesktest.Server, n, k int) int {
 	rng := rand.New(rand.NewPCG(7, 11))
-	recent := max(n/20, 1)
+	recent := max(int(syncRecentShare*float64(n)), 1)
 	picked := map[int64]bool{}
-	for len(picked) < min(k, n) {
-		id := int64(1 + rng.IntN(n))
-		if rng.IntN(5) > 0 {
-			id = int64(n - rng.IntN(recent))
-		}
-		picked[id] = true
+	for len(picked) < min(k, recent) {
+		picked[int64(n-rng.IntN(recent))] = true
 	}
 	changed := 0
 	for id := range picked {
