@@ -422,19 +422,30 @@ func (s *Store) commitTickets(ctx context.Context, t *table.Table, c *Contract, 
 		return err
 	}
 	defer rdr.Release()
-	var filter iceberg.BooleanExpression = iceberg.AlwaysFalse{}
-	if len(replaced) > 0 {
-		ids := slices.Clone(replaced)
-		slices.Sort(ids)
-		filter = iceberg.IsIn(iceberg.Reference("id"), ids...)
-	}
-	if err := txn.Overwrite(ctx, rdr, summary, table.WithOverwriteFilter(filter)); err != nil {
+	if err := txn.Overwrite(ctx, rdr, summary, table.WithOverwriteFilter(idsFilter(replaced))); err != nil {
 		return fail(err)
 	}
 	if _, err := txn.Commit(ctx); err != nil {
 		return fail(err)
 	}
 	return nil
+}
+
+// idsInChunk is the most ids one IN of idsFilter holds: iceberg-go checks
+// an IN against a file's id range only up to 200 values, and above that
+// reads (and an overwrite rewrites) every file.
+const idsInChunk = 200
+
+// idsFilter selects the rows of the given ids (none: no row) so that a scan
+// or an overwrite touches only the files whose id ranges hold one of them:
+// the sorted ids in INs of at most idsInChunk values, or'ed.
+func idsFilter(ids []int64) iceberg.BooleanExpression {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	var filter iceberg.BooleanExpression = iceberg.AlwaysFalse{}
+	for chunk := range slices.Chunk(ids, idsInChunk) {
+		filter = iceberg.NewOr(filter, iceberg.IsIn(iceberg.Reference("id"), chunk...))
+	}
+	return filter
 }
 
 // contractOf reads the contract a tickets table records; nil for none.

@@ -135,12 +135,7 @@ func (d *differ) hash(values []any, raw map[int]string) uint64 {
 func (d *differ) loadPrevious(ctx context.Context, t *table.Table, snap *table.Snapshot, only []int64) error {
 	d.prevTable, d.prevSnap = t, snap
 	if only != nil {
-		ids := slices.Clone(only)
-		slices.Sort(ids)
-		d.prevFilter = iceberg.IsIn(iceberg.Reference("id"), slices.Compact(ids)...)
-		if len(ids) == 0 {
-			d.prevFilter = iceberg.AlwaysFalse{}
-		}
+		d.prevFilter = idsFilter(only)
 	}
 	return d.readPrevious(ctx, func(r *snapshotRow) error {
 		d.prev[r.id] = prevTicket{hash: d.hash(r.values, r.raw), relabelled: r.relabelled}
