@@ -80,7 +80,7 @@ type differ struct {
 	prevFilter iceberg.BooleanExpression // the rows of it read (nil: all)
 	relabel    map[int]map[string]string // optionRelabels, applied to old rows
 	prev       map[int64]prevTicket
-	fresh      map[int64]struct{} // ids inserted by this run
+	fresh      []int64 // ids inserted by this run, checked for repeats at the end (a map of a 1M first run costs 40 MB)
 	pending    map[int64]pipeline.Row
 	deleted    map[int64]bool // confirmed deletes not yet written
 	replaced   []int64        // ids whose previous row this run replaces or deletes
@@ -95,7 +95,7 @@ func newDiffer(tmp string, c *Contract, relabel map[int]map[string]string, run s
 		c: c, relabel: relabel, run: run, seed: maphash.MakeSeed(),
 		idCol: c.index("id"), updCol: c.index("updated_at"),
 		prevTotal: -1,
-		prev:      map[int64]prevTicket{}, fresh: map[int64]struct{}{}, pending: map[int64]pipeline.Row{},
+		prev:      map[int64]prevTicket{}, pending: map[int64]pipeline.Row{},
 		tables: map[string]*tableWriter{},
 	}
 	if d.idCol < 0 || d.updCol < 0 {
@@ -177,10 +177,7 @@ func (d *differ) add(ctx context.Context, row pipeline.Row, recovered bool) erro
 	}
 	p, ok := d.prev[id]
 	if !ok {
-		if _, dup := d.fresh[id]; dup {
-			return fmt.Errorf("dataset: ticket %d handed over twice", id)
-		}
-		d.fresh[id] = struct{}{}
+		d.fresh = append(d.fresh, id)
 		d.counts.Inserted++
 		if err := d.tables[TableTickets].write(row); err != nil {
 			return err
@@ -325,6 +322,12 @@ func textOrNil(s string) any {
 func (d *differ) finish(ctx context.Context) (map[string]string, error) {
 	if err := d.flush(ctx); err != nil {
 		return nil, err
+	}
+	slices.Sort(d.fresh)
+	for i := 1; i < len(d.fresh); i++ {
+		if d.fresh[i] == d.fresh[i-1] {
+			return nil, fmt.Errorf("dataset: ticket %d handed over twice", d.fresh[i])
+		}
 	}
 	if d.prevTotal < 0 {
 		d.prevTotal = int64(len(d.prev))
