@@ -122,12 +122,14 @@ const (
 	propOwnerSel = "udesk.selector"
 )
 
-// writeProps are the tables' write properties: data files of about 4 MiB,
-// so that a run whose changes fall in a few of them rewrites only those, in
+// writeProps are the tables' write properties: data files of about 2 MiB
+// (25k tickets), so that a run whose changes fall in a few of them rewrites
+// only those (changes among the newest 5% of 1M tickets rewrite about 7% of
+// the table with 2 MiB files, 10% with 4 MiB), in
 // row groups of 16Ki rows, so that writing and reading one holds little in
 // memory (iceberg-go's default, a million rows, holds a whole first run).
 var writeProps = iceberg.Properties{
-	table.WriteTargetFileSizeBytesKey: fmt.Sprint(4 << 20),
+	table.WriteTargetFileSizeBytesKey: fmt.Sprint(2 << 20),
 	table.ParquetRowGroupLimitKey:     fmt.Sprint(16 << 10),
 	table.ParquetRowGroupSizeBytesKey: fmt.Sprint(16 << 20),
 	// snappy, as the export writes: zstd's encoder windows cost tens of
