@@ -43,8 +43,8 @@ type benchOptions struct {
 	workDir string
 	keep    bool
 	only    map[string]bool // the sections to measure (nil: all)
-	exe     string // the udesk-etl binary the runs use
-	self    string // this binary, which measures each run (--measure)
+	exe     string          // the udesk-etl binary the runs use
+	self    string          // this binary, which measures each run (--measure)
 
 	// The budget scenario.
 	budgetTickets, budgetRows int
