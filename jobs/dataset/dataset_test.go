@@ -564,6 +564,16 @@ func TestMergeCarriesTheTicketsNotHandedOver(t *testing.T) {
 			t.Fatalf("a merge deleted %v", c)
 		}
 	}
+	// The old values come from the rows the merge read once and held.
+	var subject []string
+	for _, h := range readTable(t, s, TableHistory, r.Run.Run) {
+		if h["column"] == "subject" {
+			subject = append(subject, h["id"]+" "+h["old"]+" -> "+h["new"])
+		}
+	}
+	if want := []string{"1 printer -> printer jam"}; !slices.Equal(subject, want) {
+		t.Fatalf("merge history of subject %q, want %q", subject, want)
+	}
 }
 
 func TestTimeOfDayValueIsUnchangedWhenRead(t *testing.T) {

@@ -80,11 +80,15 @@ type differ struct {
 	prevFilter iceberg.BooleanExpression // the rows of it read (nil: all)
 	relabel    map[int]map[string]string // optionRelabels, applied to old rows
 	prev       map[int64]prevTicket
-	fresh      []int64 // ids inserted by this run, checked for repeats at the end (a map of a 1M first run costs 40 MB)
-	pending    map[int64]pipeline.Row
-	deleted    map[int64]bool // confirmed deletes not yet written
-	replaced   []int64        // ids whose previous row this run replaces or deletes
-	prevTotal  int64          // the previous snapshot's rows (-1: all of them are in prev)
+	// old holds the previous rows read by a merge run of at most
+	// pendingLimit tickets, so that settling its updates does not read
+	// their files again (nil: they are read again).
+	old       map[int64]*snapshotRow
+	fresh     []int64 // ids inserted by this run, checked for repeats at the end (a map of a 1M first run costs 40 MB)
+	pending   map[int64]pipeline.Row
+	deleted   map[int64]bool // confirmed deletes not yet written
+	replaced  []int64        // ids whose previous row this run replaces or deletes
+	prevTotal int64          // the previous snapshot's rows (-1: all of them are in prev)
 
 	tables map[string]*tableWriter
 	counts Counts
@@ -136,9 +140,15 @@ func (d *differ) loadPrevious(ctx context.Context, t *table.Table, snap *table.S
 	d.prevTable, d.prevSnap = t, snap
 	if only != nil {
 		d.prevFilter = idsFilter(only)
+		if len(only) <= pendingLimit {
+			d.old = map[int64]*snapshotRow{}
+		}
 	}
 	return d.readPrevious(ctx, func(r *snapshotRow) error {
 		d.prev[r.id] = prevTicket{hash: d.hash(r.values, r.raw), relabelled: r.relabelled}
+		if d.old != nil {
+			d.old[r.id] = r
+		}
 		return nil
 	})
 }
@@ -259,7 +269,11 @@ func (d *differ) flush(ctx context.Context) error {
 	if len(d.pending) == 0 && len(d.deleted) == 0 {
 		return nil
 	}
-	err := d.readPrevious(ctx, func(old *snapshotRow) error {
+	read := d.readPrevious
+	if d.old != nil {
+		read = d.readHeld
+	}
+	err := read(ctx, func(old *snapshotRow) error {
 		if d.deleted[old.id] {
 			delete(d.deleted, old.id)
 			return d.change(OpDelete, old.id, old.values[d.updCol], nil)
@@ -276,6 +290,27 @@ func (d *differ) flush(ctx context.Context) error {
 	}
 	if len(d.pending)+len(d.deleted) > 0 {
 		return fmt.Errorf("dataset: the previous snapshot of %s changed while it was read", TableTickets)
+	}
+	return nil
+}
+
+// readHeld hands over the held previous rows of the pending and deleted
+// ids, in id order: readPrevious without reading the files again.
+func (d *differ) readHeld(_ context.Context, fn func(*snapshotRow) error) error {
+	ids := make([]int64, 0, len(d.pending)+len(d.deleted))
+	for id := range d.pending {
+		ids = append(ids, id)
+	}
+	for id := range d.deleted {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		if r, ok := d.old[id]; ok {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
