@@ -180,6 +180,17 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 			return nil, &ConflictError{Table: TableTickets, Err: fmt.Errorf("another sync that started in the same second committed run %s", run)}
 		}
 	}
+	// A sync that started in the same second may have committed changes or
+	// field_history but not yet tickets: its rows carry this run's name, so
+	// this run must not add its own beside them (nor take them for its own).
+	for _, t := range []*table.Table{st.changes, st.history} {
+		gone := discarded(t)
+		for _, r := range runsIn(t) {
+			if r.Run == run && !r.Is(run, opts.UUID) && !gone[run] {
+				return nil, &ConflictError{Table: t.Identifier()[0], Err: fmt.Errorf("another sync that started in the same second is committing run %s", run)}
+			}
+		}
+	}
 	if at := now().UTC(); opts.Started.After(at) {
 		return nil, &ClockError{Run: run, Now: at}
 	}
