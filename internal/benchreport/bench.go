@@ -42,8 +42,9 @@ type benchOptions struct {
 	peer    string // a folder holding node_modules/@duckdb/node-api, to time DuckDB beside the tool
 	workDir string
 	keep    bool
-	exe     string // the udesk-etl binary the runs use
-	self    string // this binary, which measures each run (--measure)
+	only    map[string]bool // the sections to measure (nil: all)
+	exe     string          // the udesk-etl binary the runs use
+	self    string          // this binary, which measures each run (--measure)
 
 	// The budget scenario.
 	budgetTickets, budgetRows int
@@ -82,7 +83,7 @@ func runBenchCommand(ctx context.Context, a *app, args []string) error {
 		return measureChild(ctx, a, args[1], args[3:])
 	}
 	o := benchOptions{budgetRate: 10, budgetLatency: 200 * time.Millisecond}
-	var sizes string
+	var sizes, only string
 	fs := flag.NewFlagSet("udesk-etl-bench", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	fs.StringVar(&o.exe, "udesk-etl", "bin/udesk-etl", "the udesk-etl `BINARY` to measure")
@@ -93,6 +94,8 @@ func runBenchCommand(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&o.goBench, "go-bench", "", "include the output of `go test -bench` saved in `FILE`")
 	fs.StringVar(&o.peer, "peer", "", "time DuckDB converting the same JSON pages to Parquet and CSV beside the tool; `DIR` holds node_modules/@duckdb/node-api (make bench-peer)")
 	fs.StringVar(&o.workDir, "work", "", "scratch `DIR` for inputs and outputs (default: a temporary folder, removed at the end)")
+	fs.StringVar(&only, "only", "", "measure only these sections, comma-separated (budget, speed, memory, sync, peer): re-measuring one part without the hour of the others")
+	fs.BoolVar(&o.keep, "keep", false, "keep the scratch files (the datasets and outputs) for inspection")
 	fs.IntVar(&o.budgetTickets, "budget-tickets", 3000, "tickets exported in the budget run")
 	fs.IntVar(&o.budgetRows, "budget-rows", 300, "rows created in the budget run")
 	if err := fs.Parse(args); err != nil {
@@ -125,6 +128,16 @@ func runBenchCommand(ctx context.Context, a *app, args []string) error {
 				return usagef("--tickets %q: want positive counts separated by commas", sizes)
 			}
 			o.sizes = append(o.sizes, n)
+		}
+	}
+	if only != "" {
+		o.only = map[string]bool{}
+		for _, name := range strings.Split(only, ",") {
+			name = strings.TrimSpace(name)
+			if !slices.Contains(benchSections, name) {
+				return usagef("--only %q: want sections among %s", only, strings.Join(benchSections, ", "))
+			}
+			o.only[name] = true
 		}
 	}
 	if o.budgetTickets < 1 || o.budgetRows < 1 {
@@ -278,6 +291,9 @@ type bencher struct {
 	seq  int
 }
 
+// benchSections are the parts of the report, in the order they run.
+var benchSections = []string{"budget", "speed", "memory", "sync", "peer"}
+
 func runBench(ctx context.Context, a *app, o *benchOptions) (*benchReport, error) {
 	work := o.workDir
 	if work == "" {
@@ -308,6 +324,9 @@ func runBench(ctx context.Context, a *app, o *benchOptions) (*benchReport, error
 		{"peer", b.peerRun},
 	}
 	for _, s := range steps {
+		if o.only != nil && !o.only[s.name] {
+			continue
+		}
 		if err := s.fn(ctx); err != nil {
 			return nil, fmt.Errorf("bench %s: %w", s.name, err)
 		}
@@ -335,6 +354,15 @@ func benchCommandLine(o *benchOptions) string {
 		ns = append(ns, strconv.Itoa(n))
 	}
 	parts = append(parts, "--tickets "+strings.Join(ns, ","))
+	if o.only != nil {
+		var names []string
+		for _, name := range benchSections {
+			if o.only[name] {
+				names = append(names, name)
+			}
+		}
+		parts = append(parts, "--only "+strings.Join(names, ","))
+	}
 	if o.goBench != "" {
 		parts = append(parts, "--go-bench "+o.goBench)
 	}

@@ -564,6 +564,16 @@ func TestMergeCarriesTheTicketsNotHandedOver(t *testing.T) {
 			t.Fatalf("a merge deleted %v", c)
 		}
 	}
+	// The old values come from the rows the merge read once and held.
+	var subject []string
+	for _, h := range readTable(t, s, TableHistory, r.Run.Run) {
+		if h["column"] == "subject" {
+			subject = append(subject, h["id"]+" "+h["old"]+" -> "+h["new"])
+		}
+	}
+	if want := []string{"1 printer -> printer jam"}; !slices.Equal(subject, want) {
+		t.Fatalf("merge history of subject %q, want %q", subject, want)
+	}
 }
 
 func TestTimeOfDayValueIsUnchangedWhenRead(t *testing.T) {
@@ -772,6 +782,47 @@ func TestRunOfTheSameNameByAnotherSyncIsAConflict(t *testing.T) {
 	again := commitRun(t, s, 0, feed(tk(1, "b", nil)), nil, Options{UUID: "one"})
 	if !again.Already {
 		t.Fatal("the run's own rerun was not recognised")
+	}
+}
+
+// The same, while the first is between its changes and tickets commits:
+// the second must not add its rows of the same run name to changes.
+func TestRunOfTheSameNameBeingCommittedIsAConflict(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "a", nil)), nil, Options{UUID: "zero"})
+	paused, resume, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		_, err := Commit(context.Background(), s, feed(tk(1, "b", nil)), nil, Options{Started: runAt(1), UUID: "one", Catalog: testFields(), TempDir: t.TempDir(),
+			Pause: func(p string) {
+				if p == "committed:"+TableChanges {
+					close(paused)
+					<-resume
+				}
+			}})
+		done <- err
+	}()
+	<-paused
+	_, err := Commit(context.Background(), s, feed(tk(1, "c", nil)), nil, Options{Started: runAt(1), UUID: "two", Catalog: testFields(), TempDir: t.TempDir()})
+	close(resume)
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("the same name, being committed by another sync: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the first sync: %v", err)
+	}
+	st, err := s.tables(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range runsIn(st.changes) {
+		if r.Run == RunID(runAt(1)) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("changes holds %d snapshots of run %s, want 1", n, RunID(runAt(1)))
 	}
 }
 

@@ -80,11 +80,15 @@ type differ struct {
 	prevFilter iceberg.BooleanExpression // the rows of it read (nil: all)
 	relabel    map[int]map[string]string // optionRelabels, applied to old rows
 	prev       map[int64]prevTicket
-	fresh      map[int64]struct{} // ids inserted by this run
-	pending    map[int64]pipeline.Row
-	deleted    map[int64]bool // confirmed deletes not yet written
-	replaced   []int64        // ids whose previous row this run replaces or deletes
-	prevTotal  int64          // the previous snapshot's rows (-1: all of them are in prev)
+	// old holds the previous rows read by a merge run of at most
+	// pendingLimit tickets, so that settling its updates does not read
+	// their files again (nil: they are read again).
+	old       map[int64]*snapshotRow
+	fresh     []int64 // ids inserted by this run, checked for repeats at the end (a map of a 1M first run costs 40 MB)
+	pending   map[int64]pipeline.Row
+	deleted   map[int64]bool // confirmed deletes not yet written
+	replaced  []int64        // ids whose previous row this run replaces or deletes
+	prevTotal int64          // the previous snapshot's rows (-1: all of them are in prev)
 
 	tables map[string]*tableWriter
 	counts Counts
@@ -95,7 +99,7 @@ func newDiffer(tmp string, c *Contract, relabel map[int]map[string]string, run s
 		c: c, relabel: relabel, run: run, seed: maphash.MakeSeed(),
 		idCol: c.index("id"), updCol: c.index("updated_at"),
 		prevTotal: -1,
-		prev:      map[int64]prevTicket{}, fresh: map[int64]struct{}{}, pending: map[int64]pipeline.Row{},
+		prev:      map[int64]prevTicket{}, pending: map[int64]pipeline.Row{},
 		tables: map[string]*tableWriter{},
 	}
 	if d.idCol < 0 || d.updCol < 0 {
@@ -135,15 +139,16 @@ func (d *differ) hash(values []any, raw map[int]string) uint64 {
 func (d *differ) loadPrevious(ctx context.Context, t *table.Table, snap *table.Snapshot, only []int64) error {
 	d.prevTable, d.prevSnap = t, snap
 	if only != nil {
-		ids := slices.Clone(only)
-		slices.Sort(ids)
-		d.prevFilter = iceberg.IsIn(iceberg.Reference("id"), slices.Compact(ids)...)
-		if len(ids) == 0 {
-			d.prevFilter = iceberg.AlwaysFalse{}
+		d.prevFilter = idsFilter(only)
+		if len(only) <= pendingLimit {
+			d.old = map[int64]*snapshotRow{}
 		}
 	}
 	return d.readPrevious(ctx, func(r *snapshotRow) error {
 		d.prev[r.id] = prevTicket{hash: d.hash(r.values, r.raw), relabelled: r.relabelled}
+		if d.old != nil {
+			d.old[r.id] = r
+		}
 		return nil
 	})
 }
@@ -182,10 +187,7 @@ func (d *differ) add(ctx context.Context, row pipeline.Row, recovered bool) erro
 	}
 	p, ok := d.prev[id]
 	if !ok {
-		if _, dup := d.fresh[id]; dup {
-			return fmt.Errorf("dataset: ticket %d handed over twice", id)
-		}
-		d.fresh[id] = struct{}{}
+		d.fresh = append(d.fresh, id)
 		d.counts.Inserted++
 		if err := d.tables[TableTickets].write(row); err != nil {
 			return err
@@ -267,7 +269,11 @@ func (d *differ) flush(ctx context.Context) error {
 	if len(d.pending) == 0 && len(d.deleted) == 0 {
 		return nil
 	}
-	err := d.readPrevious(ctx, func(old *snapshotRow) error {
+	read := d.readPrevious
+	if d.old != nil {
+		read = d.readHeld
+	}
+	err := read(ctx, func(old *snapshotRow) error {
 		if d.deleted[old.id] {
 			delete(d.deleted, old.id)
 			return d.change(OpDelete, old.id, old.values[d.updCol], nil)
@@ -284,6 +290,27 @@ func (d *differ) flush(ctx context.Context) error {
 	}
 	if len(d.pending)+len(d.deleted) > 0 {
 		return fmt.Errorf("dataset: the previous snapshot of %s changed while it was read", TableTickets)
+	}
+	return nil
+}
+
+// readHeld hands over the held previous rows of the pending and deleted
+// ids, in id order: readPrevious without reading the files again.
+func (d *differ) readHeld(_ context.Context, fn func(*snapshotRow) error) error {
+	ids := make([]int64, 0, len(d.pending)+len(d.deleted))
+	for id := range d.pending {
+		ids = append(ids, id)
+	}
+	for id := range d.deleted {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		if r, ok := d.old[id]; ok {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -330,6 +357,12 @@ func textOrNil(s string) any {
 func (d *differ) finish(ctx context.Context) (map[string]string, error) {
 	if err := d.flush(ctx); err != nil {
 		return nil, err
+	}
+	slices.Sort(d.fresh)
+	for i := 1; i < len(d.fresh); i++ {
+		if d.fresh[i] == d.fresh[i-1] {
+			return nil, fmt.Errorf("dataset: ticket %d handed over twice", d.fresh[i])
+		}
 	}
 	if d.prevTotal < 0 {
 		d.prevTotal = int64(len(d.prev))

@@ -122,9 +122,20 @@ func filterChecked(feed dataset.TicketFeed, api API, store *dataset.Store, filte
 		if err != nil {
 			return err
 		}
+		// The check looks only at the previous tickets updated after the
+		// listing's oldest update (and FilterSlack): only those are held,
+		// not a stamp for each of a million tickets.
+		var oldest time.Time
+		for i, s := range listed {
+			if i == 0 || s.UpdatedAt.Before(oldest) {
+				oldest = s.UpdatedAt
+			}
+		}
 		var previous []Stamp
 		_, err = store.TicketTimes(ctx, func(id int64, at time.Time) error {
-			previous = append(previous, Stamp{ID: id, UpdatedAt: at})
+			if at.After(oldest.Add(FilterSlack)) {
+				previous = append(previous, Stamp{ID: id, UpdatedAt: at})
+			}
 			return nil
 		})
 		if err != nil {
