@@ -39,10 +39,7 @@ import (
 
 // API is what an export asks of Udesk; *udesk.Client is one.
 type API interface {
-	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
-	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
-	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
-	Fields(ctx context.Context) ([]udesk.Field, error)
+	listing.API
 	// Filters lists the ticket filters (as an agent, when set), to warn
 	// when the selector's filter is inactive.
 	Filters(ctx context.Context, agentID int64) ([]udesk.Filter, error)

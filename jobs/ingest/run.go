@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udesk-etl/udesk-etl/jobs/listing"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 	"github.com/udesk-etl/udesk-etl/udesk"
@@ -20,13 +21,10 @@ import (
 
 // API is the part of the Udesk client a job uses; *udesk.Client implements it.
 type API interface {
-	Fields(ctx context.Context) ([]udesk.Field, error)
-	Ticket(ctx context.Context, id int64) (*udesk.Ticket, error)
+	listing.API // the key index and a settle's lookups read listings
 	CreateTicket(ctx context.Context, t *udesk.NewTicket) (int64, error)
 	UpdateTicket(ctx context.Context, id int64, u *udesk.TicketUpdate) error
 	Reply(ctx context.Context, r *udesk.Reply) error
-	Page(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.Page, error)
-	PageHead(ctx context.Context, l udesk.Listing, page, perPage int) (*udesk.PageHead, error)
 }
 
 // Options configure Run and Plan.
