@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,6 +39,17 @@ type Spool struct {
 	unlock    func()
 	log       *pageLog
 	discarded string
+	mirror    SpoolMirror
+}
+
+// A SpoolMirror keeps a copy of a spool elsewhere (beside a dataset in a
+// bucket), so that another machine may resume the run. Append receives the
+// log's bytes from offset off, each range once, in order, after they became
+// durable locally: the ranges concatenated are a log (see RestoreSpool).
+// WriteFile receives every named file written.
+type SpoolMirror interface {
+	Append(off int64, b []byte) error
+	WriteFile(name string, b []byte) error
 }
 
 // SpoolPage identifies one held page and the counts its reply carried.
@@ -157,9 +169,87 @@ func isComplete(dir string) bool {
 // Dir is the snapshot's folder.
 func (s *Spool) Dir() string { return s.dir }
 
-// WriteFile stores a named file of the snapshot atomically (mode 0600).
+// Mirror makes the spool copy to m, from now on, every named file written
+// and the log's bytes from offset have (what m holds already) on, as they
+// become durable: at each group's fsync and at Sync. A mirror's failure
+// fails the next Put or Sync, as a failed fsync does. Set it before use;
+// without one the spool costs nothing more.
+func (s *Spool) Mirror(m SpoolMirror, have int64) {
+	s.mirror = m
+	s.log.mu.Lock()
+	s.log.waitIdle()
+	s.log.mirror, s.log.mirrored = m, have
+	s.log.mu.Unlock()
+}
+
+// LogSize is the length of the log's whole records (and its header).
+func (s *Spool) LogSize() int64 {
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	return s.log.end
+}
+
+// Restore replaces the snapshot's log by the bytes pages writes (a log, as
+// a mirror received it; a torn tail is cut off) and writes the named files.
+func (s *Spool) Restore(pages func(w io.Writer) error, files map[string][]byte) error {
+	path := filepath.Join(s.dir, logFile)
+	if err := s.log.close(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = pages(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("spool: restoring %s: %w", path, err)
+	}
+	if s.log, err = openPageLog(path); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	for name, b := range files {
+		if err := WriteFileAtomic(filepath.Join(s.dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteFile stores a named file of the snapshot atomically (mode 0600),
+// and in the mirror if any.
 func (s *Spool) WriteFile(name string, data []byte) error {
-	return WriteFileAtomic(filepath.Join(s.dir, name), data, 0o600)
+	if err := WriteFileAtomic(filepath.Join(s.dir, name), data, 0o600); err != nil {
+		return err
+	}
+	if s.mirror != nil {
+		if err := s.mirror.WriteFile(name, data); err != nil {
+			return fmt.Errorf("spool: mirroring %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Files lists the snapshot's named files (not the log, nor the mark of a
+// complete snapshot).
+func (s *Spool) Files() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && n != logFile && n != completeFile && !strings.HasPrefix(n, ".") && !strings.HasSuffix(n, ".tmp") {
+			names = append(names, n)
+		}
+	}
+	return names, nil
 }
 
 // ReadFile reads a named file; a missing one is an error satisfying

@@ -35,6 +35,10 @@ type pageLog struct {
 	syncing bool
 	idle    *sync.Cond
 	syncErr error
+	// mirror, when set, receives each durable range of the log once:
+	// mirrored is how far it holds the log.
+	mirror   SpoolMirror
+	mirrored int64
 }
 
 type pageKey struct{ pass, page int }
@@ -166,21 +170,43 @@ func (l *pageLog) put(p SpoolPage, body []byte) error {
 	l.unsynced += logHeader + int64(len(body))
 	if !l.syncing && (l.unsynced >= groupBytes || time.Since(l.synced) >= groupAge) {
 		l.syncing, l.unsynced, l.synced = true, 0, time.Now()
-		go l.background(l.f)
+		go l.background(l.f, l.mirror, l.mirrored, l.end)
 	}
 	return nil
 }
 
-// background makes what f holds durable, as a group's fsync.
-func (l *pageLog) background(f *os.File) {
+// background makes what f holds durable, as a group's fsync, then copies
+// the durable range [from, to) to the mirror m (if any).
+func (l *pageLog) background(f *os.File, m SpoolMirror, from, to int64) {
 	err := f.Sync()
+	if err == nil && m != nil {
+		err = mirrorRange(f, m, from, to)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil && l.syncErr == nil {
 		l.syncErr = err
 	}
+	if err == nil && m != nil {
+		l.mirrored = to
+	}
 	l.syncing = false
 	l.idle.Broadcast()
+}
+
+// mirrorRange hands the log's bytes [from, to) to m.
+func mirrorRange(f *os.File, m SpoolMirror, from, to int64) error {
+	if to <= from {
+		return nil
+	}
+	b := make([]byte, to-from)
+	if _, err := f.ReadAt(b, from); err != nil {
+		return err
+	}
+	if err := m.Append(from, b); err != nil {
+		return fmt.Errorf("mirroring the pages: %w", err)
+	}
+	return nil
 }
 
 // sync makes every page put so far durable.
@@ -194,13 +220,19 @@ func (l *pageLog) sync() error {
 	if l.syncErr != nil {
 		return l.syncErr
 	}
-	if l.unsynced == 0 {
-		return nil
+	if l.unsynced > 0 {
+		if err := l.f.Sync(); err != nil {
+			return err
+		}
+		l.unsynced, l.synced = 0, time.Now()
 	}
-	if err := l.f.Sync(); err != nil {
-		return err
+	if l.mirror != nil && l.mirrored < l.end {
+		if err := mirrorRange(l.f, l.mirror, l.mirrored, l.end); err != nil {
+			l.syncErr = err
+			return err
+		}
+		l.mirrored = l.end
 	}
-	l.unsynced, l.synced = 0, time.Now()
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	"github.com/udesk-etl/udesk-etl/pipeline"
+	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // state is the run's file in its spool: what it lists and when it started,
@@ -91,7 +92,7 @@ func (o *Options) startOrResume(dir string, spool **pipeline.Spool, resumed bool
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, false, err
 	}
-	st = &state{Version: 1, URL: o.Tenant, Dataset: where, Selector: p.selector, Started: started, UUID: hex.EncodeToString(nonce[:])}
+	st = &state{Version: stateVersion, URL: o.Tenant, Dataset: where, Selector: p.selector, Started: started, UUID: hex.EncodeToString(nonce[:])}
 	return st, true, writeState(*spool, st)
 }
 
@@ -117,4 +118,40 @@ func readState(spool *pipeline.Spool) (*state, error) {
 		return nil, fmt.Errorf("%s: not a sync run's state (pass --fresh to start over): %v", filepath.Join(spool.Dir(), stateFile), err)
 	}
 	return &st, nil
+}
+
+// vanished is what the lookups of the previous run's tickets the listing
+// did not return answered so far: the run's file vanishedFile.
+type vanished struct {
+	Found   []udesk.Ticket `json:"found"`
+	Deleted []int64        `json:"deleted"`
+}
+
+const (
+	vanishedFile = "vanished.json"
+	// vanishedBatch lookups are asked between two saves of their answers.
+	vanishedBatch = 100
+)
+
+func readVanished(spool *pipeline.Spool) (*vanished, error) {
+	b, err := spool.ReadFile(vanishedFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &vanished{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var v vanished
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%s: not a sync run's lookups (pass --fresh to start over): %w", filepath.Join(spool.Dir(), vanishedFile), err)
+	}
+	return &v, nil
+}
+
+func writeVanished(spool *pipeline.Spool, v *vanished) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return spool.WriteFile(vanishedFile, b)
 }

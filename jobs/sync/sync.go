@@ -12,7 +12,10 @@
 //
 // The run's state (the spool and the run's start, which names the run) is a
 // local folder, locked while a run uses it, so an interrupted run resumes
-// as the same run and two runs of one dataset never overlap.
+// as the same run and two runs of one dataset never overlap. For a dataset
+// in a bucket the state is also written beside it, as the run goes
+// (remote.go), and the local folder is only its cache: a run killed on one
+// machine resumes on another.
 package sync
 
 import (
@@ -82,6 +85,10 @@ type Options struct {
 	Requests func() int64
 	Observer pipeline.Observer // progress and log lines (default: pipeline.Quiet)
 	Now      func() time.Time  // the clock (default time.Now)
+	// Guard, when set, is asked before each write of the run's state beside
+	// a dataset in a bucket: a run that lost the dataset (its lease) stops
+	// writing state, and fails.
+	Guard func() error
 	// Pause, when set, is called at each point of dataset.PausePoints and
 	// at "fetched" (the listing read): a test's hook to kill a run there.
 	Pause func(point string)
@@ -233,9 +240,27 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 		return rep, err
 	}
 	p := planRun(o, runs)
+	var remote *remoteState
+	have := int64(0) // of the spool's log, what the remote state holds
+	if strings.HasPrefix(where, "s3://") {
+		remote = &remoteState{store: store, ctx: context.WithoutCancel(ctx), guard: o.Guard}
+		if o.Fresh {
+			err = remote.clear()
+		} else {
+			resumed, have, err = o.attach(remote, spool, resumed, where, p.selector)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("the run's state in %s: %w", remote.where(), err)
+		}
+	}
 	st, fresh, err := o.startOrResume(dir, &spool, resumed, p, where, runs)
 	if err != nil {
 		return rep, err
+	}
+	if remote != nil {
+		if err := mirror(spool, remote, fresh, have); err != nil {
+			return rep, fmt.Errorf("the run's state in %s: %w", remote.where(), err)
+		}
 	}
 	if fresh {
 		o.Observer.Logf("sync: state folder %s (new run %s)", spool.Dir(), dataset.RunID(st.Started))
@@ -247,7 +272,7 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 		// The run was published, but its state was not marked complete.
 		rep.Run = *done
 		rep.Note("run %s was already committed by the interrupted run", done.Run)
-		return rep, finish(spool, rep)
+		return rep, finish(spool, remote, rep)
 	}
 
 	// The run's line counts the requests of every attempt that ended.
@@ -260,9 +285,14 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if errors.As(err, new(*dataset.ConflictError)) || errors.As(err, new(*dataset.ClockError)) {
 		// This run can never commit (another run moved the dataset on, or
 		// it started in the future): the next starts a new one.
-		return rep, errors.Join(err, spool.Complete())
+		return rep, errors.Join(err, spool.Complete(), remote.remove())
 	}
 	if err != nil {
+		// What was fetched stays for the next attempt, here or, through
+		// the state beside a bucket, on another machine.
+		if serr := spool.Sync(); serr != nil {
+			err = errors.Join(err, serr)
+		}
 		if requests != nil {
 			st.Requests = requests()
 			if werr := writeState(spool, st); werr != nil {
@@ -284,7 +314,7 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if !p.full {
 		rep.Note("changed-filter run: the filter's tickets were merged into the previous snapshot; deletes are detected by full runs only")
 	}
-	return rep, finish(spool, rep)
+	return rep, finish(spool, remote, rep)
 }
 
 // commit fetches the run's listing and commits it to the dataset.
@@ -322,7 +352,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 		feed = filterChecked(feed, api, store, o.ChangedFilter, p.previous.Started)
 		feed = completeChecked(feed, l, o.ChangedFilter)
 	}
-	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
+	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, spool, rep), dataset.Options{
 		Started: st.Started, UUID: st.UUID, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
 		Selector: p.selector, Owner: owner, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
 		Pause: o.Pause,
@@ -334,7 +364,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 }
 
 // finish marks the run's state complete and fills in the report's counts.
-func finish(spool *pipeline.Spool, rep *Report) error {
+func finish(spool *pipeline.Spool, remote *remoteState, rep *Report) error {
 	c := rep.Run.Counts
 	rep.Written = c.Tickets
 	rep.SetFact("tickets", c.Tickets)
@@ -345,6 +375,9 @@ func finish(spool *pipeline.Spool, rep *Report) error {
 	rep.SetFact("recovered", c.Recovered)
 	if err := spool.Complete(); err != nil {
 		return &dataset.PublishedError{Run: rep.Run.Run, Err: fmt.Errorf("marking %s complete: %w", spool.Dir(), err)}
+	}
+	if err := remote.remove(); err != nil {
+		return &dataset.PublishedError{Run: rep.Run.Run, Err: fmt.Errorf("removing the run's state: %w", err)}
 	}
 	return nil
 }
@@ -438,40 +471,95 @@ func StateDir(location, tenant, selector string) string {
 
 // lookup asks the API for the tickets the listing missed: found, or
 // confirmed deleted (StatusTicketNotFound); any other answer fails the run.
-func lookup(api API, workers int, rep *Report) dataset.LookupFunc {
+// The answers are saved in the spool (vanishedFile) as batches complete, so
+// that a resumed run asks only for the rest.
+func lookup(api API, workers int, spool *pipeline.Spool, rep *Report) dataset.LookupFunc {
 	return func(ctx context.Context, ids []int64) ([]udesk.Ticket, []int64, error) {
-		found := make([]*udesk.Ticket, len(ids))
-		gone := make([]bool, len(ids))
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(max(1, workers))
-		for i := range ids {
-			g.Go(func() error {
-				t, err := api.Ticket(gctx, ids[i])
-				var ue *udesk.Error
-				switch {
-				case errors.As(err, &ue) && ue.Code == udesk.StatusTicketNotFound:
-					gone[i] = true
-				case err != nil:
-					return fmt.Errorf("looking up ticket %d, which the listing did not return (its delete is not confirmed): %w", ids[i], err)
-				default:
-					found[i] = t
-				}
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
+		saved, err := readVanished(spool)
+		if err != nil {
 			return nil, nil, err
 		}
+		known := make(map[int64]bool, len(saved.Found)+len(saved.Deleted))
+		for _, t := range saved.Found {
+			known[t.ID] = true
+		}
+		for _, id := range saved.Deleted {
+			known[id] = true
+		}
+		var ask []int64
+		for _, id := range ids {
+			if !known[id] {
+				ask = append(ask, id)
+			}
+		}
+		for len(ask) > 0 {
+			// Batches grow with the answers saved, so that saving them
+			// all again each time costs as much as saving them once.
+			batch := ask[:min(len(ask), max(vanishedBatch, (len(saved.Found)+len(saved.Deleted))/2))]
+			ask = ask[len(batch):]
+			found, gone, err := lookupBatch(ctx, api, workers, batch)
+			if err != nil {
+				return nil, nil, err
+			}
+			saved.Found = append(saved.Found, found...)
+			saved.Deleted = append(saved.Deleted, gone...)
+			if err := writeVanished(spool, saved); err != nil {
+				return nil, nil, err
+			}
+		}
 		rep.SetFact("looked_up", int64(len(ids)))
+		asked := make(map[int64]bool, len(ids))
+		for _, id := range ids {
+			asked[id] = true
+		}
 		var ts []udesk.Ticket
 		var deleted []int64
-		for i, id := range ids {
-			if gone[i] {
+		for _, t := range saved.Found {
+			if asked[t.ID] {
+				ts = append(ts, t)
+			}
+		}
+		for _, id := range saved.Deleted {
+			if asked[id] {
 				deleted = append(deleted, id)
-			} else {
-				ts = append(ts, *found[i])
 			}
 		}
 		return ts, deleted, nil
 	}
+}
+
+// lookupBatch asks for the tickets of ids, workers at a time.
+func lookupBatch(ctx context.Context, api API, workers int, ids []int64) ([]udesk.Ticket, []int64, error) {
+	found := make([]*udesk.Ticket, len(ids))
+	gone := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, workers))
+	for i := range ids {
+		g.Go(func() error {
+			t, err := api.Ticket(gctx, ids[i])
+			var ue *udesk.Error
+			switch {
+			case errors.As(err, &ue) && ue.Code == udesk.StatusTicketNotFound:
+				gone[i] = true
+			case err != nil:
+				return fmt.Errorf("looking up ticket %d, which the listing did not return (its delete is not confirmed): %w", ids[i], err)
+			default:
+				found[i] = t
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	var ts []udesk.Ticket
+	var deleted []int64
+	for i, id := range ids {
+		if gone[i] {
+			deleted = append(deleted, id)
+		} else {
+			ts = append(ts, *found[i])
+		}
+	}
+	return ts, deleted, nil
 }
