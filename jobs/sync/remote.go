@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	"github.com/udesk-etl/udesk-etl/pipeline"
 )
@@ -79,10 +81,21 @@ func (r *remoteState) clear() error {
 			keys = append(keys, o.Key)
 		}
 	}
-	if err := r.store.RemoveAside(r.ctx, keys...); err != nil {
+	if err := r.removeAll(keys); err != nil {
 		return err
 	}
 	return r.store.RemoveAside(r.ctx, remotePrefix+stateFile)
+}
+
+// removeAll deletes keys, several at a time: a long run leaves a segment
+// per second or so.
+func (r *remoteState) removeAll(keys []string) error {
+	g, ctx := errgroup.WithContext(r.ctx)
+	g.SetLimit(16)
+	for _, k := range keys {
+		g.Go(func() error { return r.store.RemoveAside(ctx, k) })
+	}
+	return g.Wait()
 }
 
 // clearPages removes the log's segments.
@@ -95,7 +108,7 @@ func (r *remoteState) clearPages() error {
 	for i, o := range objs {
 		keys[i] = o.Key
 	}
-	return r.store.RemoveAside(r.ctx, keys...)
+	return r.removeAll(keys)
 }
 
 // segment is one range of the log held remotely.

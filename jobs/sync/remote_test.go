@@ -280,3 +280,35 @@ func TestSyncStateOfAnotherRunIsDiscarded(t *testing.T) {
 		})
 	}
 }
+
+// A run whose guard fails (it lost the dataset's lease) stops writing its
+// state and fails; nothing is committed.
+func TestSyncStateStopsWhenTheGuardFails(t *testing.T) {
+	bucket, _ := datasettest.StartS3(t)
+	target := bucket + "/guarded"
+	tn := newTenant(t, udesktest.Options{Tickets: 2000, Seed: 24, Latency: 60 * time.Millisecond})
+	opts := tn.options(target)
+	opts.Concurrency = 1
+	opts.StateDir = filepath.Join(t.TempDir(), "state")
+	lost := errors.New("the lease was taken by another run")
+	var gone atomic.Bool
+	opts.Guard = func() error {
+		if gone.Load() {
+			return lost
+		}
+		return nil
+	}
+	api := &watched{API: tn.client}
+	api.onPage = func(n int64) {
+		if n == 5 {
+			gone.Store(true)
+		}
+	}
+	_, err := Run(context.Background(), api, opts)
+	if !errors.Is(err, lost) {
+		t.Fatalf("run without its lease: %v", err)
+	}
+	if runs := published(t, target); len(runs) != 0 {
+		t.Fatalf("%d runs published without the lease", len(runs))
+	}
+}

@@ -289,10 +289,10 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	}
 	if err != nil {
 		// What was fetched stays for the next attempt, here or, through
-		// the state beside a bucket, on another machine.
-		if serr := spool.Sync(); serr != nil {
-			err = errors.Join(err, serr)
-		}
+		// the state beside a bucket, on another machine. The run failed
+		// already: a sync that fails too (often for the same cause) only
+		// leaves less for the next attempt to skip.
+		_ = spool.Sync()
 		if requests != nil {
 			st.Requests = requests()
 			if werr := writeState(spool, st); werr != nil {
