@@ -191,7 +191,7 @@ func (r *remoteState) copySegments(segs []segment) func(w io.Writer) error {
 func (o *Options) attach(r *remoteState, spool *pipeline.Spool, resumed bool, where, selector string) (bool, int64, error) {
 	old, files, segs, size, err := r.read()
 	if err != nil {
-		return false, 0, fmt.Errorf("the run's state in %s: %w", r.where(), err)
+		return false, 0, err
 	}
 	why := ""
 	switch {
