@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,18 +21,116 @@ import (
 
 // hiveCommit is the last commit whose sync writes the earlier, Hive layout
 // (tickets/run=RUN/, _runs.jsonl): the tool that made the datasets users
-// have. The upgrade test builds it to make one.
+// have. testdata/hive-upgrade holds a dataset it made; -regen-hive builds it
+// again (go test -run TestSyncIcebergUpgradesAHiveDataset -regen-hive).
 const hiveCommit = "d3460361b7e0522361f9534a5f0244789a4fcf5a"
 
+// Building the earlier tool takes minutes: the test reads the dataset it
+// made from testdata, and builds it only when asked to make that again.
+var regenHive = flag.Bool("regen-hive", false, "rebuild "+hiveFixture+" with the sync of commit "+hiveCommit[:12])
+
+// hiveFixture: ds, a dataset the tool at hiveCommit made in 3 syncs of the
+// simulator of hiveSim, with hiveMutations before the 2nd and 3rd; and
+// times.json, the times the simulator gave the tickets those mutations
+// touched (its clock is all that the seeds do not fix).
+const hiveFixture = "testdata/hive-upgrade"
+
+var (
+	hiveSim       = udesktest.Options{Tickets: 400, Seed: 61, Latency: 5 * time.Millisecond}
+	hiveMutations = []udesktest.Mutation{
+		{Seed: 61, Update: 8, Delete: 2, Create: 4},
+		{Seed: 62, Update: 8, Delete: 2, Create: 4},
+	}
+)
+
+// hiveTimes are a ticket's times as the simulator serves them.
+type hiveTimes struct {
+	Created string `json:"created_at"`
+	Updated string `json:"updated_at"`
+	Solving string `json:"solving_at,omitempty"`
+}
+
+// hiveDataset puts the Hive-layout dataset at ds and brings sim (made with
+// hiveSim) to the state of its last run: the mutations replayed, with the
+// times they had when the dataset was made. With -regen-hive it makes the
+// dataset with the earlier tool and writes testdata/hive-upgrade anew.
+func hiveDataset(t *testing.T, sim *udesktest.Server, env []string, work, ds string) {
+	t.Helper()
+	var old string
+	if *regenHive {
+		old = hiveBinary(t)
+	}
+	var touched []int64
+	for i := range len(hiveMutations) + 1 {
+		if i > 0 {
+			m := sim.Mutate(hiveMutations[i-1])
+			touched = append(touched, m.Updated...)
+			touched = append(touched, m.Created...)
+			if *regenHive {
+				time.Sleep(1100 * time.Millisecond) // run ids are seconds
+			}
+		}
+		if !*regenHive {
+			continue
+		}
+		if killed, stderr := iceAttempt(t, old, env, work, nil, "sync", "--quiet", "--dataset", ds); killed {
+			t.Fatalf("the earlier tool's sync %d: %s", i+1, stderr)
+		}
+	}
+	timesFile := filepath.Join(hiveFixture, "times.json")
+	if *regenHive {
+		times := map[int64]hiveTimes{}
+		for _, id := range touched {
+			if tk, ok := sim.Ticket(id); ok {
+				times[id] = hiveTimes{tk.CreatedAt, tk.UpdatedAt, tk.SolvingAt}
+			}
+		}
+		b, err := json.MarshalIndent(times, "", "\t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.RemoveAll(filepath.Join(hiveFixture, "ds")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.CopyFS(filepath.Join(hiveFixture, "ds"), os.DirFS(ds)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(timesFile, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(timesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var times map[int64]hiveTimes
+	if err := json.Unmarshal(b, &times); err != nil {
+		t.Fatalf("%s: %v", timesFile, err)
+	}
+	for _, id := range touched {
+		tm, ok := times[id]
+		live := sim.UpdateTicket(id, func(tk *udesktest.Ticket) {
+			tk.CreatedAt, tk.UpdatedAt, tk.SolvingAt = tm.Created, tm.Updated, tm.Solving
+		})
+		if live && !ok {
+			t.Fatalf("%s has no times for ticket %d: the simulator changed since it was made; run the test with -regen-hive", timesFile, id)
+		}
+	}
+	if err := os.CopyFS(ds, os.DirFS(filepath.Join(hiveFixture, "ds"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // hiveBinary builds the tool at hiveCommit into a temp folder, from the
-// repository's history; it skips where the source is not a git checkout.
+// repository's history (-regen-hive only).
 func hiveBinary(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed: the earlier tool is built from the repository's history")
+		t.Fatal("git is not installed: the earlier tool is built from the repository's history")
 	}
 	if err := exec.Command("git", "cat-file", "-e", hiveCommit+"^{commit}").Run(); err != nil {
-		t.Skipf("commit %s (the Hive-layout sync) is not in this checkout's history", hiveCommit[:12])
+		t.Fatalf("commit %s (the Hive-layout sync) is not in this checkout's history", hiveCommit[:12])
 	}
 	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
 	if err != nil {
@@ -107,21 +207,12 @@ func TestSyncIcebergUpgradesAHiveDataset(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the earlier tool and kills this one")
 	}
-	old := hiveBinary(t)
-	bin := binary(t)
-	sim := newSim(t, udesktest.Options{Tickets: 400, Seed: 61, Latency: 5 * time.Millisecond})
+	sim := newSim(t, hiveSim)
 	env := append(os.Environ(), "UDESK_URL="+sim.URL(), "UDESK_SECRET="+sim.Secret(), "UDESK_RATE=unlimited")
 	work := t.TempDir()
 	ds := filepath.Join(work, "ds")
-	for i := range 3 {
-		if i > 0 {
-			sim.Mutate(udesktest.Mutation{Seed: int64(60 + i), Update: 8, Delete: 2, Create: 4})
-			time.Sleep(1100 * time.Millisecond) // run ids are seconds
-		}
-		if killed, stderr := iceAttempt(t, old, env, work, nil, "sync", "--quiet", "--dataset", ds); killed {
-			t.Fatalf("the earlier tool's sync %d: %s", i+1, stderr)
-		}
-	}
+	hiveDataset(t, sim, env, work, ds)
+	bin := binary(t)
 	hive := readHive(t, ds)
 	if len(hive) != 3 {
 		t.Fatalf("the earlier tool made %d runs, want 3", len(hive))
