@@ -180,6 +180,11 @@ func (c *folderCatalog) publish(ctx context.Context, v int, meta table.Metadata)
 	if err != nil {
 		return err
 	}
+	if c.s.guard != nil {
+		if err := c.s.guard(); err != nil {
+			return err
+		}
+	}
 	if err := c.s.create(ctx, c.metaKey(v), data); errors.Is(err, errExists) {
 		return &ConflictError{Table: c.name, Err: err}
 	} else if err != nil {
