@@ -12,7 +12,9 @@
 //
 // The run's state (the spool and the run's start, which names the run) is a
 // local folder, locked while a run uses it, so an interrupted run resumes
-// as the same run and two runs of one dataset never overlap.
+// as the same run. A run holds a lease on the dataset (dataset.Lease) from
+// before it reads any state, so two runs of one dataset never overlap, from
+// any machine, and a run that lost its lease commits nothing.
 package sync
 
 import (
@@ -85,6 +87,11 @@ type Options struct {
 	// Pause, when set, is called at each point of dataset.PausePoints and
 	// at "fetched" (the listing read): a test's hook to kill a run there.
 	Pause func(point string)
+	// LeaseTTL is how long the run's lease on the dataset lasts unrenewed
+	// (default DefaultLeaseTTL); it is renewed every third of it.
+	LeaseTTL time.Duration
+
+	guard func() error // the lease's Check, during a run
 }
 
 // Validate checks the options before any request is made; its errors are
@@ -107,6 +114,8 @@ func (o *Options) Validate() error {
 		return pipeline.Configf("--full-every needs --changed-filter (without it every run is full)")
 	case o.ResumeWithin < 0:
 		return pipeline.Configf("--resume-within %s: want a positive duration", o.ResumeWithin)
+	case o.LeaseTTL != 0 && o.LeaseTTL < time.Second:
+		return pipeline.Configf("--lease-ttl %s: want 1s or more", o.LeaseTTL)
 	}
 	if o.Listing.CustomerEmail != "" {
 		return pipeline.Configf("a sync lists every ticket or a filter's, not a customer's")
@@ -172,6 +181,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 		return rep, fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
 	case err == nil, rep == nil, errors.As(err, new(*FilterError)), errors.As(err, new(*dataset.PublishedError)),
 		errors.As(err, new(*pipeline.ConfigError)), errors.As(err, new(*dataset.ConflictError)), errors.As(err, new(*dataset.ClockError)),
+		errors.As(err, new(*dataset.LeaseHeldError)), errors.As(err, new(*dataset.LeaseLostError)),
 		errors.As(err, &ue) && ue.Class == udesk.Permanent:
 		return rep, err
 	}
@@ -192,12 +202,19 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if o.ResumeWithin == 0 {
 		o.ResumeWithin = DefaultResumeWithin
 	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 	where := Location(o.Dataset)
-	store, err := dataset.Open(ctx, o.Dataset)
+	var base int64 // the requests before the run, the credential check's among its own
+	if o.Requests != nil {
+		base = o.Requests()
+	}
+	store, api, release, err := o.openLeased(ctx, api)
 	if err != nil {
 		return nil, err
 	}
-	defer store.Close()
+	defer release()
 
 	dir := o.StateDir
 	if dir == "" {
@@ -253,7 +270,6 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	// The run's line counts the requests of every attempt that ended.
 	requests := o.Requests
 	if requests != nil {
-		base := requests()
 		requests = func() int64 { return st.Requests + o.Requests() - base }
 	}
 	res, err := o.commit(ctx, api, spool, store, p, st, owner, requests, rep)
@@ -325,7 +341,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, rep), dataset.Options{
 		Started: st.Started, UUID: st.UUID, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
 		Selector: p.selector, Owner: owner, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
-		Pause: o.Pause,
+		Pause: o.Pause, Guard: o.guard,
 	})
 	if err != nil {
 		return nil, err
