@@ -79,7 +79,7 @@ func (e *LeaseLostError) Error() string {
 	} else if e.Err != nil {
 		who += ": " + e.Err.Error()
 	}
-	return fmt.Sprintf("dataset %s: this run lost its lease: %s; this run committed nothing", e.Dataset, who)
+	return fmt.Sprintf("dataset %s: this run lost its lease: %s; this run was not committed", e.Dataset, who)
 }
 
 func (e *LeaseLostError) Unwrap() error { return e.Err }

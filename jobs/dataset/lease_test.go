@@ -204,3 +204,32 @@ func TestLeaseLost(t *testing.T) {
 		}
 	})
 }
+
+// A commit whose Guard fails (its run lost the lease) stops before the
+// next metadata create with the guard's error: the run is not published,
+// and the next run is committed as if it never was.
+func TestCommitStopsWhenItsGuardFails(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	commitRun(t, s, 0, feed(tk(1, "a", nil)), nil, Options{})
+	lost := &LeaseLostError{Dataset: s.String()}
+	creates := 0
+	_, err := Commit(context.Background(), s, feed(tk(1, "b", nil)), nil, Options{Started: runAt(1), Catalog: testFields(),
+		TempDir: t.TempDir(), Now: func() time.Time { return runAt(2) },
+		Guard: func() error {
+			// The commit's start and the first table's commit pass.
+			if creates++; creates > 2 {
+				return lost
+			}
+			return nil
+		}})
+	if !errors.Is(err, lost) {
+		t.Fatalf("a commit whose guard failed: %v", err)
+	}
+	if p, _ := s.Published(context.Background()); len(p) != 1 {
+		t.Fatalf("published %+v after a refused commit", p)
+	}
+	commitRun(t, s, 2, feed(tk(1, "c", nil)), nil, Options{Now: func() time.Time { return runAt(3) }})
+	if p, _ := s.Published(context.Background()); len(p) != 2 || p[1].Counts.Updated != 1 {
+		t.Fatalf("published %+v", p)
+	}
+}
