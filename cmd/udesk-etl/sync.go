@@ -41,7 +41,9 @@ field_history) that DuckDB's iceberg_scan, Spark, PyIceberg and polars read with
 server. Each run lists the tickets, compares them with the previous run and commits one snapshot
 to each table; the run is published by its tickets snapshot, and a killed run leaves every table
 at a committed snapshot. A ticket the listing missed is looked up by id: a delete is recorded only
-when Udesk confirms it. An interrupted run resumes as the same run when the same command is run again.`,
+when Udesk confirms it. An interrupted run resumes as the same run when the same command is run again.
+A run holds a lease on the dataset (DATASET/_udesk/lease.json): a second run of it, from any
+machine, exits 1 naming the holder; a lease unrenewed for --lease-ttl is taken over.`,
 		Example: `  udesk-etl sync --dataset reports/tickets
   udesk-etl sync --dataset s3://bucket/udesk --changed-filter 12 --full-every 24 --keep 30
   udesk-etl sync --dataset reports/tickets --status`,
@@ -61,9 +63,10 @@ when Udesk confirms it. An interrupted run resumes as the same run when the same
 	fs.BoolVar(&o.status, "status", false, "print the dataset's runs and the last run's changes, without the API")
 	fs.BoolVar(&o.job.Fresh, "fresh", false, "discard the saved state of an interrupted run and start over")
 	fs.DurationVar(&o.resumeWithin, "resume-within", syncjob.DefaultResumeWithin, "resume an interrupted run that started at most this `DURATION` ago; an older one starts over")
+	fs.DurationVar(&o.job.LeaseTTL, "lease-ttl", syncjob.DefaultLeaseTTL, "the run's lease on the dataset lasts this `DURATION` unrenewed: another run waits that long after this one is killed (at once on this host)")
 	inGroup(fs, groupSelection, "filter", "agent", "changed-filter", "full-every")
 	inGroup(fs, groupOutput, "dataset", "schema", "headers", "keep", "report", "status")
-	inGroup(fs, groupBehaviour, "fresh", "resume-within")
+	inGroup(fs, groupBehaviour, "fresh", "resume-within", "lease-ttl")
 	o.conn.register(fs)
 	return c
 }
@@ -101,9 +104,6 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 	opts.Observer = a.observer(o.conn.quiet)
 	opts.Requests = func() int64 { return c.Stats().Requests }
 	if err := testHooks(a, &opts); err != nil {
-		return err
-	}
-	if err := checkSyncCredentials(ctx, c, opts.Dataset); err != nil {
 		return err
 	}
 

@@ -152,6 +152,10 @@ func (c *folderCatalog) LoadTable(ctx context.Context, _ table.Identifier) (*tab
 // Its conflicts are *ConflictError, not table.ErrCommitFailed, so that
 // iceberg-go does not replay a run's commit on a table another run moved.
 func (c *folderCatalog) CommitTable(ctx context.Context, _ table.Identifier, reqs []table.Requirement, updates []table.Update) (table.Metadata, string, error) {
+	// A run that lost its lease says so rather than find the table moved.
+	if err := c.s.guarded(); err != nil {
+		return nil, "", err
+	}
 	cur, v, err := c.load(ctx)
 	if err != nil {
 		return nil, "", err
@@ -174,10 +178,21 @@ func (c *folderCatalog) CommitTable(ctx context.Context, _ table.Identifier, req
 	return updated, c.s.location(c.metaKey(v + 1)), nil
 }
 
+// guarded calls the commit's Guard, if any.
+func (s *Store) guarded() error {
+	if s.guard != nil {
+		return s.guard()
+	}
+	return nil
+}
+
 // publish creates version v (if absent), then points the hint at it.
 func (c *folderCatalog) publish(ctx context.Context, v int, meta table.Metadata) error {
 	data, err := json.Marshal(meta)
 	if err != nil {
+		return err
+	}
+	if err := c.s.guarded(); err != nil {
 		return err
 	}
 	if err := c.s.create(ctx, c.metaKey(v), data); errors.Is(err, errExists) {

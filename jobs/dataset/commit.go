@@ -89,6 +89,10 @@ type Options struct {
 	Now func() time.Time
 	// Pause, when set, is called at each of PausePoints (a test's hook).
 	Pause func(point string)
+	// Guard, when set, is called before the run's first write and right
+	// before each table's metadata is created; its error stops the commit
+	// (a sync's lease check: a run that lost its lease commits nothing).
+	Guard func() error
 }
 
 // PausePoints are the moments of a commit Options.Pause is called at:
@@ -156,8 +160,13 @@ func Commit(ctx context.Context, s *Store, tickets TicketFeed, lookup LookupFunc
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	s.pause = opts.Pause
-	defer func() { s.pause = nil }()
+	s.pause, s.guard = opts.Pause, opts.Guard
+	defer func() { s.pause, s.guard = nil, nil }()
+	if opts.Guard != nil {
+		if err := opts.Guard(); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.RepairHints(ctx); err != nil {
 		return nil, err
 	}

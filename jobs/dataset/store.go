@@ -12,10 +12,12 @@
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +42,13 @@ type Store struct {
 	fio    icebergio.IO // data files and manifests, by location
 	raw    *blob.Bucket // the whole bucket (S3), closed with the store
 	pause  func(point string)
+	guard  func() error // Options.Guard during a commit
+
+	// The S3 client, bucket and key prefix ("" or "PREFIX/"), for the
+	// conditional writes gocloud does not offer (If-Match, ETags).
+	s3       *s3.Client
+	s3Bucket string
+	s3Prefix string
 }
 
 // Open opens the dataset at target: "s3://BUCKET/PREFIX" for S3-compatible
@@ -52,23 +61,25 @@ func Open(ctx context.Context, target string) (*Store, error) {
 		if bucket == "" {
 			return nil, fmt.Errorf("dataset %s: no bucket name (want s3://BUCKET/PREFIX)", target)
 		}
-		raw, err := openS3(ctx, bucket)
+		raw, client, err := openS3(ctx, bucket)
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", target, err)
 		}
-		b, root := raw, "s3://"+bucket
+		b, root, keyPrefix := raw, "s3://"+bucket, ""
 		if prefix = strings.Trim(prefix, "/"); prefix != "" {
 			// PrefixedBucket takes over (closes) the bucket it is given.
-			whole, err := openS3(ctx, bucket)
+			whole, _, err := openS3(ctx, bucket)
 			if err != nil {
 				raw.Close()
 				return nil, fmt.Errorf("dataset %s: %w", target, err)
 			}
 			b = blob.PrefixedBucket(whole, prefix+"/")
 			root += "/" + prefix
+			keyPrefix = prefix + "/"
 		}
 		fio := blobfs.New(context.Background(), raw, blobfs.DefaultObjectLocationExtractor(bucket, "s3", "s3a"))
-		return &Store{bucket: b, where: target, root: root, fio: keepOpen{fio}, raw: raw}, nil
+		return &Store{bucket: b, where: target, root: root, fio: keepOpen{fio}, raw: raw,
+			s3: client, s3Bucket: bucket, s3Prefix: keyPrefix}, nil
 	}
 	if target == "" {
 		return nil, errors.New("dataset: no folder or s3:// URL given")
@@ -91,10 +102,10 @@ func Open(ctx context.Context, target string) (*Store, error) {
 // endpoint (MinIO, OSS, COS, a test server) gets path-style addressing, a
 // default region, and checksums only where an operation requires them, which
 // is what S3-compatible servers accept.
-func openS3(ctx context.Context, bucket string) (*blob.Bucket, error) {
+func openS3(ctx context.Context, bucket string) (*blob.Bucket, *s3.Client, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	custom := cfg.BaseEndpoint != nil && *cfg.BaseEndpoint != ""
 	if custom {
@@ -105,10 +116,11 @@ func openS3(ctx context.Context, bucket string) (*blob.Bucket, error) {
 		cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	}
 	if cfg.Region == "" {
-		return nil, errors.New("no region: set AWS_REGION")
+		return nil, nil, errors.New("no region: set AWS_REGION")
 	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = custom })
-	return s3blob.OpenBucket(ctx, client, bucket, &s3blob.Options{RequestChecksumCalculation: cfg.RequestChecksumCalculation})
+	b, err := s3blob.OpenBucket(ctx, client, bucket, &s3blob.Options{RequestChecksumCalculation: cfg.RequestChecksumCalculation})
+	return b, client, err
 }
 
 // String names the dataset as it was opened.
@@ -310,4 +322,95 @@ func (f syncOnClose) Close() error {
 		err = syncDir(filepath.Dir(f.File.Name()))
 	}
 	return err
+}
+
+// errChanged is a conditional replace or delete that found the object
+// changed (or gone) since it was read.
+var errChanged = errors.New("changed since it was read")
+
+// statusOf is the HTTP status of an S3 error, 0 for none.
+func statusOf(err error) int {
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) {
+		return resp.HTTPStatusCode()
+	}
+	return 0
+}
+
+// readTagged returns an object's content and its ETag ("" on a folder),
+// nil and no error when it does not exist.
+func (s *Store) readTagged(ctx context.Context, key string) ([]byte, string, error) {
+	if s.s3 == nil {
+		data, err := s.read(ctx, key)
+		return data, "", err
+	}
+	out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.s3Bucket, Key: aws.String(s.s3Prefix + key)})
+	if statusOf(err) == http.StatusNotFound {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("dataset %s: read %s: %w", s.where, key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, "", fmt.Errorf("dataset %s: read %s: %w", s.where, key, err)
+	}
+	return data, aws.ToString(out.ETag), nil
+}
+
+// createTagged is create returning the new object's ETag ("" on a folder).
+func (s *Store) createTagged(ctx context.Context, key string, data []byte) (string, error) {
+	if s.s3 == nil {
+		return "", s.create(ctx, key, data)
+	}
+	out, err := s.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.s3Bucket, Key: aws.String(s.s3Prefix + key),
+		Body: bytes.NewReader(data), IfNoneMatch: aws.String("*"), ContentType: aws.String("application/json")})
+	if code := statusOf(err); code == http.StatusPreconditionFailed || code == http.StatusConflict {
+		return "", fmt.Errorf("dataset %s: %s: %w", s.where, key, errExists)
+	}
+	if err != nil {
+		return "", fmt.Errorf("dataset %s: write %s: %w", s.where, key, err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// replaceIf replaces an object only if its ETag is still etag (S3 If-Match)
+// and returns the new ETag; errChanged when another writer changed or
+// removed it. A folder has no ETags: the caller serializes the
+// read-check-replace (lockLease) and the file is replaced atomically.
+func (s *Store) replaceIf(ctx context.Context, key string, data []byte, etag string) (string, error) {
+	if s.s3 == nil {
+		return "", s.write(ctx, key, data)
+	}
+	out, err := s.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.s3Bucket, Key: aws.String(s.s3Prefix + key),
+		Body: bytes.NewReader(data), IfMatch: aws.String(etag), ContentType: aws.String("application/json")})
+	switch statusOf(err) {
+	case http.StatusPreconditionFailed, http.StatusConflict, http.StatusNotFound:
+		return "", fmt.Errorf("dataset %s: %s: %w", s.where, key, errChanged)
+	}
+	if err != nil {
+		return "", fmt.Errorf("dataset %s: write %s: %w", s.where, key, err)
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// removeIf deletes an object only if its ETag is still etag (S3 If-Match;
+// on a folder the caller serializes as for replaceIf); one already gone is
+// no error.
+func (s *Store) removeIf(ctx context.Context, key, etag string) error {
+	if s.s3 == nil {
+		return s.remove(ctx, key)
+	}
+	_, err := s.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.s3Bucket, Key: aws.String(s.s3Prefix + key), IfMatch: aws.String(etag)})
+	switch statusOf(err) {
+	case http.StatusNotFound:
+		return nil
+	case http.StatusPreconditionFailed, http.StatusConflict:
+		return fmt.Errorf("dataset %s: %s: %w", s.where, key, errChanged)
+	}
+	if err != nil {
+		return fmt.Errorf("dataset %s: delete %s: %w", s.where, key, err)
+	}
+	return nil
 }

@@ -290,22 +290,25 @@ func TestSyncStateStopsWhenTheGuardFails(t *testing.T) {
 	opts := tn.options(target)
 	opts.Concurrency = 1
 	opts.StateDir = filepath.Join(t.TempDir(), "state")
-	lost := errors.New("the lease was taken by another run")
-	var gone atomic.Bool
-	opts.Guard = func() error {
-		if gone.Load() {
-			return lost
-		}
-		return nil
-	}
+	// The lease is renewed every third of a second: a taker's replacement
+	// of lease.json (any write changes its ETag) is noticed within that.
+	opts.LeaseTTL = time.Second
 	api := &watched{API: tn.client}
 	api.onPage = func(n int64) {
 		if n == 5 {
-			gone.Store(true)
+			store, err := dataset.Open(context.Background(), target)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer store.Close()
+			if err := store.WriteAside(context.Background(), dataset.AsidePrefix+"lease.json", []byte(`{"host":"taker"}`)); err != nil {
+				t.Error(err)
+			}
 		}
 	}
 	_, err := Run(context.Background(), api, opts)
-	if !errors.Is(err, lost) {
+	if !errors.As(err, new(*dataset.LeaseLostError)) {
 		t.Fatalf("run without its lease: %v", err)
 	}
 	if runs := published(t, target); len(runs) != 0 {

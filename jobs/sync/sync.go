@@ -12,7 +12,9 @@
 //
 // The run's state (the spool and the run's start, which names the run) is a
 // local folder, locked while a run uses it, so an interrupted run resumes
-// as the same run and two runs of one dataset never overlap. For a dataset
+// as the same run. A run holds a lease on the dataset (dataset.Lease) from
+// before it reads any state, so two runs of one dataset never overlap, from
+// any machine, and a run that lost its lease commits nothing. For a dataset
 // in a bucket the state is also written beside it, as the run goes
 // (remote.go), and the local folder is only its cache: a run killed on one
 // machine resumes on another.
@@ -85,13 +87,14 @@ type Options struct {
 	Requests func() int64
 	Observer pipeline.Observer // progress and log lines (default: pipeline.Quiet)
 	Now      func() time.Time  // the clock (default time.Now)
-	// Guard, when set, is asked before each write of the run's state beside
-	// a dataset in a bucket: a run that lost the dataset (its lease) stops
-	// writing state, and fails.
-	Guard func() error
 	// Pause, when set, is called at each point of dataset.PausePoints and
 	// at "fetched" (the listing read): a test's hook to kill a run there.
 	Pause func(point string)
+	// LeaseTTL is how long the run's lease on the dataset lasts unrenewed
+	// (default DefaultLeaseTTL); it is renewed every third of it.
+	LeaseTTL time.Duration
+
+	guard func() error // the lease's Check, during a run
 }
 
 // Validate checks the options before any request is made; its errors are
@@ -114,6 +117,8 @@ func (o *Options) Validate() error {
 		return pipeline.Configf("--full-every needs --changed-filter (without it every run is full)")
 	case o.ResumeWithin < 0:
 		return pipeline.Configf("--resume-within %s: want a positive duration", o.ResumeWithin)
+	case o.LeaseTTL != 0 && o.LeaseTTL < time.Second:
+		return pipeline.Configf("--lease-ttl %s: want 1s or more", o.LeaseTTL)
 	}
 	if o.Listing.CustomerEmail != "" {
 		return pipeline.Configf("a sync lists every ticket or a filter's, not a customer's")
@@ -179,6 +184,7 @@ func Run(ctx context.Context, api API, opts Options) (*Report, error) {
 		return rep, fmt.Errorf("%w; nothing was committed (--schema freeze)", err)
 	case err == nil, rep == nil, errors.As(err, new(*FilterError)), errors.As(err, new(*dataset.PublishedError)),
 		errors.As(err, new(*pipeline.ConfigError)), errors.As(err, new(*dataset.ConflictError)), errors.As(err, new(*dataset.ClockError)),
+		errors.As(err, new(*dataset.LeaseHeldError)), errors.As(err, new(*dataset.LeaseLostError)),
 		errors.As(err, &ue) && ue.Class == udesk.Permanent:
 		return rep, err
 	}
@@ -199,12 +205,19 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	if o.ResumeWithin == 0 {
 		o.ResumeWithin = DefaultResumeWithin
 	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 	where := Location(o.Dataset)
-	store, err := dataset.Open(ctx, o.Dataset)
+	var base int64 // the requests before the run, the credential check's among its own
+	if o.Requests != nil {
+		base = o.Requests()
+	}
+	store, api, release, err := o.openLeased(ctx, api)
 	if err != nil {
 		return nil, err
 	}
-	defer store.Close()
+	defer release()
 
 	dir := o.StateDir
 	if dir == "" {
@@ -243,7 +256,7 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	var remote *remoteState
 	have := int64(0) // of the spool's log, what the remote state holds
 	if strings.HasPrefix(where, "s3://") {
-		remote = &remoteState{store: store, ctx: context.WithoutCancel(ctx), guard: o.Guard}
+		remote = &remoteState{store: store, ctx: context.WithoutCancel(ctx), guard: o.guard}
 		if o.Fresh {
 			err = remote.clear()
 		} else {
@@ -278,7 +291,6 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 	// The run's line counts the requests of every attempt that ended.
 	requests := o.Requests
 	if requests != nil {
-		base := requests()
 		requests = func() int64 { return st.Requests + o.Requests() - base }
 	}
 	res, err := o.commit(ctx, api, spool, store, p, st, owner, requests, rep)
@@ -355,7 +367,7 @@ func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, st
 	res, err := dataset.Commit(ctx, store, feed, lookup(api, o.Concurrency, spool, rep), dataset.Options{
 		Started: st.Started, UUID: st.UUID, Catalog: l.Fields, Headers: o.Headers, Schema: o.Schema, Keep: o.Keep,
 		Selector: p.selector, Owner: owner, Merge: !p.full, Requests: requests, TempDir: spool.Dir(), Now: o.Now,
-		Pause: o.Pause,
+		Pause: o.Pause, Guard: o.guard,
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -318,23 +319,37 @@ func TestChangedFilterThatMayNotReachBackFails(t *testing.T) {
 	}
 }
 
+// A sync of a dataset another run holds (its lease) is refused before any
+// request, naming the holder, and leaves the holder's lease alone.
 func TestSecondSyncOfADatasetIsRefused(t *testing.T) {
 	tn := newTenant(t, udesktest.Options{Tickets: 10})
 	dir := filepath.Join(t.TempDir(), "dataset")
 	opts := tn.options(dir)
-	state := StateDir(Location(dir), opts.Tenant, "all tickets")
-	held, _, err := pipeline.OpenSpool(state, false)
+	s, err := dataset.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held.Close()
+	defer s.Close()
+	held, err := s.AcquireLease(context.Background(), dataset.LeaseOptions{TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release(context.Background())
 	opts.Dataset = dir + "/" // another spelling of the same dataset
 	_, err = Run(context.Background(), tn.client, opts)
-	if err == nil || !strings.Contains(err.Error(), state) {
-		t.Fatalf("got %v, want a refusal naming %s", err, state)
+	host, _ := os.Hostname()
+	var he *dataset.LeaseHeldError
+	if !errors.As(err, &he) || !strings.Contains(err.Error(), "host "+host) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("got %v, want a refusal naming the holder", err)
+	}
+	if errors.As(err, new(*pipeline.ResumableError)) {
+		t.Fatalf("a refusal offers a resume: %v", err)
 	}
 	if tn.requests() != 0 {
 		t.Fatal("a refused sync sent requests")
+	}
+	if err := held.Check(); err != nil {
+		t.Fatalf("the holder's lease: %v", err)
 	}
 }
 
