@@ -39,7 +39,7 @@ type syncOptions struct {
 func newSyncCommand(a *app) *cobra.Command {
 	var o syncOptions
 	c := &cobra.Command{
-		Use:   "sync --dataset DIR|s3://BUCKET/PREFIX [--filter ID [--agent ID]] [--schema evolve|freeze] [--changed-filter ID [--full-every N]] [--keep N]",
+		Use:   "sync --dataset DIR|s3://BUCKET/PREFIX [--filter ID [--agent ID]] [--schema evolve|freeze] [--changed-filter ID [--full-every N]] [--keep N] [--catalog postgres://…|sqlite:PATH [--namespace NS]]",
 		Short: "keep an Iceberg dataset of the tickets up to date: tickets, changes and field history per run",
 		Long: `Sync the tickets into a dataset for reporting: three Apache Iceberg tables (tickets, changes,
 field_history) that DuckDB's iceberg_scan, Spark, PyIceberg and polars read without a catalog

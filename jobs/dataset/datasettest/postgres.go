@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func StartPostgres(t testing.TB) (catalogURL, password string) {
 		if err := os.Chown(data, uid, gid); err != nil {
 			t.Fatal(err)
 		}
-		asUser = []string{"setpriv", "--reuid=" + nobody.Uid, "--regid=" + nobody.Gid, "--clear-groups", "--"}
+		asUser = []string{"setpriv", "--reuid=" + nobody.Uid, "--regid=" + nobody.Gid, "--clear-groups", "--pdeathsig=KILL", "--"}
 	}
 	command := func(name string, args ...string) *exec.Cmd {
 		argv := append(append(asUser[:len(asUser):len(asUser)], filepath.Join(bin, name)), args...)
@@ -85,6 +86,9 @@ func StartPostgres(t testing.TB) (catalogURL, password string) {
 	var logs strings.Builder
 	srv := command("postgres", "-D", data, "-p", port, "-k", data, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off")
 	srv.Stdout, srv.Stderr = &logs, &logs
+	// A test that panics (a timeout) runs no cleanup: the server dies with
+	// the test process instead of lingering (setpriv sets this for root).
+	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := srv.Start(); err != nil {
 		t.Fatalf("start postgres: %v", err)
 	}
