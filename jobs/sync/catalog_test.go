@@ -5,11 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/apache/iceberg-go"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	icebergio "github.com/apache/iceberg-go/io"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // the reader's s3:// IO
 	icetable "github.com/apache/iceberg-go/table"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
@@ -48,10 +52,10 @@ func catalogRuns(t *testing.T, target string, c dataset.CatalogConfig) *tenant {
 // checkCatalogReads opens the catalog with iceberg-go's catalog/sql (a
 // reader of its own, not the tool's code) and reads every snapshot of the
 // three tables with exact counts.
-func checkCatalogReads(t *testing.T, db *sql.DB, dialect sqlcat.SupportedDialect, namespace string) *sqlcat.Catalog {
+func checkCatalogReads(t *testing.T, db *sql.DB, dialect sqlcat.SupportedDialect, namespace string, props iceberg.Properties) *sqlcat.Catalog {
 	t.Helper()
 	ctx := context.Background()
-	cat, err := sqlcat.NewCatalog(dataset.CatalogName, db, dialect, nil)
+	cat, err := sqlcat.NewCatalog(dataset.CatalogName, db, dialect, props)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +132,7 @@ func TestSyncSQLiteCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	checkCatalogReads(t, db, sqlcat.SQLite, dataset.DefaultNamespace)
+	checkCatalogReads(t, db, sqlcat.SQLite, dataset.DefaultNamespace, nil)
 
 	_, err = dataset.Open(context.Background(), dir)
 	if err == nil {
@@ -168,7 +172,7 @@ func TestSyncPostgresCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	cat := checkCatalogReads(t, db, sqlcat.Postgres, "reports")
+	cat := checkCatalogReads(t, db, sqlcat.Postgres, "reports", nil)
 	checkNoSecret(t, db, cat, "reports", password)
 }
 
@@ -220,4 +224,25 @@ func checkNoSecret(t *testing.T, db *sql.DB, cat *sqlcat.Catalog, namespace stri
 			t.Fatalf("a secret is stored in the catalog or the tables' metadata")
 		}
 	}
+}
+
+// A dataset in a bucket with a SQLite catalog: the tool writes the
+// metadata through its own S3 configuration (the AWS_* variables); a
+// reader given the bucket's settings in memory reads both snapshots, and
+// the S3 secret is nowhere in the catalog or the tables' metadata.
+func TestSyncSQLiteCatalogS3(t *testing.T) {
+	bucket, _ := datasettest.StartS3(t)
+	file := filepath.Join(t.TempDir(), "catalog.db")
+	catalogRuns(t, bucket+"/lake", dataset.CatalogConfig{URL: "sqlite:" + file})
+	db, err := sql.Open("sqlite", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	secret := os.Getenv("AWS_SECRET_ACCESS_KEY")
+	cat := checkCatalogReads(t, db, sqlcat.SQLite, dataset.DefaultNamespace, iceberg.Properties{
+		icebergio.S3EndpointURL: os.Getenv("AWS_ENDPOINT_URL"), icebergio.S3Region: "us-east-1",
+		icebergio.S3AccessKeyID: os.Getenv("AWS_ACCESS_KEY_ID"), icebergio.S3SecretAccessKey: secret,
+	})
+	checkNoSecret(t, db, cat, dataset.DefaultNamespace, secret)
 }
