@@ -88,3 +88,4 @@ check-libreoffice:
 # unless UDESK_SKIP_S3_TESTS=1.
 tools:
 	@bash scripts/install-versitygw.sh
+	@bash scripts/install-postgres.sh

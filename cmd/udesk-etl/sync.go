@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
 	"github.com/udesk-etl/udesk-etl/mapping"
 	"github.com/udesk-etl/udesk-etl/pipeline"
@@ -29,12 +31,15 @@ type syncOptions struct {
 	filter       int64
 	agent        int64
 	resumeWithin time.Duration
+	catalog      string
+	namespace    string
+	passwordFile string
 }
 
 func newSyncCommand(a *app) *cobra.Command {
 	var o syncOptions
 	c := &cobra.Command{
-		Use:   "sync --dataset DIR|s3://BUCKET/PREFIX [--filter ID [--agent ID]] [--schema evolve|freeze] [--changed-filter ID [--full-every N]] [--keep N]",
+		Use:   "sync --dataset DIR|s3://BUCKET/PREFIX [--filter ID [--agent ID]] [--schema evolve|freeze] [--changed-filter ID [--full-every N]] [--keep N] [--catalog postgres://…|sqlite:PATH [--namespace NS]]",
 		Short: "keep an Iceberg dataset of the tickets up to date: tickets, changes and field history per run",
 		Long: `Sync the tickets into a dataset for reporting: three Apache Iceberg tables (tickets, changes,
 field_history) that DuckDB's iceberg_scan, Spark, PyIceberg and polars read without a catalog
@@ -60,18 +65,26 @@ machine, exits 1 naming the holder; a lease unrenewed for --lease-ttl is taken o
 	fs.StringVar(&o.job.Headers, "headers", mapping.HeadersLabels, "name new custom field columns by `labels` (field_label) or names (field_name)")
 	fs.IntVar(&o.job.Keep, "keep", 0, "keep the tickets snapshots of the last `N` runs (0: all); changes and history are kept; unreferenced files go an hour later")
 	fs.StringVar(&o.report, "report", "", "also write the summary as JSON to `FILE`")
+	fs.StringVar(&o.catalog, "catalog", "", "register the tables in a SQL catalog and commit through it: postgres://USER@HOST/DB (password: PGPASSWORD or --catalog-password-file) or sqlite:`PATH`")
+	fs.StringVar(&o.namespace, "namespace", dataset.DefaultNamespace, "with --catalog: the catalog `NAMESPACE` of the three tables")
+	fs.StringVar(&o.passwordFile, "catalog-password-file", "", "with a postgres:// --catalog: read its password from the first line of `FILE`")
 	fs.BoolVar(&o.status, "status", false, "print the dataset's runs and the last run's changes, without the API")
 	fs.BoolVar(&o.job.Fresh, "fresh", false, "discard the saved state of an interrupted run and start over")
 	fs.DurationVar(&o.resumeWithin, "resume-within", syncjob.DefaultResumeWithin, "resume an interrupted run that started at most this `DURATION` ago; an older one starts over")
 	fs.DurationVar(&o.job.LeaseTTL, "lease-ttl", syncjob.DefaultLeaseTTL, "the run's lease on the dataset lasts this `DURATION` unrenewed: another run waits that long after this one is killed (at once on this host)")
 	inGroup(fs, groupSelection, "filter", "agent", "changed-filter", "full-every")
-	inGroup(fs, groupOutput, "dataset", "schema", "headers", "keep", "report", "status")
+	inGroup(fs, groupOutput, "dataset", "schema", "headers", "keep", "report", "status", "catalog", "namespace", "catalog-password-file")
 	inGroup(fs, groupBehaviour, "fresh", "resume-within", "lease-ttl")
 	o.conn.register(fs)
 	return c
 }
 
 func (o *syncOptions) run(ctx context.Context, a *app) error {
+	cat, err := o.catalogConfig(a)
+	if err != nil {
+		return err
+	}
+	o.job.Catalog = cat
 	if o.status {
 		if o.job.Dataset == "" {
 			return usagef("--status needs --dataset")
@@ -79,7 +92,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		if err := checkDatasetExists(o.job.Dataset); err != nil {
 			return err
 		}
-		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset)
+		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset, dataset.WithCatalog(cat))
 	}
 	if o.agent != 0 && o.filter == 0 {
 		return usagef("--agent needs --filter (it names the agent whose view of the filter is read)")
@@ -137,6 +150,35 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		err = fmt.Errorf("--report: %w", rerr)
 	}
 	return err
+}
+
+// catalogConfig reads --catalog, --namespace and the catalog's password
+// (--catalog-password-file's first line, else PGPASSWORD).
+func (o *syncOptions) catalogConfig(a *app) (dataset.CatalogConfig, error) {
+	if o.catalog == "" {
+		if o.passwordFile != "" || o.namespace != dataset.DefaultNamespace {
+			return dataset.CatalogConfig{}, usagef("--namespace and --catalog-password-file need --catalog")
+		}
+		return dataset.CatalogConfig{}, nil
+	}
+	if o.namespace == "" || strings.ContainsAny(o.namespace, ". \t") {
+		return dataset.CatalogConfig{}, usagef("--namespace %q: want a name without dots or spaces", o.namespace)
+	}
+	c := dataset.CatalogConfig{URL: o.catalog, Namespace: o.namespace, Password: a.getenv("PGPASSWORD")}
+	if o.passwordFile != "" {
+		if !strings.HasPrefix(o.catalog, "postgres") {
+			return c, usagef("--catalog-password-file is for a postgres:// --catalog")
+		}
+		data, err := os.ReadFile(o.passwordFile)
+		if err != nil {
+			return c, usagef("--catalog-password-file: %v", err)
+		}
+		line, _, _ := strings.Cut(string(data), "\n")
+		if c.Password = strings.TrimSpace(line); c.Password == "" {
+			return c, usagef("--catalog-password-file %s: the first line is empty: want the password", o.passwordFile)
+		}
+	}
+	return c, nil
 }
 
 // testHooks reads the variables the acceptance tests set (never documented

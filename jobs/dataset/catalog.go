@@ -13,6 +13,8 @@ import (
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // folderCatalog is the catalog of one table kept in its own folder, the
@@ -27,12 +29,24 @@ import (
 // handles by looking for the next versions (and DuckDB and Spark read vN, a
 // committed snapshot, until the next commit writes the hint).
 //
-// It is the seam where a SQL catalog (which commits by a conditional UPDATE
-// of the table's metadata location) can take over: table.CatalogIO is all
-// iceberg-go asks of it.
+// It is one tableCatalog; a SQL catalog (sqlcatalog.go) is the other.
 type folderCatalog struct {
 	s    *Store
 	name string // the table's folder under the dataset
+}
+
+// tableCatalog is where one table's metadata is kept and committed: what
+// the Store's commits and reads ask of a catalog. table.CatalogIO is what
+// iceberg-go's transactions commit through.
+type tableCatalog interface {
+	table.CatalogIO
+	// load returns the table as last committed, nil when it does not exist.
+	load(ctx context.Context) (*table.Table, error)
+	// create makes the table unless it exists, and returns it.
+	create(ctx context.Context, sc *iceberg.Schema, props iceberg.Properties) (*table.Table, error)
+	// repairHint points a folder table's version-hint.text at its newest
+	// version; other catalogs have no hint.
+	repairHint(ctx context.Context) error
 }
 
 // ConflictError is a commit that lost to another writer: the table moved on
@@ -89,11 +103,20 @@ func (c *folderCatalog) find(ctx context.Context) (int, []byte, int, error) {
 		if err != nil {
 			return 0, nil, 0, err
 		}
+		catalogs := false
 		for _, k := range keys {
-			if m := versionFile.FindStringSubmatch(k[strings.LastIndexByte(k, '/')+1:]); m != nil {
+			base := k[strings.LastIndexByte(k, '/')+1:]
+			if m := versionFile.FindStringSubmatch(base); m != nil {
 				n, _ := strconv.Atoi(m[1])
 				v = max(v, n)
+			} else if strings.HasSuffix(base, ".metadata.json") {
+				catalogs = true
 			}
+		}
+		if v == 0 && catalogs {
+			// Only a catalog knows which of these is current: going on
+			// would start a second history beside the catalog's.
+			return 0, nil, 0, &pipeline.ConfigError{Err: fmt.Errorf("dataset %s: table %s was committed through a SQL catalog (metadata/NNNNN-….metadata.json, no vN.metadata.json): run with the same --catalog and --namespace", c.s.where, c.name)}
 		}
 		if v == 0 {
 			return 0, nil, 0, nil
@@ -120,7 +143,12 @@ func (c *folderCatalog) find(ctx context.Context) (int, []byte, int, error) {
 	}
 }
 
-func (c *folderCatalog) load(ctx context.Context) (*table.Table, int, error) {
+func (c *folderCatalog) load(ctx context.Context) (*table.Table, error) {
+	t, _, err := c.loadVersion(ctx)
+	return t, err
+}
+
+func (c *folderCatalog) loadVersion(ctx context.Context) (*table.Table, int, error) {
 	v, data, err := c.latest(ctx)
 	if err != nil || data == nil {
 		return nil, 0, err
@@ -140,7 +168,7 @@ func (c *folderCatalog) table(meta table.Metadata, v int) *table.Table {
 
 // LoadTable is table.CatalogIO's: the table as last committed.
 func (c *folderCatalog) LoadTable(ctx context.Context, _ table.Identifier) (*table.Table, error) {
-	t, _, err := c.load(ctx)
+	t, err := c.load(ctx)
 	if err == nil && t == nil {
 		err = fmt.Errorf("dataset %s: table %s does not exist", c.s.where, c.name)
 	}
@@ -156,7 +184,7 @@ func (c *folderCatalog) CommitTable(ctx context.Context, _ table.Identifier, req
 	if err := c.s.guarded(); err != nil {
 		return nil, "", err
 	}
-	cur, v, err := c.load(ctx)
+	cur, v, err := c.loadVersion(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -210,7 +238,7 @@ func (c *folderCatalog) publish(ctx context.Context, v int, meta table.Metadata)
 // create makes the table (version 1) unless it exists; a writer that lost
 // the race to create it loads the winner's.
 func (c *folderCatalog) create(ctx context.Context, sc *iceberg.Schema, props iceberg.Properties) (*table.Table, error) {
-	if t, _, err := c.load(ctx); err != nil || t != nil {
+	if t, err := c.load(ctx); err != nil || t != nil {
 		return t, err
 	}
 	props = maps(props, iceberg.Properties{table.PropertyFormatVersion: "2"})
@@ -221,8 +249,7 @@ func (c *folderCatalog) create(ctx context.Context, sc *iceberg.Schema, props ic
 	if err := c.publish(ctx, 1, meta); err != nil && !errors.As(err, new(*ConflictError)) {
 		return nil, err
 	}
-	t, _, err := c.load(ctx)
-	return t, err
+	return c.load(ctx)
 }
 
 func maps(a, b iceberg.Properties) iceberg.Properties {

@@ -494,7 +494,7 @@ func (s *Store) contractOf(t *table.Table) (*Contract, error) {
 // CheckOwner refuses (with *OwnerError, a *pipeline.ConfigError) a sync of
 // another tenant or selector into the dataset.
 func CheckOwner(ctx context.Context, s *Store, o Owner) error {
-	t, _, err := s.catalog(TableTickets).load(ctx)
+	t, err := s.catalog(TableTickets).load(ctx)
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func readTable(t *testing.T, s *Store, table, run string) []map[string]string {
 
 func contractIn(t *testing.T, s *Store) *Contract {
 	t.Helper()
-	tt, _, err := s.catalog(TableTickets).load(context.Background())
+	tt, err := s.catalog(TableTickets).load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

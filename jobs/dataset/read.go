@@ -16,7 +16,7 @@ import (
 // travel; "" for the latest), changes and field_history the run's rows
 // ("" for every row). The records must be released.
 func (s *Store) Scan(ctx context.Context, name, run string) (*arrow.Schema, iter.Seq2[arrow.RecordBatch, error], error) {
-	t, _, err := s.catalog(name).load(ctx)
+	t, err := s.catalog(name).load(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,7 +48,7 @@ func (s *Store) Scan(ctx context.Context, name, run string) (*arrow.Schema, iter
 // what a check of a changed-filter run compares with before it merges.
 // nil run: no run is published.
 func (s *Store) TicketTimes(ctx context.Context, fn func(id int64, updatedAt time.Time) error) (*Run, error) {
-	t, _, err := s.catalog(TableTickets).load(ctx)
+	t, err := s.catalog(TableTickets).load(ctx)
 	if err != nil || t == nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func (s *Store) retain(ctx context.Context, keep int, grace time.Duration, now t
 
 func (s *Store) expire(ctx context.Context, keep int, now time.Time) error {
 	c := s.catalog(TableTickets)
-	t, _, err := c.load(ctx)
+	t, err := c.load(ctx)
 	if err != nil || t == nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (s *Store) filesOf(fio icebergio.IO, snaps []table.Snapshot) (map[string]bo
 // (data/*.parquet, metadata/*.avro) are candidates; metadata versions stay
 // (they are the table's history, and small).
 func (s *Store) collect(ctx context.Context, name string, cutoff time.Time) error {
-	t, _, err := s.catalog(name).load(ctx)
+	t, err := s.catalog(name).load(ctx)
 	if err != nil || t == nil {
 		return err
 	}

@@ -123,7 +123,7 @@ type tableSet struct {
 func (s *Store) tables(ctx context.Context) (*tableSet, error) {
 	var st tableSet
 	for name, t := range map[string]**table.Table{TableTickets: &st.tickets, TableChanges: &st.changes, TableHistory: &st.history} {
-		tbl, _, err := s.catalog(name).load(ctx)
+		tbl, err := s.catalog(name).load(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +132,14 @@ func (s *Store) tables(ctx context.Context) (*tableSet, error) {
 	return &st, nil
 }
 
-func (s *Store) catalog(name string) *folderCatalog { return &folderCatalog{s: s, name: name} }
+// catalog is where table name is kept: the SQL catalog the dataset was
+// opened with, or the table's folder.
+func (s *Store) catalog(name string) tableCatalog {
+	if s.sql != nil {
+		return &sqlTable{s: s, c: s.sql, name: name}
+	}
+	return &folderCatalog{s: s, name: name}
+}
 
 // runsIn returns the runs a table's snapshots record, in commit order.
 func runsIn(t *table.Table) []Run {

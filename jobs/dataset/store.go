@@ -41,6 +41,7 @@ type Store struct {
 	root   string       // the dataset's location in table metadata: a path or s3://BUCKET/PREFIX
 	fio    icebergio.IO // data files and manifests, by location
 	raw    *blob.Bucket // the whole bucket (S3), closed with the store
+	sql    *sqlCatalog  // the SQL catalog the tables are registered in (WithCatalog), nil: the folder layout
 	pause  func(point string)
 	guard  func() error // Options.Guard during a commit
 
@@ -55,7 +56,21 @@ type Store struct {
 // object storage (credentials, region and endpoint from the standard AWS
 // variables: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
 // AWS_ENDPOINT_URL), anything else a local folder, created when missing.
-func Open(ctx context.Context, target string) (*Store, error) {
+func Open(ctx context.Context, target string, opts ...OpenOption) (*Store, error) {
+	s, err := open(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range opts {
+		if err := o(ctx, s); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, target string) (*Store, error) {
 	if rest, ok := strings.CutPrefix(target, "s3://"); ok {
 		bucket, prefix, _ := strings.Cut(rest, "/")
 		if bucket == "" {
@@ -131,6 +146,9 @@ func (s *Store) Close() error {
 	err := s.bucket.Close()
 	if s.raw != nil && s.raw != s.bucket {
 		err = errors.Join(err, s.raw.Close())
+	}
+	if s.sql != nil {
+		err = errors.Join(err, s.sql.Close())
 	}
 	return err
 }

@@ -93,7 +93,7 @@ func (s *Store) Upgrade(ctx context.Context, tempDir string, owner Owner) (strin
 			if err := s.appendRun(ctx, t, path, r.summary(), nil); err != nil {
 				return "", err
 			}
-			if t, _, err = s.catalog(name).load(ctx); err != nil {
+			if t, err = s.catalog(name).load(ctx); err != nil {
 				return "", err
 			}
 		}

@@ -31,7 +31,7 @@ func (o *Options) openLeased(ctx context.Context, api API) (_ *dataset.Store, _ 
 			return nil, nil, nil, err
 		}
 	}
-	store, err := dataset.Open(ctx, o.Dataset)
+	store, err := dataset.Open(ctx, o.Dataset, dataset.WithCatalog(o.Catalog))
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -24,8 +24,8 @@ func (rep *Report) PrintRun(w io.Writer) {
 
 // PrintStatus writes a dataset's committed runs and the last run's
 // changes: what a reader checks without a query engine.
-func PrintStatus(ctx context.Context, w io.Writer, target string) error {
-	s, err := dataset.Open(ctx, target)
+func PrintStatus(ctx context.Context, w io.Writer, target string, opts ...dataset.OpenOption) error {
+	s, err := dataset.Open(ctx, target, opts...)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,9 @@ const (
 type Options struct {
 	// Dataset is a local folder or s3://BUCKET/PREFIX.
 	Dataset string
+	// Catalog, when its URL is set, registers the tables in a SQL catalog
+	// and commits through it (dataset.WithCatalog).
+	Catalog dataset.CatalogConfig
 	// Tenant names the Udesk tenant (its URL, any password masked) in the
 	// state key and the state, so that two tenants never share state.
 	Tenant string

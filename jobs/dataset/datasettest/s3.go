@@ -84,21 +84,7 @@ func StartS3(t testing.TB) (bucket, files string) {
 // versityBinary finds .tools/bin/versitygw at the module's root.
 func versityBinary(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-	bin := filepath.Join(dir, ".tools", "bin", "versitygw")
+	bin := filepath.Join(moduleRoot(t), ".tools", "bin", "versitygw")
 	if _, err := os.Stat(bin); err != nil {
 		msg := fmt.Sprintf("%s is missing: run scripts/install-versitygw.sh (or make tools) to install the S3 test server", bin)
 		if os.Getenv(skipS3Env) != "" {
@@ -110,4 +96,23 @@ func versityBinary(t testing.TB) string {
 		t.Fatal(msg + "; or set " + skipS3Env + "=1 to skip the bucket tests")
 	}
 	return bin
+}
+
+// moduleRoot is the folder of go.mod above the test's.
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's folder")
+		}
+		dir = parent
+	}
 }
