@@ -29,6 +29,7 @@ type syncOptions struct {
 	filter       int64
 	agent        int64
 	resumeWithin time.Duration
+	jobs         jobsOptions // --jobs FILE: many tenants (syncjobs.go)
 }
 
 func newSyncCommand(a *app) *cobra.Command {
@@ -46,7 +47,12 @@ when Udesk confirms it. An interrupted run resumes as the same run when the same
   udesk-etl sync --dataset s3://bucket/udesk --changed-filter 12 --full-every 24 --keep 30
   udesk-etl sync --dataset reports/tickets --status`,
 		Args: noArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.jobs.file != "" {
+				return o.jobs.run(c.Context(), a, c.Flags(), o)
+			}
+			return o.run(c.Context(), a)
+		},
 	}
 	fs := c.Flags()
 	fs.StringVar(&o.job.Dataset, "dataset", "", "the dataset: a local `DIR` or s3://BUCKET/PREFIX (AWS_* variables for the bucket)")
@@ -65,6 +71,7 @@ when Udesk confirms it. An interrupted run resumes as the same run when the same
 	inGroup(fs, groupOutput, "dataset", "schema", "headers", "keep", "report", "status")
 	inGroup(fs, groupBehaviour, "fresh", "resume-within")
 	o.conn.register(fs)
+	o.jobs.register(fs)
 	return c
 }
 
@@ -78,33 +85,47 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		}
 		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset)
 	}
+	sum, _, err := o.once(ctx, a)
+	if sum == nil {
+		return err
+	}
+	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
+		err = fmt.Errorf("--report: %w", rerr)
+	}
+	return err
+}
+
+// once runs one sync (one tenant, one dataset) and prints its summary; a
+// jobs file runs it per tenant. The summary is nil when the run was refused
+// before it began.
+func (o *syncOptions) once(ctx context.Context, a *app) (*summary, *syncjob.Report, error) {
 	if o.agent != 0 && o.filter == 0 {
-		return usagef("--agent needs --filter (it names the agent whose view of the filter is read)")
+		return nil, nil, usagef("--agent needs --filter (it names the agent whose view of the filter is read)")
 	}
 	if o.resumeWithin <= 0 {
-		return usagef("--resume-within %s: want a positive duration", o.resumeWithin)
+		return nil, nil, usagef("--resume-within %s: want a positive duration", o.resumeWithin)
 	}
 	opts := o.job
 	opts.Listing = udesk.Listing{FilterID: o.filter, AgentID: o.agent}
 	opts.ResumeWithin = o.resumeWithin
 	if err := opts.Validate(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	c, err := o.conn.client(a)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if opts.Rate, _, err = o.conn.budget(a); err != nil {
-		return err
+		return nil, nil, err
 	}
 	opts.Tenant, opts.Concurrency = o.conn.tenantURL(a), o.conn.concurrency
 	opts.Observer = a.observer(o.conn.quiet)
 	opts.Requests = func() int64 { return c.Stats().Requests }
 	if err := testHooks(a, &opts); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := checkSyncCredentials(ctx, c, opts.Dataset); err != nil {
-		return err
+		return nil, nil, err
 	}
 
 	// iceberg-go writes diagnostics (an overwrite that removes more rows
@@ -133,10 +154,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		// Refused credentials are configuration: there is nothing to resume.
 		err = re.Err
 	}
-	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
-		err = fmt.Errorf("--report: %w", rerr)
-	}
-	return err
+	return sum, rep, err
 }
 
 // testHooks reads the variables the acceptance tests set (never documented
