@@ -88,9 +88,8 @@ func newPrefixLog(w io.Writer, tenant string) *prefixLog {
 }
 
 // jsonLog writes each line as one JSON object (time, level, tenant, job,
-// run, msg) for log shippers. A line that starts with the RFC 3339 stamp of
-// a progress or log line gets that time; "warning…" lines are level warn,
-// "debug: " lines debug, the message a command ends with error.
+// run, msg) for log shippers: "warning…" lines are level warn, "debug: "
+// lines debug, the message a command ends with error.
 type jsonLog struct {
 	lineWriter
 	w      io.Writer // takes whole writes from several goroutines
@@ -117,6 +116,16 @@ func (j *jsonLog) forTenant(name string) *jsonLog {
 
 func (j *jsonLog) logError(msg string) { j.write("error", msg) }
 
+// logResult is a tenant's line of a jobs run's summary, with its run.
+func (j *jsonLog) logResult(run, level, msg string) {
+	j.runMu.Lock()
+	if j.run == "" {
+		j.run = run
+	}
+	j.runMu.Unlock()
+	j.write(level, msg)
+}
+
 // runName finds the run a line names ("new run 20261201T020000Z"): later
 // lines of the log carry it.
 var runName = regexp.MustCompile(`\brun (\d{8}T\d{6}Z)\b`)
@@ -132,10 +141,11 @@ type jsonLine struct {
 
 func (j *jsonLog) write(level, line string) {
 	line = strings.TrimPrefix(line, "\r\x1b[K")
-	t := j.now()
+	// A progress or log line's own stamp (seconds) gives way to the
+	// object's time.
 	if stamp, rest, ok := strings.Cut(line, " "); ok {
-		if st, err := time.Parse(time.RFC3339, stamp); err == nil {
-			t, line = st, rest
+		if _, err := time.Parse(time.RFC3339, stamp); err == nil {
+			line = rest
 		}
 	}
 	if strings.TrimSpace(line) == "" {
@@ -155,7 +165,7 @@ func (j *jsonLog) write(level, line string) {
 	if m := runName.FindStringSubmatch(line); m != nil && j.run == "" {
 		j.run = m[1]
 	}
-	rec := jsonLine{Time: t.UTC().Format(time.RFC3339Nano), Level: level, Tenant: j.tenant, Job: *j.job, Run: j.run, Msg: line}
+	rec := jsonLine{Time: j.now().UTC().Format(time.RFC3339Nano), Level: level, Tenant: j.tenant, Job: *j.job, Run: j.run, Msg: line}
 	j.runMu.Unlock()
 	b, _ := json.Marshal(rec) // strings only: cannot fail
 	j.w.Write(append(b, '\n'))

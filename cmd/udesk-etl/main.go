@@ -57,7 +57,8 @@ func main() {
 		getenv:      os.Getenv,
 		interactive: term.IsTerminal(int(os.Stderr.Fd())),
 	}
-	stop, abort, release := interrupts(stderr)
+	// The message goes to stderr as the command logs (--log-format).
+	stop, abort, release := interrupts(func() io.Writer { return a.stderr })
 	a.abort = abort
 	code := run(stop, a, os.Args[1:])
 	release()
@@ -67,7 +68,7 @@ func main() {
 // interrupts returns the contexts of Ctrl-C (or SIGTERM): the first ends
 // stop (send nothing new, let the writes already sent get their outcome),
 // the second ends abort as well (stop at once).
-func interrupts(stderr io.Writer) (stop, abort context.Context, release func()) {
+func interrupts(stderr func() io.Writer) (stop, abort context.Context, release func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	stop, stopNow := context.WithCancel(context.Background())
@@ -77,7 +78,7 @@ func interrupts(stderr io.Writer) (stop, abort context.Context, release func()) 
 			return
 		}
 		stopNow()
-		fmt.Fprintln(stderr, "udesk-etl: interrupted: finishing the requests already sent (interrupt again to stop at once)")
+		fmt.Fprintln(stderr(), "udesk-etl: interrupted: finishing the requests already sent (interrupt again to stop at once)")
 		if _, ok := <-sigs; ok {
 			abortNow()
 		}
@@ -120,6 +121,7 @@ is resumable: run the same command again after an interruption.`,
 	root.SetUsageFunc(func(c *cobra.Command) error { printHelp(c.OutOrStdout(), c); return nil })
 	root.SetFlagErrorFunc(flagError)
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", logText, "log lines on stderr as `text` or json (objects with time, level, tenant, job, run, msg)")
+	inGroup(root.PersistentFlags(), groupOutput, "log-format")
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		a.job = c.Name()
 		if a.logFormat != logText && a.logFormat != logJSON {

@@ -45,7 +45,8 @@ at a committed snapshot. A ticket the listing missed is looked up by id: a delet
 when Udesk confirms it. An interrupted run resumes as the same run when the same command is run again.`,
 		Example: `  udesk-etl sync --dataset reports/tickets
   udesk-etl sync --dataset s3://bucket/udesk --changed-filter 12 --full-every 24 --keep 30
-  udesk-etl sync --dataset reports/tickets --status`,
+  udesk-etl sync --dataset reports/tickets --status
+  udesk-etl sync --jobs tenants.yaml --parallel 2 --report report.json --log-format json`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.jobs.file != "" {

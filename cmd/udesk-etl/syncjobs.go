@@ -98,17 +98,18 @@ func (j *jobsOptions) run(ctx context.Context, a *app, fs *pflag.FlagSet, base s
 	results := make([]tenantResult, len(tenants))
 	sem := make(chan struct{}, j.parallel)
 	var wg sync.WaitGroup
+	// Tenants start in the file's order, each when one of the --parallel
+	// slots is free.
 	for i, t := range tenants {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
+		select {
+		case sem <- struct{}{}:
+			wg.Go(func() {
 				defer func() { <-sem }()
 				results[i] = runTenant(ctx, a, base, t)
-			case <-ctx.Done():
-				// Interrupted before its turn: not started.
-				results[i] = tenantResult{Name: t.Name, Dataset: t.Dataset, ExitCode: exitInterrupted, Result: "not started: interrupted"}
-			}
-		})
+			})
+		case <-ctx.Done():
+			results[i] = tenantResult{Name: t.Name, Dataset: t.Dataset, ExitCode: exitInterrupted, Result: "not started: interrupted"}
+		}
 	}
 	wg.Wait()
 
@@ -120,7 +121,19 @@ func (j *jobsOptions) run(ctx context.Context, a *app, fs *pflag.FlagSet, base s
 			failed = append(failed, fmt.Sprintf("%s (exit %d)", r.Name, r.ExitCode))
 		}
 	}
-	printTenants(a.stderr, results)
+	if l, ok := a.stderr.(*jsonLog); ok {
+		for _, r := range results {
+			level := "info"
+			if r.ExitCode != exitOK {
+				level = "error"
+			}
+			c := r.Counts
+			l.forTenant(r.Name).logResult(r.Run, level, fmt.Sprintf("sync result: exit %d: %s; %d tickets: %d inserted, %d updated, %d deleted; %s",
+				r.ExitCode, oneLine(r.Result), c.Tickets, c.Inserted, c.Updated, c.Deleted, plural(r.Requests, "request")))
+		}
+	} else {
+		printTenants(a.stderr, results)
+	}
 	if base.report != "" {
 		if err := writeJobsReport(base.report, jobsReport{Command: "sync", ExitCode: code, Tenants: results}); err != nil {
 			return fmt.Errorf("--report: %w", err)

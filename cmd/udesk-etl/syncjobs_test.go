@@ -429,3 +429,40 @@ tenants:
 		t.Fatalf("walked %d files: %v", n, err)
 	}
 }
+
+// TestSyncJobsInterruptStopsEveryTenant: Ctrl-C (the command's context)
+// stops the tenants running and those not started; the run exits 130 and
+// the report says which.
+func TestSyncJobsInterruptStopsEveryTenant(t *testing.T) {
+	dir := t.TempDir()
+	sim := newSim(t, udesktest.Options{Tickets: 1000, Seed: 1})
+	jobs := writeJobs(t, dir, fmt.Sprintf(`defaults: {rate: 4/s, url: %s}
+tenants:
+  - {name: one, secret_env: S, dataset: %s}
+  - {name: two, secret_env: S, dataset: %s}
+  - {name: three, secret_env: S, dataset: %s}
+`, sim.URL(), filepath.Join(dir, "1"), filepath.Join(dir, "2"), filepath.Join(dir, "3")))
+	report := filepath.Join(dir, "report.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	var stderr bytes.Buffer
+	a := &app{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &stderr,
+		getenv: func(k string) string { return map[string]string{"S": sim.Secret()}[k] }}
+	code := run(ctx, a, []string{"sync", "--jobs", jobs, "--report", report})
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want 130\n%s", code, stderr.String())
+	}
+	var rep jobsReport
+	if b, err := os.ReadFile(report); err != nil || json.Unmarshal(b, &rep) != nil || len(rep.Tenants) != 3 {
+		t.Fatalf("report: %v %+v", err, rep)
+	}
+	for _, r := range rep.Tenants {
+		if r.ExitCode != exitInterrupted {
+			t.Errorf("%s: %+v", r.Name, r)
+		}
+	}
+	if r := rep.Tenants[2]; !strings.Contains(r.Result, "not started") {
+		t.Errorf("three (after two others with --parallel 2): %+v", r)
+	}
+}
