@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	"github.com/udesk-etl/udesk-etl/jobs/dataset/datasettest"
 	"github.com/udesk-etl/udesk-etl/udesk/udesktest"
 )
 
@@ -464,5 +465,69 @@ tenants:
 	}
 	if r := rep.Tenants[2]; !strings.Contains(r.Result, "not started") {
 		t.Errorf("three (after two others with --parallel 2): %+v", r)
+	}
+}
+
+// TestSyncJobsNoAWSSecretInOutputsOrBucket: a tenant whose dataset is a
+// bucket of a real S3 server (versitygw), run in both log formats with
+// --debug and --report: the AWS secret key and the Udesk secret appear on
+// no output, in no report, no file of the bucket and no local state.
+func TestSyncJobsNoAWSSecretInOutputsOrBucket(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bucket, files := datasettest.StartS3(t)
+	bin := binary(t)
+	dir := t.TempDir()
+	secrets := []string{os.Getenv("AWS_SECRET_ACCESS_KEY"), "CANARY-udesk-s3-tenant-0c9a71"}
+	if len(secrets[0]) < 8 {
+		t.Fatalf("the S3 test server's secret %q is no canary", secrets[0])
+	}
+	sim := newSim(t, udesktest.Options{Tickets: 40, Seed: 3, Secret: secrets[1]})
+	jobs := writeJobs(t, dir, fmt.Sprintf("tenants:\n  - {name: lake, url: %s, secret_env: LAKE_SECRET, dataset: %s/udesk/lake, rate: unlimited}\n", sim.URL(), bucket))
+	env := append(os.Environ(), "LAKE_SECRET="+secrets[1], "HOME="+filepath.Join(dir, "home"))
+	var outs []string
+	for _, format := range []string{"json", "text"} {
+		report := filepath.Join(dir, "report-"+format+".json")
+		cmd := exec.Command(bin, "sync", "--jobs", jobs, "--log-format", format, "--debug", "--report", report)
+		cmd.Env, cmd.Dir = env, dir
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v\n%s", format, err, stderr.String())
+		}
+		outs = append(outs, stdout.String(), stderr.String())
+	}
+	for i, o := range outs {
+		for _, s := range secrets {
+			if strings.Contains(o, s) {
+				t.Errorf("output %d holds a secret:\n%s", i, o)
+			}
+		}
+	}
+	n := 0
+	for _, root := range []string{dir, files} {
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			n++
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for _, s := range secrets {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("%s holds a secret", p)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d files walked", n)
 	}
 }
