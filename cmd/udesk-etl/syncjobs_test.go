@@ -531,3 +531,41 @@ func TestSyncJobsNoAWSSecretInOutputsOrBucket(t *testing.T) {
 		t.Fatalf("only %d files walked", n)
 	}
 }
+
+// TestLogFormatJSONOnEveryCommand: --log-format json is a flag of every
+// command; a run's lines, and a usage error's, are JSON objects naming the
+// command as the job.
+func TestLogFormatJSONOnEveryCommand(t *testing.T) {
+	sim := newSim(t, udesktest.Options{Tickets: 30, Seed: 4})
+	out := filepath.Join(t.TempDir(), "t.jsonl")
+	for _, tc := range []struct {
+		args []string
+		code int
+		job  string
+	}{
+		{[]string{"export", "-o", out, "--log-format", "json"}, exitOK, "export"},
+		{[]string{"--log-format=json", "sync", "--dataset", filepath.Join(t.TempDir(), "ds")}, exitOK, "sync"},
+		{[]string{"export", "--log-format", "json", "--fitler", "2"}, exitUsage, ""},
+	} {
+		code, _, stderr := runCLI(t, simEnv(sim), tc.args...)
+		if code != tc.code {
+			t.Fatalf("%v: exit %d\n%s", tc.args, code, stderr)
+		}
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		for _, l := range lines {
+			var line map[string]string
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("%v: stderr line is not a JSON object: %q", tc.args, l)
+			}
+			if line["time"] == "" || line["level"] == "" || line["msg"] == "" || line["job"] != tc.job {
+				t.Errorf("%v: %q lacks time, level, msg or job %q", tc.args, l, tc.job)
+			}
+		}
+		if last := lines[len(lines)-1]; tc.code != exitOK && !strings.Contains(last, `"level":"error"`) {
+			t.Errorf("%v: the last line is not an error: %s", tc.args, last)
+		}
+	}
+	if code, _, stderr := runCLI(t, nil, "fields", "--log-format", "yaml"); code != exitUsage || !strings.Contains(stderr, "want text or json") {
+		t.Errorf("--log-format yaml: exit %d\n%s", code, stderr)
+	}
+}
