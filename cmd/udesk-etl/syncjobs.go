@@ -25,9 +25,9 @@ type jobsOptions struct {
 }
 
 // defaultParallel is how many tenants sync at once: two keep one slow or
-// throttled tenant from holding up the rest, while each run's own requests,
-// Parquet encoding and memory (a 200 MiB soft limit each) stay within a
-// small scheduler machine.
+// throttled tenant from holding up the rest, while the runs' Parquet
+// encoding and memory (under the process's one soft heap limit) stay within
+// a small scheduler machine.
 const defaultParallel = 2
 
 func (j *jobsOptions) register(fs *pflag.FlagSet) {
