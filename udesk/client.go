@@ -266,6 +266,11 @@ func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Error, time.Dur
 	if err := c.limiter.Wait(ctx); err != nil {
 		return &Error{Class: Transient, Err: err}, 0
 	}
+	// A Retry-After another call saw while this one waited for the budget
+	// holds it too: the server would refuse it.
+	if err := sleep(ctx, time.Until(time.Unix(0, c.pauseUntil.Load()))); err != nil {
+		return &Error{Class: Transient, Err: err}, 0
+	}
 	if err := BeforeSend(ctx); err != nil {
 		return &Error{Class: Permanent, Err: err}, 0
 	}

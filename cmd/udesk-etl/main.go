@@ -42,6 +42,10 @@ type app struct {
 	// abort ends the writes already sent when the command's context (stop
 	// sending) has ended; nil: that context does both.
 	abort context.Context
+	// logFormat is --log-format: text (default) or json, whose lines
+	// stderr then carries as JSON objects; job is the command they name.
+	logFormat string
+	job       string
 }
 
 func main() {
@@ -53,7 +57,8 @@ func main() {
 		getenv:      os.Getenv,
 		interactive: term.IsTerminal(int(os.Stderr.Fd())),
 	}
-	stop, abort, release := interrupts(stderr)
+	// The message goes to stderr as the command logs (--log-format).
+	stop, abort, release := interrupts(func() io.Writer { return a.stderr })
 	a.abort = abort
 	code := run(stop, a, os.Args[1:])
 	release()
@@ -63,7 +68,7 @@ func main() {
 // interrupts returns the contexts of Ctrl-C (or SIGTERM): the first ends
 // stop (send nothing new, let the writes already sent get their outcome),
 // the second ends abort as well (stop at once).
-func interrupts(stderr io.Writer) (stop, abort context.Context, release func()) {
+func interrupts(stderr func() io.Writer) (stop, abort context.Context, release func()) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	stop, stopNow := context.WithCancel(context.Background())
@@ -73,7 +78,7 @@ func interrupts(stderr io.Writer) (stop, abort context.Context, release func()) 
 			return
 		}
 		stopNow()
-		fmt.Fprintln(stderr, "udesk-etl: interrupted: finishing the requests already sent (interrupt again to stop at once)")
+		fmt.Fprintln(stderr(), "udesk-etl: interrupted: finishing the requests already sent (interrupt again to stop at once)")
 		if _, ok := <-sigs; ok {
 			abortNow()
 		}
@@ -115,6 +120,15 @@ is resumable: run the same command again after an interruption.`,
 	root.SetHelpFunc(func(c *cobra.Command, _ []string) { printHelp(c.OutOrStdout(), c) })
 	root.SetUsageFunc(func(c *cobra.Command) error { printHelp(c.OutOrStdout(), c); return nil })
 	root.SetFlagErrorFunc(flagError)
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", logText, "log lines on stderr as `text` or json (objects with time, level, tenant, job, run, msg)")
+	inGroup(root.PersistentFlags(), groupOutput, "log-format")
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		a.job = c.Name()
+		if a.logFormat != logText && a.logFormat != logJSON {
+			return usagef("--log-format %q: want text or json", a.logFormat)
+		}
+		return nil
+	}
 	root.AddCommand(newExportCommand(a), newImportCommand(a), newConvertCommand(a), newSyncCommand(a),
 		newFieldsCommand(a), newFiltersCommand(a), newSimCommand(a), newVersionCommand(a))
 	root.SetHelpCommand(newHelpCommand(root))
@@ -126,6 +140,12 @@ is resumable: run the same command again after an interruption.`,
 func run(ctx context.Context, a *app, args []string) int {
 	// Progress, debug lines and workers' messages share stderr.
 	a.stderr = &lockedWriter{w: a.stderr}
+	if logFormatArg(args) == logJSON {
+		// Every line on stderr becomes a JSON object; no bar is drawn.
+		j := newJSONLog(a.stderr, &a.job)
+		defer j.flush()
+		a.stderr, a.interactive = j, false
+	}
 	root := newRoot(a)
 	if err := mistypedCommand(root, args); err != nil {
 		return exitCode(a, "udesk-etl", err)
@@ -192,24 +212,55 @@ func (e rejectedError) Error() string {
 }
 
 func exitCode(a *app, name string, err error) int {
+	code := codeOf(err)
+	switch {
+	case code == exitOK:
+	case code == exitInterrupted:
+		a.logError(fmt.Sprintf("%s: interrupted; state is saved, run the same command again to resume", name))
+	default:
+		a.logError(fmt.Sprintf("%s: %v", name, err))
+	}
+	return code
+}
+
+// codeOf is the exit code of a command's error.
+func codeOf(err error) int {
 	var ue usageError
 	var ce *pipeline.ConfigError
 	var re rejectedError
+	var xe exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &xe):
+		return xe.code
 	case errors.As(err, &re):
-		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitRejected
 	case errors.Is(err, context.Canceled):
-		fmt.Fprintf(a.stderr, "%s: interrupted; state is saved, run the same command again to resume\n", name)
 		return exitInterrupted
 	case errors.As(err, &ue), errors.As(err, &ce), udesk.IsAuthError(err), configRefusal(err):
 		// A wrong secret is configuration, like a missing one.
-		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitUsage
 	default:
-		fmt.Fprintf(a.stderr, "%s: %v\n", name, err)
 		return exitFailed
 	}
+}
+
+// exitStatus is an outcome that chose its own exit code: the worst tenant's
+// of a jobs file.
+type exitStatus struct {
+	code int
+	msg  string
+}
+
+func (e exitStatus) Error() string { return e.msg }
+
+// logError writes the line a failed command ends with (level error in
+// --log-format json).
+func (a *app) logError(msg string) {
+	if l, ok := a.stderr.(errorLogger); ok {
+		l.logError(msg)
+		return
+	}
+	fmt.Fprintln(a.stderr, msg)
 }

@@ -34,6 +34,7 @@ type syncOptions struct {
 	catalog      string
 	namespace    string
 	passwordFile string
+	jobs         jobsOptions // --jobs FILE: many tenants (syncjobs.go)
 }
 
 func newSyncCommand(a *app) *cobra.Command {
@@ -51,9 +52,15 @@ A run holds a lease on the dataset (DATASET/_udesk/lease.json): a second run of 
 machine, exits 1 naming the holder; a lease unrenewed for --lease-ttl is taken over.`,
 		Example: `  udesk-etl sync --dataset reports/tickets
   udesk-etl sync --dataset s3://bucket/udesk --changed-filter 12 --full-every 24 --keep 30
-  udesk-etl sync --dataset reports/tickets --status`,
+  udesk-etl sync --dataset reports/tickets --status
+  udesk-etl sync --jobs tenants.yaml --parallel 2 --report report.json --log-format json`,
 		Args: noArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context(), a) },
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.jobs.file != "" {
+				return o.jobs.run(c.Context(), a, c.Flags(), o)
+			}
+			return o.run(c.Context(), a)
+		},
 	}
 	fs := c.Flags()
 	fs.StringVar(&o.job.Dataset, "dataset", "", "the dataset: a local `DIR` or s3://BUCKET/PREFIX (AWS_* variables for the bucket)")
@@ -76,6 +83,7 @@ machine, exits 1 naming the holder; a lease unrenewed for --lease-ttl is taken o
 	inGroup(fs, groupOutput, "dataset", "schema", "headers", "keep", "report", "status", "catalog", "namespace", "catalog-password-file")
 	inGroup(fs, groupBehaviour, "fresh", "resume-within", "lease-ttl")
 	o.conn.register(fs)
+	o.jobs.register(fs)
 	return c
 }
 
@@ -94,30 +102,44 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		}
 		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset, dataset.WithCatalog(cat))
 	}
+	sum, _, err := o.once(ctx, a)
+	if sum == nil {
+		return err
+	}
+	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
+		err = fmt.Errorf("--report: %w", rerr)
+	}
+	return err
+}
+
+// once runs one sync (one tenant, one dataset) and prints its summary; a
+// jobs file runs it per tenant. The summary is nil when the run was refused
+// before it began.
+func (o *syncOptions) once(ctx context.Context, a *app) (*summary, *syncjob.Report, error) {
 	if o.agent != 0 && o.filter == 0 {
-		return usagef("--agent needs --filter (it names the agent whose view of the filter is read)")
+		return nil, nil, usagef("--agent needs --filter (it names the agent whose view of the filter is read)")
 	}
 	if o.resumeWithin <= 0 {
-		return usagef("--resume-within %s: want a positive duration", o.resumeWithin)
+		return nil, nil, usagef("--resume-within %s: want a positive duration", o.resumeWithin)
 	}
 	opts := o.job
 	opts.Listing = udesk.Listing{FilterID: o.filter, AgentID: o.agent}
 	opts.ResumeWithin = o.resumeWithin
 	if err := opts.Validate(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	c, err := o.conn.client(a)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if opts.Rate, _, err = o.conn.budget(a); err != nil {
-		return err
+		return nil, nil, err
 	}
 	opts.Tenant, opts.Concurrency = o.conn.tenantURL(a), o.conn.concurrency
 	opts.Observer = a.observer(o.conn.quiet)
 	opts.Requests = func() int64 { return c.Stats().Requests }
 	if err := testHooks(a, &opts); err != nil {
-		return err
+		return nil, nil, err
 	}
 
 	// iceberg-go writes diagnostics (an overwrite that removes more rows
@@ -146,10 +168,7 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		// Refused credentials are configuration: there is nothing to resume.
 		err = re.Err
 	}
-	if rerr := sum.writeReport(o.report); rerr != nil && err == nil {
-		err = fmt.Errorf("--report: %w", rerr)
-	}
-	return err
+	return sum, rep, err
 }
 
 // catalogConfig reads --catalog, --namespace and the catalog's password

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,9 @@ func TestSyncResumesOnAnotherMachine(t *testing.T) {
 		return append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
 			"UDESK_URL="+sim.URL(), "UDESK_SECRET="+sim.Secret(), "UDESK_RATE=unlimited")
 	}
-	args := []string{"sync", "--quiet", "--dataset", target}
+	// A short lease: machine B takes A's over once it expires.
+	const ttl = 2 * time.Second
+	args := []string{"sync", "--quiet", "--dataset", target, "--lease-ttl", ttl.String()}
 
 	// Machine A: killed once the bucket holds a group of its pages (the
 	// first segment is the log's header alone).
@@ -85,18 +88,32 @@ func TestSyncResumesOnAnotherMachine(t *testing.T) {
 		t.Log("not root: machine B runs with this host's name")
 	}
 	before := sim.Requests()[udesktest.EndpointList]
-	cmdB := exec.CommandContext(ctx, name, bargs...)
-	cmdB.Env, cmdB.Dir = env(bdir), bdir
-	var errB bytes.Buffer
-	cmdB.Stderr = &errB
-	if err := cmdB.Run(); err != nil {
-		t.Fatalf("machine B: %v\n%s", err, errB.String())
+	runB := func() (string, error) {
+		cmdB := exec.CommandContext(ctx, name, bargs...)
+		cmdB.Env, cmdB.Dir = env(bdir), bdir
+		var errB bytes.Buffer
+		cmdB.Stderr = &errB
+		err := cmdB.Run()
+		return errB.String(), err
+	}
+	if name != bin {
+		// Another host cannot tell that A is gone: it waits for A's lease
+		// to expire, refused (exit 1, naming A) before, without a request.
+		out, err := runB()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, "being synced by another run") {
+			t.Fatalf("machine B before A's lease expired: %v\n%s", err, out)
+		}
+		time.Sleep(ttl + 500*time.Millisecond)
+	}
+	errB, err := runB()
+	if err != nil {
+		t.Fatalf("machine B: %v\n%s", err, errB)
 	}
 	listedB := sim.Requests()[udesktest.EndpointList] - before
 	// A listing reads each page once and page 1 again at the end: B
 	// reads only what the bucket did not hold.
 	if want := pages + 1 - held; listedB != want {
-		t.Fatalf("machine B made %d list requests, want %d (%d pages + the end check, %d held)\n%s", listedB, want, pages, held, errB.String())
+		t.Fatalf("machine B made %d list requests, want %d (%d pages + the end check, %d held)\n%s", listedB, want, pages, held, errB)
 	}
 
 	s, err := dataset.Open(context.Background(), target)
