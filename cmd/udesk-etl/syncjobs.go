@@ -17,6 +17,7 @@ import (
 
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
 	syncjob "github.com/udesk-etl/udesk-etl/jobs/sync"
+	"github.com/udesk-etl/udesk-etl/udesk"
 )
 
 // jobsOptions are sync's flags for many tenants from one file.
@@ -230,10 +231,23 @@ func runTenant(ctx context.Context, a *app, base syncOptions, t tenantJob) tenan
 		res.Result = "held by " + held.Holder.String()
 	default:
 		res.Result = err.Error()
+		var ue *udesk.Error
+		if errors.As(err, &ue) && ue.Code == udesk.StatusBadSignature {
+			// The API's hint names the single run's sources of the secret.
+			res.Result += "; this tenant's secret comes from " + t.secretSource()
+		}
 	}
 	res.Error = res.Result
 	ta.logError(fmt.Sprintf("udesk-etl sync: %s", res.Result))
 	return res
+}
+
+// secretSource names where the tenant's secret is read from.
+func (t tenantJob) secretSource() string {
+	if t.SecretEnv != "" {
+		return "secret_env " + t.SecretEnv
+	}
+	return "secret_file " + t.SecretFile
 }
 
 // secretReadable refuses a tenant whose secret cannot be had: that
