@@ -398,9 +398,19 @@ func (s *Store) appendRun(ctx context.Context, t *table.Table, staged string, su
 		_, err = txn.Commit(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("dataset %s: commit to %s: %w", s.where, t.Identifier()[0], err)
+		return s.commitFailed(t.Identifier()[0], err)
 	}
 	return nil
+}
+
+// commitFailed is the error of a table's failed commit. A run that lost
+// its lease meanwhile says so first: iceberg-go may find the table moved by
+// the run that took the lease over before our catalog's guard is asked.
+func (s *Store) commitFailed(table string, err error) error {
+	if gerr := s.guarded(); gerr != nil {
+		return fmt.Errorf("dataset %s: commit to %s: %w (%v)", s.where, table, gerr, err)
+	}
+	return fmt.Errorf("dataset %s: commit to %s: %w", s.where, table, err)
 }
 
 // commitTickets commits the run's tickets snapshot: columns added for new
@@ -428,9 +438,7 @@ func (s *Store) commitTickets(ctx context.Context, t *table.Table, c *Contract, 
 		}
 		add.AddColumn([]string{col.Name}, icebergType(col.Kind), "", false, nil)
 	}
-	fail := func(err error) error {
-		return fmt.Errorf("dataset %s: commit to %s: %w", s.where, TableTickets, err)
-	}
+	fail := func(err error) error { return s.commitFailed(TableTickets, err) }
 	if add != nil {
 		if err := add.Commit(); err != nil {
 			return fail(err)

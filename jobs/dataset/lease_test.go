@@ -233,3 +233,19 @@ func TestCommitStopsWhenItsGuardFails(t *testing.T) {
 		t.Fatalf("published %+v", p)
 	}
 }
+
+// A table commit that fails because the run that took the lease over moved
+// the table (iceberg-go may see that before our catalog asks the guard)
+// reports the lost lease, not a conflict the run could start over from.
+func TestCommitFailedAfterTheLeaseWasLostSaysSo(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	moved := &ConflictError{Table: TableChanges, Err: errors.New("branch main has changed")}
+	if err := s.commitFailed(TableChanges, moved); !errors.As(err, new(*ConflictError)) {
+		t.Fatalf("with the lease held: %v, want the conflict", err)
+	}
+	s.guard = func() error { return &LeaseLostError{Dataset: s.String()} }
+	err := s.commitFailed(TableChanges, moved)
+	if !errors.As(err, new(*LeaseLostError)) || errors.As(err, new(*ConflictError)) || !strings.Contains(err.Error(), "branch main has changed") {
+		t.Fatalf("after the lease was lost: %v, want the lost lease (and the conflict's words)", err)
+	}
+}
