@@ -208,9 +208,18 @@ func (x *Reader) listedIDs() (ids []int64, newest bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	// The ids Render passes on: a pass's end check (page 0) stands for its
+	// first read of page 1, whose tickets Render leaves out, so an id only
+	// that read listed is one to look up.
+	checked := map[int]bool{}
+	for _, p := range pages {
+		if p.Page == 0 && !p.Failed {
+			checked[p.Pass] = true
+		}
+	}
 	seen := newIDSet()
 	for _, p := range pages {
-		if p.Failed {
+		if p.Failed || p.Page == 1 && checked[p.Pass] {
 			continue
 		}
 		pg, err := x.readHead(p)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -31,6 +32,11 @@ type Spooled struct {
 type Options struct {
 	Concurrency int               // requests in flight (default 4)
 	Progress    pipeline.Progress // counts the tickets read; nil shows nothing
+	// Since is when the read started, across the processes of a resumed
+	// run (Reader.Since). Complete counts the tickets created since: with
+	// as many deleted, a read's counts look unchanged though deletions
+	// shifted pages under it, and only those creates show it must check.
+	Since time.Time
 	// OnTotal, when set, is told the listing's total as each pass's page 1
 	// tells it; OnPass that the listing changed while it was read and is
 	// read again.
@@ -51,6 +57,7 @@ func FetchSpooled(ctx context.Context, api API, spool *pipeline.Spool, l udesk.L
 		prog = pipeline.Quiet{}.Phase("", "", 0)
 	}
 	x := NewReader(spool, l, nil, opts.Concurrency)
+	x.Since = opts.Since
 	res, fields, err := x.FetchWithCatalog(ctx, api, prog, Hooks{OnTotal: opts.OnTotal, OnPass: opts.OnPass})
 	if err != nil {
 		return nil, err

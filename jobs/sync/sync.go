@@ -335,9 +335,18 @@ func run(ctx context.Context, api API, opts Options) (*Report, error) {
 // commit fetches the run's listing and commits it to the dataset.
 func (o *Options) commit(ctx context.Context, api API, spool *pipeline.Spool, store *dataset.Store, p plan, st *state, owner dataset.Owner, requests func() int64, rep *Report) (*dataset.Result, error) {
 	prog := o.Observer.Phase("sync", "tickets", 0)
+	// A first run has no snapshot whose tickets a skipped page would leave
+	// out (they are looked up by id), so the listing's own check must show
+	// it whole: it counts the tickets created since the run began, the sign
+	// that deletions may have shifted pages under the read (see
+	// listing.Options.Since). Later runs rely on the lookups.
+	var since time.Time
+	if p.previous == nil {
+		since = st.Started
+	}
 	planned := false
 	l, err := listing.FetchSpooled(ctx, api, spool, p.listing, listing.Options{
-		Concurrency: o.Concurrency, Progress: prog,
+		Concurrency: o.Concurrency, Progress: prog, Since: since,
 		OnTotal: func(total int) {
 			if !planned {
 				planned = true
