@@ -97,9 +97,6 @@ func (o *syncOptions) run(ctx context.Context, a *app) error {
 		if o.job.Dataset == "" {
 			return usagef("--status needs --dataset")
 		}
-		if err := checkDatasetExists(o.job.Dataset); err != nil {
-			return err
-		}
 		return syncjob.PrintStatus(ctx, a.stdout, o.job.Dataset, dataset.WithCatalog(cat))
 	}
 	sum, _, err := o.once(ctx, a)

@@ -2,13 +2,17 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/udesk-etl/udesk-etl/jobs/dataset"
+	"github.com/udesk-etl/udesk-etl/pipeline"
 )
 
 // PrintRun writes the line that states what the run committed.
@@ -23,8 +27,15 @@ func (rep *Report) PrintRun(w io.Writer) {
 }
 
 // PrintStatus writes a dataset's committed runs and the last run's
-// changes: what a reader checks without a query engine.
+// changes: what a reader checks without a query engine. A local folder
+// that does not exist is refused (*pipeline.ConfigError), not created and
+// reported as 0 runs.
 func PrintStatus(ctx context.Context, w io.Writer, target string, opts ...dataset.OpenOption) error {
+	if !strings.HasPrefix(target, "s3://") {
+		if _, err := os.Stat(target); errors.Is(err, fs.ErrNotExist) {
+			return pipeline.Configf("no dataset at %s: the folder does not exist (check the path given to --dataset)", target)
+		}
+	}
 	s, err := dataset.Open(ctx, target, opts...)
 	if err != nil {
 		return err
